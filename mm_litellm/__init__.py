@@ -1,0 +1,44 @@
+"""mm_litellm: routing policy, ensembles, budgets and prompt versions over LiteLLM.
+
+``from mm_litellm import completion`` is a drop-in for ``litellm.completion``: a model the
+policy does not name passes straight through. Importing this package does not import
+LiteLLM; that happens on the first call that needs it.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from mm_litellm.errors import (
+    ConfigurationError,
+    MissingSecretError,
+    MMLiteLLMError,
+    PolicyError,
+    RoutingError,
+)
+from mm_litellm.gateway import acompletion, completion, decision_of
+from mm_litellm.policy import Policy, load_policy, parse_policy
+from mm_litellm.routing.plan import Plan
+from mm_litellm.runtime import configure
+
+try:
+    __version__ = version("mm-litellm")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "ConfigurationError",
+    "MMLiteLLMError",
+    "MissingSecretError",
+    "Plan",
+    "Policy",
+    "PolicyError",
+    "RoutingError",
+    "__version__",
+    "acompletion",
+    "completion",
+    "configure",
+    "decision_of",
+    "load_policy",
+    "parse_policy",
+]

@@ -1,0 +1,43 @@
+"""Entry point of the ``mm-litellm`` command."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from mm_litellm.cli import models, policy_cmd, run
+from mm_litellm.cli.common import configure_logging
+
+__all__ = ["build_parser", "main"]
+
+VERBS = (run, models, policy_cmd)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from mm_litellm import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="mm-litellm",
+        description="Routing policy, ensembles, budgets and prompt versions over LiteLLM, from one YAML policy.",
+        epilog="Run 'mm-litellm COMMAND --help' for a command's options. Docs: README.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"mm-litellm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for verb in VERBS:
+        verb.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(getattr(args, "verbose", False))
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        print("mm-litellm: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""``mm-litellm run``: one prompt through the policy; prints the answer, the model and why, the cost."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from mm_litellm.cli.common import add_policy_option, fail, quiet_litellm, resolve_policy
+
+__all__ = ["MOCK_ANSWER", "register", "result_record"]
+
+MOCK_ANSWER = "[mocked answer] No provider was called; run without --mock to ask the real model."
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "run",
+        help="send one prompt through the policy and show the answer, the chosen model, why, and the cost",
+        description="Send one prompt through the policy. The policy picks the model (see --model/--route); "
+        "the answer, the chosen model with the reason, tokens and cost are printed.",
+    )
+    p.add_argument("prompt", help="the user message to send")
+    add_policy_option(p)
+    target = p.add_mutually_exclusive_group()
+    target.add_argument("--model", help="a route, alias or model of the policy, or any LiteLLM model string")
+    target.add_argument("--route", help="a route of the policy (default: the policy's default_route)")
+    p.add_argument("--system", help="a system message to send before the prompt")
+    p.add_argument("--max-tokens", type=int, metavar="N", help="limit the answer's length")
+    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
+                   help="request metadata the rules can test (repeatable), e.g. --meta priority=high")
+    p.add_argument("--mock", nargs="?", const=MOCK_ANSWER, metavar="TEXT",
+                   help="answer offline with TEXT instead of calling a provider (the routing, Router, "
+                        "callbacks and cost calculation still run; token counts are real)")
+    p.add_argument("-o", "--output", metavar="FILE", help="also write the result as JSON to FILE")
+    p.add_argument("--json", action="store_true", help="print the JSON result instead of the summary")
+    p.add_argument("-v", "--verbose", action="store_true", help="log the routing decision and LiteLLM's activity")
+    p.set_defaults(handler=handle)
+
+
+def parse_meta(items: list[str]) -> dict[str, Any]:
+    """``key=value`` pairs; values parsed as JSON when they are (true, 3, [..]), else strings."""
+    meta: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            fail(f"--meta expects KEY=VALUE, got '{item}'")
+        try:
+            meta[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            meta[key] = raw
+    return meta
+
+
+def handle(args: argparse.Namespace) -> int:
+    import mm_litellm
+    from mm_litellm.integrations._litellm import litellm
+    from mm_litellm.runtime import configure
+
+    policy = resolve_policy(args.policy)
+    rt = configure(policy)
+    quiet_litellm()
+    model = args.model or args.route or policy.default_route
+    if model is None:
+        fail("no model: pass --model or --route, or set default_route in the policy")
+    if args.route and args.route not in policy.routes:
+        fail(f"unknown route '{args.route}'; known: {', '.join(policy.routes) or '(none)'}")
+    messages = ([{"role": "system", "content": args.system}] if args.system else []) + [
+        {"role": "user", "content": args.prompt}
+    ]
+    kwargs: dict[str, Any] = {"metadata": parse_meta(args.meta)}
+    if args.max_tokens:
+        kwargs["max_tokens"] = args.max_tokens
+    if args.mock is not None:
+        kwargs["mock_response"] = _mock_reply(litellm(), policy, model, messages, args.mock)
+    if rt is not None and rt.engine.handles(model):
+        _ = rt.router  # build the Router before timing the call
+    started = time.perf_counter()
+    try:
+        response = mm_litellm.completion(model=model, messages=messages, **kwargs)
+    except mm_litellm.MMLiteLLMError as exc:
+        fail(str(exc))
+    except Exception as exc:  # a provider error from LiteLLM: say which, without a traceback
+        fail(f"{type(exc).__name__}: {exc}")
+    record = result_record(response, strategy="auto", latency=time.perf_counter() - started, mocked=args.mock is not None)
+    if args.output:
+        Path(args.output).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    if args.json:
+        print(json.dumps(record, indent=2))
+    else:
+        _print_summary(record)
+    return 0
+
+
+def _mock_reply(lt: Any, policy: Any, model: str, messages: list[dict[str, str]], text: str) -> Any:
+    """A mocked response whose usage is the real token count of this prompt and answer."""
+    from mm_litellm.testing.mocks import model_response
+
+    spec = policy.models.get(model)
+    counting_model = spec.litellm_model if spec is not None else "gpt-4o-mini"
+    prompt_tokens = lt.token_counter(model=counting_model, messages=messages)
+    completion_tokens = lt.token_counter(model=counting_model, text=text, count_response_tokens=True)
+    return model_response(text, model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+
+
+def result_record(response: Any, *, strategy: str, latency: float, mocked: bool) -> dict[str, Any]:
+    """Seed 003's JSON result: response, model_used, cost, latency, tokens, strategy, metadata."""
+    from mm_litellm.gateway import decision_of
+
+    hidden = getattr(response, "_hidden_params", {}) or {}
+    trace = decision_of(response) or {}
+    usage = getattr(response, "usage", None)
+    return {
+        "response": response.choices[0].message.content,
+        "model_used": trace.get("served_model") or response.model,
+        "cost": hidden.get("response_cost"),
+        "latency": round(latency, 4),
+        "confidence": None,
+        "input_tokens": getattr(usage, "prompt_tokens", None),
+        "output_tokens": getattr(usage, "completion_tokens", None),
+        "strategy": strategy,
+        "ensemble_models": [],
+        "metadata": {"decision": trace, "mocked": mocked, "litellm_model": hidden.get("litellm_model_name")},
+        "timestamp": datetime.now(timezone.utc).isoformat(),
+    }
+
+
+def _print_summary(record: dict[str, Any]) -> None:
+    trace = record["metadata"]["decision"]
+    cost = record["cost"]
+    lines = [
+        f"answer:  {record['response']}",
+        f"model:   {record['model_used']} ({record['metadata']['litellm_model']})",
+    ]
+    if trace:
+        lines.append(f"why:     {trace.get('reason')}")
+        if trace.get("attempted_fallbacks"):
+            lines.append(f"         fell back from '{trace.get('model')}' ({trace['attempted_fallbacks']} fallback(s))")
+    else:
+        lines.append("why:     not named by the policy: passed straight through to LiteLLM")
+    tokens = f"{record['input_tokens']} input + {record['output_tokens']} output tokens"
+    if cost is None:
+        lines.append(f"cost:    unpriced: the model is not in LiteLLM's price table; add pricing: to it ({tokens})")
+    else:
+        lines.append(f"cost:    ${cost:.6f} for {tokens} at the model's prices")
+    lines.append(f"latency: {record['latency'] * 1000:.0f} ms")
+    if record["metadata"]["mocked"]:
+        lines.append("note:    the answer is mocked (--mock): no provider was called and nothing was charged;")
+        lines.append("         the cost is what the call would cost with these token counts")
+    print("\n".join(lines), file=sys.stdout)

@@ -1,0 +1,79 @@
+"""mm_litellm's exceptions, one hierarchy.
+
+LiteLLM's own provider exceptions (``litellm.RateLimitError``, ``litellm.Timeout``, ...) pass
+through mm_litellm unchanged; the classes below are raised only for what mm_litellm itself
+decides::
+
+    MMLiteLLMError
+    ├── PolicyError              the policy file is invalid (every problem, with file:line and field path)
+    ├── ConfigurationError       the process is set up wrongly for the call being made
+    │   └── MissingSecretError   an ``os.environ/NAME`` secret a model needs is not set
+    └── RoutingError             the policy cannot choose a model for this request
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ConfigurationError",
+    "MMLiteLLMError",
+    "MissingSecretError",
+    "PolicyError",
+    "PolicyIssue",
+    "RoutingError",
+]
+
+
+class MMLiteLLMError(Exception):
+    """Base class of every exception mm_litellm raises itself."""
+
+
+@dataclass(frozen=True)
+class PolicyIssue:
+    """One problem in a policy file: where it is and what is wrong."""
+
+    source: str
+    """The file name (or ``<string>`` for a policy given as text)."""
+    line: int | None
+    """1-based line of the offending key or value, when known."""
+    path: str
+    """Dotted field path, e.g. ``routes.auto.rules[2].use``; empty for the whole document."""
+    message: str
+    """What is wrong and what is allowed."""
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}" if self.line is not None else self.source
+        return f"{where} {self.path}: {self.message}" if self.path else f"{where}: {self.message}"
+
+
+class PolicyError(MMLiteLLMError, ValueError):
+    """The policy file is invalid. ``issues`` lists every problem found, in file order."""
+
+    def __init__(self, issues: list[PolicyIssue]) -> None:
+        self.issues = tuple(issues)
+        super().__init__("\n".join(str(issue) for issue in self.issues))
+
+
+class ConfigurationError(MMLiteLLMError):
+    """The process is not set up for the call being made (for example a missing secret)."""
+
+
+class MissingSecretError(ConfigurationError):
+    """A model's ``litellm_params`` refer to ``os.environ/NAME`` and ``NAME`` is not set."""
+
+    def __init__(self, model: str, variable: str) -> None:
+        self.model = model
+        self.variable = variable
+        super().__init__(
+            f"model '{model}' needs the environment variable {variable} "
+            f"(from 'os.environ/{variable}' in its litellm_params), and it is not set"
+        )
+
+
+class RoutingError(MMLiteLLMError):
+    """The policy cannot choose a model for this request (no rule matched and no default)."""
+
+    def __init__(self, route: str, message: str) -> None:
+        self.route = route
+        super().__init__(f"route '{route}': {message}")

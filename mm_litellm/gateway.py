@@ -1,0 +1,82 @@
+"""One request, end to end: ``mm_litellm.completion`` and ``acompletion``.
+
+Same arguments, return types and exceptions as ``litellm.completion``. A model the active
+policy does not name goes straight to ``litellm.completion``; a route, alias or policy model
+is planned by the routing engine and served by the policy's ``litellm.Router``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import structlog
+
+from mm_litellm import runtime as _runtime
+from mm_litellm.integrations._litellm import litellm
+from mm_litellm.routing.plan import Plan
+
+__all__ = ["acompletion", "completion", "decision_of"]
+
+log = structlog.get_logger("mm_litellm.gateway")
+
+TRACE_KEY = "mm_litellm"
+"""Key of the decision trace in ``response._hidden_params`` and in the call's ``metadata``."""
+
+
+def completion(model: str, messages: list[Any] | None = None, **kwargs: Any) -> Any:
+    """Drop-in for ``litellm.completion``: routed when the policy names ``model``."""
+    rt = _runtime.current()
+    if rt is None or not rt.engine.handles(model):
+        if messages is not None:
+            kwargs["messages"] = messages
+        return litellm().completion(model=model, **kwargs)
+    plan, call = _prepare(rt, model, messages, kwargs)
+    response = rt.router.completion(model=plan.target, messages=messages or [], **call)
+    return _finish(response, plan)
+
+
+async def acompletion(model: str, messages: list[Any] | None = None, **kwargs: Any) -> Any:
+    """Drop-in for ``litellm.acompletion``: routed when the policy names ``model``."""
+    rt = _runtime.current()
+    if rt is None or not rt.engine.handles(model):
+        if messages is not None:
+            kwargs["messages"] = messages
+        return await litellm().acompletion(model=model, **kwargs)
+    plan, call = _prepare(rt, model, messages, kwargs)
+    response = await rt.router.acompletion(model=plan.target, messages=messages or [], **call)
+    return _finish(response, plan)
+
+
+def decision_of(response: Any) -> dict[str, Any] | None:
+    """The decision trace mm_litellm attached to a response or stream (``None`` if not routed)."""
+    hidden = getattr(response, "_hidden_params", None)
+    if isinstance(hidden, Mapping):
+        trace = hidden.get(TRACE_KEY)
+        return dict(trace) if isinstance(trace, Mapping) else None
+    return None
+
+
+def _prepare(rt: _runtime.Runtime, model: str, messages: list[Any] | None, kwargs: dict[str, Any]) -> tuple[Plan, dict[str, Any]]:
+    plan = rt.engine.plan(model, messages, kwargs)
+    rt.secrets.check(plan.target, kwargs)
+    call = dict(kwargs)
+    metadata = dict(kwargs.get("metadata") or {})
+    metadata[TRACE_KEY] = {"requested_model": model, "route": plan.route, "rule": plan.rule}
+    call["metadata"] = metadata
+    if plan.fallbacks and "fallbacks" not in kwargs:
+        call["fallbacks"] = [{plan.target: list(plan.fallbacks)}]
+    return plan, call
+
+
+def _finish(response: Any, plan: Plan) -> Any:
+    trace = plan.trace()
+    hidden = getattr(response, "_hidden_params", None)
+    if isinstance(hidden, dict):
+        headers = hidden.get("additional_headers") or {}
+        trace["served_model"] = headers.get("x-litellm-model-group", plan.target)
+        trace["attempted_fallbacks"] = headers.get("x-litellm-attempted-fallbacks", 0)
+        hidden[TRACE_KEY] = trace
+    if structlog.is_configured():  # an unconfigured structlog prints to stdout: stay quiet then
+        log.info("route.decided", **trace)
+    return response

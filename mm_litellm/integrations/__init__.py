@@ -1,0 +1,1 @@
+"""The only package that imports LiteLLM: it translates between LiteLLM's untyped dicts and ours."""

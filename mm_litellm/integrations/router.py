@@ -1,0 +1,114 @@
+"""Build a ``litellm.Router`` from a policy: every policy model becomes one Router model group.
+
+LiteLLM then picks the deployment, retries, cools failing deployments down and runs the
+error-class fallbacks. mm_litellm only decides which group a request goes to.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from mm_litellm.errors import MissingSecretError
+from mm_litellm.integrations._litellm import litellm, mocks_active
+from mm_litellm.policy.schema import ModelSpec, Policy
+
+__all__ = ["build_router", "model_list", "router_settings", "secret_refs", "SecretCheck"]
+
+_ENV_PREFIX = "os.environ/"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def model_list(policy: Policy) -> list[dict[str, Any]]:
+    """The Router's ``model_list``: one entry per deployment, grouped under the policy alias."""
+    entries = []
+    for alias, spec in policy.models.items():
+        for i, deployment in enumerate(spec.all_deployments):
+            params = dict(deployment.litellm_params)
+            if spec.pricing is not None:  # LiteLLM keeps deployment prices scoped to the deployment
+                per_token_in = spec.pricing.input_per_mtok / 1e6
+                params["input_cost_per_token"] = per_token_in
+                params["output_cost_per_token"] = spec.pricing.output_per_mtok / 1e6
+                # Cache prices are not in the override: charge cached input like fresh input,
+                # so a budget never under-counts (and LiteLLM does not warn about them).
+                params.setdefault("cache_read_input_token_cost", per_token_in)
+                params.setdefault("cache_creation_input_token_cost", per_token_in)
+            if deployment.rpm is not None:
+                params["rpm"] = deployment.rpm
+            if deployment.tpm is not None:
+                params["tpm"] = deployment.tpm
+            info: dict[str, Any] = {"id": f"{alias}#{i}", "mm_alias": alias, "mm_tier": spec.tier}
+            if spec.context_window is not None:
+                info["max_input_tokens"] = spec.context_window
+            entries.append({"model_name": alias, "litellm_params": params, "model_info": info})
+    return entries
+
+
+def router_settings(policy: Policy) -> dict[str, Any]:
+    """The Router's keyword arguments from the policy's ``router:`` section."""
+    s = policy.router
+    settings: dict[str, Any] = {
+        "num_retries": s.num_retries,
+        "retry_after": s.retry_after,
+        "routing_strategy": s.routing_strategy,
+    }
+    for name in ("timeout", "allowed_fails", "cooldown_time"):
+        value = getattr(s, name)
+        if value is not None:
+            settings[name] = value
+    for name in ("fallbacks", "context_window_fallbacks", "content_policy_fallbacks"):
+        mapping = getattr(s, name)
+        if mapping:
+            settings[name] = [{model: list(chain)} for model, chain in mapping.items()]
+    if s.default_fallbacks:
+        settings["default_fallbacks"] = list(s.default_fallbacks)
+    if s.retry_policy is not None:
+        settings["retry_policy"] = s.retry_policy.model_dump(exclude_none=True)
+    return settings
+
+
+def build_router(policy: Policy, **overrides: Any) -> Any:
+    """A new ``litellm.Router`` serving every model of ``policy`` (``overrides`` win)."""
+    return litellm().Router(model_list=model_list(policy), **(router_settings(policy) | overrides))
+
+
+def secret_refs(spec: ModelSpec) -> tuple[str, ...]:
+    """Environment variable names a model's deployments refer to as ``os.environ/NAME``."""
+    names: list[str] = []
+    for deployment in spec.all_deployments:
+        for value in deployment.litellm_params.values():
+            if isinstance(value, str) and value.startswith(_ENV_PREFIX):
+                name = value[len(_ENV_PREFIX):]
+                if _ENV_NAME.match(name) and name not in names:
+                    names.append(name)
+    return tuple(names)
+
+
+class SecretCheck:
+    """Checks, cheaply and per call, that the secrets a model needs are set.
+
+    LiteLLM resolves ``os.environ/NAME`` itself when it calls the provider; this check only
+    turns "the variable is not set" into a clear error naming the variable and the model,
+    before a provider answers with an opaque authentication error.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        self._refs = {alias: secret_refs(spec) for alias, spec in policy.models.items()}
+        self._mocked = {
+            alias for alias, spec in policy.models.items()
+            if all("mock_response" in d.litellm_params for d in spec.all_deployments)
+        }
+
+    def check(self, model: str, kwargs: Mapping[str, Any]) -> None:
+        """Raise :class:`MissingSecretError` when ``model`` needs a variable that is not set."""
+        refs = self._refs.get(model)
+        if not refs or model in self._mocked or "mock_response" in kwargs or "api_key" in kwargs:
+            return
+        if mocks_active():
+            return
+        environ = os.environ
+        for name in refs:
+            if name not in environ:
+                raise MissingSecretError(model, name)

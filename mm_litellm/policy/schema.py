@@ -1,0 +1,224 @@
+"""The policy file's shape: pydantic v2 models, unknown keys rejected, frozen after load.
+
+Only the structure of each section is checked here. Checks that need the whole document
+(a rule naming a model that is not declared, a route cycle) live in ``references.py`` so that
+each problem can be reported with its own field path.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PrivateAttr,
+    model_validator,
+)
+
+__all__ = [
+    "TIERS",
+    "Deployment",
+    "ModelSpec",
+    "Policy",
+    "Pricing",
+    "Route",
+    "RouterSettings",
+    "Rule",
+    "Tier",
+]
+
+Tier = Literal["basic", "intermediate", "advanced", "expert"]
+TIERS: tuple[Tier, ...] = ("basic", "intermediate", "advanced", "expert")
+"""Capability tiers in increasing order; a model of a tier covers every tier before it."""
+
+Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")]
+
+
+def _freeze(value: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only view of a validated mapping, so a loaded policy cannot be changed in place."""
+    return types.MappingProxyType(dict(value))
+
+
+def FrozenDict(value_type: Any) -> Any:  # noqa: N802 - reads as a type in annotations
+    """``dict[str, value_type]`` that is read-only after validation and dumps as a plain dict."""
+    return Annotated[
+        dict[str, value_type],
+        AfterValidator(_freeze),
+        PlainSerializer(dict, return_type=dict),
+    ]
+
+
+def _check_params(value: dict[str, Any]) -> dict[str, Any]:
+    model = value.get("model")
+    if not isinstance(model, str) or not model:
+        raise ValueError("needs 'model', the LiteLLM model string (e.g. 'openai/gpt-4o-mini')")
+    return value
+
+
+LiteLLMParams = Annotated[
+    dict[str, Any],
+    AfterValidator(_check_params),
+    AfterValidator(_freeze),
+    PlainSerializer(dict, return_type=dict),
+]
+"""LiteLLM's own deployment parameters, passed to the Router as they are (``model`` required)."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Pricing(_Frozen):
+    """Price override in USD per million tokens (for self-hosted or negotiated prices)."""
+
+    input_per_mtok: float = Field(ge=0)
+    output_per_mtok: float = Field(ge=0)
+
+
+class Deployment(_Frozen):
+    """One LiteLLM deployment of a model: what ``litellm.Router`` gets as one ``model_list`` entry."""
+
+    litellm_params: LiteLLMParams
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+
+    def __repr_args__(self) -> Any:  # never show api keys in a repr
+        yield "model", self.litellm_params["model"]
+
+
+class ModelSpec(_Frozen):
+    """A model alias: one or more deployments plus what routing needs to know about it.
+
+    Write either ``litellm_params`` (one deployment, with optional ``rpm``/``tpm``) or
+    ``deployments`` (several, which LiteLLM's Router balances between).
+    """
+
+    litellm_params: LiteLLMParams | None = None
+    rpm: int | None = Field(default=None, gt=0)
+    tpm: int | None = Field(default=None, gt=0)
+    deployments: tuple[Deployment, ...] | None = Field(default=None, min_length=1)
+    tier: Tier = "intermediate"
+    tags: tuple[str, ...] = ()
+    pricing: Pricing | None = None
+    context_window: int | None = Field(default=None, gt=0)
+    """Maximum input tokens; overrides LiteLLM's price table."""
+    latency_ms: float | None = Field(default=None, gt=0)
+    """Typical latency hint, used until real latencies have been observed."""
+    quality: float | None = Field(default=None, ge=0, le=1)
+    """Relative quality score 0..1 for quality filters and strategies."""
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _one_form(self) -> ModelSpec:
+        if (self.litellm_params is None) == (self.deployments is None):
+            raise ValueError("give either 'litellm_params' (one deployment) or 'deployments' (a list), not both")
+        if self.deployments is not None and (self.rpm is not None or self.tpm is not None):
+            raise ValueError("with 'deployments', set rpm/tpm on each deployment")
+        return self
+
+    @property
+    def all_deployments(self) -> tuple[Deployment, ...]:
+        """Every deployment, whichever form the file used."""
+        if self.deployments is not None:
+            return self.deployments
+        assert self.litellm_params is not None
+        return (Deployment(litellm_params=self.litellm_params, rpm=self.rpm, tpm=self.tpm),)
+
+    @property
+    def litellm_model(self) -> str:
+        """The LiteLLM model string of the first deployment (for prices and display)."""
+        return str(self.all_deployments[0].litellm_params["model"])
+
+    def __repr_args__(self) -> Any:  # never show api keys in a repr
+        yield "model", self.litellm_model
+        yield "tier", self.tier
+
+
+class RetryPolicy(_Frozen):
+    """Retries per LiteLLM exception class (LiteLLM's ``RetryPolicy``)."""
+
+    BadRequestErrorRetries: int | None = Field(default=None, ge=0)
+    AuthenticationErrorRetries: int | None = Field(default=None, ge=0)
+    TimeoutErrorRetries: int | None = Field(default=None, ge=0)
+    RateLimitErrorRetries: int | None = Field(default=None, ge=0)
+    ContentPolicyViolationErrorRetries: int | None = Field(default=None, ge=0)
+    InternalServerErrorRetries: int | None = Field(default=None, ge=0)
+    ServiceUnavailableErrorRetries: int | None = Field(default=None, ge=0)
+
+
+class RouterSettings(_Frozen):
+    """Settings handed to ``litellm.Router``: LiteLLM does retries, cooldowns and error fallbacks."""
+
+    num_retries: int = Field(default=2, ge=0)
+    timeout: float | None = Field(default=None, gt=0)
+    allowed_fails: int | None = Field(default=None, ge=0)
+    cooldown_time: float | None = Field(default=None, ge=0)
+    retry_after: float = Field(default=0, ge=0)
+    routing_strategy: Literal[
+        "simple-shuffle", "least-busy", "usage-based-routing", "latency-based-routing",
+        "cost-based-routing", "usage-based-routing-v2",
+    ] = "simple-shuffle"
+    fallbacks: FrozenDict(tuple[Name, ...]) = Field(default_factory=dict)  # type: ignore[valid-type]
+    """On any error of model X, try these models in order (LiteLLM ``fallbacks``)."""
+    context_window_fallbacks: FrozenDict(tuple[Name, ...]) = Field(default_factory=dict)  # type: ignore[valid-type]
+    content_policy_fallbacks: FrozenDict(tuple[Name, ...]) = Field(default_factory=dict)  # type: ignore[valid-type]
+    default_fallbacks: tuple[Name, ...] = ()
+    retry_policy: RetryPolicy | None = None
+
+
+class Rule(_Frozen):
+    """``when`` the request matches, ``use`` this target. First matching rule wins."""
+
+    name: Name
+    when: FrozenDict(Any) = Field(default_factory=dict)  # type: ignore[valid-type]
+    use: Name
+    fallbacks: tuple[Name, ...] | None = None
+    """Overrides the route's fallbacks for requests this rule decides."""
+    description: str = ""
+
+
+class Route(_Frozen):
+    """A name callers use as ``model=``; the policy decides which model serves it."""
+
+    strategy: Literal["task_based"] = "task_based"
+    rules: tuple[Rule, ...] = ()
+    default: Name | None = None
+    """Target when no rule matches; without it an unmatched request is a ``RoutingError``."""
+    fallbacks: tuple[Name, ...] = ()
+    """Models tried in order when the chosen one fails (LiteLLM Router fallbacks, per request)."""
+    description: str = ""
+
+
+class Policy(_Frozen):
+    """A validated, immutable policy. Build one with :func:`mm_litellm.load_policy`."""
+
+    version: Literal[1] = 1
+    models: FrozenDict(ModelSpec) = Field(default_factory=dict)  # type: ignore[valid-type]
+    aliases: FrozenDict(Name) = Field(default_factory=dict)  # type: ignore[valid-type]
+    """Legacy names kept working during a migration: old name -> model or route."""
+    router: RouterSettings = Field(default_factory=RouterSettings)
+    routes: FrozenDict(Route) = Field(default_factory=dict)  # type: ignore[valid-type]
+    default_route: Name | None = None
+    """What ``mm-litellm run`` uses when neither ``--model`` nor ``--route`` is given."""
+    _source: str = PrivateAttr(default="<string>")
+
+    @property
+    def source(self) -> str:
+        """Where the policy was loaded from: a file path, or ``<string>``."""
+        return self._source
+
+    def kind_of(self, name: str) -> Literal["route", "alias", "model"] | None:
+        """Whether ``name`` is a route, a legacy alias or a declared model of this policy."""
+        if name in self.routes:
+            return "route"
+        if name in self.aliases:
+            return "alias"
+        if name in self.models:
+            return "model"
+        return None

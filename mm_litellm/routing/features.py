@@ -1,0 +1,130 @@
+"""Request features: the facts rules test, computed once per request and cheaply.
+
+Only plain Python here (no LiteLLM): the features are read from LiteLLM-style keyword
+arguments (``messages``, ``tools``, ``response_format``, ``metadata``, ``user``...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = ["FACTS", "RequestFeatures", "estimate_tokens", "extract_features"]
+
+FACTS: dict[str, str] = {
+    "model": "the model name the caller asked for",
+    "input_tokens": "estimated input tokens (characters / 4, plus per-message overhead)",
+    "message_count": "number of chat messages",
+    "has_images": "true when a message carries an image part",
+    "has_tools": "true when the request offers tools or functions",
+    "json_mode": "true when response_format asks for JSON",
+    "stream": "true for a streaming request",
+    "max_tokens": "the request's max_tokens (or max_completion_tokens), if given",
+    "user": "the request's user (LiteLLM 'user' argument or metadata.user)",
+    "team": "metadata.team",
+    "priority": "metadata.priority (e.g. high, normal, low)",
+    "budget_mode": "metadata.budget_mode (true when the caller wants the cheap path)",
+    "latency_critical": "metadata.latency_critical",
+    "preferred_model": "metadata.preferred_model",
+    "tags": "metadata.tags (a list)",
+}
+"""Fact names a rule's ``when:`` may test, besides ``metadata.<path>``."""
+
+_CHARS_PER_TOKEN = 4
+_TOKENS_PER_MESSAGE = 4
+_JSON_FORMATS = frozenset({"json_object", "json_schema"})
+
+
+class RequestFeatures:
+    """What the routing rules see of one request."""
+
+    __slots__ = (
+        "budget_mode", "has_images", "has_tools", "input_tokens", "json_mode", "latency_critical",
+        "max_tokens", "message_count", "metadata", "model", "preferred_model", "priority", "stream",
+        "tags", "team", "user",
+    )
+
+    def __init__(
+        self,
+        *,
+        model: str = "",
+        input_tokens: int = 0,
+        message_count: int = 0,
+        has_images: bool = False,
+        has_tools: bool = False,
+        json_mode: bool = False,
+        stream: bool = False,
+        max_tokens: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        user: str | None = None,
+    ) -> None:
+        meta = metadata or {}
+        self.model = model
+        self.input_tokens = input_tokens
+        self.message_count = message_count
+        self.has_images = has_images
+        self.has_tools = has_tools
+        self.json_mode = json_mode
+        self.stream = stream
+        self.max_tokens = max_tokens
+        self.metadata = meta
+        self.user = user if user is not None else meta.get("user")
+        self.team = meta.get("team")
+        self.priority = meta.get("priority")
+        self.budget_mode = meta.get("budget_mode")
+        self.latency_critical = meta.get("latency_critical")
+        self.preferred_model = meta.get("preferred_model")
+        tags = meta.get("tags")
+        self.tags = tuple(tags) if isinstance(tags, list | tuple) else ((tags,) if tags else ())
+
+    def as_dict(self) -> dict[str, Any]:
+        """The features as a plain dict (for explain output and the decision trace)."""
+        return {name: getattr(self, name) for name in FACTS} | {"metadata": dict(self.metadata)}
+
+    def __repr__(self) -> str:
+        return f"RequestFeatures({self.as_dict()!r})"
+
+
+def estimate_tokens(messages: Sequence[Any] | None) -> tuple[int, int, bool]:
+    """Cheap input size: (estimated tokens, message count, has images). No tokenizer."""
+    if not messages:
+        return 0, 0, False
+    chars = 0
+    images = False
+    for message in messages:
+        content = message.get("content") if isinstance(message, Mapping) else getattr(message, "content", None)
+        if isinstance(content, str):
+            chars += len(content)
+        elif isinstance(content, list):
+            for part in content:
+                if not isinstance(part, Mapping):
+                    continue
+                kind = part.get("type")
+                if kind == "text":
+                    chars += len(part.get("text") or "")
+                elif kind in ("image_url", "image", "input_image"):
+                    images = True
+    return chars // _CHARS_PER_TOKEN + _TOKENS_PER_MESSAGE * len(messages), len(messages), images
+
+
+def extract_features(model: str, messages: Sequence[Any] | None, kwargs: Mapping[str, Any]) -> RequestFeatures:
+    """Compute the features of one LiteLLM-style request."""
+    tokens, count, images = estimate_tokens(messages)
+    response_format = kwargs.get("response_format")
+    if isinstance(response_format, Mapping):
+        json_mode = response_format.get("type") in _JSON_FORMATS
+    else:
+        json_mode = response_format is not None and not isinstance(response_format, str)
+    metadata = kwargs.get("metadata")
+    return RequestFeatures(
+        model=model,
+        input_tokens=tokens,
+        message_count=count,
+        has_images=images,
+        has_tools=bool(kwargs.get("tools") or kwargs.get("functions")),
+        json_mode=json_mode,
+        stream=bool(kwargs.get("stream")),
+        max_tokens=kwargs.get("max_tokens") or kwargs.get("max_completion_tokens"),
+        metadata=metadata if isinstance(metadata, Mapping) else None,
+        user=kwargs.get("user"),
+    )
