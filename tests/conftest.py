@@ -1,0 +1,99 @@
+"""Shared test set-up: offline LiteLLM, and no state leaking between tests.
+
+Each test gets: the local price map (no download), no active policy, LiteLLM's global
+callbacks and price table restored afterwards. Budget tests get their own database through
+their own fixtures (``tmp_path``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.pop("MM_LITELLM_POLICY", None)
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_POLICY = ROOT / "config" / "policy.yaml"
+
+TEST_POLICY = """
+version: 1
+models:
+  small:
+    litellm_params: {model: openai/gpt-4o-mini, api_key: os.environ/TEST_OPENAI_KEY}
+    tier: basic
+  big:
+    litellm_params: {model: openai/gpt-4o, api_key: os.environ/TEST_OPENAI_KEY}
+    tier: advanced
+  claude:
+    litellm_params: {model: anthropic/claude-sonnet-4-5, api_key: os.environ/TEST_ANTHROPIC_KEY}
+    tier: advanced
+  wide:
+    litellm_params: {model: gemini/gemini-2.5-flash, api_key: os.environ/TEST_GEMINI_KEY}
+    tier: intermediate
+aliases:
+  gpt-4: big
+router:
+  num_retries: 0
+  context_window_fallbacks: {small: [wide]}
+routes:
+  auto:
+    rules:
+      - {name: vision, when: {has_images: true}, use: big}
+      - {name: vip, when: {priority: high}, use: claude}
+    default: small
+    fallbacks: [claude]
+default_route: auto
+"""
+"""A small policy for unit tests: no retries (LiteLLM's retries really sleep)."""
+
+
+@pytest.fixture(autouse=True)
+def _isolate_litellm_and_runtime() -> Iterator[None]:
+    """No active policy; LiteLLM callbacks reset and price entries a test added removed."""
+    from mm_litellm import runtime
+
+    runtime.configure(None)
+    litellm = _loaded_litellm()
+    keys = set(litellm.model_cost) if litellm is not None else None
+    yield
+    runtime.configure(None)
+    litellm = _loaded_litellm()
+    if litellm is not None:
+        litellm.logging_callback_manager._reset_all_callbacks()
+        if keys is not None:
+            for key in set(litellm.model_cost) - keys:
+                del litellm.model_cost[key]
+
+
+@pytest.fixture
+def prices_restored() -> Iterator[None]:
+    """For tests that change existing LiteLLM prices: the whole price table is restored after."""
+    import litellm
+
+    saved = copy.deepcopy(litellm.model_cost)
+    yield
+    litellm.model_cost.clear()
+    litellm.model_cost.update(saved)
+
+
+def _loaded_litellm():  # type: ignore[no-untyped-def]
+    import sys
+
+    return sys.modules.get("litellm")
+
+
+@pytest.fixture
+def policy_file(tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Write YAML text to a policy file and return its path."""
+
+    def write(text: str = TEST_POLICY, name: str = "policy.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
