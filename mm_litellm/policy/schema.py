@@ -195,6 +195,14 @@ class Route(_Frozen):
     description: str = ""
 
 
+class DatabaseSettings(_Frozen):
+    """Where mm_litellm keeps its ledger, budgets and prompt versions (SQLAlchemy URL)."""
+
+    url: str = "sqlite:///mm_litellm.db"
+    """``sqlite:///relative/or/absolute.db`` (relative to the working directory) or
+    ``postgresql+psycopg://user:password@host/db``; ``os.environ/NAME`` reads it from the environment."""
+
+
 class Policy(_Frozen):
     """A validated, immutable policy. Build one with :func:`mm_litellm.load_policy`."""
 
@@ -204,6 +212,7 @@ class Policy(_Frozen):
     """Legacy names kept working during a migration: old name -> model or route."""
     router: RouterSettings = Field(default_factory=RouterSettings)
     routes: FrozenDict(Route) = Field(default_factory=dict)  # type: ignore[valid-type]
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     default_route: Name | None = None
     """What ``mm-litellm run`` uses when neither ``--model`` nor ``--route`` is given."""
     _source: str = PrivateAttr(default="<string>")
