@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.pop("MM_LITELLM_POLICY", None)
@@ -54,7 +55,7 @@ default_route: auto
 
 @pytest.fixture(autouse=True)
 def _isolate_litellm_and_runtime() -> Iterator[None]:
-    """No active policy; LiteLLM callbacks reset and price entries a test added removed."""
+    """No active policy; structlog, LiteLLM callbacks and added price entries reset after."""
     from mm_litellm import runtime
 
     runtime.configure(None)
@@ -62,6 +63,7 @@ def _isolate_litellm_and_runtime() -> Iterator[None]:
     keys = set(litellm.model_cost) if litellm is not None else None
     yield
     runtime.configure(None)
+    structlog.reset_defaults()  # the CLI configures structlog in-process
     litellm = _loaded_litellm()
     if litellm is not None:
         litellm.logging_callback_manager._reset_all_callbacks()

@@ -75,7 +75,11 @@ class Condition:
         for check in self.checks:
             if isinstance(check, Condition):
                 ok, sub = check.explain(features)
-                lines.append(f"{check.mode}({'; '.join(sub)}) -> {'yes' if ok else 'no'}")
+                if check.mode == "all" and len(sub) == 1:
+                    lines.append(sub[0])  # a one-test branch of any/not reads best bare
+                else:
+                    label = "" if check.mode == "all" else check.mode
+                    lines.append(f"{label}({'; '.join(sub)}) -> {'yes' if ok else 'no'}")
             else:
                 ok = check(features)
                 lines.append(f"{check.describe(features)} -> {'yes' if ok else 'no'}")

@@ -1,0 +1,64 @@
+"""The policy -> litellm.Router translation."""
+
+from __future__ import annotations
+
+from mm_litellm import parse_policy
+from mm_litellm.integrations.router import build_router, model_list, router_settings, secret_refs
+
+POLICY = """
+models:
+  pool:
+    deployments:
+      - {litellm_params: {model: openai/gpt-4o-mini, api_key: os.environ/KEY_A}, rpm: 10}
+      - {litellm_params: {model: azure/gpt-4o-mini, api_key: os.environ/KEY_B, api_base: "http://x"}, tpm: 99}
+    tier: basic
+    context_window: 64000
+  local:
+    litellm_params: {model: openai/llama, api_base: "http://localhost:1/v1", api_key: none}
+    pricing: {input_per_mtok: 0.5, output_per_mtok: 1.5}
+router:
+  num_retries: 1
+  timeout: 30
+  allowed_fails: 2
+  cooldown_time: 5
+  fallbacks: {pool: [local]}
+  context_window_fallbacks: {local: [pool]}
+  content_policy_fallbacks: {pool: [local]}
+  default_fallbacks: [local]
+  retry_policy: {RateLimitErrorRetries: 3}
+"""
+
+
+def test_model_list_groups_deployments_under_the_alias() -> None:
+    entries = model_list(parse_policy(POLICY))
+    assert [e["model_name"] for e in entries] == ["pool", "pool", "local"]
+    assert entries[0]["litellm_params"] == {"model": "openai/gpt-4o-mini", "api_key": "os.environ/KEY_A", "rpm": 10}
+    assert entries[1]["litellm_params"]["tpm"] == 99
+    assert entries[0]["model_info"] == {"id": "pool#0", "mm_alias": "pool", "mm_tier": "basic",
+                                        "max_input_tokens": 64000}
+    assert entries[2]["litellm_params"]["input_cost_per_token"] == 0.5e-6
+    assert entries[2]["litellm_params"]["output_cost_per_token"] == 1.5e-6
+    assert entries[2]["litellm_params"]["cache_read_input_token_cost"] == 0.5e-6
+
+
+def test_router_settings_are_litellms_shapes() -> None:
+    assert router_settings(parse_policy(POLICY)) == {
+        "num_retries": 1, "retry_after": 0, "routing_strategy": "simple-shuffle", "timeout": 30,
+        "allowed_fails": 2, "cooldown_time": 5,
+        "fallbacks": [{"pool": ["local"]}], "context_window_fallbacks": [{"local": ["pool"]}],
+        "content_policy_fallbacks": [{"pool": ["local"]}], "default_fallbacks": ["local"],
+        "retry_policy": {"RateLimitErrorRetries": 3},
+    }
+
+
+def test_build_router_accepts_the_translation() -> None:
+    router = build_router(parse_policy(POLICY))
+    assert sorted(router.model_names) == ["local", "pool"]
+    assert router.num_retries == 1
+    assert len(router.get_model_list(model_name="pool")) == 2
+
+
+def test_secret_refs() -> None:
+    policy = parse_policy(POLICY)
+    assert secret_refs(policy.models["pool"]) == ("KEY_A", "KEY_B")
+    assert secret_refs(policy.models["local"]) == ()

@@ -1,0 +1,40 @@
+"""The package's public surface and its import-time behaviour."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import mm_litellm
+
+
+def test_import_does_not_import_litellm_or_configure_logging() -> None:
+    code = (
+        "import sys, structlog; import mm_litellm, mm_litellm.testing, mm_litellm.testing.plugin;"
+        "assert 'litellm' not in sys.modules, 'litellm imported';"
+        "assert not structlog.is_configured(), 'structlog configured at import';"
+        "print('ok')"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_public_api_is_pinned() -> None:
+    assert mm_litellm.__all__ == sorted(mm_litellm.__all__)
+    assert set(mm_litellm.__all__) == {
+        "ConfigurationError", "MMLiteLLMError", "MissingSecretError", "Plan", "Policy", "PolicyError",
+        "RoutingError", "__version__", "acompletion", "completion", "configure", "decision_of", "load_policy",
+        "parse_policy",
+    }
+    for name in mm_litellm.__all__:
+        assert hasattr(mm_litellm, name), name
+
+
+def test_error_hierarchy() -> None:
+    from mm_litellm import errors
+
+    for name in ("PolicyError", "ConfigurationError", "RoutingError"):
+        assert issubclass(getattr(errors, name), errors.MMLiteLLMError)
+    assert issubclass(errors.MissingSecretError, errors.ConfigurationError)
+    assert issubclass(errors.PolicyError, ValueError)
