@@ -7,19 +7,12 @@ each problem can be reported with its own field path.
 
 from __future__ import annotations
 
-import types
-from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    PlainSerializer,
-    PrivateAttr,
-    model_validator,
-)
+from pydantic import AfterValidator, Field, PlainSerializer, PrivateAttr, model_validator
+
+from mm_litellm.policy.types import TIERS, FrozenDict, Name, Tier, freeze
+from mm_litellm.policy.types import Frozen as _Frozen
 
 __all__ = [
     "TIERS",
@@ -33,26 +26,6 @@ __all__ = [
     "Tier",
 ]
 
-Tier = Literal["basic", "intermediate", "advanced", "expert"]
-TIERS: tuple[Tier, ...] = ("basic", "intermediate", "advanced", "expert")
-"""Capability tiers in increasing order; a model of a tier covers every tier before it."""
-
-Name = Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]*$")]
-
-
-def _freeze(value: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A read-only view of a validated mapping, so a loaded policy cannot be changed in place."""
-    return types.MappingProxyType(dict(value))
-
-
-def FrozenDict(value_type: Any) -> Any:  # noqa: N802 - reads as a type in annotations
-    """``dict[str, value_type]`` that is read-only after validation and dumps as a plain dict."""
-    return Annotated[
-        dict[str, value_type],
-        AfterValidator(_freeze),
-        PlainSerializer(dict, return_type=dict),
-    ]
-
 
 def _check_params(value: dict[str, Any]) -> dict[str, Any]:
     model = value.get("model")
@@ -64,14 +37,10 @@ def _check_params(value: dict[str, Any]) -> dict[str, Any]:
 LiteLLMParams = Annotated[
     dict[str, Any],
     AfterValidator(_check_params),
-    AfterValidator(_freeze),
+    AfterValidator(freeze),
     PlainSerializer(dict, return_type=dict),
 ]
 """LiteLLM's own deployment parameters, passed to the Router as they are (``model`` required)."""
-
-
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Pricing(_Frozen):

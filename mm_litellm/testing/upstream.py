@@ -20,17 +20,19 @@ Importing this module starts nothing and imports neither aiohttp nor LiteLLM.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Union
+from typing import Any
 
 __all__ = ["FAULTS", "Behaviour", "FakeUpstream", "Reply"]
 
 #: A reply value: text, or ``{"tool_calls": [...], "content": ...}`` for tool calls.
-ReplyValue = Union[str, dict[str, Any]]
+ReplyValue = str | dict[str, Any]
 #: What ``reply`` may be: a value or ``callable(request_body) -> value``.
-Reply = Union[ReplyValue, Callable[[dict[str, Any]], ReplyValue]]
+Reply = ReplyValue | Callable[[dict[str, Any]], ReplyValue]
 
 #: Scriptable faults; ``"none"`` explicitly clears a fault inherited from a wider script.
 FAULTS = frozenset({"429", "500", "503", "timeout", "malformed", "disconnect"})
@@ -68,7 +70,7 @@ class _Stats:
 
 
 def _new_loop() -> asyncio.AbstractEventLoop:
-    """uvloop when installed (noticeably faster under load), else stock asyncio."""
+    """uvloop when installed (somewhat cheaper per request), else stock asyncio."""
     try:
         import uvloop
     except ImportError:
@@ -91,9 +93,12 @@ class FakeUpstream:
     followed by ``script("m", reply="x")`` gives model ``m`` both. Repeated
     permanent calls for the same model accumulate.
 
-    ``requests`` records every request except ``/health`` as a dict with
-    ``method``, ``path``, ``model`` (from the JSON body, or ``None``),
-    ``headers`` (lower-cased names) and ``body`` (the parsed JSON body).
+    ``requests`` records every request that carries a body (not GETs such
+    as the ``/v1/models`` probe LiteLLM's proxy sends at startup), in arrival
+    order, as a dict with ``method``, ``path``, ``model`` (from the JSON body,
+    or ``None``), ``headers`` (lower-cased names) and ``body`` (the parsed JSON
+    body, ``{}`` if it was not JSON). :meth:`stats` counts GETs too, but never
+    ``/health``.
     """
 
     def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
@@ -129,7 +134,8 @@ class FakeUpstream:
     @property
     def url(self) -> str:
         """``http://HOST:PORT`` of the running server."""
-        return f"http://{self.host}:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host  # IPv6 literal
+        return f"http://{host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -138,6 +144,7 @@ class FakeUpstream:
 
     @property
     def running(self) -> bool:
+        """Whether the server thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> FakeUpstream:
@@ -164,10 +171,8 @@ class FakeUpstream:
         if thread is None:
             return
         if loop is not None and stop_event is not None:
-            try:
+            with contextlib.suppress(RuntimeError):  # the loop is already closed
                 loop.call_soon_threadsafe(stop_event.set)
-            except RuntimeError:  # the loop is already closed
-                pass
         thread.join(timeout=10)
         self._thread = self._loop = self._stop_event = None
         if self._requested_port == 0:
@@ -234,8 +239,9 @@ class FakeUpstream:
 
         ``fault`` is one of :data:`FAULTS` (or ``"none"`` to clear an inherited
         fault): ``"429"`` (OpenAI error body and ``retry-after``), ``"500"``,
-        ``"503"``, ``"timeout"`` (held open until stop(), without blocking
-        others), ``"malformed"`` (200 whose body is not JSON) or
+        ``"503"``, ``"timeout"`` (no response: held open until the client
+        gives up or stop(), without blocking others), ``"malformed"`` (200
+        whose body is not JSON; a non-JSON first event when streaming) or
         ``"disconnect"`` (connection closed without a response).
         With ``times=N`` the script covers only the next N matching requests,
         after which the previous behaviour returns. ``reply`` is a string, a
@@ -284,8 +290,9 @@ class FakeUpstream:
                headers: dict[str, str]) -> None:
         """Record a request and count it in flight (paired with :meth:`_end`)."""
         with self._lock:
-            self.requests.append({"method": method, "path": path, "model": model,
-                                  "headers": headers, "body": body})
+            if method != "GET":  # bodies only: a proxy's GET /v1/models probe is not a call
+                self.requests.append({"method": method, "path": path, "model": model,
+                                      "headers": headers, "body": body})
             s = self._stats
             s.total += 1
             s.per_path[path] += 1
@@ -327,60 +334,29 @@ class FakeUpstream:
             return sorted(scripted | self._models_seen)
 
 
-async def _throughput(url: str, total: int, concurrency: int, shared_client: bool) -> float:
-    """Requests/s of ``total`` chat requests from ``concurrency`` workers using httpx.
-
-    By default each worker owns an ``httpx.AsyncClient``: one client shared by
-    50 concurrent requests measures httpcore's connection-pool bookkeeping
-    (O(connections x waiters) per event), not the server.
-    """
-    import time
-
-    import httpx
-
-    payload = {"model": "bench", "messages": [{"role": "user", "content": "ping"}]}
-    remaining = iter(range(total))
-    shared = httpx.AsyncClient(limits=httpx.Limits(max_connections=concurrency)) if shared_client else None
-
-    async def worker() -> None:
-        client = shared or httpx.AsyncClient()
-        try:
-            for _ in remaining:
-                response = await client.post(url + "/v1/chat/completions", json=payload)
-                response.raise_for_status()
-        finally:
-            if shared is None:
-                await client.aclose()
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    elapsed = time.perf_counter() - start
-    if shared is not None:
-        await shared.aclose()
-    return total / elapsed
-
 
 def _main() -> None:
     """``python -m mm_litellm.testing.upstream``: a by-hand throughput self-check."""
     import argparse
     import logging
 
+    from mm_litellm.testing._upstream_app import CLIENTS, measure_throughput
+
     parser = argparse.ArgumentParser(description=_main.__doc__)
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--shared-client", action="store_true",
-                        help="one httpx.AsyncClient for all workers (shows httpcore's pool cost)")
+    parser.add_argument("--client", choices=CLIENTS, default=CLIENTS[0])
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     log = logging.getLogger("mm_litellm.testing.upstream")
     log.setLevel(logging.INFO)
     with FakeUpstream(latency=args.latency) as up:
-        rate = asyncio.run(_throughput(up.url, args.requests, args.concurrency, args.shared_client))
+        rate = asyncio.run(measure_throughput(up.url, args.requests, args.concurrency, args.client))
         ideal = args.concurrency / args.latency if args.latency else float("inf")
-        log.info("%d requests, concurrency %d, latency %.3fs: %.0f req/s (ideal %.0f), "
-                     "max in flight %d", args.requests, args.concurrency, args.latency, rate,
-                     ideal, up.stats()["max_in_flight"])
+        log.info("%s: %d requests, concurrency %d, latency %.3fs: %.0f req/s (ideal %.0f), "
+                 "max in flight %d", args.client, args.requests, args.concurrency, args.latency,
+                 rate, ideal, up.stats()["max_in_flight"])
 
 
 if __name__ == "__main__":
