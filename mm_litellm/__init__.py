@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from mm_litellm.api import RunResult, arun, route_to_model, run, run_ensemble, run_with_fallback
 from mm_litellm.errors import (
     ConfigurationError,
     MissingSecretError,
@@ -34,11 +35,17 @@ __all__ = [
     "Policy",
     "PolicyError",
     "RoutingError",
+    "RunResult",
     "__version__",
     "acompletion",
+    "arun",
     "completion",
     "configure",
     "decision_of",
     "load_policy",
     "parse_policy",
+    "route_to_model",
+    "run",
+    "run_ensemble",
+    "run_with_fallback",
 ]

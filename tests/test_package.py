@@ -24,8 +24,8 @@ def test_public_api_is_pinned() -> None:
     assert mm_litellm.__all__ == sorted(mm_litellm.__all__)
     assert set(mm_litellm.__all__) == {
         "ConfigurationError", "MMLiteLLMError", "MissingSecretError", "Plan", "Policy", "PolicyError",
-        "RoutingError", "__version__", "acompletion", "completion", "configure", "decision_of", "load_policy",
-        "parse_policy",
+        "RoutingError", "RunResult", "__version__", "acompletion", "arun", "completion", "configure",
+        "decision_of", "load_policy", "parse_policy", "route_to_model", "run", "run_ensemble", "run_with_fallback",
     }
     for name in mm_litellm.__all__:
         assert hasattr(mm_litellm, name), name

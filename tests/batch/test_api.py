@@ -1,0 +1,135 @@
+"""mm_litellm.run / arun and the seed 003 conveniences, over mocked LiteLLM calls."""
+
+from __future__ import annotations
+
+import json
+
+import litellm
+import pytest
+
+import mm_litellm
+from mm_litellm import ConfigurationError, RunResult
+from mm_litellm.api import build_call
+from tests.conftest import TEST_POLICY
+
+CHEAP_POLICY = TEST_POLICY.replace(
+    "default_route: auto",
+    "  cheap:\n    rules: []\n    default: wide\ndefault_route: auto",
+)
+
+
+def test_run_auto_uses_the_default_route_and_fills_seed_003_fields(mm_policy, mm_mock) -> None:
+    mm_policy(TEST_POLICY)
+    mm_mock.script("small", "Paris", prompt_tokens=12, completion_tokens=1)
+    result = mm_litellm.run("Capital of France?")
+    assert isinstance(result, RunResult)
+    assert (result.text, result.model_used, result.strategy) == ("Paris", "small", "auto")
+    assert (result.input_tokens, result.output_tokens) == (12, 1)
+    assert result.cost == pytest.approx(12 * 0.15e-6 + 1 * 0.6e-6)
+    assert result.latency_s == result.latency > 0
+    assert result.decision["route"] == "auto" and result.decision["model"] == "small"
+    record = json.loads(result.to_json())
+    assert list(record) == ["response", "model_used", "cost", "latency", "confidence", "input_tokens",
+                            "output_tokens", "strategy", "ensemble_models", "metadata", "timestamp"]
+    assert record["metadata"]["decision"]["served_model"] == "small"
+    assert record["metadata"]["litellm_model"] == "openai/gpt-4o-mini"
+    with pytest.raises(AttributeError):
+        result.cost = 0  # type: ignore[misc]
+
+
+def test_priority_task_and_max_cost_travel_in_metadata_where_rules_read_them(mm_policy, mm_mock) -> None:
+    mm_policy(TEST_POLICY)
+    mm_mock.script("claude", "vip answer")
+    result = mm_litellm.run("hi", priority="high", task_type="code", max_cost=0.01, metadata={"team": "a"})
+    assert result.model_used == "claude" and result.decision["rule"] == "vip"
+    meta = mm_mock.calls[0].kwargs["metadata"]
+    assert (meta["priority"], meta["task"], meta["max_cost"], meta["team"]) == ("high", "code", 0.01, "a")
+
+
+def test_system_prompt_and_messages(mm_policy, mm_mock) -> None:
+    mm_policy(TEST_POLICY)
+    mm_mock.script("small", "ok")
+    mm_litellm.run("hi", system="be brief")
+    assert mm_mock.calls[0].kwargs["messages"] == [
+        {"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+    msgs = [{"role": "user", "content": "from messages"}]
+    mm_litellm.run(messages=msgs)
+    assert mm_mock.calls[1].kwargs["messages"] == msgs
+    with pytest.raises(ValueError, match="either a prompt or messages"):
+        mm_litellm.run("a", messages=msgs)
+
+
+async def test_arun_is_the_async_twin(mm_policy, mm_mock) -> None:
+    mm_policy(TEST_POLICY)
+    mm_mock.script("small", "async hi")
+    result = await mm_litellm.arun("hi")
+    assert (result.text, result.model_used) == ("async hi", "small")
+
+
+def test_cheapest_uses_the_cheap_route(mm_policy, mm_mock) -> None:
+    mm_policy(CHEAP_POLICY)
+    mm_mock.script("wide", "cheap answer")
+    result = mm_litellm.run("hi", strategy="cheapest")
+    assert (result.model_used, result.strategy, result.decision["route"]) == ("wide", "cheapest", "cheap")
+    assert mm_litellm.route_to_model("hi") == "wide"
+
+
+def test_cheapest_without_a_cheap_route_says_what_is_needed(mm_policy) -> None:
+    mm_policy(TEST_POLICY)
+    with pytest.raises(ConfigurationError, match="needs a route named 'cheap' or 'cheapest'.*routes: auto"):
+        mm_litellm.run("hi", strategy="cheapest")
+
+
+def test_fallback_chain_becomes_per_request_router_fallbacks(mm_policy, mm_mock) -> None:
+    mm_policy(TEST_POLICY)
+    mm_mock.script("big", error="rate_limit")
+    mm_mock.script("wide", "from wide")
+    result = mm_litellm.run_with_fallback("hi", ["gpt-4", "wide"])  # an alias resolves to its model
+    assert (result.text, result.model_used, result.strategy) == ("from wide", "wide", "fallback")
+    assert result.decision["attempted_fallbacks"] == 1
+    assert [c.model_group for c in mm_mock.calls] == ["big", "wide"]
+    assert build_call("hi", strategy="fallback", chain="small, claude")["fallbacks"] == [{"small": ["claude"]}]
+
+
+def test_fallback_chain_refuses_non_models(mm_policy) -> None:
+    mm_policy(TEST_POLICY)
+    with pytest.raises(ConfigurationError, match="not models: auto"):
+        mm_litellm.run("hi", strategy="fallback", chain=["small", "auto"])
+
+
+def test_fallback_without_policy_uses_litellms_own_fallbacks(fake_upstream) -> None:
+    fake_upstream.script("first", fault="500")
+    fake_upstream.script("second", reply="from second")
+    chain = ["openai/first", "openai/second"]
+    assert build_call("hi", strategy="fallback", chain=chain)["fallbacks"] == ["openai/second"]
+    result = mm_litellm.run("hi", strategy="fallback", chain=chain, api_base=fake_upstream.base_url,
+                            api_key="sk-fake", max_retries=0)
+    assert result.text == "from second"
+    assert result.decision == {}
+    assert fake_upstream.stats()["per_model"] == {"first": 1, "second": 1}
+
+
+def test_ensemble_strategy_targets_ensemble_names(mm_policy) -> None:
+    mm_policy(TEST_POLICY)
+    assert build_call("hi", strategy="ensemble", model="vote")["model"] == "ensemble/vote"
+    assert build_call("hi", strategy="ensemble", model="ensemble/vote")["model"] == "ensemble/vote"
+    with pytest.raises(ConfigurationError, match="ensembles: section"):
+        build_call("hi", strategy="ensemble")
+
+
+def test_unknown_strategy_lists_the_allowed_ones() -> None:
+    with pytest.raises(ValueError, match="unknown strategy 'smart'; allowed: auto, cheapest, fallback, ensemble"):
+        build_call("hi", strategy="smart", model="x")
+
+
+def test_auto_without_policy_needs_a_model() -> None:
+    with pytest.raises(ConfigurationError, match="needs model="):
+        mm_litellm.run("hi")
+
+
+def test_provider_errors_propagate(mm_policy, mm_mock) -> None:
+    mm_policy(TEST_POLICY)
+    mm_mock.script("small", error="auth")
+    mm_mock.script("claude", error="auth")
+    with pytest.raises(litellm.AuthenticationError):
+        mm_litellm.run("hi")
