@@ -10,6 +10,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from mm_litellm.api import RunResult, arun, route_to_model, run, run_ensemble, run_with_fallback
+from mm_litellm.batch import BatchReport, abatch, batch
 from mm_litellm.errors import (
     ConfigurationError,
     MissingSecretError,
@@ -28,6 +29,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0.0.0"
 
 __all__ = [
+    "BatchReport",
     "ConfigurationError",
     "MMLiteLLMError",
     "MissingSecretError",
@@ -37,8 +39,10 @@ __all__ = [
     "RoutingError",
     "RunResult",
     "__version__",
+    "abatch",
     "acompletion",
     "arun",
+    "batch",
     "completion",
     "configure",
     "decision_of",

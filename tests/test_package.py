@@ -23,8 +23,8 @@ def test_import_does_not_import_litellm_or_configure_logging() -> None:
 def test_public_api_is_pinned() -> None:
     assert mm_litellm.__all__ == sorted(mm_litellm.__all__)
     assert set(mm_litellm.__all__) == {
-        "ConfigurationError", "MMLiteLLMError", "MissingSecretError", "Plan", "Policy", "PolicyError",
-        "RoutingError", "RunResult", "__version__", "acompletion", "arun", "completion", "configure",
+        "BatchReport", "ConfigurationError", "MMLiteLLMError", "MissingSecretError", "Plan", "Policy", "PolicyError",
+        "RoutingError", "RunResult", "__version__", "abatch", "acompletion", "arun", "batch", "completion", "configure",
         "decision_of", "load_policy", "parse_policy", "route_to_model", "run", "run_ensemble", "run_with_fallback",
     }
     for name in mm_litellm.__all__:
