@@ -8,9 +8,10 @@ A bad request fails alone (its result says why); it never stops the batch.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["OPTION_KEYS", "PARAM_KEYS", "InvalidRequest", "request_id", "to_run_kwargs"]
+__all__ = ["OPTION_KEYS", "PARAM_KEYS", "InvalidRequest", "Unrunnable", "request_id", "to_run_kwargs"]
 
 OPTION_KEYS = frozenset({
     "prompt", "messages", "system", "strategy", "model", "chain", "ensemble_size", "max_cost",
@@ -28,8 +29,19 @@ class InvalidRequest(ValueError):
     """A batch request is malformed (the message says which key and what is allowed)."""
 
 
+@dataclass(frozen=True, slots=True)
+class Unrunnable:
+    """Stands in for an input row that could not be read (bad JSON, duplicate id), so that the
+    row is still reported, in its place, with ``reason``."""
+
+    reason: str
+    id: str | None = None
+
+
 def request_id(request: Any) -> str | None:
     """The caller's ``id`` of a request, as a string (``None`` when it has none)."""
+    if isinstance(request, Unrunnable):
+        return request.id
     if isinstance(request, Mapping) and request.get("id") is not None:
         return str(request["id"])
     return None
@@ -37,6 +49,8 @@ def request_id(request: Any) -> str | None:
 
 def to_run_kwargs(request: Any, defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """``arun(**kwargs)`` for one request; ``defaults`` fill in what the request does not say."""
+    if isinstance(request, Unrunnable):
+        raise InvalidRequest(request.reason)
     if isinstance(request, str):
         request = {"prompt": request}
     if not isinstance(request, Mapping):
