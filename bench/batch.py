@@ -4,7 +4,8 @@ The fake OpenAI-compatible upstream (``mm_litellm.testing.upstream.FakeUpstream`
 every request after ``--latency`` seconds; it runs in its own process so that its work does
 not share this process's interpreter lock. With ``--concurrency`` calls in flight the ideal
 is ``concurrency / latency`` requests per second. Variants, each ``--requests`` calls after a
-warm-up (interleaved in ``--rounds`` so that load changes hit every variant alike), all over LiteLLM's real HTTP path (its aiohttp transport by default):
+warm-up (interleaved in ``--rounds`` so that load changes hit every variant alike),
+all over LiteLLM's real HTTP path (its aiohttp transport by default):
 
 - raw aiohttp client           the upstream and loopback alone (no LiteLLM): the ceiling here
 - litellm.acompletion          LiteLLM alone, under an asyncio.Semaphore
@@ -30,10 +31,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout's mm_litellm
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import litellm  # noqa: E402
+import litellm
 
-import mm_litellm  # noqa: E402
-from mm_litellm.testing._upstream_app import measure_throughput  # noqa: E402
+import mm_litellm
+from mm_litellm.testing._upstream_app import measure_throughput
 
 SERVER = """
 import signal, sys
@@ -82,8 +83,9 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, float]:
     c = args.concurrency
 
     async def bare(i: int) -> object:
-        return await litellm.acompletion(model="openai/bench-model", api_base=base, api_key="sk-fake",
-                                         messages=MESSAGES)
+        return await litellm.acompletion(
+            model="openai/bench-model", api_base=base, api_key="sk-fake", messages=MESSAGES
+        )
 
     async def routed(i: int) -> object:
         return await router.acompletion(model="bench-model", messages=MESSAGES)
@@ -102,21 +104,27 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, float]:
         assert report.metrics.succeeded == n, report.summary()
         return report.metrics.wall_time
 
-    variants = {"raw aiohttp client": raw, "litellm.acompletion": litellm_alone,
-                "Router.acompletion": router_alone, "mm_litellm.abatch": batched}
+    variants = {
+        "raw aiohttp client": raw,
+        "litellm.acompletion": litellm_alone,
+        "Router.acompletion": router_alone,
+        "mm_litellm.abatch": batched,
+    }
     for run in variants.values():  # warm-up: clients, connection pools, caches
         await run(c)
     seconds = dict.fromkeys(variants, 0.0)
     per_round = args.requests // args.rounds
     order = list(variants)
     for r in range(args.rounds):
-        for name in order[r % len(order):] + order[:r % len(order)]:
+        for name in order[r % len(order) :] + order[: r % len(order)]:
             seconds[name] += await variants[name](per_round)
     return {name: per_round * args.rounds / spent for name, spent in seconds.items()}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--latency", type=float, default=0.05, help="fake upstream latency, seconds")
@@ -125,7 +133,9 @@ def main() -> None:
     args = parser.parse_args()
     litellm.suppress_debug_info = True
     litellm.disable_aiohttp_transport = args.httpx
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(args.latency)], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(args.latency)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert server.stdout is not None
         url = server.stdout.readline().strip()
@@ -135,15 +145,21 @@ def main() -> None:
         server.wait(timeout=10)
     ideal = args.concurrency / args.latency
     transport = "httpx" if args.httpx else "aiohttp"
-    print(f"{args.requests} requests, concurrency {args.concurrency}, upstream latency {args.latency * 1000:.0f} ms, "
-          f"LiteLLM {transport} transport, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
+    print(
+        f"{args.requests} requests, concurrency {args.concurrency}, "
+        f"upstream latency {args.latency * 1000:.0f} ms, "
+        f"LiteLLM {transport} transport, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+    )
     print(f"{'variant':<22} {'req/s':>8} {'of ideal':>9}")
     print(f"{'ideal':<22} {ideal:>8.0f} {'100%':>9}")
     for name, rate in rates.items():
         print(f"{name:<22} {rate:>8.0f} {rate / ideal:>9.0%}")
     ratio = rates["mm_litellm.abatch"] / rates["litellm.acompletion"]
-    print(f"abatch / litellm.acompletion: {ratio:.2f}x; abatch / ideal: {rates['mm_litellm.abatch'] / ideal:.0%} "
-          "(target >= 70%)")
+    print(
+        f"abatch / litellm.acompletion: {ratio:.2f}x; "
+        f"abatch / ideal: {rates['mm_litellm.abatch'] / ideal:.0%} "
+        "(target >= 70%)"
+    )
 
 
 if __name__ == "__main__":

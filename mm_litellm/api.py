@@ -23,7 +23,7 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, Literal
 
@@ -134,9 +134,20 @@ def run(
     travel in the request's metadata, where the routing rules and budgets read them.
     LiteLLM's exceptions and mm_litellm's (``RoutingError``, ``BudgetExceeded``...) propagate.
     """
-    call = build_call(prompt, strategy=strategy, chain=chain, ensemble_size=ensemble_size, max_cost=max_cost,
-                      task_type=task_type, priority=priority, metadata=metadata, model=model, system=system,
-                      messages=messages, **kwargs)
+    call = build_call(
+        prompt,
+        strategy=strategy,
+        chain=chain,
+        ensemble_size=ensemble_size,
+        max_cost=max_cost,
+        task_type=task_type,
+        priority=priority,
+        metadata=metadata,
+        model=model,
+        system=system,
+        messages=messages,
+        **kwargs,
+    )
     started = time.perf_counter()
     response = gateway.completion(**call)
     return result_from_response(response, strategy=strategy, latency=time.perf_counter() - started)
@@ -158,28 +169,49 @@ async def arun(
     **kwargs: Any,
 ) -> RunResult:
     """Async twin of :func:`run` (over :func:`mm_litellm.acompletion`)."""
-    call = build_call(prompt, strategy=strategy, chain=chain, ensemble_size=ensemble_size, max_cost=max_cost,
-                      task_type=task_type, priority=priority, metadata=metadata, model=model, system=system,
-                      messages=messages, **kwargs)
+    call = build_call(
+        prompt,
+        strategy=strategy,
+        chain=chain,
+        ensemble_size=ensemble_size,
+        max_cost=max_cost,
+        task_type=task_type,
+        priority=priority,
+        metadata=metadata,
+        model=model,
+        system=system,
+        messages=messages,
+        **kwargs,
+    )
     started = time.perf_counter()
     response = await gateway.acompletion(**call)
     return result_from_response(response, strategy=strategy, latency=time.perf_counter() - started)
 
 
-def run_with_fallback(prompt: str, chain: Sequence[str] | str | None = None, *,
-                      max_cost: float | None = None, **kwargs: Any) -> RunResult:
+def run_with_fallback(
+    prompt: str, chain: Sequence[str] | str | None = None, *, max_cost: float | None = None, **kwargs: Any
+) -> RunResult:
     """Seed 003's ``run_with_fallback``: ``run(prompt, strategy="fallback", chain=chain)``."""
     return run(prompt, strategy="fallback", chain=chain, max_cost=max_cost, **kwargs)
 
 
-def run_ensemble(prompt: str, name: str | None = None, *, ensemble_size: int | None = None,
-                 max_cost: float | None = None, **kwargs: Any) -> RunResult:
+def run_ensemble(
+    prompt: str,
+    name: str | None = None,
+    *,
+    ensemble_size: int | None = None,
+    max_cost: float | None = None,
+    **kwargs: Any,
+) -> RunResult:
     """Seed 003's ``run_ensemble``: ``run(prompt, strategy="ensemble", model=name)``."""
-    return run(prompt, strategy="ensemble", model=name, ensemble_size=ensemble_size, max_cost=max_cost, **kwargs)
+    return run(
+        prompt, strategy="ensemble", model=name, ensemble_size=ensemble_size, max_cost=max_cost, **kwargs
+    )
 
 
-def route_to_model(prompt: str, *, strategy: str = "cheapest", model: str | None = None,
-                   **kwargs: Any) -> str:
+def route_to_model(
+    prompt: str, *, strategy: str = "cheapest", model: str | None = None, **kwargs: Any
+) -> str:
     """Seed 003's ``route_to_model``: the policy model that would serve ``prompt``; no call is made.
 
     Asks the routing engine for its plan (the same decision ``completion`` would take).
@@ -265,9 +297,10 @@ def result_from_response(response: Any, *, strategy: str, latency: float) -> Run
         strategy=strategy,
         ensemble_models=members,
         decision=MappingProxyType(trace),
-        metadata=MappingProxyType({"litellm_model": hidden.get("litellm_model_name"),
-                                   "response_id": getattr(response, "id", None)}),
-        timestamp=datetime.now(timezone.utc).isoformat(),
+        metadata=MappingProxyType(
+            {"litellm_model": hidden.get("litellm_model_name"), "response_id": getattr(response, "id", None)}
+        ),
+        timestamp=datetime.now(UTC).isoformat(),
         raw=response,
     )
 
@@ -314,10 +347,15 @@ def _fallback_target(policy: Any, model: str | None, chain: Sequence[str] | str 
     bad = [m for m, g in zip(models, groups, strict=True) if g not in policy.models]
     if bad:
         raise ConfigurationError(
-            f"chain members must be models of the policy (LiteLLM Router groups); not models: {', '.join(bad)}; "
+            "chain members must be models of the policy (LiteLLM Router groups); "
+            f"not models: {', '.join(bad)}; "
             f"models: {', '.join(policy.models)}"
         )
-    return {"model": groups[0], "fallbacks": [{groups[0]: groups[1:]}]} if len(groups) > 1 else {"model": groups[0]}
+    return (
+        {"model": groups[0], "fallbacks": [{groups[0]: groups[1:]}]}
+        if len(groups) > 1
+        else {"model": groups[0]}
+    )
 
 
 def _chain_models(policy: Any, chain: Sequence[str] | str) -> list[str]:
@@ -339,8 +377,9 @@ def _ensemble_target(policy: Any, model: str | None, size: int | None) -> str:
         return model if model.startswith(ENSEMBLE_PREFIX) else ENSEMBLE_PREFIX + model
     declared: Mapping[str, Any] = getattr(policy, "ensembles", None) or {}
     if not declared:
-        raise ConfigurationError("strategy 'ensemble' needs model='<ensemble name>' or an ensembles: "
-                                 "section in the policy")
+        raise ConfigurationError(
+            "strategy 'ensemble' needs model='<ensemble name>' or an ensembles: section in the policy"
+        )
     if size is not None:
         for name, spec in declared.items():
             if len(getattr(spec, "models", ()) or ()) == size:

@@ -52,15 +52,25 @@ def read_rows(path: Path) -> Iterator[InputRow]:
             try:
                 request = json.loads(text)
             except json.JSONDecodeError as exc:
-                yield InputRow(index, number, row_key(index, None), None,
-                               f"{path.name}:{number}: not valid JSON ({exc.msg} at column {exc.colno})")
+                yield InputRow(
+                    index,
+                    number,
+                    row_key(index, None),
+                    None,
+                    f"{path.name}:{number}: not valid JSON ({exc.msg} at column {exc.colno})",
+                )
                 index += 1
                 continue
             row_id = request.get("id") if isinstance(request, Mapping) else None
             key = row_key(index, row_id)
             if row_id is not None and key in first_line:
-                yield InputRow(index, number, row_key(index, None), request,
-                               f"{path.name}:{number}: duplicate id {row_id!r} (first at line {first_line[key]})")
+                yield InputRow(
+                    index,
+                    number,
+                    row_key(index, None),
+                    request,
+                    f"{path.name}:{number}: duplicate id {row_id!r} (first at line {first_line[key]})",
+                )
             else:
                 if row_id is not None:
                     first_line[key] = number
@@ -98,8 +108,10 @@ class OutputJournal:
                     row = json.loads(line)
                     self.done.add(row_key(row["index"], row.get("id")))
                 except (ValueError, KeyError, TypeError) as exc:
-                    raise ValueError(f"{self.path}:{number}: not a batch output row ({exc}); "
-                                     "use a new --output file or repair this one") from exc
+                    raise ValueError(
+                        f"{self.path}:{number}: not a batch output row ({exc}); "
+                        "use a new --output file or repair this one"
+                    ) from exc
             if good < len(data):
                 self.torn_bytes = len(data) - good
                 with self.path.open("r+b") as handle:

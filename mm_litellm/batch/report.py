@@ -127,8 +127,11 @@ class BatchReport:
         return [i.result for i in self.items]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metrics": self.metrics.to_dict(), "stopped": self.stopped,
-                "items": [i.to_dict() for i in self.items]}
+        return {
+            "metrics": self.metrics.to_dict(),
+            "stopped": self.stopped,
+            "items": [i.to_dict() for i in self.items],
+        }
 
     def summary(self) -> str:
         """A few human-readable lines: counts, latency, money, models, errors, stop reason."""
@@ -141,7 +144,8 @@ class BatchReport:
             f"{m.total} requests: {m.succeeded} ok, {m.failed} failed, {m.skipped} skipped "
             f"(success rate {m.success_rate:.1%}) in {m.wall_time:.2f} s ({m.throughput:.1f} req/s)",
             f"latency p50/p90/p99: {ms(m.latency_p50)}/{ms(m.latency_p90)}/{ms(m.latency_p99)} ms",
-            f"cost: ${m.total_cost:.6f}" + (f" (+{m.unpriced} unpriced calls)" if m.unpriced else "")
+            f"cost: ${m.total_cost:.6f}"
+            + (f" (+{m.unpriced} unpriced calls)" if m.unpriced else "")
             + f"; tokens: {m.input_tokens} in, {m.output_tokens} out",
         ]
         if m.per_model:

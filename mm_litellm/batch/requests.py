@@ -13,15 +13,35 @@ from typing import Any
 
 __all__ = ["OPTION_KEYS", "PARAM_KEYS", "InvalidRequest", "Unrunnable", "request_id", "to_run_kwargs"]
 
-OPTION_KEYS = frozenset({
-    "prompt", "messages", "system", "strategy", "model", "chain", "ensemble_size", "max_cost",
-    "task_type", "priority", "metadata",
-})
+OPTION_KEYS = frozenset(
+    {
+        "prompt",
+        "messages",
+        "system",
+        "strategy",
+        "model",
+        "chain",
+        "ensemble_size",
+        "max_cost",
+        "task_type",
+        "priority",
+        "metadata",
+    }
+)
 """Keys that are :func:`mm_litellm.run` options."""
-PARAM_KEYS = frozenset({
-    "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "seed", "user",
-    "response_format", "timeout",
-})
+PARAM_KEYS = frozenset(
+    {
+        "max_tokens",
+        "max_completion_tokens",
+        "temperature",
+        "top_p",
+        "stop",
+        "seed",
+        "user",
+        "response_format",
+        "timeout",
+    }
+)
 """LiteLLM completion parameters a row may set directly (anything else goes in ``params``)."""
 
 
@@ -54,8 +74,10 @@ def to_run_kwargs(request: Any, defaults: Mapping[str, Any] | None = None) -> di
     if isinstance(request, str):
         request = {"prompt": request}
     if not isinstance(request, Mapping):
-        raise InvalidRequest(f"a request is a prompt string or an object with 'prompt' or 'messages', "
-                             f"got {type(request).__name__}")
+        raise InvalidRequest(
+            f"a request is a prompt string or an object with 'prompt' or 'messages', "
+            f"got {type(request).__name__}"
+        )
     unknown = sorted(set(request) - OPTION_KEYS - PARAM_KEYS - {"id", "params"})
     if unknown:
         allowed = ", ".join(sorted(OPTION_KEYS | PARAM_KEYS | {"id", "params"}))

@@ -73,13 +73,16 @@ async def abatch(
     async def worker() -> None:
         for index, request in source:  # one shared iterator: each request is taken exactly once
             if stop:
-                item = BatchItem(index, _safe_id(request), "skipped", error_type="NotRun",
-                                 error=f"not sent: {stop[0]}")
+                item = BatchItem(
+                    index, _safe_id(request), "skipped", error_type="NotRun", error=f"not sent: {stop[0]}"
+                )
             else:
                 item, blocked = await _run_one(index, request, defaults, limiter)
                 if blocked is not None and not stop:
-                    stop.append(f"request {index} was blocked by {type(blocked).__name__}: {blocked}; "
-                                "no new requests were sent after it")
+                    stop.append(
+                        f"request {index} was blocked by {type(blocked).__name__}: {blocked}; "
+                        "no new requests were sent after it"
+                    )
             items[index] = item
             if on_result is not None:
                 outcome = on_result(item)
@@ -90,7 +93,9 @@ async def abatch(
         for _ in range(max_concurrency):
             group.create_task(worker())
     ordered = tuple(items[i] for i in sorted(items))
-    return BatchReport(ordered, BatchMetrics.of(ordered, time.perf_counter() - started), stop[0] if stop else None)
+    return BatchReport(
+        ordered, BatchMetrics.of(ordered, time.perf_counter() - started), stop[0] if stop else None
+    )
 
 
 def batch(
@@ -108,13 +113,24 @@ def batch(
     except RuntimeError:
         pass
     else:
-        raise RuntimeError("mm_litellm.batch() was called inside a running event loop; use 'await abatch(...)'")
-    return asyncio.run(abatch(requests, max_concurrency=max_concurrency, rpm=rpm, tpm=tpm,
-                              on_result=on_result, defaults=defaults))
+        raise RuntimeError(
+            "mm_litellm.batch() was called inside a running event loop; use 'await abatch(...)'"
+        )
+    return asyncio.run(
+        abatch(
+            requests,
+            max_concurrency=max_concurrency,
+            rpm=rpm,
+            tpm=tpm,
+            on_result=on_result,
+            defaults=defaults,
+        )
+    )
 
 
-async def _run_one(index: int, request: Any, defaults: Mapping[str, Any] | None,
-                   limiter: RateLimiter) -> tuple[BatchItem, BaseException | None]:
+async def _run_one(
+    index: int, request: Any, defaults: Mapping[str, Any] | None, limiter: RateLimiter
+) -> tuple[BatchItem, BaseException | None]:
     rid = _safe_id(request)
     try:
         kwargs = to_run_kwargs(request, defaults)

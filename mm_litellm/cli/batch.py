@@ -30,27 +30,47 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "batch",
         help="run a JSONL file of prompts through the policy concurrently (resumable)",
-        description="Run every row of INPUT (JSONL: {\"id\": ..., \"prompt\": ...} or {\"messages\": [...]}, "
+        description='Run every row of INPUT (JSONL: {"id": ..., "prompt": ...} or {"messages": [...]}, '
         "optionally strategy, model, metadata, max_tokens...) through the policy and append one result "
         "line per row to OUTPUT. Rerunning with the same OUTPUT skips the rows already there.",
         epilog="Exit status: 0 all rows ok, 3 some rows failed, 4 stopped by a budget, 130 interrupted.",
     )
     p.add_argument("input", metavar="INPUT.jsonl", help="one request per line")
-    p.add_argument("-o", "--output", required=True, metavar="OUT.jsonl",
-                   help="results, one line per row (appended; rows already in it are skipped)")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.jsonl",
+        help="results, one line per row (appended; rows already in it are skipped)",
+    )
     add_policy_option(p)
-    p.add_argument("--max-concurrency", type=int, default=8, metavar="N", help="calls in flight at once (default 8)")
+    p.add_argument(
+        "--max-concurrency", type=int, default=8, metavar="N", help="calls in flight at once (default 8)"
+    )
     p.add_argument("--rpm", type=float, metavar="N", help="at most N requests per minute, across the batch")
     p.add_argument("--tpm", type=float, metavar="N", help="at most N tokens per minute, across the batch")
-    p.add_argument("--strategy", default="auto", choices=("auto", "cheapest", "fallback", "ensemble"),
-                   help="default strategy for rows that do not name one (default auto)")
+    p.add_argument(
+        "--strategy",
+        default="auto",
+        choices=("auto", "cheapest", "fallback", "ensemble"),
+        help="default strategy for rows that do not name one (default auto)",
+    )
     p.add_argument("--model", help="default model, route or ensemble for rows that do not name one")
     p.add_argument("--max-tokens", type=int, metavar="N", help="default answer length limit")
-    p.add_argument("--mock", nargs="?", const=MOCK_ANSWER, metavar="TEXT",
-                   help="answer offline with TEXT (LiteLLM's mock_response: routing, Router and cost still run)")
-    p.add_argument("--mock-delay", type=float, metavar="SECONDS", help="with --mock: simulated latency per call")
+    p.add_argument(
+        "--mock",
+        nargs="?",
+        const=MOCK_ANSWER,
+        metavar="TEXT",
+        help="answer offline with TEXT (LiteLLM's mock_response: routing, Router and cost still run)",
+    )
+    p.add_argument(
+        "--mock-delay", type=float, metavar="SECONDS", help="with --mock: simulated latency per call"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
-    p.add_argument("-v", "--verbose", action="store_true", help="log routing decisions and LiteLLM's activity")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="log routing decisions and LiteLLM's activity"
+    )
     p.set_defaults(handler=handle)
 
 
@@ -75,8 +95,10 @@ class Progress:
 
     def line(self) -> str:
         rate = self.done / max(time.monotonic() - self.started, 1e-9)
-        return (f"batch: {self.already + self.done}/{self.total} done ({self.done} this run, "
-                f"{self.failed} failed), ${self.cost:.6f} so far, {rate:.1f} rows/s")
+        return (
+            f"batch: {self.already + self.done}/{self.total} done ({self.done} this run, "
+            f"{self.failed} failed), ${self.cost:.6f} so far, {rate:.1f} rows/s"
+        )
 
     def show(self, final: bool = False) -> None:
         if self.quiet:
@@ -108,8 +130,11 @@ def handle(args: argparse.Namespace) -> int:
         fail(str(exc))
     try:
         if journal.torn_bytes:
-            print(f"mm-litellm: {output}: cut a torn last line ({journal.torn_bytes} bytes) left by an "
-                  "interrupted run", file=sys.stderr)
+            print(
+                f"mm-litellm: {output}: cut a torn last line ({journal.torn_bytes} bytes) left by an "
+                "interrupted run",
+                file=sys.stderr,
+            )
         total = count_rows(source)
         if total and len(journal.done) >= total and not journal.torn_bytes:
             print(f"nothing to do: all {total} rows of {source} are already in {output}")
@@ -142,8 +167,12 @@ async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: P
         progress.update(item.ok, item.result.cost if item.result is not None else None)
 
     defaults: dict[str, Any] = {"strategy": args.strategy}
-    for key, value in (("model", args.model), ("max_tokens", args.max_tokens), ("mock_response", args.mock),
-                       ("mock_delay", args.mock_delay)):
+    for key, value in (
+        ("model", args.model),
+        ("max_tokens", args.max_tokens),
+        ("mock_response", args.mock),
+        ("mock_delay", args.mock_delay),
+    ):
         if value is not None:
             defaults[key] = value
     loop = asyncio.get_running_loop()
@@ -152,12 +181,21 @@ async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: P
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
     try:
-        report = await abatch(pending(), max_concurrency=args.max_concurrency, rpm=args.rpm, tpm=args.tpm,
-                              on_result=record, defaults=defaults)
+        report = await abatch(
+            pending(),
+            max_concurrency=args.max_concurrency,
+            rpm=args.rpm,
+            tpm=args.tpm,
+            on_result=record,
+            defaults=defaults,
+        )
     except asyncio.CancelledError:
         progress.show(final=True)
-        print(f"mm-litellm: interrupted; {len(journal.done)} rows are in {journal.path}; rerun the same "
-              "command to resume", file=sys.stderr)
+        print(
+            f"mm-litellm: interrupted; {len(journal.done)} rows are in {journal.path}; rerun the same "
+            "command to resume",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

@@ -29,8 +29,19 @@ def test_run_auto_uses_the_default_route_and_fills_seed_003_fields(mm_policy, mm
     assert result.latency_s == result.latency > 0
     assert result.decision["route"] == "auto" and result.decision["model"] == "small"
     record = json.loads(result.to_json())
-    assert list(record) == ["response", "model_used", "cost", "latency", "confidence", "input_tokens",
-                            "output_tokens", "strategy", "ensemble_models", "metadata", "timestamp"]
+    assert list(record) == [
+        "response",
+        "model_used",
+        "cost",
+        "latency",
+        "confidence",
+        "input_tokens",
+        "output_tokens",
+        "strategy",
+        "ensemble_models",
+        "metadata",
+        "timestamp",
+    ]
     assert record["metadata"]["decision"]["served_model"] == "small"
     assert record["metadata"]["litellm_model"] == "openai/gpt-4o-mini"
     with pytest.raises(AttributeError):
@@ -51,7 +62,9 @@ def test_system_prompt_and_messages(mm_policy, mm_mock) -> None:
     mm_mock.script("small", "ok")
     mm_litellm.run("hi", system="be brief")
     assert mm_mock.calls[0].kwargs["messages"] == [
-        {"role": "system", "content": "be brief"}, {"role": "user", "content": "hi"}]
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "hi"},
+    ]
     msgs = [{"role": "user", "content": "from messages"}]
     mm_litellm.run(messages=msgs)
     assert mm_mock.calls[1].kwargs["messages"] == msgs
@@ -76,7 +89,7 @@ def test_cheapest_uses_the_cheap_route(mm_policy, mm_mock) -> None:
 
 def test_cheapest_without_a_cheap_route_says_what_is_needed(mm_policy) -> None:
     mm_policy(TEST_POLICY)
-    with pytest.raises(ConfigurationError, match="needs a route named 'cheap' or 'cheapest'.*routes: auto"):
+    with pytest.raises(ConfigurationError, match=r"needs a route named 'cheap' or 'cheapest'.*routes: auto"):
         mm_litellm.run("hi", strategy="cheapest")
 
 
@@ -88,7 +101,9 @@ def test_fallback_chain_becomes_per_request_router_fallbacks(mm_policy, mm_mock)
     assert (result.text, result.model_used, result.strategy) == ("from wide", "wide", "fallback")
     assert result.decision["attempted_fallbacks"] == 1
     assert [c.model_group for c in mm_mock.calls] == ["big", "wide"]
-    assert build_call("hi", strategy="fallback", chain="small, claude")["fallbacks"] == [{"small": ["claude"]}]
+    assert build_call("hi", strategy="fallback", chain="small, claude")["fallbacks"] == [
+        {"small": ["claude"]}
+    ]
 
 
 def test_fallback_chain_refuses_non_models(mm_policy) -> None:
@@ -102,8 +117,14 @@ def test_fallback_without_policy_uses_litellms_own_fallbacks(fake_upstream) -> N
     fake_upstream.script("second", reply="from second")
     chain = ["openai/first", "openai/second"]
     assert build_call("hi", strategy="fallback", chain=chain)["fallbacks"] == ["openai/second"]
-    result = mm_litellm.run("hi", strategy="fallback", chain=chain, api_base=fake_upstream.base_url,
-                            api_key="sk-fake", max_retries=0)
+    result = mm_litellm.run(
+        "hi",
+        strategy="fallback",
+        chain=chain,
+        api_base=fake_upstream.base_url,
+        api_key="sk-fake",
+        max_retries=0,
+    )
     assert result.text == "from second"
     assert result.decision == {}
     assert fake_upstream.stats()["per_model"] == {"first": 1, "second": 1}
@@ -118,7 +139,9 @@ def test_ensemble_strategy_targets_ensemble_names(mm_policy) -> None:
 
 
 def test_unknown_strategy_lists_the_allowed_ones() -> None:
-    with pytest.raises(ValueError, match="unknown strategy 'smart'; allowed: auto, cheapest, fallback, ensemble"):
+    with pytest.raises(
+        ValueError, match="unknown strategy 'smart'; allowed: auto, cheapest, fallback, ensemble"
+    ):
         build_call("hi", strategy="smart", model="x")
 
 

@@ -29,22 +29,41 @@ def output_rows(path: Path) -> list[dict[str, object]]:
 
 def cli(*args: str) -> subprocess.Popen[str]:
     env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True")
-    return subprocess.Popen([sys.executable, "-m", "mm_litellm.cli.main", "batch", *args],
-                            cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    return subprocess.Popen(
+        [sys.executable, "-m", "mm_litellm.cli.main", "batch", *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
 
 
 def test_rows_results_and_errors_are_written_then_a_rerun_skips_them(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    source = write_input(tmp_path / "in.jsonl", 5, ["{broken", json.dumps({"messages": [
-        {"role": "user", "content": "hi"}], "metadata": {"priority": "high"}}), json.dumps({"id": "q1", "prompt": "x"})])
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = write_input(
+        tmp_path / "in.jsonl",
+        5,
+        [
+            "{broken",
+            json.dumps({"messages": [{"role": "user", "content": "hi"}], "metadata": {"priority": "high"}}),
+            json.dumps({"id": "q1", "prompt": "x"}),
+        ],
+    )
     out = tmp_path / "out.jsonl"
-    code = main(["batch", str(source), "-o", str(out), "--policy", str(EXAMPLE_POLICY), "--mock", "yes", "-q"])
+    code = main(
+        ["batch", str(source), "-o", str(out), "--policy", str(EXAMPLE_POLICY), "--mock", "yes", "-q"]
+    )
     assert code == 3  # finished, with failed rows
     rows = sorted(output_rows(out), key=lambda r: r["index"])
     assert [r["index"] for r in rows] == list(range(8))
     assert [r["status"] for r in rows] == ["ok"] * 5 + ["error", "ok", "error"]
     assert rows[0]["id"] == "q0" and rows[0]["result"]["response"] == "yes"  # type: ignore[index]
-    assert rows[5]["error"] == "in.jsonl:6: not valid JSON (Expecting property name enclosed in double quotes at column 2)"
+    assert (
+        rows[5]["error"]
+        == "in.jsonl:6: not valid JSON (Expecting property name enclosed in double quotes at column 2)"
+    )
     assert rows[6]["result"]["model_used"] == "gpt-4o"  # type: ignore[index]
     assert rows[7]["error"] == "in.jsonl:8: duplicate id 'q1' (first at line 2)" and rows[7]["id"] is None
     assert "8 requests: 6 ok, 2 failed" in capsys.readouterr().out
@@ -53,7 +72,9 @@ def test_rows_results_and_errors_are_written_then_a_rerun_skips_them(
     assert len(output_rows(out)) == 8
 
 
-def test_a_torn_last_line_is_cut_and_its_row_rerun(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_torn_last_line_is_cut_and_its_row_rerun(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = write_input(tmp_path / "in.jsonl", 3)
     out = tmp_path / "out.jsonl"
     assert main(["batch", str(source), "-o", str(out), "--policy", str(EXAMPLE_POLICY), "--mock", "-q"]) == 0
@@ -65,7 +86,9 @@ def test_a_torn_last_line_is_cut_and_its_row_rerun(tmp_path: Path, capsys: pytes
     assert sorted(r["id"] for r in output_rows(out)) == ["q0", "q1", "q2"]  # type: ignore[type-var]
 
 
-def test_an_output_file_that_is_not_batch_output_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_output_file_that_is_not_batch_output_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = write_input(tmp_path / "in.jsonl", 1)
     out = tmp_path / "out.jsonl"
     out.write_text('{"hello": 1}\n')
@@ -88,8 +111,18 @@ def test_interrupted_runs_resume_with_every_row_exactly_once(tmp_path: Path) -> 
     total = 150
     source = write_input(tmp_path / "in.jsonl", total)
     out = tmp_path / "out.jsonl"
-    args = (str(source), "-o", str(out), "--policy", str(EXAMPLE_POLICY), "--mock", "--mock-delay", "0.05",
-            "--max-concurrency", "4")
+    args = (
+        str(source),
+        "-o",
+        str(out),
+        "--policy",
+        str(EXAMPLE_POLICY),
+        "--mock",
+        "--mock-delay",
+        "0.05",
+        "--max-concurrency",
+        "4",
+    )
 
     first = cli(*args)
     wait_for_rows(out, 10)

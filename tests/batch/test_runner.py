@@ -15,8 +15,10 @@ from tests.conftest import TEST_POLICY
 def upstream_policy(base_url: str, *models: str) -> str:
     lines = ["version: 1", "router: {num_retries: 0}", "models:"]
     for name in models:
-        lines.append(f"  {name}: {{litellm_params: {{model: openai/{name}, api_base: '{base_url}', "
-                     "api_key: sk-fake}, pricing: {input_per_mtok: 1, output_per_mtok: 2}}")
+        lines.append(
+            f"  {name}: {{litellm_params: {{model: openai/{name}, api_base: '{base_url}', "
+            "api_key: sk-fake}, pricing: {input_per_mtok: 1, output_per_mtok: 2}}"
+        )
     lines += ["routes:", f"  auto: {{default: {models[0]}}}", "default_route: auto"]
     return "\n".join(lines) + "\n"
 
@@ -42,12 +44,24 @@ async def test_results_keep_input_order_whatever_the_completion_order(mm_policy,
 async def test_partial_failures_are_reported_and_the_batch_goes_on(mm_policy, fake_upstream) -> None:
     mm_policy(upstream_policy(fake_upstream.base_url, "good", "bad"))
     fake_upstream.script("bad", fault="500")
-    rows: list[object] = [{"prompt": "a"}, {"prompt": "b", "model": "bad"}, {"prompt": "c"},
-                          {"prompt": "d", "colour": "red"}, 42, "plain prompt"]
+    rows: list[object] = [
+        {"prompt": "a"},
+        {"prompt": "b", "model": "bad"},
+        {"prompt": "c"},
+        {"prompt": "d", "colour": "red"},
+        42,
+        "plain prompt",
+    ]
     report = await abatch(rows, max_concurrency=3)
     statuses = [(i.status, i.error_type) for i in report.items]
-    assert statuses == [("ok", None), ("error", "InternalServerError"), ("ok", None),
-                        ("error", "InvalidRequest"), ("error", "InvalidRequest"), ("ok", None)]
+    assert statuses == [
+        ("ok", None),
+        ("error", "InternalServerError"),
+        ("ok", None),
+        ("error", "InvalidRequest"),
+        ("error", "InvalidRequest"),
+        ("ok", None),
+    ]
     assert "unknown key(s) colour; allowed:" in (report.items[3].error or "")
     assert "got int" in (report.items[4].error or "")
     assert report.metrics.success_rate == pytest.approx(3 / 6)
@@ -98,13 +112,16 @@ def test_a_budget_block_stops_new_requests_cleanly(mm_policy, mm_mock, monkeypat
     monkeypatch.setattr(gateway, "acompletion", budgeted)
     mm_policy(TEST_POLICY)
     mm_mock.script("small", "fine")
-    rows = [{"prompt": "a"}, {"prompt": "b"}, {"prompt": "c", "model": "big"}] + [{"prompt": f"d{i}"} for i in range(5)]
+    rows = [{"prompt": "a"}, {"prompt": "b"}, {"prompt": "c", "model": "big"}] + [
+        {"prompt": f"d{i}"} for i in range(5)
+    ]
     seen: list[BatchItem] = []
     report = batch(rows, max_concurrency=1, on_result=seen.append)
     assert [i.status for i in report.items] == ["ok", "ok", "error"] + ["skipped"] * 5
     assert report.items[2].error_type == "BudgetExceeded"
     assert report.stopped is not None and report.stopped.startswith(
-        "request 2 was blocked by BudgetExceeded: global daily budget of $1.00 reached")
+        "request 2 was blocked by BudgetExceeded: global daily budget of $1.00 reached"
+    )
     assert report.items[3].error == "not sent: " + report.stopped
     assert report.metrics.skipped == 5 and report.metrics.success_rate == pytest.approx(2 / 3)
     assert len(mm_mock.calls) == 2 and len(seen) == 8
@@ -127,9 +144,13 @@ def test_defaults_apply_under_each_request(mm_policy, mm_mock) -> None:
     mm_policy(TEST_POLICY)
     mm_mock.script("small", "s")
     mm_mock.script("big", "b")
-    report = mm_litellm.batch(["one", {"prompt": "two", "model": "big", "metadata": {"k": 2}}],
-                              defaults={"max_tokens": 5, "metadata": {"job": "j1"}})
+    report = mm_litellm.batch(
+        ["one", {"prompt": "two", "model": "big", "metadata": {"k": 2}}],
+        defaults={"max_tokens": 5, "metadata": {"job": "j1"}},
+    )
     assert [r.model_used for r in report.results if r] == ["small", "big"]
-    seen = {c.model_group: (c.kwargs["metadata"].get("k"), c.kwargs["metadata"]["job"], c.kwargs["max_tokens"])
-            for c in mm_mock.calls}
+    seen = {
+        c.model_group: (c.kwargs["metadata"].get("k"), c.kwargs["metadata"]["job"], c.kwargs["max_tokens"])
+        for c in mm_mock.calls
+    }
     assert seen == {"small": (None, "j1", 5), "big": (2, "j1", 5)}
