@@ -77,7 +77,7 @@ async def abatch(
                     index, _safe_id(request), "skipped", error_type="NotRun", error=f"not sent: {stop[0]}"
                 )
             else:
-                item, blocked = await _run_one(index, request, defaults, limiter)
+                item, blocked = await _run_one(index, request, defaults, limiter, stop)
                 if blocked is not None and not stop:
                     stop.append(
                         f"request {index} was blocked by {type(blocked).__name__}: {blocked}; "
@@ -89,9 +89,12 @@ async def abatch(
                 if inspect.isawaitable(outcome):
                     await outcome
 
-    async with asyncio.TaskGroup() as group:
-        for _ in range(max_concurrency):
-            group.create_task(worker())
+    try:
+        async with asyncio.TaskGroup() as group:
+            for _ in range(max_concurrency):
+                group.create_task(worker())
+    except BaseExceptionGroup as failed:  # on_result or the input raised: that error, not a group
+        raise failed.exceptions[0] from None
     ordered = tuple(items[i] for i in sorted(items))
     return BatchReport(
         ordered, BatchMetrics.of(ordered, time.perf_counter() - started), stop[0] if stop else None
@@ -129,7 +132,7 @@ def batch(
 
 
 async def _run_one(
-    index: int, request: Any, defaults: Mapping[str, Any] | None, limiter: RateLimiter
+    index: int, request: Any, defaults: Mapping[str, Any] | None, limiter: RateLimiter, stop: list[str]
 ) -> tuple[BatchItem, BaseException | None]:
     rid = _safe_id(request)
     try:
@@ -140,6 +143,8 @@ async def _run_one(
     if limiter.active:
         estimate = _estimate_tokens(kwargs)
         await limiter.acquire(estimate)
+        if stop:  # a budget blocked another request while this one waited for its slot
+            return BatchItem(index, rid, "skipped", error_type="NotRun", error=f"not sent: {stop[0]}"), None
     try:
         result = await api.arun(**kwargs)
     except Exception as exc:  # one request's failure is its result, never the batch's

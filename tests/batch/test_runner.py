@@ -154,3 +154,14 @@ def test_defaults_apply_under_each_request(mm_policy, mm_mock) -> None:
         for c in mm_mock.calls
     }
     assert seen == {"small": (None, "j1", 5), "big": (2, "j1", 5)}
+
+
+def test_an_on_result_error_aborts_the_batch_with_that_error(mm_policy, mm_mock) -> None:
+    mm_policy(TEST_POLICY)
+    mm_mock.script("small", "s")
+
+    def full_disk(item: BatchItem) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left on device"):
+        batch(["a", "b", "c"], max_concurrency=2, on_result=full_disk)
