@@ -254,6 +254,8 @@ def build_call(
     for key, value in (("task", task_type), ("priority", priority), ("max_cost", max_cost)):
         if value is not None:
             meta[key] = value
+    if max_cost is not None:  # the budget check reads it from the mm_litellm context
+        meta["mm_litellm"] = {**(meta.get("mm_litellm") or {}), "max_cost": max_cost}
     if ensemble_size is not None:
         meta["ensemble_size"] = ensemble_size
     call: dict[str, Any] = dict(kwargs)
@@ -281,10 +283,16 @@ def result_from_response(response: Any, *, strategy: str, latency: float) -> Run
     usage = getattr(response, "usage", None)
     ensemble = trace.get("ensemble")
     members: tuple[str, ...] = ()
-    confidence = trace.get("confidence")
+    confidence = _escalation_confidence(trace)
+    extra: dict[str, Any] = {}
     if isinstance(ensemble, Mapping):
-        members = tuple(str(m.get("model")) for m in ensemble.get("members", ()) if isinstance(m, Mapping))
+        members = tuple(
+            str(m.get("model") if isinstance(m, Mapping) else m) for m in ensemble.get("members", ())
+        )
         confidence = ensemble.get("confidence", confidence)
+        extra = {"ensemble": ensemble.get("name"), "ensemble_size": len(members)}
+        if "all_confidences" in ensemble:
+            extra["all_confidences"] = ensemble["all_confidences"]
     content = response.choices[0].message.content if response.choices else None
     return RunResult(
         response=content or "",
@@ -299,10 +307,24 @@ def result_from_response(response: Any, *, strategy: str, latency: float) -> Run
         decision=MappingProxyType(trace),
         metadata=MappingProxyType(
             {"litellm_model": hidden.get("litellm_model_name"), "response_id": getattr(response, "id", None)}
+            | extra
         ),
         timestamp=datetime.now(UTC).isoformat(),
         raw=response,
     )
+
+
+def _escalation_confidence(trace: Mapping[str, Any]) -> float | None:
+    """The confidence of the answer an escalation chose (the routing issue's trace), if any."""
+    escalation = trace.get("escalation")
+    if isinstance(escalation, Mapping):
+        hops, chosen = escalation.get("hops"), escalation.get("chosen_hop")
+        if isinstance(hops, list | tuple) and isinstance(chosen, int) and 0 <= chosen < len(hops):
+            hop = hops[chosen]
+            if isinstance(hop, Mapping) and isinstance(hop.get("confidence"), int | float):
+                return float(hop["confidence"])
+    value = trace.get("confidence")
+    return float(value) if isinstance(value, int | float) else None
 
 
 # -- strategy name -> what the policy declares ------------------------------------------------
@@ -380,11 +402,17 @@ def _ensemble_target(policy: Any, model: str | None, size: int | None) -> str:
         raise ConfigurationError(
             "strategy 'ensemble' needs model='<ensemble name>' or an ensembles: section in the policy"
         )
-    if size is not None:
-        for name, spec in declared.items():
-            if len(getattr(spec, "models", ()) or ()) == size:
-                return ENSEMBLE_PREFIX + name
-    return ENSEMBLE_PREFIX + next(iter(declared))
+    if size is None:
+        return ENSEMBLE_PREFIX + next(iter(declared))
+    sizes = {
+        name: len(getattr(spec, "members", None) or getattr(spec, "models", None) or ())
+        for name, spec in declared.items()
+    }
+    for name, members in sizes.items():
+        if members == size:
+            return ENSEMBLE_PREFIX + name
+    known = ", ".join(f"{name} ({members})" for name, members in sizes.items())
+    raise ConfigurationError(f"no ensemble in the policy has {size} members; ensembles (members): {known}")
 
 
 def _plain(value: Any) -> Any:
