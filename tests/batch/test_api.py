@@ -165,8 +165,12 @@ def test_result_reads_ensemble_and_escalation_details_from_the_trace() -> None:
     response = model_response("42", model="ensemble/vote", prompt_tokens=30, completion_tokens=3)
     response._hidden_params["mm_litellm"] = {
         "served_model": "ensemble/vote",
-        "ensemble": {"name": "vote", "confidence": 0.67, "members": ["small", "big", "claude"],
-                     "all_confidences": [0.6, 0.65, 0.85]},
+        "ensemble": {
+            "name": "vote",
+            "confidence": 0.67,
+            "members": ["small", "big", "claude"],
+            "all_confidences": [0.6, 0.65, 0.85],
+        },
     }
     result = result_from_response(response, strategy="ensemble", latency=0.2)
     assert (result.confidence, result.ensemble_models) == (0.67, ("small", "big", "claude"))
@@ -174,8 +178,12 @@ def test_result_reads_ensemble_and_escalation_details_from_the_trace() -> None:
     assert result.to_dict()["metadata"]["all_confidences"] == [0.6, 0.65, 0.85]
 
     response = model_response("sure", model="big")
-    response._hidden_params["mm_litellm"] = {"escalation": {"chosen_hop": 1, "hops": [
-        {"model": "small", "confidence": 0.3}, {"model": "big", "confidence": 0.9}]}}
+    response._hidden_params["mm_litellm"] = {
+        "escalation": {
+            "chosen_hop": 1,
+            "hops": [{"model": "small", "confidence": 0.3}, {"model": "big", "confidence": 0.9}],
+        }
+    }
     assert result_from_response(response, strategy="auto", latency=0.1).confidence == 0.9
 
 
@@ -187,5 +195,7 @@ def test_ensemble_size_picks_the_ensemble_with_that_many_members(mm_policy, monk
     monkeypatch.setattr(type(policy), "ensembles", panels, raising=False)
     assert build_call("hi", strategy="ensemble", ensemble_size=3)["model"] == "ensemble/trio"
     assert build_call("hi", strategy="ensemble")["model"] == "ensemble/duo"
-    with pytest.raises(ConfigurationError, match=r"no ensemble in the policy has 5 members; .*duo \(2\), trio \(3\)"):
+    with pytest.raises(
+        ConfigurationError, match=r"no ensemble in the policy has 5 members; .*duo \(2\), trio \(3\)"
+    ):
         build_call("hi", strategy="ensemble", ensemble_size=5)
