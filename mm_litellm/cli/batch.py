@@ -24,6 +24,7 @@ EXIT_FAILED_ROWS = 3
 EXIT_STOPPED = 4
 EXIT_INTERRUPTED = 130
 MOCK_ANSWER = "[mocked answer] No provider was called."
+BAR_WIDTH = 20
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -95,8 +96,11 @@ class Progress:
 
     def line(self) -> str:
         rate = self.done / max(time.monotonic() - self.started, 1e-9)
+        finished = self.already + self.done
+        filled = int(BAR_WIDTH * finished / self.total) if self.total else BAR_WIDTH
+        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
         return (
-            f"batch: {self.already + self.done}/{self.total} done ({self.done} this run, "
+            f"[{bar}] {finished}/{self.total} done ({self.done} this run, "
             f"{self.failed} failed), ${self.cost:.6f} so far, {rate:.1f} rows/s"
         )
 

@@ -149,3 +149,17 @@ def test_interrupted_runs_resume_with_every_row_exactly_once(tmp_path: Path) -> 
     assert set(counts) == {f"q{i}" for i in range(total)}
     assert set(counts.values()) == {1}
     assert all(r["status"] == "ok" for r in rows)
+
+
+def test_progress_line_shows_bar_done_failed_and_cost() -> None:
+    import io
+
+    from mm_litellm.cli.batch import Progress
+
+    stream = io.StringIO()
+    progress = Progress(total=10, already=2, stream=stream)
+    progress.update(True, 0.25)
+    progress.update(False, None)
+    progress.show(final=True)
+    line = stream.getvalue().strip()
+    assert line.startswith("[########------------] 4/10 done (2 this run, 1 failed), $0.250000 so far, ")
