@@ -76,7 +76,8 @@ def _finish(response: Any, plan: Plan) -> Any:
         headers = hidden.get("additional_headers") or {}
         trace["served_model"] = headers.get("x-litellm-model-group", plan.target)
         trace["attempted_fallbacks"] = headers.get("x-litellm-attempted-fallbacks", 0)
-        hidden[TRACE_KEY] = trace
+        earlier = hidden.get(TRACE_KEY)  # e.g. an ensemble's details, set by its provider
+        hidden[TRACE_KEY] = {**earlier, **trace} if isinstance(earlier, Mapping) else trace
     if structlog.is_configured():  # an unconfigured structlog prints to stdout: stay quiet then
         log.info("route.decided", **trace)
     return response
