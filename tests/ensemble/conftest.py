@@ -74,3 +74,16 @@ ensembles:
     mode: aggregator
     aggregator: big
 """
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _restore_custom_providers():  # type: ignore[no-untyped-def]
+    """Registration writes ``litellm.custom_provider_map``: put it back after each test."""
+    import litellm
+
+    saved = list(litellm.custom_provider_map)
+    yield
+    litellm.custom_provider_map = saved
