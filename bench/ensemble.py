@@ -25,10 +25,10 @@ import time
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import litellm  # noqa: E402
+import litellm
 
-import mm_litellm  # noqa: E402
-from mm_litellm.testing import MockLLM  # noqa: E402
+import mm_litellm
+from mm_litellm.testing import MockLLM
 
 POLICY = """
 models:
@@ -55,9 +55,14 @@ async def measure(rounds: int) -> dict[str, list[float]]:
     def ensemble_sync() -> object:
         return mm_litellm.completion(model="ensemble/vote", messages=MESSAGES)
 
-    variants = {"single": single, "ensemble": ensemble, "single-sync": single_sync, "ensemble-sync": ensemble_sync}
+    variants = {
+        "single": single,
+        "ensemble": ensemble,
+        "single-sync": single_sync,
+        "ensemble-sync": ensemble_sync,
+    }
     samples: dict[str, list[float]] = {name: [] for name in variants}
-    for name, fn in variants.items():  # warm-up: Router, clients, provider registration
+    for fn in variants.values():  # warm-up: Router, clients, provider registration
         await fn() if asyncio.iscoroutinefunction(fn) else fn()
     order = list(variants.items())
     rng = random.Random(7)
@@ -73,8 +78,14 @@ async def measure(rounds: int) -> dict[str, list[float]]:
     return samples
 
 
+def p90(values: list[float]) -> float:
+    return sorted(values)[int(0.9 * len(values))]
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--delay", type=float, default=0.2, help="each member's mocked latency in seconds")
     args = parser.parse_args()
@@ -88,7 +99,9 @@ def main() -> None:
     med = {name: statistics.median(values) for name, values in samples.items()}
     print(f"3 members, {args.delay * 1000:.0f} ms mocked delay each, {args.rounds} rounds (median wall time)")
     for name in samples:
-        print(f"  {name:<14} {med[name] * 1000:8.1f} ms   (p90 {sorted(samples[name])[int(0.9 * len(samples[name]))] * 1000:.1f} ms)")
+        print(
+            f"  {name:<14} {med[name] * 1000:8.1f} ms   (p90 {p90(samples[name]) * 1000:.1f} ms)"
+        )
     for mode in ("", "-sync"):
         ratio = med[f"ensemble{mode}"] / med[f"single{mode}"]
         verdict = "OK" if ratio <= 1.15 else "ABOVE TARGET"

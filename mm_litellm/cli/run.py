@@ -29,7 +29,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     target = p.add_mutually_exclusive_group()
     target.add_argument("--model", help="a route, alias or model of the policy, or any LiteLLM model string")
     target.add_argument("--route", help="a route of the policy (default: the policy's default_route)")
-    target.add_argument("--ensemble", metavar="NAME", help="an ensemble of the policy (served as ensemble/NAME)")
+    target.add_argument("--ensemble", metavar="NAME",
+                        help="an ensemble of the policy (served as ensemble/NAME)")
     p.add_argument("--system", help="a system message to send before the prompt")
     p.add_argument("--max-tokens", type=int, metavar="N", help="limit the answer's length")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
@@ -98,7 +99,8 @@ def handle(args: argparse.Namespace) -> int:
         fail(str(exc))
     except Exception as exc:  # a provider error from LiteLLM: say which, without a traceback
         fail(f"{type(exc).__name__}: {exc}")
-    record = result_record(response, strategy="ensemble" if args.ensemble else "auto", latency=time.perf_counter() - started, mocked=args.mock is not None)
+    record = result_record(response, strategy="ensemble" if args.ensemble else "auto",
+                           latency=time.perf_counter() - started, mocked=args.mock is not None)
     if args.output:
         Path(args.output).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     if args.json:
@@ -127,7 +129,8 @@ def result_record(response: Any, *, strategy: str, latency: float, mocked: bool)
     trace = decision_of(response) or {}
     usage = getattr(response, "usage", None)
     ensemble = trace.pop("ensemble", None)
-    metadata: dict[str, Any] = {"decision": trace, "mocked": mocked, "litellm_model": hidden.get("litellm_model_name")}
+    metadata: dict[str, Any] = {
+        "decision": trace, "mocked": mocked, "litellm_model": hidden.get("litellm_model_name")}
     if ensemble is not None:
         metadata |= _ensemble_metadata(ensemble)
     return {
@@ -174,7 +177,8 @@ def _print_summary(record: dict[str, Any]) -> None:
     if ensemble:
         failed = ", ".join(f"{m} ({f['error_class']})" for m, f in ensemble["failures"].items()) or "none"
         lines.append(f"ensemble: {ensemble['name']} ({ensemble['strategy']}), members "
-                     f"{', '.join(ensemble['members'])}; confidence {ensemble['confidence']:.2f}; failed: {failed}")
+                     f"{', '.join(ensemble['members'])}; confidence {ensemble['confidence']:.2f}; "
+                     f"failed: {failed}")
     tokens = f"{record['input_tokens']} input + {record['output_tokens']} output tokens"
     if cost is None:
         lines.append(f"cost:    unpriced: the model is not in LiteLLM's price table; add pricing: to it ({tokens})")

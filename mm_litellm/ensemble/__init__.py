@@ -14,7 +14,14 @@ from mm_litellm.ensemble.base import Answer, Outcome, Reply, Strategy
 from mm_litellm.ensemble.runner import STRATEGIES, EnsembleResult, run_ensemble
 
 __all__ = [
-    "STRATEGIES", "Answer", "EnsembleResult", "Outcome", "Reply", "Strategy", "register_ensembles", "run_ensemble",
+    "STRATEGIES",
+    "Answer",
+    "EnsembleResult",
+    "Outcome",
+    "Reply",
+    "Strategy",
+    "register_ensembles",
+    "run_ensemble",
 ]
 
 

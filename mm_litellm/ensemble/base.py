@@ -65,10 +65,19 @@ class Answer:
     def record(self) -> dict[str, Any]:
         """The answer as plain data for the response's details."""
         return {
-            "member": self.label, "model": self.model, "served_by": self.served_by or None, "role": self.role,
-            "weight": self.weight, "ok": self.ok, "answer": self.text, "error_class": self.error_class,
-            "error": self.error, "latency": round(self.latency, 4), "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens, "cost": self.cost,
+            "member": self.label,
+            "model": self.model,
+            "served_by": self.served_by or None,
+            "role": self.role,
+            "weight": self.weight,
+            "ok": self.ok,
+            "answer": self.text,
+            "error_class": self.error_class,
+            "error": self.error,
+            "latency": round(self.latency, 4),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost": self.cost,
         }
 
 

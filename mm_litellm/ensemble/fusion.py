@@ -37,7 +37,8 @@ def merge(objects: list[tuple[str, dict[str, Any], float]]) -> tuple[dict[str, A
         best = max(options.values(), key=lambda o: o["weight"])  # first seen among equals
         merged[field] = best["value"]
         provenance[field] = {
-            "value": best["value"], "members": best["members"],
+            "value": best["value"],
+            "members": best["members"],
             "share": round(best["weight"] / total, 6) if total else 0.0,
             "alternatives": [
                 {"value": o["value"], "members": o["members"]} for o in options.values() if o is not best
@@ -66,7 +67,8 @@ class Fusion:
         shares = [p["share"] for p in provenance.values()]
         confidence = round(sum(shares) / len(shares), 6) if shares else 0.0
         details = {
-            "weight_by": self.spec.weight_by, "fields": provenance,
+            "weight_by": self.spec.weight_by,
+            "fields": provenance,
             "invalid_json": [a.label for a in answers if a.error_class == "InvalidJSON"],
         }
         return Outcome(text=json.dumps(merged), confidence=confidence, details=details)

@@ -12,13 +12,71 @@ import re
 __all__ = ["coherence", "completeness", "confidence", "consensus", "key_terms"]
 
 _LOW = (
-    "not sure", "uncertain", "might be", "possibly", "i think", "seems like", "appears to",
-    "need more context", "would need to", "i don't know", "unclear",
+    "not sure",
+    "uncertain",
+    "might be",
+    "possibly",
+    "i think",
+    "seems like",
+    "appears to",
+    "need more context",
+    "would need to",
+    "i don't know",
+    "unclear",
 )
 _HIGH = ("definitely", "certainly", "clearly", "proven", "established", "confirmed")
 _STOP = frozenset(
-    "a an the and or but if then so of to in on at by for with from as is are was were be been it this that "
-    "these those i you he she we they not no yes do does did can could would should will may might".split()
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "then",
+        "so",
+        "of",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "it",
+        "this",
+        "that",
+        "these",
+        "those",
+        "i",
+        "you",
+        "he",
+        "she",
+        "we",
+        "they",
+        "not",
+        "no",
+        "yes",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "may",
+        "might",
+    ]
 )
 
 
@@ -43,7 +101,11 @@ def completeness(text: str, longest: int) -> float:
 
 def key_terms(text: str) -> set[str]:
     """Content words (lower-case, no stop words, 3+ characters, numbers kept)."""
-    return {w for w in re.findall(r"[a-z0-9][a-z0-9'-]+", text.casefold()) if w not in _STOP and len(w) > 2 or w.isdigit()}
+    return {
+        w
+        for w in re.findall(r"[a-z0-9][a-z0-9'-]+", text.casefold())
+        if (w not in _STOP and len(w) > 2) or w.isdigit()
+    }
 
 
 def consensus(text: str, others: list[str]) -> float:

@@ -107,7 +107,9 @@ def normaliser(name: str) -> Normaliser:
         return NORMALISERS[name]
     module_name, sep, attr = name.partition(":")
     if not sep:
-        raise ValueError(f"unknown normaliser '{name}'; allowed: {', '.join(NORMALISERS)} or 'package.module:function'")
+        raise ValueError(
+            f"unknown normaliser '{name}'; allowed: {', '.join(NORMALISERS)} or 'package.module:function'"
+        )
     function = getattr(importlib.import_module(module_name), attr, None)
     if not callable(function):
         raise ValueError(f"normaliser '{name}': '{attr}' is not a function of module '{module_name}'")

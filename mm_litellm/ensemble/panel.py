@@ -53,9 +53,10 @@ class Panel:
         started = time.perf_counter()
         try:
             reply = await asyncio.wait_for(
-                self._call(member.model, messages if messages is not None else self.messages, timeout, label), timeout
+                self._call(member.model, messages if messages is not None else self.messages, timeout, label),
+                timeout,
             )
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             answer.reject("Timeout", f"no answer within {timeout:g}s")
         except asyncio.CancelledError:
             raise
@@ -85,11 +86,13 @@ class Panel:
         needed = getattr(self.spec, "required", 1)
         if len(usable) < needed:
             why = "; ".join(
-                f"{a.label} ({a.model}): " + ("answered" if a.ok else f"{a.error_class}: {a.error}") for a in answers
+                f"{a.label} ({a.model}): " + ("answered" if a.ok else f"{a.error_class}: {a.error}")
+                for a in answers
             )
             raise QuorumLostError(
                 self.name,
-                f"quorum lost: {len(usable)} of {len(answers)} members gave a usable answer, {needed} needed; {why}",
+                f"quorum lost: {len(usable)} of {len(answers)} members gave a usable answer, "
+                f"{needed} needed; {why}",
                 {a.label: f"{a.error_class}: {a.error}" for a in answers if not a.ok},
             )
         return usable

@@ -31,11 +31,13 @@ def heuristic_scores(answers: list[Answer], criteria: tuple[str, ...]) -> list[d
     longest = max((len(t.split()) for t in texts), default=0)
     scores = []
     for i, text in enumerate(texts):
-        others = texts[:i] + texts[i + 1:]
+        others = texts[:i] + texts[i + 1 :]
         signal = {
             "coherence": heuristics.coherence(text),
             # agreement with the other answers stands in for correctness
-            "accuracy": round(0.5 * heuristics.consensus(text, others) + 0.5 * heuristics.confidence(text), 4),
+            "accuracy": round(
+                0.5 * heuristics.consensus(text, others) + 0.5 * heuristics.confidence(text), 4
+            ),
             "completeness": heuristics.completeness(text, longest),
         }
         scores.append({c: signal[c] for c in criteria})
@@ -49,10 +51,14 @@ def judge_prompt(question: str, answers: list[Answer], criteria: tuple[str, ...]
     example = json.dumps({"scores": [{"answer": 1, **{c: 7 for c in criteria}}]})
     return [
         {"role": "system", "content": "You are a strict, impartial judge of answers."},
-        {"role": "user", "content": (
-            f"Question:\n{question}\n\n{listed}\n\nScore every answer from 0 to 10 on each criterion:\n{rubric}\n\n"
-            f"Reply with JSON only, like {example}"
-        )},
+        {
+            "role": "user",
+            "content": (
+                f"Question:\n{question}\n\n{listed}\n\n"
+                f"Score every answer from 0 to 10 on each criterion:\n{rubric}\n\n"
+                f"Reply with JSON only, like {example}"
+            ),
+        },
     ]
 
 

@@ -74,7 +74,9 @@ class EnsembleResult:
             "confidence": self.outcome.confidence,
             "members": [a.label for a in members],
             "answers": {a.label: a.text for a in self.answers if a.ok},
-            "failures": {a.label: {"error_class": a.error_class, "error": a.error} for a in self.answers if not a.ok},
+            "failures": {
+                a.label: {"error_class": a.error_class, "error": a.error} for a in self.answers if not a.ok
+            },
             "calls": [a.record() for a in self.answers],
             "cost": self.cost,
             "unpriced": self.unpriced,

@@ -48,15 +48,19 @@ class Synthesis:
                 "confidence": heuristics.confidence(texts[i]),
                 "capability": round(panel.capability(answer), 4),
                 "completeness": heuristics.completeness(texts[i], longest),
-                "consensus": heuristics.consensus(texts[i], texts[:i] + texts[i + 1:]),
+                "consensus": heuristics.consensus(texts[i], texts[:i] + texts[i + 1 :]),
             }
             parts["score"] = round(
-                w.confidence * parts["confidence"] + w.capability * parts["capability"]
-                + w.completeness * parts["completeness"] + w.consensus_bonus * parts["consensus"], 4
+                w.confidence * parts["confidence"]
+                + w.capability * parts["capability"]
+                + w.completeness * parts["completeness"]
+                + w.consensus_bonus * parts["consensus"],
+                4,
             )
             scored[answer.label] = parts
         details: dict[str, Any] = {
-            "mode": self.spec.mode, "scores": scored,
+            "mode": self.spec.mode,
+            "scores": scored,
             "all_confidences": [scored[a.label]["confidence"] for a in answers],
         }
         if self.spec.mode == "aggregator":
@@ -74,7 +78,8 @@ class Synthesis:
             from mm_litellm.errors import EnsembleError
 
             raise EnsembleError(
-                panel.name, f"the aggregator '{self.spec.aggregator}' failed: {written.error_class}: {written.error}",
+                panel.name,
+                f"the aggregator '{self.spec.aggregator}' failed: {written.error_class}: {written.error}",
                 {"aggregator": f"{written.error_class}: {written.error}"},
             )
         details["chosen_member"] = "aggregator"

@@ -35,11 +35,15 @@ def validation_prompt(messages: list[dict[str, Any]], output: str) -> list[dict[
     task = "\n".join(f"{m.get('role')}: {m.get('content')}" for m in messages)
     return [
         {"role": "system", "content": "You check answers for correctness and completeness."},
-        {"role": "user", "content": (
-            f"Original task:\n{task}\n\nGenerated output:\n{output}\n\n"
-            "Is this output correct and complete? Reply with JSON only: "
-            '{"verdict": "pass" or "fail", "confidence": a number from 0 to 1, "issues": "what is wrong, if anything"}'
-        )},
+        {
+            "role": "user",
+            "content": (
+                f"Original task:\n{task}\n\nGenerated output:\n{output}\n\n"
+                "Is this output correct and complete? Reply with JSON only: "
+                '{"verdict": "pass" or "fail", "confidence": a number from 0 to 1, '
+                '"issues": "what is wrong, if anything"}'
+            ),
+        },
     ]
 
 
@@ -55,11 +59,11 @@ def parse_verdict(text: str) -> Verdict:
         data = None
     if isinstance(data, dict) and "verdict" in data:
         verdict = str(data.get("verdict", "")).strip().casefold()
-        passed = True if verdict in ("pass", "correct", "yes", "true") else False if verdict else None
+        passed: bool | None = verdict in ("pass", "correct", "yes", "true") if verdict else None
         return Verdict(passed, _unit(data.get("confidence")), str(data.get("issues") or ""))
     match = _VERDICT.search(text)
     if match:
-        passed: bool | None = match.group(1).casefold() in ("pass", "correct")
+        passed = match.group(1).casefold() in ("pass", "correct")
     elif re.search(r"\b(incorrect|not correct|wrong)\b", text, re.IGNORECASE):
         passed = False
     elif re.search(r"\b(correct|accurate)\b", text, re.IGNORECASE):
@@ -97,33 +101,55 @@ class Verification:
             generated = await panel.ask(label, spec.generator, messages, role="generator")
             if not generated.ok:
                 raise QuorumLostError(
-                    panel.name, f"the generator '{spec.generator.model}' failed: {generated.error_class}: "
-                    f"{generated.error}", {label: f"{generated.error_class}: {generated.error}"},
+                    panel.name,
+                    f"the generator '{spec.generator.model}' failed: {generated.error_class}: "
+                    f"{generated.error}",
+                    {label: f"{generated.error_class}: {generated.error}"},
                 )
             output = generated.text or ""
             checked = await panel.ask(
-                "validator" if attempt == 0 else f"validator#{attempt + 1}", spec.validator,
-                validation_prompt(panel.messages, output), role="validator",
+                "validator" if attempt == 0 else f"validator#{attempt + 1}",
+                spec.validator,
+                validation_prompt(panel.messages, output),
+                role="validator",
             )
             if not checked.ok:
                 raise QuorumLostError(
-                    panel.name, f"the validator '{spec.validator.model}' failed: {checked.error_class}: "
-                    f"{checked.error}", {checked.label: f"{checked.error_class}: {checked.error}"},
+                    panel.name,
+                    f"the validator '{spec.validator.model}' failed: {checked.error_class}: {checked.error}",
+                    {checked.label: f"{checked.error_class}: {checked.error}"},
                 )
             verdict = parse_verdict(checked.text or "")
             accepted = verdict.passed is True and verdict.confidence >= spec.accept_threshold
-            rounds.append({"answer": output, "verdict": _word(verdict), "confidence": verdict.confidence,
-                           "issues": verdict.issues, "accepted": accepted})
+            rounds.append(
+                {
+                    "answer": output,
+                    "verdict": _word(verdict),
+                    "confidence": verdict.confidence,
+                    "issues": verdict.issues,
+                    "accepted": accepted,
+                }
+            )
             if accepted:
                 return Outcome(output, verdict.confidence, {"rounds": rounds, "accepted": True})
-            messages = [*panel.messages, {"role": "assistant", "content": output}, {"role": "user", "content": (
-                f"A reviewer rejected this answer. Issues: {verdict.issues or 'not stated'}. "
-                "Answer the original task again, correcting them."
-            )}]
+            messages = [
+                *panel.messages,
+                {"role": "assistant", "content": output},
+                {
+                    "role": "user",
+                    "content": (
+                        f"A reviewer rejected this answer. Issues: {verdict.issues or 'not stated'}. "
+                        "Answer the original task again, correcting them."
+                    ),
+                },
+            ]
         last = rounds[-1]
         if spec.on_reject == "fail":
-            raise EnsembleError(panel.name, f"the validator rejected the answer after {len(rounds)} round(s): "
-                                f"{last['issues'] or last['verdict']}")
+            raise EnsembleError(
+                panel.name,
+                f"the validator rejected the answer after {len(rounds)} round(s): "
+                f"{last['issues'] or last['verdict']}",
+            )
         # a confident "fail" means little confidence in the answer; a weak "pass" means the weak pass
         confidence = 1 - last["confidence"] if last["verdict"] == "fail" else last["confidence"]
         return Outcome(last["answer"], round(confidence, 4), {"rounds": rounds, "accepted": False})

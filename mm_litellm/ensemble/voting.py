@@ -74,9 +74,11 @@ class Voting:
         total = votes.total
         share = votes.weight(leaders[0]) / total if leaders and total else 0.0
         details: dict[str, Any] = {
-            "normalise": self.spec.normalise, "votes": votes.votes(),
+            "normalise": self.spec.normalise,
+            "votes": votes.votes(),
             "voters": {v: [a.label for a in g] for v, g in votes.groups.items()},
-            "abstained": [a.label for a in votes.abstained], "min_agreement": self.spec.min_agreement,
+            "abstained": [a.label for a in votes.abstained],
+            "min_agreement": self.spec.min_agreement,
             "tie": len(leaders) > 1,
         }
         # shares are compared at two decimals, so the seed's 0.67 accepts two votes of three
@@ -96,7 +98,8 @@ class Voting:
             return "no member gave an answer the normaliser could read"
         if len(leaders) > 1:
             return f"tie between {', '.join(repr(v) for v in leaders)}"
-        return f"no agreement: the leading answer has {share:.0%} of the votes, {self.spec.min_agreement:.0%} needed"
+        needed = self.spec.min_agreement
+        return f"no agreement: the leading answer has {share:.0%} of the votes, {needed:.0%} needed"
 
     def _won(self, value: str, votes: Tally, share: float, details: dict[str, Any], how: str) -> Outcome:
         group = votes.groups[value]
@@ -119,7 +122,9 @@ class Voting:
         agreeing = votes.weight(value) if value is not None else 0.0
         share = (agreeing + answer.weight) / (votes.total + answer.weight)
         details |= {
-            "winner": value, "resolution": "escalated", "escalated_to": self.spec.escalate_to,
+            "winner": value,
+            "resolution": "escalated",
+            "escalated_to": self.spec.escalate_to,
             "chosen_member": "escalation",
         }
         text = value if (self.spec.reply == "value" and value is not None) else (answer.text or "")

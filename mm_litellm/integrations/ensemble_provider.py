@@ -37,11 +37,27 @@ __all__ = ["PROVIDER", "EnsembleProvider", "ensure_registered", "handler", "regi
 PROVIDER = "ensemble"
 TRACE_KEY = "mm_litellm"
 
-_ROUTER_KEYS = frozenset({
-    "_routing_request_tags", "api_base", "attempted_fallbacks", "attempted_retries", "caching_groups", "deployment",
-    "deployment_model_name", "max_retries", "model_group", "model_group_alias", "model_group_size", "model_info",
-    "original_model_group", "previous_models", "request_retry_count", "hidden_params", "litellm_parent_otel_span",
-})
+_ROUTER_KEYS = frozenset(
+    {
+        "_routing_request_tags",
+        "api_base",
+        "attempted_fallbacks",
+        "attempted_retries",
+        "caching_groups",
+        "deployment",
+        "deployment_model_name",
+        "max_retries",
+        "model_group",
+        "model_group_alias",
+        "model_group_size",
+        "model_info",
+        "original_model_group",
+        "previous_models",
+        "request_retry_count",
+        "hidden_params",
+        "litellm_parent_otel_span",
+    }
+)
 """Metadata keys the Router sets on the ensemble call itself; members get their own."""
 
 _DROPPED_PARAMS = frozenset({"stream", "stream_options", "n"})
@@ -60,21 +76,24 @@ class EnsembleProvider(CustomLLM):
 
     # --- LiteLLM's four entry points --------------------------------------------------------
 
-    def completion(self, model: str, messages: list, model_response: Any, optional_params: dict,  # type: ignore[override]
-                   litellm_params: Any = None, **_: Any) -> Any:
-        return _respond(self._run_sync(model, messages, optional_params, litellm_params), model_response)
+    # LiteLLM passes every argument by keyword (``custom_chat_llm_router``); only these are used.
 
-    async def acompletion(self, model: str, messages: list, model_response: Any, optional_params: dict,  # type: ignore[override]
-                          litellm_params: Any = None, **_: Any) -> Any:
-        return _respond(await self._run(model, messages, optional_params, litellm_params), model_response)
+    def completion(self, *_: Any, **kw: Any) -> Any:
+        result = self._run_sync(kw["model"], kw["messages"], kw["optional_params"], kw.get("litellm_params"))
+        return _respond(result, kw["model_response"])
 
-    def streaming(self, model: str, messages: list, optional_params: dict,  # type: ignore[override]
-                  litellm_params: Any = None, **_: Any) -> Iterator[dict[str, Any]]:
-        yield from _chunks(self._run_sync(model, messages, optional_params, litellm_params))
+    async def acompletion(self, *_: Any, **kw: Any) -> Any:
+        result = await self._run(kw["model"], kw["messages"], kw["optional_params"], kw.get("litellm_params"))
+        return _respond(result, kw["model_response"])
 
-    async def astreaming(self, model: str, messages: list, optional_params: dict,  # type: ignore[override]
-                         litellm_params: Any = None, **_: Any) -> AsyncIterator[dict[str, Any]]:
-        for chunk in _chunks(await self._run(model, messages, optional_params, litellm_params)):
+    def streaming(self, *_: Any, **kw: Any) -> Iterator[dict[str, Any]]:  # type: ignore[override]
+        yield from _chunks(
+            self._run_sync(kw["model"], kw["messages"], kw["optional_params"], kw.get("litellm_params"))
+        )
+
+    async def astreaming(self, *_: Any, **kw: Any) -> AsyncIterator[dict[str, Any]]:  # type: ignore[override]
+        result = await self._run(kw["model"], kw["messages"], kw["optional_params"], kw.get("litellm_params"))
+        for chunk in _chunks(result):
             yield chunk
 
     # --- running ----------------------------------------------------------------------------
@@ -83,7 +102,7 @@ class EnsembleProvider(CustomLLM):
         from mm_litellm import runtime as _runtime
 
         rt = self.runtime or _runtime.current()
-        name = model[len(ENSEMBLE_PREFIX):] if model.startswith(ENSEMBLE_PREFIX) else model
+        name = model[len(ENSEMBLE_PREFIX) :] if model.startswith(ENSEMBLE_PREFIX) else model
         if rt is None:
             raise ConfigurationError(
                 f"'ensemble/{name}': no policy is active; call mm_litellm.configure(policy) or "
@@ -92,22 +111,34 @@ class EnsembleProvider(CustomLLM):
         spec = rt.policy.ensembles.get(name)
         if spec is None:
             known = ", ".join(ENSEMBLE_PREFIX + e for e in sorted(rt.policy.ensembles)) or "(none declared)"
-            raise ConfigurationError(f"unknown ensemble 'ensemble/{name}' in policy {rt.policy.source}; known: {known}")
+            raise ConfigurationError(
+                f"unknown ensemble 'ensemble/{name}' in policy {rt.policy.source}; known: {known}"
+            )
         return rt, name, spec
 
-    async def _run(self, model: str, messages: Messages, optional_params: dict, litellm_params: Any,
-                   executor: ThreadPoolExecutor | None = None) -> EnsembleResult:
+    async def _run(
+        self,
+        model: str,
+        messages: Messages,
+        optional_params: dict[str, Any],
+        litellm_params: Any,
+        executor: ThreadPoolExecutor | None = None,
+    ) -> EnsembleResult:
         rt, name, spec = self._resolve(model)
         call = _member_caller(rt, name, optional_params, litellm_params or {}, executor)
         return await run_ensemble(name, spec, messages, call, capability=partial(_capability, rt.policy))
 
-    def _run_sync(self, model: str, messages: Messages, optional_params: dict, litellm_params: Any) -> EnsembleResult:
+    def _run_sync(
+        self, model: str, messages: Messages, optional_params: dict[str, Any], litellm_params: Any
+    ) -> EnsembleResult:
         """Sync entry: members run as sync Router calls in threads, the panel in a private loop.
 
         Sync members avoid sharing LiteLLM's async HTTP clients across event loops.
         """
-        rt, _name, spec = self._resolve(model)
-        executor = ThreadPoolExecutor(max_workers=len(spec.labelled_members()) + 2, thread_name_prefix="mm-ensemble")
+        _rt, _name, spec = self._resolve(model)
+        executor = ThreadPoolExecutor(
+            max_workers=len(spec.labelled_members()) + 2, thread_name_prefix="mm-ensemble"
+        )
         try:
             coro = self._run(model, messages, optional_params, litellm_params, executor)
             try:
@@ -133,8 +164,13 @@ def _capture(coro: Any) -> Any:
         return exc
 
 
-def _member_caller(rt: Any, name: str, optional_params: dict, litellm_params: dict,
-                   executor: ThreadPoolExecutor | None) -> Any:
+def _member_caller(
+    rt: Any,
+    name: str,
+    optional_params: dict[str, Any],
+    litellm_params: dict[str, Any],
+    executor: ThreadPoolExecutor | None,
+) -> Any:
     """The ``call(model, messages, timeout, label)`` the panel uses: one Router call per member."""
     parent_id = litellm_params.get("litellm_call_id") or str(uuid.uuid4())
     metadata = {k: v for k, v in (litellm_params.get("metadata") or {}).items() if k not in _ROUTER_KEYS}
@@ -142,10 +178,18 @@ def _member_caller(rt: Any, name: str, optional_params: dict, litellm_params: di
     params = {k: v for k, v in optional_params.items() if k not in _DROPPED_PARAMS}
 
     async def call(model: str, messages: Messages, timeout: float, label: str) -> Reply:
-        member_meta = {**metadata, TRACE_KEY: {
-            **context, "parent_id": parent_id, "ensemble": name, "ensemble_member": label, "requested_model": model,
-            "route": None, "rule": None,
-        }}
+        member_meta = {
+            **metadata,
+            TRACE_KEY: {
+                **context,
+                "parent_id": parent_id,
+                "ensemble": name,
+                "ensemble_member": label,
+                "requested_model": model,
+                "route": None,
+                "rule": None,
+            },
+        }
         kwargs: dict[str, Any] = {**params, "metadata": member_meta, "timeout": timeout}
         group = _group(rt, model, messages, kwargs)
         if executor is None:
@@ -165,7 +209,9 @@ def _group(rt: Any, model: str, messages: Messages, kwargs: dict[str, Any]) -> s
         return model
     plan = rt.engine.plan(model, list(messages), kwargs)
     if plan.target.startswith(ENSEMBLE_PREFIX):
-        raise ConfigurationError(f"route '{model}' chose '{plan.target}': an ensemble member cannot be an ensemble")
+        raise ConfigurationError(
+            f"route '{model}' chose '{plan.target}': an ensemble member cannot be an ensemble"
+        )
     if plan.fallbacks:
         kwargs["fallbacks"] = [{plan.target: list(plan.fallbacks)}]
     kwargs["metadata"][TRACE_KEY].update({"route": plan.route, "rule": plan.rule})
@@ -202,8 +248,9 @@ def _respond(result: EnsembleResult, model_response: Any) -> Any:
     model_response.choices[0].finish_reason = "stop"
     model_response.model = ENSEMBLE_PREFIX + result.name
     prompt, completion = result.prompt_tokens, result.completion_tokens
-    model_response.usage = lt.Usage(prompt_tokens=prompt, completion_tokens=completion,
-                                     total_tokens=prompt + completion)
+    model_response.usage = lt.Usage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
     hidden = model_response._hidden_params
     hidden["response_cost"] = result.cost
     trace = hidden.get(TRACE_KEY)
@@ -214,14 +261,28 @@ def _respond(result: EnsembleResult, model_response: Any) -> Any:
 def _chunks(result: EnsembleResult, size: int = 24) -> Iterator[dict[str, Any]]:
     """The final answer as LiteLLM ``GenericStreamingChunk`` dicts; the last carries usage and cost."""
     text = result.text
-    pieces = [text[i:i + size] for i in range(0, len(text), size)] or [""]
+    pieces = [text[i : i + size] for i in range(0, len(text), size)] or [""]
     prompt, completion = result.prompt_tokens, result.completion_tokens
     for i, piece in enumerate(pieces):
         last = i == len(pieces) - 1
-        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion,
-                 "cost": result.cost} if last else None
-        yield {"text": piece, "is_finished": last, "finish_reason": "stop" if last else None, "usage": usage,
-               "index": 0, "tool_use": None}
+        usage = (
+            {
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+                "cost": result.cost,
+            }
+            if last
+            else None
+        )
+        yield {
+            "text": piece,
+            "is_finished": last,
+            "finish_reason": "stop" if last else None,
+            "usage": usage,
+            "index": 0,
+            "tool_use": None,
+        }
 
 
 handler = EnsembleProvider()
@@ -246,7 +307,7 @@ def register(policy: Any = None) -> EnsembleProvider:
     lt = litellm()
     with _lock:
         entries = [e for e in lt.custom_provider_map if e.get("provider") != PROVIDER]
-        lt.custom_provider_map = [*entries, {"provider": PROVIDER, "custom_handler": provider}]
+        lt.custom_provider_map = [*entries, {"provider": PROVIDER, "custom_handler": provider}]  # type: ignore[attr-defined]
         lt.utils.custom_llm_setup()  # the Router checks providers when it is built
     return provider
 

@@ -46,7 +46,8 @@ def model_list(policy: Policy) -> list[dict[str, Any]]:
             entries.append({"model_name": alias, "litellm_params": params, "model_info": info})
     for name in policy.ensembles:  # served by the ensemble provider (integrations/ensemble_provider.py)
         group = ENSEMBLE_PREFIX + name
-        entries.append({"model_name": group, "litellm_params": {"model": group}, "model_info": {"id": group, "mm_ensemble": name}})
+        info = {"id": group, "mm_ensemble": name}
+        entries.append({"model_name": group, "litellm_params": {"model": group}, "model_info": info})
     return entries
 
 
@@ -72,7 +73,7 @@ def router_settings(policy: Policy) -> dict[str, Any]:
         settings["retry_policy"] = s.retry_policy.model_dump(exclude_none=True)
     if policy.ensembles:  # members are retried; retrying the whole ensemble would repeat every member
         no_retries = {"DefaultRetries": 0, **{f: 0 for f in RetryPolicy.model_fields}}
-        settings["model_group_retry_policy"] = {ENSEMBLE_PREFIX + name: no_retries for name in policy.ensembles}
+        settings["model_group_retry_policy"] = {ENSEMBLE_PREFIX + n: no_retries for n in policy.ensembles}
     return settings
 
 

@@ -39,7 +39,7 @@ Loc = tuple[str | int, ...]
 
 def ensemble_name(model: str) -> str | None:
     """``"x"`` for ``"ensemble/x"``, else ``None``."""
-    return model[len(ENSEMBLE_PREFIX):] if model.startswith(ENSEMBLE_PREFIX) else None
+    return model[len(ENSEMBLE_PREFIX) :] if model.startswith(ENSEMBLE_PREFIX) else None
 
 
 def _member_shorthand(value: Any) -> Any:
@@ -237,7 +237,10 @@ def check_ensemble_references(policy: BaseModel) -> Iterator[tuple[Loc, str]]:
     for section, names in (("models", models), ("routes", routes), ("aliases", aliases)):
         for declared in names:
             if declared.startswith(ENSEMBLE_PREFIX):
-                yield (section, declared), f"names starting with '{ENSEMBLE_PREFIX}' are reserved for ensembles"
+                yield (
+                    (section, declared),
+                    f"names starting with '{ENSEMBLE_PREFIX}' are reserved for ensembles",
+                )
     for name, spec in ensembles.items():
         for loc, target in spec.model_refs():
             resolved = aliases.get(target, target)

@@ -72,7 +72,8 @@ class RoutingEngine:
         if name in policy.models:
             return Plan(requested=model, target=name, reason=reason + f"model '{name}' declared in the policy")
         if name.startswith(ENSEMBLE_PREFIX):  # a Router group served by the ensemble provider
-            return Plan(requested=model, target=name, reason=reason + f"ensemble '{name[len(ENSEMBLE_PREFIX):]}' declared in the policy")
+            why = f"ensemble '{name[len(ENSEMBLE_PREFIX):]}' declared in the policy"
+            return Plan(requested=model, target=name, reason=reason + why)
         if features is None:
             features = extract_features(model, messages, kwargs or {})
         return self._route(model, name, features, reason, explain)

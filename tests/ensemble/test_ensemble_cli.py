@@ -11,10 +11,28 @@ from tests.conftest import EXAMPLE_POLICY
 
 
 def test_run_ensemble_json_carries_members_and_confidences(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "What is 3+4?", "--policy", str(EXAMPLE_POLICY), "--ensemble", "math-vote",
-                 "--mock", "The answer is 7.", "--json"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "What is 3+4?",
+                "--policy",
+                str(EXAMPLE_POLICY),
+                "--ensemble",
+                "math-vote",
+                "--mock",
+                "The answer is 7.",
+                "--json",
+            ]
+        )
+        == 0
+    )
     record = json.loads(capsys.readouterr().out)
-    assert (record["response"], record["strategy"], record["confidence"]) == ("The answer is 7.", "ensemble", 1.0)
+    assert (record["response"], record["strategy"], record["confidence"]) == (
+        "The answer is 7.",
+        "ensemble",
+        1.0,
+    )
     assert record["ensemble_models"] == ["gpt-4o-mini", "claude-haiku", "gemini-flash"]
     assert record["metadata"]["ensemble_size"] == 3
     assert len(record["metadata"]["all_confidences"]) == 3

@@ -31,8 +31,14 @@ class Events(CustomLogger):
 
     async def async_log_success_event(self, kwargs, response_obj, start_time, end_time) -> None:  # type: ignore[no-untyped-def]
         meta = (kwargs.get("litellm_params") or {}).get("metadata") or {}
-        self.events.append({"model": kwargs.get("model"), "call_id": kwargs.get("litellm_call_id"),
-                            "cost": kwargs.get("response_cost"), "mm": meta.get("mm_litellm") or {}})
+        self.events.append(
+            {
+                "model": kwargs.get("model"),
+                "call_id": kwargs.get("litellm_call_id"),
+                "cost": kwargs.get("response_cost"),
+                "mm": meta.get("mm_litellm") or {},
+            }
+        )
 
     def log_success_event(self, kwargs, response_obj, start_time, end_time) -> None:  # type: ignore[no-untyped-def]
         asyncio.run(self.async_log_success_event(kwargs, response_obj, start_time, end_time))
@@ -73,13 +79,16 @@ def test_plain_litellm_completion_after_registration(mm_mock) -> None:
     assert response.model == "ensemble/vote"
     assert response._hidden_params["mm_litellm"]["ensemble"]["votes"] == {"42": 2.0, "41": 1.0}
     assert response._hidden_params["response_cost"] == pytest.approx(
-        sum(c["cost"] for c in response._hidden_params["mm_litellm"]["ensemble"]["calls"]))
+        sum(c["cost"] for c in response._hidden_params["mm_litellm"]["ensemble"]["calls"])
+    )
 
 
 async def test_inside_a_litellm_router(mm_mock) -> None:
     script_42(mm_mock)
     mm_litellm.register_ensembles(parse_policy(ENSEMBLE_POLICY))
-    router = litellm.Router(model_list=[{"model_name": "careful", "litellm_params": {"model": "ensemble/vote"}}])
+    router = litellm.Router(
+        model_list=[{"model_name": "careful", "litellm_params": {"model": "ensemble/vote"}}]
+    )
     response = await router.acompletion(model="careful", messages=Q)
     assert response.choices[0].message.content == "42"
     assert response._hidden_params["mm_litellm"]["ensemble"]["confidence"] == pytest.approx(2 / 3, abs=1e-5)
@@ -91,21 +100,26 @@ def test_unknown_ensemble_and_missing_policy_are_clear(mm_mock) -> None:
     with pytest.raises(litellm.APIConnectionError, match="'ensemble/vote': no policy is active"):
         litellm.completion(model="ensemble/vote", messages=Q)
     mm_litellm.register_ensembles(parse_policy(ENSEMBLE_POLICY))
-    with pytest.raises(litellm.APIConnectionError, match="unknown ensemble 'ensemble/nope' in policy <string>; "
-                                                         "known: ensemble/fuse, "):
+    with pytest.raises(
+        litellm.APIConnectionError,
+        match="unknown ensemble 'ensemble/nope' in policy <string>; known: ensemble/fuse, ",
+    ):
         litellm.completion(model="ensemble/nope", messages=Q)
     assert issubclass(ConfigurationError, mm_litellm.MMLiteLLMError)
 
 
 def test_sync_stream_yields_the_answer_with_summed_cost(mm_policy, mm_mock) -> None:
     mm_policy(ENSEMBLE_POLICY)
-    mm_mock.script("mini", "The answer is 42 because six sevens are forty-two.", prompt_tokens=10, completion_tokens=5)
+    mm_mock.script(
+        "mini", "The answer is 42 because six sevens are forty-two.", prompt_tokens=10, completion_tokens=5
+    )
     mm_mock.script("flash", "42", prompt_tokens=10, completion_tokens=5)
     mm_mock.script("haiku", "41", prompt_tokens=10, completion_tokens=5)
     chunks = list(mm_litellm.completion(model="ensemble/vote", messages=Q, stream=True))
     assert len(chunks) > 1
     assert "".join(c.choices[0].delta.content or "" for c in chunks) == (
-        "The answer is 42 because six sevens are forty-two.")
+        "The answer is 42 because six sevens are forty-two."
+    )
 
 
 async def test_async_stream_and_its_logged_cost(mm_policy, mm_mock) -> None:

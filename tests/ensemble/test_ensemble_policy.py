@@ -35,12 +35,15 @@ def test_repeated_member_gets_a_numbered_label() -> None:
 
 
 def test_unknown_member_judge_and_route_target_are_reported() -> None:
-    text = MODELS + """
+    text = (
+        MODELS
+        + """
 routes:
   r: {default: ensemble/nope}
 ensembles:
   e: {strategy: ranking, members: [a, ghost], scorer: judge, judge: phantom}
 """
+    )
     assert issues(text) == [
         "routes.r.default: unknown ensemble 'ensemble/nope'; known: ensemble/e",
         "ensembles.e.judge: unknown model or route 'phantom'; known: a, b, r",
@@ -49,25 +52,34 @@ ensembles:
 
 
 def test_route_may_use_an_ensemble() -> None:
-    policy = parse_policy(MODELS + """
+    policy = parse_policy(
+        MODELS
+        + """
 routes:
   r: {rules: [{name: hard, when: {metadata.hard: true}, use: ensemble/e}], default: a}
 ensembles:
   e: {strategy: voting, members: [a, b]}
-""")
+"""
+    )
     assert policy.routes["r"].rules[0].use == "ensemble/e"
 
 
-@pytest.mark.parametrize(("body", "message"), [
-    ("{strategy: voting, members: [a, b], quorum: 3}", "quorum 3 is more than the 2 members"),
-    ("{strategy: voting, members: [a, b], on_disagreement: escalate}", "on_disagreement 'escalate' needs 'escalate_to'"),
-    ("{strategy: voting, members: [a, b], normalise: roman}", "unknown normaliser 'roman'"),
-    ("{strategy: ranking, members: [a], scorer: judge}", "scorer 'judge' needs 'judge'"),
-    ("{strategy: synthesis, members: [a], mode: aggregator}", "mode 'aggregator' needs 'aggregator'"),
-    ("{strategy: voting, members: []}", "at least 1 item"),
-    ("{strategy: guessing, members: [a]}", "does not match any of the expected tags"),
-    ("{strategy: fusion, members: [a], min_agreement: 0.5}", "unknown key 'min_agreement'"),
-])
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("{strategy: voting, members: [a, b], quorum: 3}", "quorum 3 is more than the 2 members"),
+        (
+            "{strategy: voting, members: [a, b], on_disagreement: escalate}",
+            "on_disagreement 'escalate' needs 'escalate_to'",
+        ),
+        ("{strategy: voting, members: [a, b], normalise: roman}", "unknown normaliser 'roman'"),
+        ("{strategy: ranking, members: [a], scorer: judge}", "scorer 'judge' needs 'judge'"),
+        ("{strategy: synthesis, members: [a], mode: aggregator}", "mode 'aggregator' needs 'aggregator'"),
+        ("{strategy: voting, members: []}", "at least 1 item"),
+        ("{strategy: guessing, members: [a]}", "does not match any of the expected tags"),
+        ("{strategy: fusion, members: [a], min_agreement: 0.5}", "unknown key 'min_agreement'"),
+    ],
+)
 def test_shape_errors(body: str, message: str) -> None:
     found = issues(MODELS + f"ensembles:\n  e: {body}\n")
     assert len(found) == 1 and message in found[0], found

@@ -49,13 +49,26 @@ def test_proxy_serves_an_ensemble_with_its_summed_cost(tmp_path: Path) -> None:
     (tmp_path / "proxy.yaml").write_text(PROXY)
     port, key = _free_port(), "sk-" + secrets.token_hex(16)
     env = os.environ | {
-        "MM_LITELLM_POLICY": str(tmp_path / "policy.yaml"), "LITELLM_MASTER_KEY": key,
-        "LITELLM_LOCAL_MODEL_COST_MAP": "True", "PYTHONPATH": str(ROOT),
+        "MM_LITELLM_POLICY": str(tmp_path / "policy.yaml"),
+        "LITELLM_MASTER_KEY": key,
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "PYTHONPATH": str(ROOT),
     }
     litellm_cli = Path(sys.executable).with_name("litellm")
     proc = subprocess.Popen(
-        [str(litellm_cli), "--config", str(tmp_path / "proxy.yaml"), "--port", str(port), "--host", "127.0.0.1"],
-        cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            str(litellm_cli),
+            "--config",
+            str(tmp_path / "proxy.yaml"),
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         base = f"http://127.0.0.1:{port}"
@@ -67,7 +80,8 @@ def test_proxy_serves_an_ensemble_with_its_summed_cost(tmp_path: Path) -> None:
                 assert proc.poll() is None, proc.stderr.read().decode()[-2000:] if proc.stderr else ""
                 time.sleep(0.25)
         request = urllib.request.Request(
-            base + "/v1/chat/completions", method="POST",
+            base + "/v1/chat/completions",
+            method="POST",
             data=json.dumps({"model": "careful", "messages": [{"role": "user", "content": "6*7?"}]}).encode(),
             headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
         )
@@ -81,6 +95,8 @@ def test_proxy_serves_an_ensemble_with_its_summed_cost(tmp_path: Path) -> None:
     assert body["usage"] == {"completion_tokens": 60, "prompt_tokens": 30, "total_tokens": 90}
     import litellm
 
-    expected = sum(sum(litellm.cost_per_token(model=m, prompt_tokens=10, completion_tokens=20))
-                   for m in ("gpt-4o-mini", "gpt-4o", "anthropic/claude-haiku-4-5"))
+    expected = sum(
+        sum(litellm.cost_per_token(model=m, prompt_tokens=10, completion_tokens=20))
+        for m in ("gpt-4o-mini", "gpt-4o", "anthropic/claude-haiku-4-5")
+    )
     assert cost == pytest.approx(expected)

@@ -8,9 +8,11 @@ from mm_litellm.ensemble import heuristics
 from tests.ensemble.conftest import ENSEMBLE_POLICY
 
 Q = [{"role": "user", "content": "Should I use microservices or a monolith?"}]
-LONG = ("Start with a modular monolith: one deployable, clear module boundaries, a single database. "
-        "Split out a service only when a module needs independent scaling or release cadence, and the team "
-        "can operate distributed systems. This is clearly the established path for small teams.")
+LONG = (
+    "Start with a modular monolith: one deployable, clear module boundaries, a single database. "
+    "Split out a service only when a module needs independent scaling or release cadence, and the team "
+    "can operate distributed systems. This is clearly the established path for small teams."
+)
 
 
 def test_weighted_choice_scores_every_member(mm_policy, mm_mock) -> None:
@@ -32,7 +34,9 @@ def test_aggregator_writes_the_final_answer_from_the_panel(mm_policy, mm_mock) -
     mm_policy(ENSEMBLE_POLICY)
     mm_mock.script("mini", "Monolith first.")
     mm_mock.script("flash", "Microservices if the teams are large.")
-    mm_mock.script("big", "Start with a monolith; split when teams grow.", prompt_tokens=50, completion_tokens=9)
+    mm_mock.script(
+        "big", "Start with a monolith; split when teams grow.", prompt_tokens=50, completion_tokens=9
+    )
     response = mm_litellm.completion(model="ensemble/moa", messages=Q)
     details = decision_of(response)["ensemble"]
     assert response.choices[0].message.content == "Start with a monolith; split when teams grow."

@@ -35,7 +35,9 @@ def test_rejection_regenerates_once_with_the_issues(mm_policy, mm_mock) -> None:
     details = decision_of(response)["ensemble"]
     assert response.choices[0].message.content == "$10, $12"
     assert [(r["verdict"], r["confidence"], r["accepted"]) for r in details["rounds"]] == [
-        ("fail", 0.8, False), ("pass", 0.7, True)]
+        ("fail", 0.8, False),
+        ("pass", 0.7, True),
+    ]
     retry = mm_mock.calls_for("mini")[1].kwargs["messages"]
     assert retry[-2] == {"role": "assistant", "content": "$10"}
     assert "The $12 price is missing." in retry[-1]["content"]
@@ -55,16 +57,21 @@ def test_final_rejection_answers_with_low_confidence_or_fails(mm_policy, mm_mock
 def test_generator_failure_is_reported(mm_policy, mm_mock) -> None:
     mm_policy(ENSEMBLE_POLICY)
     mm_mock.script("mini", error="auth")
-    with pytest.raises(litellm.ServiceUnavailableError, match="the generator 'mini' failed: AuthenticationError"):
+    with pytest.raises(
+        litellm.ServiceUnavailableError, match="the generator 'mini' failed: AuthenticationError"
+    ):
         mm_litellm.completion(model="ensemble/verify", messages=Q)
 
 
-@pytest.mark.parametrize(("reply", "passed", "confidence"), [
-    ('{"verdict": "PASS", "confidence": 85}', True, 0.85),
-    ("The output is incorrect: it omits a price.", False, 0.5),
-    ("Looks correct and complete. confidence: 0.95", True, 0.95),
-    ("I cannot tell.", None, 0.5),
-])
+@pytest.mark.parametrize(
+    ("reply", "passed", "confidence"),
+    [
+        ('{"verdict": "PASS", "confidence": 85}', True, 0.85),
+        ("The output is incorrect: it omits a price.", False, 0.5),
+        ("Looks correct and complete. confidence: 0.95", True, 0.95),
+        ("I cannot tell.", None, 0.5),
+    ],
+)
 def test_parse_verdict(reply: str, passed: bool | None, confidence: float) -> None:
     verdict = parse_verdict(reply)
     assert (verdict.passed, verdict.confidence) == (passed, confidence)
