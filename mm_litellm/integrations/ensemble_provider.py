@@ -204,8 +204,13 @@ def _member_caller(
 
 
 def _group(rt: Any, model: str, messages: Messages, kwargs: dict[str, Any]) -> str:
-    """The Router model group for a member: a model as is; a route decided by the routing engine."""
+    """The Router model group for a member: a model as is; a route decided by the routing engine.
+
+    A secret the group needs and the environment lacks fails the member with
+    ``MissingSecretError`` (naming the variable) instead of a provider's authentication error.
+    """
     if model in rt.policy.models:
+        rt.secrets.check(model, kwargs)
         return model
     plan = rt.engine.plan(model, list(messages), kwargs)
     if plan.target.startswith(ENSEMBLE_PREFIX):
@@ -215,6 +220,7 @@ def _group(rt: Any, model: str, messages: Messages, kwargs: dict[str, Any]) -> s
     if plan.fallbacks:
         kwargs["fallbacks"] = [{plan.target: list(plan.fallbacks)}]
     kwargs["metadata"][TRACE_KEY].update({"route": plan.route, "rule": plan.rule})
+    rt.secrets.check(plan.target, kwargs)
     return str(plan.target)
 
 

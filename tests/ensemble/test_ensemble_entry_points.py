@@ -133,3 +133,42 @@ async def test_async_stream_and_its_logged_cost(mm_policy, mm_mock) -> None:
     outer = [e for e in events.events if "parent_id" not in e["mm"]]
     members = [e for e in events.events if "parent_id" in e["mm"]]
     assert len(outer) == 1 and outer[0]["cost"] == pytest.approx(sum(m["cost"] for m in members))
+
+
+ROUTE_MEMBER_POLICY = (
+    ENSEMBLE_POLICY
+    + """
+  routed:
+    strategy: voting
+    members: [auto, big]
+    normalise: number
+    reply: value
+"""
+)
+
+
+def test_a_route_member_is_decided_by_the_routing_engine(mm_policy, mm_mock) -> None:
+    mm_policy(ROUTE_MEMBER_POLICY)
+    mm_mock.script("mini", "It is 42.")
+    mm_mock.script("big", "#### 42")
+    response = mm_litellm.completion(model="ensemble/routed", messages=Q)
+    assert response.choices[0].message.content == "42"  # reply: value
+    calls = decision_of(response)["ensemble"]["calls"]
+    assert [(c["member"], c["model"], c["served_by"]) for c in calls] == [
+        ("auto", "auto", "mini"),
+        ("big", "big", "big"),
+    ]
+    routed = mm_mock.calls_for("mini")[0].kwargs["metadata"]["mm_litellm"]
+    assert (routed["route"], routed["rule"], routed["requested_model"]) == ("auto", None, "auto")
+
+
+def test_a_member_missing_its_secret_fails_clearly(mm_policy, monkeypatch) -> None:
+    mm_policy(ENSEMBLE_POLICY)
+    for name in ("TEST_OPENAI_KEY", "TEST_GEMINI_KEY", "TEST_ANTHROPIC_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(litellm.ServiceUnavailableError) as info:
+        mm_litellm.completion(model="ensemble/vote", messages=Q)
+    assert (
+        "mini (mini): MissingSecretError: model 'mini' needs the environment variable TEST_OPENAI_KEY "
+        "(from 'os.environ/TEST_OPENAI_KEY' in its litellm_params), and it is not set"
+    ) in str(info.value)
