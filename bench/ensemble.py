@@ -42,7 +42,7 @@ ensembles:
 MESSAGES = [{"role": "user", "content": "What is 6 * 7?"}]
 
 
-async def measure(rounds: int) -> dict[str, list[float]]:
+async def measure(rounds: int, settle: float) -> dict[str, list[float]]:
     async def single() -> object:
         return await mm_litellm.acompletion(model="mini", messages=MESSAGES)
 
@@ -75,6 +75,9 @@ async def measure(rounds: int) -> dict[str, list[float]]:
             else:
                 fn()
             samples[name].append(time.perf_counter() - start)
+            # let LiteLLM's background success logging (tasks on this loop, 4 calls' worth after an
+            # ensemble) finish before the next timed call, as between requests of a real service
+            await asyncio.sleep(settle)
     return samples
 
 
@@ -88,6 +91,7 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--delay", type=float, default=0.2, help="each member's mocked latency in seconds")
+    parser.add_argument("--settle", type=float, default=0.05, help="pause between timed calls, seconds")
     args = parser.parse_args()
     litellm.suppress_debug_info = True
     mm_litellm.configure(mm_litellm.parse_policy(POLICY))
@@ -95,7 +99,7 @@ def main() -> None:
     for model in ("mini", "flash", "haiku"):
         mock.script(model, "The answer is 42.", delay=args.delay)
     with mock.installed():
-        samples = asyncio.run(measure(args.rounds))
+        samples = asyncio.run(measure(args.rounds, args.settle))
     med = {name: statistics.median(values) for name, values in samples.items()}
     print(f"3 members, {args.delay * 1000:.0f} ms mocked delay each, {args.rounds} rounds (median wall time)")
     for name in samples:
