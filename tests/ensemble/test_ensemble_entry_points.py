@@ -172,3 +172,17 @@ def test_a_member_missing_its_secret_fails_clearly(mm_policy, monkeypatch) -> No
         "mini (mini): MissingSecretError: model 'mini' needs the environment variable TEST_OPENAI_KEY "
         "(from 'os.environ/TEST_OPENAI_KEY' in its litellm_params), and it is not set"
     ) in str(info.value)
+
+
+def test_a_failing_ensemble_falls_back_along_the_route(mm_policy, mm_mock) -> None:
+    mm_policy(ENSEMBLE_POLICY.replace("use: ensemble/vote}", "use: ensemble/vote, fallbacks: [big]}"))
+    mm_mock.script("mini", error="rate_limit")
+    mm_mock.script("flash", error="rate_limit")
+    mm_mock.script("haiku", "42")
+    mm_mock.script("big", "42 (from the fallback)")
+    response = mm_litellm.completion(model="auto", messages=Q, metadata={"hard": True})
+    assert response.choices[0].message.content == "42 (from the fallback)"
+    trace = decision_of(response)
+    assert (trace["model"], trace["served_model"], trace["attempted_fallbacks"]) == ("ensemble/vote", "big", 1)
+    # the ensemble was not retried as a whole: each member was called once
+    assert [c.model_group for c in mm_mock.calls] == ["mini", "flash", "haiku", "big"]
