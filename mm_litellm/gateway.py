@@ -62,7 +62,9 @@ def _prepare(rt: _runtime.Runtime, model: str, messages: list[Any] | None, kwarg
     rt.secrets.check(plan.target, kwargs)
     call = dict(kwargs)
     metadata = dict(kwargs.get("metadata") or {})
-    metadata[TRACE_KEY] = {"requested_model": model, "route": plan.route, "rule": plan.rule}
+    context = metadata.get(TRACE_KEY)  # the caller's (identity, ...): add to it, never replace it
+    metadata[TRACE_KEY] = {**(context if isinstance(context, Mapping) else {}),
+                           "requested_model": model, "route": plan.route, "rule": plan.rule}
     call["metadata"] = metadata
     if plan.fallbacks and "fallbacks" not in kwargs:
         call["fallbacks"] = [{plan.target: list(plan.fallbacks)}]

@@ -60,6 +60,11 @@ _ROUTER_KEYS = frozenset(
 )
 """Metadata keys the Router sets on the ensemble call itself; members get their own."""
 
+_PROXY_KEY_PREFIX = "user_api_key"
+"""The LiteLLM proxy's caller identity (``user_api_key_hash``, ...): kept off member calls so the
+proxy charges the key once, for the ensemble call; mm_litellm's own identity stays in
+``metadata["mm_litellm"]``."""
+
 _DROPPED_PARAMS = frozenset({"stream", "stream_options", "n"})
 
 
@@ -173,7 +178,11 @@ def _member_caller(
 ) -> Any:
     """The ``call(model, messages, timeout, label)`` the panel uses: one Router call per member."""
     parent_id = litellm_params.get("litellm_call_id") or str(uuid.uuid4())
-    metadata = {k: v for k, v in (litellm_params.get("metadata") or {}).items() if k not in _ROUTER_KEYS}
+    metadata = {
+        k: v
+        for k, v in (litellm_params.get("metadata") or {}).items()
+        if k not in _ROUTER_KEYS and not k.startswith(_PROXY_KEY_PREFIX)
+    }
     context = dict(metadata.get(TRACE_KEY) or {})
     params = {k: v for k, v in optional_params.items() if k not in _DROPPED_PARAMS}
 

@@ -183,6 +183,25 @@ def test_a_failing_ensemble_falls_back_along_the_route(mm_policy, mm_mock) -> No
     response = mm_litellm.completion(model="auto", messages=Q, metadata={"hard": True})
     assert response.choices[0].message.content == "42 (from the fallback)"
     trace = decision_of(response)
-    assert (trace["model"], trace["served_model"], trace["attempted_fallbacks"]) == ("ensemble/vote", "big", 1)
+    assert (trace["model"], trace["served_model"], trace["attempted_fallbacks"]) == (
+        "ensemble/vote",
+        "big",
+        1,
+    )
     # the ensemble was not retried as a whole: each member was called once
     assert [c.model_group for c in mm_mock.calls] == ["mini", "flash", "haiku", "big"]
+
+
+def test_member_metadata_keeps_identity_but_not_the_proxy_key(mm_policy, mm_mock) -> None:
+    mm_policy(ENSEMBLE_POLICY)
+    script_42(mm_mock)
+    identity = {"user": "ana", "team": "search"}
+    mm_litellm.completion(
+        model="ensemble/vote",
+        messages=Q,
+        metadata={"mm_litellm": {"identity": identity}, "tags": ["t1"], "user_api_key_hash": "abc"},
+    )
+    for call in mm_mock.calls:
+        meta = call.kwargs["metadata"]
+        assert meta["mm_litellm"]["identity"] == identity and meta["tags"] == ["t1"]
+        assert "user_api_key_hash" not in meta
