@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     target.add_argument("--route", help="a route of the policy (default: the policy's default_route)")
     target.add_argument("--ensemble", metavar="NAME",
                         help="an ensemble of the policy (served as ensemble/NAME)")
+    p.add_argument("--ensemble-size", type=int, metavar="N",
+                   help="with --ensemble: ask only its first N members (fewer members cost less)")
     p.add_argument("--system", help="a system message to send before the prompt")
     p.add_argument("--max-tokens", type=int, metavar="N", help="limit the answer's length")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
@@ -68,6 +70,16 @@ def handle(args: argparse.Namespace) -> int:
     quiet_litellm()
     if args.ensemble and args.ensemble not in policy.ensembles:
         fail(f"unknown ensemble '{args.ensemble}'; known: {', '.join(policy.ensembles) or '(none)'}")
+    if args.ensemble_size is not None:
+        if not args.ensemble:
+            fail("--ensemble-size needs --ensemble NAME")
+        from mm_litellm.policy.ensembles import resized
+
+        try:
+            policy = resized(policy, args.ensemble, args.ensemble_size)
+        except ValueError as exc:
+            fail(str(exc))
+        rt = configure(policy)
     model = f"ensemble/{args.ensemble}" if args.ensemble else args.model or args.route or policy.default_route
     if model is None:
         fail("no model: pass --model, --route or --ensemble, or set default_route in the policy")

@@ -11,6 +11,7 @@ checked against the whole policy by :func:`check_ensemble_references`.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
@@ -29,6 +30,7 @@ __all__ = [
     "VotingEnsemble",
     "check_ensemble_references",
     "ensemble_name",
+    "resized",
 ]
 
 ENSEMBLE_PREFIX = "ensemble/"
@@ -248,3 +250,23 @@ def check_ensemble_references(policy: BaseModel) -> Iterator[tuple[Loc, str]]:
                 yield ("ensembles", name, *loc), f"'{target}': an ensemble cannot call another ensemble"
             elif resolved not in models and resolved not in routes:
                 yield ("ensembles", name, *loc), f"unknown model or route '{target}'; known: {known}"
+
+
+def resized(policy: Any, name: str, size: int) -> Any:
+    """A copy of ``policy`` whose ensemble ``name`` keeps only its first ``size`` members.
+
+    Seed 003's ``--ensemble-size``: fewer members cost less. The quorum shrinks with the panel
+    when it no longer fits. Raises ``ValueError`` for an ensemble without members or a bad size.
+    """
+    spec = policy.ensembles[name]
+    members = getattr(spec, "members", None)
+    if members is None:
+        raise ValueError(f"ensemble '{name}' ({spec.strategy}) has no members list to resize")
+    if not 1 <= size <= len(members):
+        raise ValueError(f"ensemble '{name}' has {len(members)} members; a size must be 1 to {len(members)}")
+    quorum = min(spec.quorum, size) if spec.quorum is not None else None
+    smaller = spec.model_copy(update={"members": members[:size], "quorum": quorum})
+    ensembles = {**policy.ensembles, name: smaller}
+    copy = policy.model_copy(update={"ensembles": MappingProxyType(ensembles)})
+    copy._source = policy.source
+    return copy

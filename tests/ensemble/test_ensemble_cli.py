@@ -46,3 +46,37 @@ def test_run_unknown_ensemble_fails_listing_known(capsys: pytest.CaptureFixture[
     assert info.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("mm-litellm: unknown ensemble 'nope'; known: extract-vote, math-vote, best-answer")
+
+
+def test_ensemble_size_asks_only_the_first_members(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "run",
+        "Monolith?",
+        "--policy",
+        str(EXAMPLE_POLICY),
+        "--ensemble",
+        "panel",
+        "--mock",
+        "Monolith first.",
+    ]
+    assert main([*args, "--ensemble-size", "2", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["ensemble_models"] == ["claude-haiku", "gpt-4o-mini"]
+    assert record["metadata"]["ensemble_size"] == 2
+    with pytest.raises(SystemExit):
+        main([*args, "--ensemble-size", "4"])
+    assert "ensemble 'panel' has 3 members; a size must be 1 to 3" in capsys.readouterr().err
+
+
+def test_resized_keeps_the_policy_valid() -> None:
+    from mm_litellm import load_policy
+    from mm_litellm.policy.ensembles import resized
+
+    policy = load_policy(EXAMPLE_POLICY)
+    smaller = resized(policy, "product-fields", 1)
+    assert [m.model for m in smaller.ensembles["product-fields"].members] == ["gpt-4o-mini"]
+    assert smaller.ensembles["product-fields"].quorum == 1
+    assert len(policy.ensembles["product-fields"].members) == 3  # the original is unchanged
+    assert smaller.source == policy.source
+    with pytest.raises(ValueError, match="has no members list"):
+        resized(policy, "checked-extraction", 1)
