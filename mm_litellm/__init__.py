@@ -11,8 +11,10 @@ from importlib.metadata import PackageNotFoundError, version
 
 from mm_litellm.api import RunResult, arun, route_to_model, run, run_ensemble, run_with_fallback
 from mm_litellm.batch import BatchReport, abatch, batch
+from mm_litellm.ensemble import register_ensembles
 from mm_litellm.errors import (
     ConfigurationError,
+    EnsembleError,
     MissingSecretError,
     MMLiteLLMError,
     PolicyError,
@@ -31,6 +33,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 __all__ = [
     "BatchReport",
     "ConfigurationError",
+    "EnsembleError",
     "MMLiteLLMError",
     "MissingSecretError",
     "Plan",
@@ -48,6 +51,7 @@ __all__ = [
     "decision_of",
     "load_policy",
     "parse_policy",
+    "register_ensembles",
     "route_to_model",
     "run",
     "run_ensemble",

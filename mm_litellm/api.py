@@ -395,19 +395,22 @@ def _chain_models(policy: Any, chain: Sequence[str] | str) -> list[str]:
 
 
 def _ensemble_target(policy: Any, model: str | None, size: int | None) -> str:
-    if model is not None:
-        return model if model.startswith(ENSEMBLE_PREFIX) else ENSEMBLE_PREFIX + model
     declared: Mapping[str, Any] = getattr(policy, "ensembles", None) or {}
+    sizes = {name: len(getattr(spec, "members", None) or ()) for name, spec in declared.items()}
+    if model is not None:
+        name = model.removeprefix(ENSEMBLE_PREFIX)
+        if size is not None and name in sizes and sizes[name] != size:
+            raise ConfigurationError(
+                f"ensemble '{name}' has {sizes[name]} members, not {size}; a request cannot resize an "
+                "ensemble: declare one with that many members (or use mm-litellm run --ensemble-size)"
+            )
+        return ENSEMBLE_PREFIX + name
     if not declared:
         raise ConfigurationError(
             "strategy 'ensemble' needs model='<ensemble name>' or an ensembles: section in the policy"
         )
     if size is None:
         return ENSEMBLE_PREFIX + next(iter(declared))
-    sizes = {
-        name: len(getattr(spec, "members", None) or getattr(spec, "models", None) or ())
-        for name, spec in declared.items()
-    }
     for name, members in sizes.items():
         if members == size:
             return ENSEMBLE_PREFIX + name

@@ -187,15 +187,58 @@ def test_result_reads_ensemble_and_escalation_details_from_the_trace() -> None:
     assert result_from_response(response, strategy="auto", latency=0.1).confidence == 0.9
 
 
-def test_ensemble_size_picks_the_ensemble_with_that_many_members(mm_policy, monkeypatch) -> None:
-    from types import SimpleNamespace
+ENSEMBLES = """
+version: 1
+models:
+  mini: {litellm_params: {model: openai/gpt-4o-mini, api_key: sk-test}}
+  flash: {litellm_params: {model: gemini/gemini-2.5-flash, api_key: sk-test}}
+  haiku: {litellm_params: {model: anthropic/claude-haiku-4-5, api_key: sk-test}}
+router: {num_retries: 0}
+routes:
+  auto: {default: mini}
+default_route: auto
+ensembles:
+  duo: {strategy: voting, members: [mini, flash], normalise: number}
+  trio: {strategy: voting, members: [mini, flash, haiku], normalise: number}
+"""
 
-    policy = mm_policy(TEST_POLICY)
-    panels = {"duo": SimpleNamespace(members=("a", "b")), "trio": SimpleNamespace(members=("a", "b", "c"))}
-    monkeypatch.setattr(type(policy), "ensembles", panels, raising=False)
+
+def test_run_ensemble_returns_members_confidence_and_summed_cost(mm_policy, mm_mock) -> None:
+    mm_policy(ENSEMBLES)
+    mm_mock.script("mini", "42", prompt_tokens=10, completion_tokens=5)
+    mm_mock.script("flash", "#### 42", prompt_tokens=10, completion_tokens=5)
+    mm_mock.script("haiku", "41", prompt_tokens=10, completion_tokens=5)
+    result = mm_litellm.run_ensemble("What is 6 * 7?", "trio")
+    assert (result.text, result.strategy, result.model_used) == ("42", "ensemble", "ensemble/trio")
+    assert result.ensemble_models == ("mini", "flash", "haiku")
+    assert result.confidence == pytest.approx(2 / 3, abs=1e-3)
+    member_costs = [
+        sum(litellm.cost_per_token(model=m, prompt_tokens=10, completion_tokens=5))
+        for m in ("gpt-4o-mini", "gemini/gemini-2.5-flash", "claude-haiku-4-5")
+    ]
+    assert result.cost == pytest.approx(sum(member_costs))
+    assert (result.input_tokens, result.output_tokens) == (30, 15)
+    record = result.to_dict()
+    assert record["ensemble_models"] == ["mini", "flash", "haiku"]
+    assert (record["metadata"]["ensemble"], record["metadata"]["ensemble_size"]) == ("trio", 3)
+
+
+def test_ensemble_size_picks_the_ensemble_with_that_many_members(mm_policy) -> None:
+    mm_policy(ENSEMBLES)
     assert build_call("hi", strategy="ensemble", ensemble_size=3)["model"] == "ensemble/trio"
     assert build_call("hi", strategy="ensemble")["model"] == "ensemble/duo"
     with pytest.raises(
         ConfigurationError, match=r"no ensemble in the policy has 5 members; .*duo \(2\), trio \(3\)"
     ):
         build_call("hi", strategy="ensemble", ensemble_size=5)
+    with pytest.raises(ConfigurationError, match=r"ensemble 'duo' has 2 members, not 3"):
+        build_call("hi", strategy="ensemble", model="duo", ensemble_size=3)
+
+
+def test_a_batch_mixes_ensembles_and_single_models(mm_policy, mm_mock) -> None:
+    mm_policy(ENSEMBLES)
+    mm_mock.script("mini", "42")
+    mm_mock.script("flash", "42")
+    report = mm_litellm.batch(["single", {"prompt": "vote", "strategy": "ensemble", "model": "duo"}])
+    assert report.metrics.per_model == {"mini": 1, "ensemble/duo": 1}
+    assert [r.ensemble_models for r in report.results if r] == [(), ("mini", "flash")]
