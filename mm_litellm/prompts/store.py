@@ -26,7 +26,7 @@ __all__ = ["Assignment", "LabelEvent", "PromptStore"]
 
 
 def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
+    return datetime.now(UTC)
 
 
 class PromptVersionRow(SQLModel, table=True):
