@@ -102,9 +102,8 @@ class MMPromptManager(CustomPromptManagement):  # type: ignore[misc]
         if len(merged) == len(messages or []):  # already rendered (LiteLLM's second pass): leave as is
             return model, merged, params
         if sync and rendered.params:
-            missing = sorted(k for k in rendered.params if params.get(k) is None)
-            if missing:
-                _warn_params_dropped(str(prompt_id), compiled.spec.version, missing)
+            # LiteLLM hides the caller's own temperature etc. from this hook, so say it for all of them.
+            _warn_params_dropped(str(prompt_id), compiled.spec.version, sorted(rendered.params))
         if isinstance(dynamic, dict):
             dynamic[STASH] = {**info, "unit": unit}
         return model, merged, {**rendered.params, **params}
@@ -154,15 +153,23 @@ class MMPromptManager(CustomPromptManagement):  # type: ignore[misc]
         )
 
 
+_warned: set[tuple[str, int]] = set()
+
+
 def _warn_params_dropped(prompt_id: str, version: int, params: list[str]) -> None:
-    reason = "litellm.completion discards prompt-manager parameters; use mm_litellm.completion or pass them"
+    """Say once per prompt version that plain ``litellm.completion`` cannot apply its parameters."""
+    if (prompt_id, version) in _warned:
+        return
+    _warned.add((prompt_id, version))
+    message = (
+        f"prompt '{prompt_id}' v{version}: template parameters {', '.join(params)} are not applied by "
+        "litellm.completion (LiteLLM discards prompt-manager parameters); pass them yourself, or call "
+        "litellm.acompletion or mm_litellm.completion, which apply them"
+    )
     if structlog.is_configured():  # an unconfigured structlog prints to stdout: warn through `warnings` then
-        log.warning("prompt.params_not_applied", prompt=prompt_id, version=version, params=params, reason=reason)
+        log.warning("prompt.params_not_applied", prompt=prompt_id, version=version, params=params)
     else:
-        warnings.warn(
-            f"prompt '{prompt_id}' v{version}: parameters {', '.join(params)} not applied ({reason})",
-            RuntimeWarning, stacklevel=2,
-        )
+        warnings.warn(message, RuntimeWarning, stacklevel=2)
 
 
 prompt_manager = MMPromptManager()
