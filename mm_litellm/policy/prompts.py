@@ -20,13 +20,14 @@ prompts:
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from mm_litellm.policy.types import Frozen, FrozenDict, Name
 
-__all__ = ["ExperimentSpec", "PromptsSettings", "VariantSpec"]
+__all__ = ["ExperimentSpec", "PromptsSettings", "VariantSpec", "check_prompts"]
 
 StickyUnit = Literal["user", "key", "session", "team"]
 
@@ -82,15 +83,19 @@ class PromptsSettings(Frozen):
     """How long a process trusts its cached labels before re-reading them from the database."""
     experiments: FrozenDict(ExperimentSpec) = Field(default_factory=dict)  # type: ignore[valid-type]
 
-    @model_validator(mode="after")
-    def _one_active_per_prompt(self) -> PromptsSettings:
-        seen: dict[str, str] = {}
-        for name, spec in self.experiments.items():
-            if spec.active and spec.prompt in seen:
-                raise ValueError(
-                    f"experiments '{seen[spec.prompt]}' and '{name}' are both active for prompt '{spec.prompt}'; "
-                    "set 'active: false' on one"
-                )
-            if spec.active:
-                seen[spec.prompt] = name
-        return self
+
+def check_prompts(policy: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
+    """Cross-checks of the ``prompts:`` section: at most one active experiment per prompt."""
+    if policy.prompts is None:
+        return
+    seen: dict[str, str] = {}
+    for name, spec in policy.prompts.experiments.items():
+        if not spec.active:
+            continue
+        if spec.prompt in seen:
+            yield ("prompts", "experiments", name), (
+                f"experiments '{seen[spec.prompt]}' and '{name}' are both active for prompt '{spec.prompt}'; "
+                "set 'active: false' on one"
+            )
+        else:
+            seen[spec.prompt] = name

@@ -53,10 +53,19 @@ class PromptRegistry:
         self._db_labels: dict[str, dict[str, int]] = {}
         self._loaded_at = -1e18
         self._lock = threading.Lock()
-        for name, spec in self.settings.experiments.items():
-            if spec.prompt not in self._file_versions and store is None:
-                raise PromptNotFoundError(f"experiment '{name}': unknown prompt '{spec.prompt}'")
         self.refresh()
+        self._check_experiments()
+
+    def _check_experiments(self) -> None:
+        """Every variant of every active experiment must name an existing version or label."""
+        for name, spec in self.settings.experiments.items():
+            if not spec.active:
+                continue
+            for variant, arm in spec.variants.items():
+                try:
+                    self.get(spec.prompt, version=arm.version, label=arm.label)
+                except PromptNotFoundError as exc:
+                    raise PromptNotFoundError(f"experiment '{name}' variant '{variant}': {exc}") from None
 
     @classmethod
     def from_policy(cls, policy: Any) -> PromptRegistry:

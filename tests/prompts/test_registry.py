@@ -130,3 +130,14 @@ def test_invalid_prompt_files_are_reported_with_the_file(prompt_dir: Path, text:
         load_prompt_dir(prompt_dir)
     assert str(info.value).startswith(str(prompt_dir / "bad.yaml"))
     assert message in str(info.value)
+
+
+def test_experiment_variants_must_exist(make_registry: Any) -> None:
+    from mm_litellm.policy.prompts import ExperimentSpec
+
+    spec = ExperimentSpec(prompt="qa", variants={"a": {"version": 1}, "b": {"label": "beta"}})
+    with pytest.raises(PromptNotFoundError, match="experiment 'x' variant 'b': prompt 'qa' has no label 'beta'"):
+        make_registry(PromptsSettings(experiments={"x": spec}))
+    other = ExperimentSpec(prompt="nope", variants={"a": {"version": 1}, "b": {"version": 2}})
+    with pytest.raises(PromptNotFoundError, match="experiment 'y' variant 'a': unknown prompt 'nope'; known: qa"):
+        make_registry(PromptsSettings(experiments={"y": other}))
