@@ -238,3 +238,20 @@ def _wait(condition: Any, timeout: float = 5.0) -> None:
     while not condition() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert condition(), "timed out waiting for LiteLLM's callbacks"
+
+
+async def test_through_a_litellm_router_after_registration(setup: Any, fake_upstream: Any) -> None:
+    import litellm
+
+    setup(EXPERIMENT)
+    mm_litellm.register_prompts()
+    router = litellm.Router(model_list=[{"model_name": "qa-model", "litellm_params": {
+        "model": "openai/gpt-4o-mini", "api_base": fake_upstream.base_url, "api_key": "sk-fake"}}], num_retries=0)
+    variants = []
+    for user in ("ana", "ana", "bo", "bo"):
+        await router.acompletion(model="qa-model", messages=[], prompt_id="qa", prompt_variables=VARS, user=user)
+        body = sent(fake_upstream)
+        assert body["messages"][-1]["content"] in ("Q: Why is the sky blue?", "Why is the sky blue?")
+        assert len(body["messages"]) == 2
+        variants.append(body["temperature"])                 # 0.1: control (v1), 0.7: candidate (v2)
+    assert variants[0] == variants[1] and variants[2] == variants[3]
