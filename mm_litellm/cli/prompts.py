@@ -46,12 +46,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q = verb("render", "render a prompt with variables and print the messages and parameters as JSON")
     q.add_argument("prompt_id", metavar="ID")
     _version_options(q)
-    q.add_argument("--var", action="append", default=[], metavar="NAME=VALUE", help="a variable (text); repeatable")
-    q.add_argument("--vars", metavar="FILE", help="variables from a JSON or YAML file (values may be lists, numbers)")
+    q.add_argument(
+        "--var", action="append", default=[], metavar="NAME=VALUE", help="a variable (text); repeatable"
+    )
+    q.add_argument(
+        "--vars", metavar="FILE", help="variables from a JSON or YAML file (values may be lists, numbers)"
+    )
     q.set_defaults(handler=_render)
 
-    q = verb("create-version", "store a new version from a YAML file (variables, messages, model, params)",
-             aliases=("new-version",))
+    q = verb(
+        "create-version",
+        "store a new version from a YAML file (variables, messages, model, params)",
+        aliases=("new-version",),
+    )
     q.add_argument("prompt_id", metavar="ID")
     q.add_argument("file", metavar="FILE")
     q.add_argument("--label", help="also point this label at the new version")
@@ -76,7 +83,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.add_argument("b", metavar="B", type=int)
     q.set_defaults(handler=_diff)
 
-    q = verb("experiment-report", "per-variant n, mean, CI, cost, latency and the decision", aliases=("ab-report",))
+    q = verb(
+        "experiment-report", "per-variant n, mean, CI, cost, latency and the decision", aliases=("ab-report",)
+    )
     q.add_argument("experiment", metavar="EXPERIMENT")
     q.add_argument("--json", action="store_true", help="print JSON")
     q.add_argument("--promote", action="store_true", help="move the experiment's promote_label to a winner")
@@ -91,7 +100,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     q.set_defaults(handler=_record_outcome)
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(yaml.SafeDumper):  # type: ignore[misc]  # PyYAML has no stubs here
     """YAML with multi-line strings as literal blocks, so templates read as they were written."""
 
 
@@ -104,7 +113,7 @@ _Dumper.add_representer(str, _str_presenter)
 
 
 def _yaml(data: Any) -> str:
-    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000)
+    return str(yaml.dump(data, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=1000))
 
 
 def _version_options(q: argparse.ArgumentParser) -> None:
@@ -136,7 +145,7 @@ def _run(args: argparse.Namespace, action: Any) -> int:
 
 def _version_dict(compiled: Any, labels: dict[str, int]) -> dict[str, Any]:
     spec = compiled.spec
-    out = spec.model_dump(mode="json", exclude_none=True)
+    out: dict[str, Any] = spec.model_dump(mode="json", exclude_none=True)
     out["params"] = spec.params.as_kwargs()
     out["labels"] = sorted(label for label, v in labels.items() if v == spec.version)
     return out
@@ -147,17 +156,23 @@ def _list(args: argparse.Namespace) -> int:
         rows = []
         for pid in reg.ids():
             experiment = reg.experiment_for(pid)
-            rows.append({
-                "id": pid, "versions": list(reg.versions(pid)), "labels": reg.labels(pid),
-                "experiment": experiment[0] if experiment else None,
-            })
+            rows.append(
+                {
+                    "id": pid,
+                    "versions": list(reg.versions(pid)),
+                    "labels": reg.labels(pid),
+                    "experiment": experiment[0] if experiment else None,
+                }
+            )
         if args.json:
             print(json.dumps(rows, indent=2))
             return
         print(f"{'prompt':<20} {'versions':<12} {'labels':<36} experiment")
         for r in rows:
             labels = ", ".join(f"{k}={v}" for k, v in sorted(r["labels"].items())) or "-"
-            print(f"{r['id']:<20} {','.join(map(str, r['versions'])):<12} {labels:<36} {r['experiment'] or '-'}")
+            print(
+                f"{r['id']:<20} {','.join(map(str, r['versions'])):<12} {labels:<36} {r['experiment'] or '-'}"
+            )
 
     return _run(args, action)
 
@@ -190,10 +205,19 @@ def _render(args: argparse.Namespace) -> int:
     def action(reg: Any) -> None:
         compiled = reg.get(args.prompt_id, version=args.version, label=args.label)
         rendered = compiled.render(variables)
-        print(json.dumps({
-            "prompt": args.prompt_id, "version": compiled.spec.version, "model": rendered.model,
-            "params": dict(rendered.params), "messages": list(rendered.messages),
-        }, indent=2, ensure_ascii=False))
+        print(
+            json.dumps(
+                {
+                    "prompt": args.prompt_id,
+                    "version": compiled.spec.version,
+                    "model": rendered.model,
+                    "params": dict(rendered.params),
+                    "messages": list(rendered.messages),
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
 
     return _run(args, action)
 
@@ -205,7 +229,10 @@ def _create_version(args: argparse.Namespace) -> int:
         fail(f"{args.file}: {exc}")
     allowed = {"variables", "messages", "model", "params", "name", "description"}
     if not isinstance(data, dict) or not data.get("messages"):
-        fail(f"{args.file}: expected a mapping with 'messages' (and optional {', '.join(sorted(allowed - {'messages'}))})")
+        fail(
+            f"{args.file}: expected a mapping with 'messages' "
+            f"(and optional {', '.join(sorted(allowed - {'messages'}))})"
+        )
     unknown = set(data) - allowed
     if unknown:
         fail(f"{args.file}: unknown keys {', '.join(sorted(unknown))}; allowed: {', '.join(sorted(allowed))}")
@@ -214,7 +241,9 @@ def _create_version(args: argparse.Namespace) -> int:
         spec = reg.create_version(args.prompt_id, created_by=args.by, **data)
         print(f"created {args.prompt_id} v{spec.version}")
         if args.label:
-            reg.set_label(args.prompt_id, args.label, spec.version, by=args.by, note="set with create-version")
+            reg.set_label(
+                args.prompt_id, args.label, spec.version, by=args.by, note="set with create-version"
+            )
             print(f"{args.label} -> v{spec.version}")
 
     return _run(args, action)
@@ -227,7 +256,9 @@ def _label(args: argparse.Namespace) -> int:
         if event is None:
             print(f"{args.prompt_id} {args.label} already at v{args.version}")
         else:
-            print(f"{args.prompt_id} {args.label}: v{before if before is not None else '-'} -> v{args.version}")
+            print(
+                f"{args.prompt_id} {args.label}: v{before if before is not None else '-'} -> v{args.version}"
+            )
 
     return _run(args, action)
 
@@ -252,9 +283,11 @@ def _diff(args: argparse.Namespace) -> int:
             for key in ("created_at", "created_by", "source", "labels", "version"):
                 data.pop(key, None)
             texts.append(_yaml(data).splitlines(keepends=True))
-        sys.stdout.writelines(difflib.unified_diff(
-            texts[0], texts[1], f"{args.prompt_id} v{args.a}", f"{args.prompt_id} v{args.b}"
-        ))
+        sys.stdout.writelines(
+            difflib.unified_diff(
+                texts[0], texts[1], f"{args.prompt_id} v{args.a}", f"{args.prompt_id} v{args.b}"
+            )
+        )
 
     return _run(args, action)
 
@@ -271,22 +304,34 @@ def _report(args: argparse.Namespace) -> int:
 
             print(json.dumps(asdict(report), indent=2, default=str))
         else:
-            print(f"experiment {report.experiment} (prompt {report.prompt}, metric {report.metric}, "
-                  f"control {report.control})")
-            print(f"{'variant':<14} {'versions':<9} {'assigned':>8} {'errors':>6} {'n':>6} {'mean':>8} "
-                  f"{'95% CI':>17} {'cost/call $':>12} {'latency ms':>10} {'p95 ms':>8}")
+            print(
+                f"experiment {report.experiment} (prompt {report.prompt}, metric {report.metric}, "
+                f"control {report.control})"
+            )
+            print(
+                f"{'variant':<14} {'versions':<9} {'assigned':>8} {'errors':>6} {'n':>6} {'mean':>8} "
+                f"{'95% CI':>17} {'cost/call $':>12} {'latency ms':>10} {'p95 ms':>8}"
+            )
             for v in report.variants:
                 ci = f"[{_fmt(v.ci_low, '.3f')}, {_fmt(v.ci_high, '.3f')}]"
-                print(f"{v.variant:<14} {','.join(map(str, v.versions)) or '-':<9} {v.assigned:>8} {v.errors:>6} "
-                      f"{v.n:>6} {_fmt(v.mean, '.4f'):>8} {ci:>17} {_fmt(v.cost_usd_mean, '.6f'):>12} "
-                      f"{_fmt(v.latency_ms_mean, '.0f'):>10} {_fmt(v.latency_ms_p95, '.0f'):>8}")
+                print(
+                    f"{v.variant:<14} {','.join(map(str, v.versions)) or '-':<9} "
+                    f"{v.assigned:>8} {v.errors:>6} "
+                    f"{v.n:>6} {_fmt(v.mean, '.4f'):>8} {ci:>17} {_fmt(v.cost_usd_mean, '.6f'):>12} "
+                    f"{_fmt(v.latency_ms_mean, '.0f'):>10} {_fmt(v.latency_ms_p95, '.0f'):>8}"
+                )
             for c in report.decision.comparisons:
-                print(f"  {c.variant} vs {report.control}: difference {_fmt(c.difference, '+.4f')}, "
-                      f"p={_fmt(c.p_value, '.4g')}{' (significant)' if c.significant else ''}")
+                print(
+                    f"  {c.variant} vs {report.control}: difference {_fmt(c.difference, '+.4f')}, "
+                    f"p={_fmt(c.p_value, '.4g')}{' (significant)' if c.significant else ''}"
+                )
             print(f"decision: {report.decision.winner or 'no winner'}: {report.decision.reason}")
         if args.promote:
             event = reg.promote_winner(args.experiment, by="cli")
-            print("promoted: " + (f"{event.label} -> v{event.to_version}" if event else "nothing (no winner, or already)"))
+            print(
+                "promoted: "
+                + (f"{event.label} -> v{event.to_version}" if event else "nothing (no winner, or already)")
+            )
 
     return _run(args, action)
 

@@ -44,22 +44,30 @@ STASH = "mm_litellm_prompt"
 """Key under which a prompt hook hands its record to ``log_pre_api_call`` of the same call."""
 
 
-class MMPromptManager(CustomPromptManagement):  # type: ignore[misc]
+class MMPromptManager(CustomPromptManagement):
     """Renders ``prompt_id`` requests from the active mm_litellm prompt registry."""
 
     @property
     def integration_name(self) -> str:
         return "mm_litellm"
 
-    def should_run_prompt_management(self, prompt_id: str | None, prompt_spec: Any, dynamic_callback_params: Any) -> bool:
+    def should_run_prompt_management(
+        self, prompt_id: str | None, prompt_spec: Any, dynamic_callback_params: Any
+    ) -> bool:
         registry = apply.active_registry()
         return bool(prompt_id) and registry is not None and registry.knows(str(prompt_id))
 
     # --- rendering --------------------------------------------------------------------------
 
-    async def async_pre_call_deployment_hook(self, kwargs: dict[str, Any], call_type: Any) -> dict[str, Any] | None:
+    async def async_pre_call_deployment_hook(
+        self, kwargs: dict[str, Any], call_type: Any
+    ) -> dict[str, Any] | None:
         """Render the whole request (messages, parameters, metadata) before LiteLLM does."""
-        if not kwargs.get("prompt_id") or "model" not in kwargs or not isinstance(kwargs.get("messages"), list):
+        if (
+            not kwargs.get("prompt_id")
+            or "model" not in kwargs
+            or not isinstance(kwargs.get("messages"), list)
+        ):
             return None  # model or messages passed positionally: the prompt hooks render instead
         registry = apply.active_registry()
         if registry is None or not registry.knows(str(kwargs["prompt_id"])):
@@ -69,29 +77,75 @@ class MMPromptManager(CustomPromptManagement):  # type: ignore[misc]
         call["model"], call["messages"] = model, messages
         return call
 
-    def get_chat_completion_prompt(
-        self, model: str, messages: list[Any], non_default_params: dict[str, Any], prompt_id: str | None,
-        prompt_variables: dict[str, Any] | None, dynamic_callback_params: Any, prompt_spec: Any = None,
-        prompt_label: str | None = None, prompt_version: int | None = None, **_: Any,
+    def get_chat_completion_prompt(  # type: ignore[override]  # LiteLLM's TypedDicts, taken as Any
+        self,
+        model: str,
+        messages: list[Any],
+        non_default_params: dict[str, Any],
+        prompt_id: str | None,
+        prompt_variables: dict[str, Any] | None,
+        dynamic_callback_params: Any,
+        prompt_spec: Any = None,
+        prompt_label: str | None = None,
+        prompt_version: int | None = None,
+        **_: Any,
     ) -> tuple[str, list[Any], dict[str, Any]]:
-        return self._render(model, messages, non_default_params, prompt_id, prompt_variables,
-                            dynamic_callback_params, prompt_label, prompt_version, sync=True)
+        return self._render(
+            model,
+            messages,
+            non_default_params,
+            prompt_id,
+            prompt_variables,
+            dynamic_callback_params,
+            prompt_label,
+            prompt_version,
+            sync=True,
+        )
 
-    async def async_get_chat_completion_prompt(
-        self, model: str, messages: list[Any], non_default_params: dict[str, Any], prompt_id: str | None,
-        prompt_variables: dict[str, Any] | None, dynamic_callback_params: Any, litellm_logging_obj: Any = None,
-        prompt_spec: Any = None, tools: Any = None, prompt_label: str | None = None,
-        prompt_version: int | None = None, **_: Any,
+    async def async_get_chat_completion_prompt(  # type: ignore[override]
+        self,
+        model: str,
+        messages: list[Any],
+        non_default_params: dict[str, Any],
+        prompt_id: str | None,
+        prompt_variables: dict[str, Any] | None,
+        dynamic_callback_params: Any,
+        litellm_logging_obj: Any = None,
+        prompt_spec: Any = None,
+        tools: Any = None,
+        prompt_label: str | None = None,
+        prompt_version: int | None = None,
+        **_: Any,
     ) -> tuple[str, list[Any], dict[str, Any]]:
-        rendered = self._render(model, messages, non_default_params, prompt_id, prompt_variables,
-                                dynamic_callback_params, prompt_label, prompt_version, sync=False)
-        for key in apply.PROMPT_KWARGS:  # these are acompletion's own kwargs: its sync pass must not render again
+        rendered = self._render(
+            model,
+            messages,
+            non_default_params,
+            prompt_id,
+            prompt_variables,
+            dynamic_callback_params,
+            prompt_label,
+            prompt_version,
+            sync=False,
+        )
+        for (
+            key
+        ) in apply.PROMPT_KWARGS:  # these are acompletion's own kwargs: its sync pass must not render again
             non_default_params.pop(key, None)
         return rendered
 
     def _render(
-        self, model: str, messages: list[Any], params: dict[str, Any], prompt_id: str | None,
-        variables: dict[str, Any] | None, dynamic: Any, label: str | None, version: int | None, *, sync: bool,
+        self,
+        model: str,
+        messages: list[Any],
+        params: dict[str, Any],
+        prompt_id: str | None,
+        variables: dict[str, Any] | None,
+        dynamic: Any,
+        label: str | None,
+        version: int | None,
+        *,
+        sync: bool,
     ) -> tuple[str, list[Any], dict[str, Any]]:
         registry = apply.active_registry()
         if not prompt_id or registry is None:
@@ -125,16 +179,24 @@ class MMPromptManager(CustomPromptManagement):  # type: ignore[misc]
         if stash["call_id"]:
             apply.record_assignment(registry, stash, unit)
 
-    def log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
+    def log_success_event(
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
         self._settle(kwargs, response_obj, start_time, end_time, ok=True)
 
-    def log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
+    def log_failure_event(
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
         self._settle(kwargs, response_obj, start_time, end_time, ok=False)
 
-    async def async_log_success_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
+    async def async_log_success_event(
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
         self._settle(kwargs, response_obj, start_time, end_time, ok=True)
 
-    async def async_log_failure_event(self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any) -> None:
+    async def async_log_failure_event(
+        self, kwargs: dict[str, Any], response_obj: Any, start_time: Any, end_time: Any
+    ) -> None:
         self._settle(kwargs, response_obj, start_time, end_time, ok=False)
 
     def _settle(self, kwargs: dict[str, Any], response: Any, start: Any, end: Any, *, ok: bool) -> None:
@@ -147,9 +209,15 @@ class MMPromptManager(CustomPromptManagement):  # type: ignore[misc]
             latency = (end - start).total_seconds() * 1000
         except Exception:
             latency = None
+        call_id = info.get("call_id") or kwargs.get("litellm_call_id")
+        if not call_id:
+            return
         registry.store.settle(
-            info.get("call_id") or kwargs.get("litellm_call_id"), ok=ok, cost_usd=kwargs.get("response_cost"),
-            latency_ms=latency, response_id=getattr(response, "id", None) if ok else None,
+            str(call_id),
+            ok=ok,
+            cost_usd=kwargs.get("response_cost"),
+            latency_ms=latency,
+            response_id=getattr(response, "id", None) if ok else None,
         )
 
 
@@ -173,7 +241,8 @@ def _warn_params_dropped(prompt_id: str, version: int, params: list[str]) -> Non
 
 
 prompt_manager = MMPromptManager()
-"""The instance to register (``litellm.callbacks``, or ``mm_litellm.integrations.prompt_manager.prompt_manager``
+"""The instance to register: ``litellm.callbacks``, or the proxy's callbacks as
+``mm_litellm.integrations.prompt_manager.prompt_manager``
 in the proxy's ``litellm_settings.callbacks``)."""
 
 
@@ -186,6 +255,6 @@ def install() -> MMPromptManager:
 
 
 def uninstall() -> None:
-    """Remove :data:`prompt_manager` from LiteLLM's callbacks (the registry stays set until ``register_prompts(None)``)."""
+    """Remove :data:`prompt_manager` from LiteLLM's callbacks (the registered registry stays active)."""
     module = litellm()
     module.callbacks[:] = [cb for cb in module.callbacks if cb is not prompt_manager]

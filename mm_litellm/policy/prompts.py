@@ -54,7 +54,7 @@ class ExperimentSpec(Frozen):
     variants: FrozenDict(VariantSpec)  # type: ignore[valid-type]
     """Variant name -> variant; the first one is the control the others are compared with."""
     sticky_by: tuple[StickyUnit, ...] = ("user", "key", "session")
-    """Identity used for sticky assignment, first present wins; without any, each call is assigned at random."""
+    """Identity for sticky assignment, the first present wins; without any, a call is assigned at random."""
     metric: Literal["success", "score"] = "success"
     min_samples: int = Field(default=100, ge=2)
     """Outcomes each variant needs before the report may declare a winner."""
@@ -93,9 +93,13 @@ def check_prompts(policy: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:
         if not spec.active:
             continue
         if spec.prompt in seen:
-            yield ("prompts", "experiments", name), (
-                f"experiments '{seen[spec.prompt]}' and '{name}' are both active for prompt '{spec.prompt}'; "
-                "set 'active: false' on one"
+            yield (
+                ("prompts", "experiments", name),
+                (
+                    f"experiments '{seen[spec.prompt]}' and '{name}' are both active "
+                    f"for prompt '{spec.prompt}'; "
+                    "set 'active: false' on one"
+                ),
             )
         else:
             seen[spec.prompt] = name

@@ -18,7 +18,7 @@ __all__ = ["record_outcome", "register_prompts"]
 def register_prompts(
     source: Any = None,
     *,
-    dir: str | os.PathLike[str] | None = None,  # noqa: A002 - mirrors the policy key
+    dir: str | os.PathLike[str] | None = None,
     database_url: str | None = None,
     install: bool = True,
 ) -> PromptRegistry:
@@ -70,5 +70,7 @@ def record_outcome(call_id: str, *, success: bool | None = None, score: float | 
     """
     registry = apply.active_registry()
     if registry is None:
-        raise ConfigurationError("record_outcome(): no prompt registry (policy 'prompts:' section or register_prompts())")
+        raise ConfigurationError(
+            "record_outcome(): no prompt registry (policy 'prompts:' section or register_prompts())"
+        )
     return registry.record_outcome(call_id, success=success, score=score)

@@ -101,13 +101,24 @@ def resolve(
             arm = spec.variants[variant]
             compiled = registry.get(prompt_id, version=arm.version, label=arm.label)
             unit_hash = hashlib.sha256(unit.encode()).hexdigest() if unit is not None else None
-            info = {"id": prompt_id, "version": compiled.spec.version, "label": arm.label,
-                    "variant": variant, "experiment": name}
+            info = {
+                "id": prompt_id,
+                "version": compiled.spec.version,
+                "label": arm.label,
+                "variant": variant,
+                "experiment": name,
+            }
             return compiled, info, unit_hash
         default = registry.settings.default_label
         label = default if default in registry.labels(prompt_id) else None
     compiled = registry.get(prompt_id, version=version, label=label)
-    info = {"id": prompt_id, "version": compiled.spec.version, "label": label, "variant": None, "experiment": None}
+    info = {
+        "id": prompt_id,
+        "version": compiled.spec.version,
+        "label": label,
+        "variant": None,
+        "experiment": None,
+    }
     return compiled, info, None
 
 
@@ -162,7 +173,10 @@ class PromptCall:
         if self.info.get("experiment") and self.registry.store is not None:
             cost = hidden.get("response_cost") if isinstance(hidden, dict) else None
             self.registry.store.settle(
-                self.info["call_id"], ok=True, cost_usd=cost, latency_ms=(time.perf_counter() - self.started) * 1000,
+                self.info["call_id"],
+                ok=True,
+                cost_usd=cost,
+                latency_ms=(time.perf_counter() - self.started) * 1000,
                 response_id=getattr(response, "id", None),
             )
         return response
@@ -171,8 +185,11 @@ class PromptCall:
         """Record that the call failed (experiment calls)."""
         if self.info.get("experiment") and self.registry.store is not None:
             self.registry.store.settle(
-                self.info["call_id"], ok=False, cost_usd=None,
-                latency_ms=(time.perf_counter() - self.started) * 1000, response_id=None,
+                self.info["call_id"],
+                ok=False,
+                cost_usd=None,
+                latency_ms=(time.perf_counter() - self.started) * 1000,
+                response_id=None,
             )
 
 
@@ -185,14 +202,18 @@ def record_assignment(registry: PromptRegistry, info: Mapping[str, Any], unit: s
     """Store the experiment assignment of a call (keyed by its litellm_call_id)."""
     if info.get("experiment") and registry.store is not None:
         registry.store.add_assignment(
-            call_id=info["call_id"], experiment=info["experiment"], variant=info["variant"],
-            prompt_id=info["id"], version=info["version"], unit=unit,
+            call_id=info["call_id"],
+            experiment=info["experiment"],
+            variant=info["variant"],
+            prompt_id=info["id"],
+            version=info["version"],
+            unit=unit,
         )
 
 
 def prepare(
-    model: str | None, messages: Sequence[Any] | None, kwargs: dict[str, Any], runtime: Any = None
-) -> tuple[str | None, Sequence[Any] | None, PromptCall | None]:
+    model: str | None, messages: list[Any] | None, kwargs: dict[str, Any], runtime: Any = None
+) -> tuple[str, list[Any] | None, PromptCall | None]:
     """Render the request's prompt in place of LiteLLM (``kwargs`` is changed: prompt_* removed).
 
     Without ``prompt_id``, or without any registry, nothing changes (LiteLLM may have its own

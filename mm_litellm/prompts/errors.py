@@ -1,11 +1,11 @@
 """The prompt registry's exceptions (all subclasses of :class:`mm_litellm.MMLiteLLMError`)::
 
-    MMLiteLLMError
-    └── PromptError                  anything the prompt registry refuses
-        ├── TemplateSyntaxError      a template uses syntax the safe renderer does not allow (at registration)
-        ├── RenderError              variables given to a render do not fit the template (missing, extra, type)
-        ├── PromptNotFoundError      unknown prompt id, version or label
-        └── PromptStoreError         a change that needs the database, or conflicts with it
+MMLiteLLMError
+└── PromptError                  anything the prompt registry refuses
+    ├── TemplateSyntaxError      a template uses syntax the safe renderer does not allow (at registration)
+    ├── RenderError              variables given to a render do not fit the template (missing, extra, type)
+    ├── PromptNotFoundError      unknown prompt id, version or label
+    └── PromptStoreError         a change that needs the database, or conflicts with it
 """
 
 from __future__ import annotations

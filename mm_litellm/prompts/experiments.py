@@ -26,7 +26,15 @@ from mm_litellm.prompts.stats import mean_interval, two_proportion_test, welch_t
 if TYPE_CHECKING:
     from mm_litellm.prompts.store import Assignment
 
-__all__ = ["Comparison", "Decision", "ExperimentReport", "VariantReport", "assign_variant", "bucket", "build_report"]
+__all__ = [
+    "Comparison",
+    "Decision",
+    "ExperimentReport",
+    "VariantReport",
+    "assign_variant",
+    "bucket",
+    "build_report",
+]
 
 
 def bucket(experiment: str, unit: str) -> float:
@@ -35,12 +43,14 @@ def bucket(experiment: str, unit: str) -> float:
     return int.from_bytes(digest[:8], "big") / 2**64
 
 
-def assign_variant(experiment: str, spec: ExperimentSpec, unit: str | None, rng: random.Random | None = None) -> str:
+def assign_variant(
+    experiment: str, spec: ExperimentSpec, unit: str | None, rng: random.Random | None = None
+) -> str:
     """The variant ``unit`` sees in ``experiment``: sticky when ``unit`` is given, random otherwise."""
     point = bucket(experiment, unit) if unit is not None else (rng or random).random()
     total = sum(v.weight for v in spec.variants.values())
     cumulative = 0.0
-    names = list(spec.variants)
+    names: list[str] = list(spec.variants)
     for name in names:
         cumulative += spec.variants[name].weight / total
         if point < cumulative:
@@ -126,7 +136,12 @@ def build_report(name: str, spec: ExperimentSpec, rows: Sequence[Assignment]) ->
     control = next(iter(spec.variants))
     decision = decide(spec, control, values)
     return ExperimentReport(
-        name, spec.prompt, spec.metric, control, tuple(reports), decision,
+        name,
+        spec.prompt,
+        spec.metric,
+        control,
+        tuple(reports),
+        decision,
         {"alpha": spec.alpha, "min_samples": spec.min_samples},
     )
 
@@ -152,8 +167,18 @@ def _variant_report(variant: str, items: list[Assignment], vals: list[float], me
     elif latencies:
         p95 = latencies[0]
     return VariantReport(
-        variant, versions, len(items), sum(1 for r in items if r.status == "error"), len(vals), mean, lo, hi,
-        fmean(costs) if costs else None, sum(costs), fmean(latencies) if latencies else None, p95,
+        variant,
+        versions,
+        len(items),
+        sum(1 for r in items if r.status == "error"),
+        len(vals),
+        mean,
+        lo,
+        hi,
+        fmean(costs) if costs else None,
+        sum(costs),
+        fmean(latencies) if latencies else None,
+        p95,
     )
 
 
@@ -180,9 +205,16 @@ def decide(spec: ExperimentSpec, control: str, values: Mapping[str, Sequence[flo
         best = max(better, key=lambda c: c.difference or 0)
         return Decision(
             best.variant,
-            f"'{best.variant}' beats control '{control}' by {best.difference:+.4g} (p={best.p_value:.3g} < {level:.3g})",
+            f"'{best.variant}' beats control '{control}' by {best.difference:+.4g} "
+            f"(p={best.p_value:.3g} < {level:.3g})",
             tuple(comparisons),
         )
     if comparisons and all(c.significant and (c.difference or 0) < 0 for c in comparisons):
-        return Decision(control, f"control '{control}' beats every other variant (each p < {level:.3g})", tuple(comparisons))
-    return Decision(None, f"no significant difference at alpha={spec.alpha} (corrected: {level:.3g})", tuple(comparisons))
+        return Decision(
+            control,
+            f"control '{control}' beats every other variant (each p < {level:.3g})",
+            tuple(comparisons),
+        )
+    return Decision(
+        None, f"no significant difference at alpha={spec.alpha} (corrected: {level:.3g})", tuple(comparisons)
+    )

@@ -91,8 +91,11 @@ def load_prompt_file(path: str | os.PathLike[str]) -> tuple[dict[int, CompiledPr
             raise PromptError(f"{path}: version {entry.version} of '{prompt_id}' is defined twice")
         try:
             version = PromptVersion(
-                id=prompt_id, name=spec.name or prompt_id, source=f"file:{path}",
-                **entry.model_dump(exclude={"params"}), params=entry.params,
+                id=prompt_id,
+                name=spec.name or prompt_id,
+                source=f"file:{path}",
+                **entry.model_dump(exclude={"params"}),
+                params=entry.params,
             )
         except ValidationError as exc:
             raise PromptError(f"{path}: version {entry.version}: {exc.errors()[0]['msg']}") from None
@@ -113,7 +116,9 @@ def load_prompt_dir(directory: str | os.PathLike[str]) -> PromptFileSet:
     """Every ``*.yaml`` / ``*.yml`` file of ``directory`` (a missing directory is an error)."""
     root = Path(directory)
     if not root.is_dir():
-        raise PromptError(f"prompts directory '{root}' does not exist (policy 'prompts.dir', or register_prompts(dir=...))")
+        raise PromptError(
+            f"prompts directory '{root}' does not exist (policy 'prompts.dir', or register_prompts(dir=...))"
+        )
     versions: dict[str, dict[int, CompiledPrompt]] = {}
     labels: dict[str, dict[str, int]] = {}
     for path in sorted([*root.glob("*.yaml"), *root.glob("*.yml")]):

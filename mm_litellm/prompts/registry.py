@@ -43,7 +43,9 @@ class PromptRegistry:
         store: PromptStore | None = None,
         settings: PromptsSettings | None = None,
     ) -> None:
-        self.settings = settings or PromptsSettings(dir=os.fspath(directory) if directory else "config/prompts")
+        self.settings = settings or PromptsSettings(
+            dir=os.fspath(directory) if directory else "config/prompts"
+        )
         self.directory = Path(directory) if directory is not None else None
         self.store = store
         files = load_prompt_dir(self.directory) if self.directory is not None else None
@@ -119,7 +121,9 @@ class PromptRegistry:
             self.refresh()
             found = {**self._db_versions.get(prompt_id, {}), **self._file_versions.get(prompt_id, {})}
         if not found:
-            raise PromptNotFoundError(f"unknown prompt '{prompt_id}'; known: {', '.join(self.ids()) or '(none)'}")
+            raise PromptNotFoundError(
+                f"unknown prompt '{prompt_id}'; known: {', '.join(self.ids()) or '(none)'}"
+            )
         return dict(sorted(found.items()))
 
     def labels(self, prompt_id: str) -> dict[str, int]:
@@ -133,14 +137,17 @@ class PromptRegistry:
         if version is not None and label is not None:
             raise PromptNotFoundError(f"prompt '{prompt_id}': give a version or a label, not both")
         if label is None and version is None:
-            label = self.settings.default_label if self.settings.default_label in self.labels(prompt_id) else None
+            label = (
+                self.settings.default_label if self.settings.default_label in self.labels(prompt_id) else None
+            )
             if label is None:
                 return versions[max(versions)]
         if label is not None:
             labels = self.labels(prompt_id)
             if label not in labels:
                 raise PromptNotFoundError(
-                    f"prompt '{prompt_id}' has no label '{label}'; labels: {', '.join(sorted(labels)) or '(none)'}"
+                    f"prompt '{prompt_id}' has no label '{label}'; "
+                    f"labels: {', '.join(sorted(labels)) or '(none)'}"
                 )
             version = labels[label]
         assert version is not None
@@ -182,10 +189,16 @@ class PromptRegistry:
             number = max(existing, default=0) + 1
             previous = existing[max(existing)].spec if existing else None
             spec = PromptVersion(
-                id=prompt_id, version=number, name=name or (previous.name if previous else prompt_id),
-                description=description, variables=tuple(variables), messages=tuple(messages),  # type: ignore[arg-type]
-                model=model, params=params if isinstance(params, ModelParams) else ModelParams(**(params or {})),
-                created_by=created_by or current_user(), source="database",
+                id=prompt_id,
+                version=number,
+                name=name or (previous.name if previous else prompt_id),
+                description=description,
+                variables=tuple(variables),
+                messages=tuple(messages),  # type: ignore[arg-type]
+                model=model,
+                params=params if isinstance(params, ModelParams) else ModelParams(**(params or {})),
+                created_by=created_by or current_user(),
+                source="database",
             )
             compile_prompt(spec)  # refuse unsafe templates before anything is stored
             try:
@@ -194,7 +207,9 @@ class PromptRegistry:
                 continue  # another process took this number: take the next one
             self.refresh()
             return self.get(prompt_id, version=number).spec
-        raise PromptStoreError(f"could not allocate a new version number for '{prompt_id}' (too much contention)")
+        raise PromptStoreError(
+            f"could not allocate a new version number for '{prompt_id}' (too much contention)"
+        )
 
     def set_label(
         self, prompt_id: str, label: str, version: int, *, by: str | None = None, note: str = ""
@@ -207,7 +222,12 @@ class PromptRegistry:
             raise PromptStoreError(f"label '{label}' must be lower-case letters, digits, '-' or '_'")
         self.get(prompt_id, version=version)  # the version must exist
         event = store.move_label(
-            prompt_id, label, version, previous=self.labels(prompt_id).get(label), by=by or current_user(), note=note
+            prompt_id,
+            label,
+            version,
+            previous=self.labels(prompt_id).get(label),
+            by=by or current_user(),
+            note=note,
         )
         self.refresh()
         return event
@@ -236,7 +256,9 @@ class PromptRegistry:
         spec = self.experiment(name)
         return build_report(name, spec, self._need_store("an experiment report").assignments(name))
 
-    def record_outcome(self, call_id: str, *, success: bool | None = None, score: float | None = None) -> Assignment:
+    def record_outcome(
+        self, call_id: str, *, success: bool | None = None, score: float | None = None
+    ) -> Assignment:
         """Attach an outcome to an experiment call (its litellm_call_id or response id).
 
         When the experiment has ``promote_label`` and the report now declares a winner, the
@@ -247,7 +269,9 @@ class PromptRegistry:
         if score is not None and not isinstance(score, int | float):
             raise ValueError(f"score must be a number, got {type(score).__name__}")
         row = self._need_store("recording an outcome").record_outcome(
-            call_id, success=None if success is None else bool(success), score=None if score is None else float(score)
+            call_id,
+            success=None if success is None else bool(success),
+            score=None if score is None else float(score),
         )
         spec = self.settings.experiments.get(row.experiment)
         if spec is not None and spec.promote_label:
@@ -263,4 +287,6 @@ class PromptRegistry:
         version = report.winner_version()
         if version is None:
             return None
-        return self.set_label(spec.prompt, spec.promote_label, version, by=by, note=f"winner of experiment '{name}'")
+        return self.set_label(
+            spec.prompt, spec.promote_label, version, by=by, note=f"winner of experiment '{name}'"
+        )

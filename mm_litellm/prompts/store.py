@@ -91,7 +91,10 @@ class Assignment(SQLModel, table=True):
     outcome_at: datetime | None = None
 
 
-TABLES = [t.__table__ for t in (PromptVersionRow, PromptLabelRow, LabelEvent, Assignment)]  # type: ignore[attr-defined]
+TABLES = [
+    SQLModel.metadata.tables[t.__tablename__]
+    for t in (PromptVersionRow, PromptLabelRow, LabelEvent, Assignment)
+]
 
 
 class PromptStore:
@@ -116,10 +119,16 @@ class PromptStore:
 
     def add_version(self, version: PromptVersion) -> None:
         """Insert ``version``; an existing (id, version) is a :class:`PromptStoreError`."""
-        body = json.dumps(version.model_dump(include={"variables", "messages", "model", "params"}, mode="json"))
+        body = json.dumps(
+            version.model_dump(include={"variables", "messages", "model", "params"}, mode="json")
+        )
         row = PromptVersionRow(
-            prompt_id=version.id, version=version.version, name=version.name, description=version.description,
-            body=body, created_by=version.created_by,
+            prompt_id=version.id,
+            version=version.version,
+            name=version.name,
+            description=version.description,
+            body=body,
+            created_by=version.created_by,
         )
         try:
             with self._session() as s:
@@ -138,7 +147,14 @@ class PromptStore:
         return out
 
     def move_label(
-        self, prompt_id: str, label: str, version: int, *, previous: int | None, by: str | None, note: str = ""
+        self,
+        prompt_id: str,
+        label: str,
+        version: int,
+        *,
+        previous: int | None,
+        by: str | None,
+        note: str = "",
     ) -> LabelEvent | None:
         """Point ``label`` at ``version`` and record the move; ``None`` when it already points there."""
         with self._session() as s:
@@ -150,7 +166,9 @@ class PromptStore:
                 row = PromptLabelRow(prompt_id=prompt_id, label=label, version=version, updated_by=by)
             else:
                 row.version, row.updated_at, row.updated_by = version, _now(), by
-            event = LabelEvent(prompt_id=prompt_id, label=label, from_version=before, to_version=version, by=by, note=note)
+            event = LabelEvent(
+                prompt_id=prompt_id, label=label, from_version=before, to_version=version, by=by, note=note
+            )
             s.add(row)
             s.add(event)
             s.commit()
@@ -170,7 +188,13 @@ class PromptStore:
                 s.commit()
 
     def settle(
-        self, call_id: str, *, ok: bool, cost_usd: float | None, latency_ms: float | None, response_id: str | None
+        self,
+        call_id: str,
+        *,
+        ok: bool,
+        cost_usd: float | None,
+        latency_ms: float | None,
+        response_id: str | None,
     ) -> bool:
         """Record how the call went (LiteLLM's cost and latency); ``False`` if the call is unknown."""
         with self._session() as s:
@@ -187,11 +211,14 @@ class PromptStore:
     def record_outcome(self, call_id: str, *, success: bool | None, score: float | None) -> Assignment:
         """Attach an outcome to the call (by LiteLLM call id or response id)."""
         with self._session() as s:
-            stmt = select(Assignment).where(or_(Assignment.call_id == call_id, Assignment.response_id == call_id))
+            stmt = select(Assignment).where(
+                or_(Assignment.call_id == call_id, Assignment.response_id == call_id)  # type: ignore[arg-type]
+            )
             row = s.exec(stmt).first()
             if row is None:
                 raise PromptNotFoundError(
-                    f"no experiment call '{call_id}': pass the litellm_call_id or response id of a call that an "
+                    f"no experiment call '{call_id}': pass the litellm_call_id or response id "
+                    "of a call that an "
                     "experiment assigned (see response._hidden_params['mm_litellm']['prompt']['call_id'])"
                 )
             row.success, row.score, row.outcome_at = success, score, _now()
@@ -207,6 +234,12 @@ class PromptStore:
 def _to_version(row: PromptVersionRow) -> PromptVersion:
     body = json.loads(row.body)
     return PromptVersion(
-        id=row.prompt_id, version=row.version, name=row.name, description=row.description,
-        created_at=row.created_at, created_by=row.created_by, source="database", **body,
+        id=row.prompt_id,
+        version=row.version,
+        name=row.name,
+        description=row.description,
+        created_at=row.created_at,
+        created_by=row.created_by,
+        source="database",
+        **body,
     )

@@ -95,7 +95,9 @@ class PromptVersion(Frozen):
     def _variables(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for name in value:
             if not IDENTIFIER.fullmatch(name):
-                raise ValueError(f"variable {name!r} is not a plain name (letters, digits, _; not starting with a digit)")
+                raise ValueError(
+                    f"variable {name!r} is not a plain name (letters, digits, _; not starting with a digit)"
+                )
         if len(set(value)) != len(value):
             raise ValueError("variables are listed more than once")
         return value
@@ -139,7 +141,9 @@ def parse_template(text: str, where: str) -> tuple[Segment, ...]:
             if nxt == "{":
                 end = text.find("}}", i + 2)
                 if end < 0:
-                    raise TemplateSyntaxError(where, _excerpt(text, i), "opens a placeholder that is never closed with }}")
+                    raise TemplateSyntaxError(
+                        where, _excerpt(text, i), "opens a placeholder that is never closed with }}"
+                    )
                 inner = text[i + 2 : end].strip()
                 if not IDENTIFIER.fullmatch(inner):
                     raise TemplateSyntaxError(where, text[i : end + 2], _why(inner))
@@ -151,15 +155,23 @@ def parse_template(text: str, where: str) -> tuple[Segment, ...]:
                 continue
             if nxt == "%":
                 raise TemplateSyntaxError(
-                    where, _excerpt(text, i, "%}"), "is a Jinja block tag; templates have no logic, only {{ name }} placeholders"
+                    where,
+                    _excerpt(text, i, "%}"),
+                    "is a Jinja block tag; templates have no logic, only {{ name }} placeholders",
                 )
             if nxt == "#":
-                raise TemplateSyntaxError(where, _excerpt(text, i, "#}"), "is a Jinja comment; templates only have {{ name }} placeholders")
+                raise TemplateSyntaxError(
+                    where,
+                    _excerpt(text, i, "#}"),
+                    "is a Jinja comment; templates only have {{ name }} placeholders",
+                )
             field = _FORMAT_FIELD.match(text, i)
             if field:
                 raise TemplateSyntaxError(
-                    where, field.group(0),
-                    "is a Python format field; placeholders are written {{ name }} (write \\{ for a literal brace)",
+                    where,
+                    field.group(0),
+                    "is a Python format field; placeholders are written {{ name }} "
+                    "(write \\{ for a literal brace)",
                 )
         buf.append(c)
         i += 1
@@ -178,7 +190,11 @@ def _why(inner: str) -> str:
 
 
 def _excerpt(text: str, start: int, closing: str = "") -> str:
-    end = text.find(closing, start + 2) + len(closing) if closing and closing in text[start + 2 :] else start + 30
+    end = (
+        text.find(closing, start + 2) + len(closing)
+        if closing and closing in text[start + 2 :]
+        else start + 30
+    )
     return text[start : min(end, start + 60)]
 
 
@@ -233,12 +249,14 @@ def _as_text(where: str, name: str, value: Any) -> str:
         except (TypeError, ValueError) as exc:
             raise RenderError(where, f"value is not JSON-serialisable ({exc})", [name]) from exc
     raise RenderError(
-        where, f"value of type {type(value).__name__} is not allowed (use str, number, bool, list or dict)", [name]
+        where,
+        f"value of type {type(value).__name__} is not allowed (use str, number, bool, list or dict)",
+        [name],
     )
 
 
 def compile_prompt(spec: PromptVersion) -> CompiledPrompt:
-    """Check every message of ``spec`` and precompile it; raise :class:`TemplateSyntaxError` on the first problem."""
+    """Check and precompile every message of ``spec``; :class:`TemplateSyntaxError` on the first problem."""
     declared = set(spec.variables)
     compiled = []
     for index, message in enumerate(spec.messages):
@@ -248,7 +266,9 @@ def compile_prompt(spec: PromptVersion) -> CompiledPrompt:
             if isinstance(part, Placeholder) and part.name not in declared:
                 listing = ", ".join(spec.variables) or "(none)"
                 raise TemplateSyntaxError(
-                    where, "{{ " + part.name + " }}", f"uses a variable that is not declared; declared variables: {listing}"
+                    where,
+                    "{{ " + part.name + " }}",
+                    f"uses a variable that is not declared; declared variables: {listing}",
                 )
         compiled.append(parts)
     return CompiledPrompt(spec, tuple(compiled))

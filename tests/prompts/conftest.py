@@ -60,6 +60,8 @@ def make_registry(prompt_dir: Path, db_url: str) -> Callable[..., Any]:
     from mm_litellm.prompts.store import PromptStore
 
     def make(settings: Any = None, store: bool = True) -> PromptRegistry:
-        return PromptRegistry(prompt_dir, PromptStore(storage.engine_for(db_url)) if store else None, settings)
+        return PromptRegistry(
+            prompt_dir, PromptStore(storage.engine_for(db_url)) if store else None, settings
+        )
 
     return make

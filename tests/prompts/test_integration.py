@@ -55,10 +55,16 @@ def sent(upstream: Any) -> dict[str, Any]:
     return upstream.requests[-1]["body"]  # type: ignore[no-any-return]
 
 
-def test_mm_litellm_completion_renders_before_routing_and_applies_params(setup: Any, fake_upstream: Any) -> None:
+def test_mm_litellm_completion_renders_before_routing_and_applies_params(
+    setup: Any, fake_upstream: Any
+) -> None:
     setup()
-    response = mm_litellm.completion(model="auto", prompt_id="qa", prompt_variables=VARS,
-                                     messages=[{"role": "user", "content": "and at night?"}])
+    response = mm_litellm.completion(
+        model="auto",
+        prompt_id="qa",
+        prompt_variables=VARS,
+        messages=[{"role": "user", "content": "and at night?"}],
+    )
     body = sent(fake_upstream)
     assert body["messages"] == [
         {"role": "system", "content": "Answer briefly."},
@@ -70,18 +76,33 @@ def test_mm_litellm_completion_renders_before_routing_and_applies_params(setup: 
     assert trace is not None and trace["route"] == "auto"
     prompt = trace["prompt"]
     assert {k: prompt[k] for k in ("id", "version", "label", "variant", "experiment")} == {
-        "id": "qa", "version": 1, "label": "production", "variant": None, "experiment": None}
+        "id": "qa",
+        "version": 1,
+        "label": "production",
+        "variant": None,
+        "experiment": None,
+    }
     assert prompt["call_id"]
 
 
-def test_explicit_caller_arguments_win_and_the_template_model_is_the_default(setup: Any, fake_upstream: Any) -> None:
+def test_explicit_caller_arguments_win_and_the_template_model_is_the_default(
+    setup: Any, fake_upstream: Any
+) -> None:
     setup()
-    mm_litellm.completion(prompt_id="qa", prompt_variables=VARS, temperature=0.9)   # no model: the template's "small"
+    mm_litellm.completion(
+        prompt_id="qa", prompt_variables=VARS, temperature=0.9
+    )  # no model: the template's "small"
     body = sent(fake_upstream)
     assert (body["model"], body["temperature"], body["max_tokens"]) == ("gpt-4o-mini", 0.9, 50)
-    mm_litellm.completion(model="small", prompt_id="qa", prompt_version=2, prompt_variables=VARS, max_tokens=7)
+    mm_litellm.completion(
+        model="small", prompt_id="qa", prompt_version=2, prompt_variables=VARS, max_tokens=7
+    )
     body = sent(fake_upstream)
-    assert (body["temperature"], body["max_tokens"], body["response_format"]) == (0.7, 7, {"type": "json_object"})
+    assert (body["temperature"], body["max_tokens"], body["response_format"]) == (
+        0.7,
+        7,
+        {"type": "json_object"},
+    )
     assert body["messages"][1] == {"role": "user", "content": "Why is the sky blue?"}
 
 
@@ -97,8 +118,13 @@ def test_metadata_record_reaches_litellm_callbacks(setup: Any) -> None:
 
     setup()
     litellm.callbacks.append(Spy())
-    mm_litellm.completion(model="auto", prompt_id="qa", prompt_label="production", prompt_variables=VARS,
-                          metadata={"mm_litellm": {"identity": {"user": "ana"}}, "tag": "x"})
+    mm_litellm.completion(
+        model="auto",
+        prompt_id="qa",
+        prompt_label="production",
+        prompt_variables=VARS,
+        metadata={"mm_litellm": {"identity": {"user": "ana"}}, "tag": "x"},
+    )
     _wait(lambda: seen)
     assert seen[0]["prompt"]["id"] == "qa" and seen[0]["prompt"]["version"] == 1
     assert seen[0]["identity"] == {"user": "ana"} and seen[0]["route"] == "auto"
@@ -127,8 +153,16 @@ def test_litellm_completion_after_registration(setup: Any, fake_upstream: Any) -
 
     setup()
     mm_litellm.register_prompts()
-    litellm.completion(model="openai/gpt-4o-mini", api_base=fake_upstream.base_url, api_key="sk-fake",
-                       messages=[], prompt_id="qa", prompt_variables=VARS, temperature=0.1, max_tokens=50)
+    litellm.completion(
+        model="openai/gpt-4o-mini",
+        api_base=fake_upstream.base_url,
+        api_key="sk-fake",
+        messages=[],
+        prompt_id="qa",
+        prompt_variables=VARS,
+        temperature=0.1,
+        max_tokens=50,
+    )
     body = sent(fake_upstream)
     assert [m["content"] for m in body["messages"]] == ["Answer briefly.", "Q: Why is the sky blue?"]
     assert (body["temperature"], body["max_tokens"]) == (0.1, 50)
@@ -142,9 +176,17 @@ def test_litellm_completion_warns_that_it_drops_template_params(setup: Any, fake
     setup()
     mm_litellm.register_prompts()
     prompt_manager._warned.clear()
-    with pytest.warns(RuntimeWarning, match=r"prompt 'qa' v1: template parameters max_tokens, temperature are not"):
-        litellm.completion(model="openai/gpt-4o-mini", api_base=fake_upstream.base_url, api_key="sk-fake",
-                           messages=[], prompt_id="qa", prompt_variables=VARS)
+    with pytest.warns(
+        RuntimeWarning, match=r"prompt 'qa' v1: template parameters max_tokens, temperature are not"
+    ):
+        litellm.completion(
+            model="openai/gpt-4o-mini",
+            api_base=fake_upstream.base_url,
+            api_key="sk-fake",
+            messages=[],
+            prompt_id="qa",
+            prompt_variables=VARS,
+        )
 
 
 async def test_litellm_acompletion_renders_once_and_applies_params(setup: Any, fake_upstream: Any) -> None:
@@ -152,12 +194,27 @@ async def test_litellm_acompletion_renders_once_and_applies_params(setup: Any, f
 
     setup()
     mm_litellm.register_prompts()
-    await litellm.acompletion(model="openai/gpt-4o-mini", api_base=fake_upstream.base_url, api_key="sk-fake",
-                              messages=[{"role": "user", "content": "more"}], prompt_id="qa", prompt_version=2,
-                              prompt_variables=VARS, max_tokens=9)
+    await litellm.acompletion(
+        model="openai/gpt-4o-mini",
+        api_base=fake_upstream.base_url,
+        api_key="sk-fake",
+        messages=[{"role": "user", "content": "more"}],
+        prompt_id="qa",
+        prompt_version=2,
+        prompt_variables=VARS,
+        max_tokens=9,
+    )
     body = sent(fake_upstream)
-    assert [m["content"] for m in body["messages"]] == ['Answer as JSON: {"answer": ...}', "Why is the sky blue?", "more"]
-    assert (body["temperature"], body["max_tokens"], body["response_format"]) == (0.7, 9, {"type": "json_object"})
+    assert [m["content"] for m in body["messages"]] == [
+        'Answer as JSON: {"answer": ...}',
+        "Why is the sky blue?",
+        "more",
+    ]
+    assert (body["temperature"], body["max_tokens"], body["response_format"]) == (
+        0.7,
+        9,
+        {"type": "json_object"},
+    )
 
 
 async def test_hooks_alone_are_idempotent_under_litellms_double_render(setup: Any) -> None:
@@ -168,8 +225,9 @@ async def test_hooks_alone_are_idempotent_under_litellms_double_render(setup: An
     mm_litellm.register_prompts()
     kwargs = {"prompt_id": "qa", "prompt_variables": VARS}
     model, first, _ = await prompt_manager.async_get_chat_completion_prompt(
-        "m", [{"role": "user", "content": "x"}], kwargs, "qa", VARS, {}, None)
-    assert "prompt_id" not in kwargs                          # LiteLLM's sync pass will not render again
+        "m", [{"role": "user", "content": "x"}], kwargs, "qa", VARS, {}, None
+    )
+    assert "prompt_id" not in kwargs  # LiteLLM's sync pass will not render again
     _, second, _ = prompt_manager.get_chat_completion_prompt(model, first, {}, "qa", VARS, {})
     assert second == first and len(first) == 3
 
@@ -198,7 +256,7 @@ def test_experiment_end_to_end_sticky_recorded_and_reported(setup: Any, fake_ups
             assert body["temperature"] == (0.1 if prompt["variant"] == "control" else 0.7)
             if round_ == 0:
                 call_ids.append((prompt["call_id"], response.id, prompt["variant"]))
-    assert all(len(v) == 1 for v in seen.values())         # sticky: one variant per user
+    assert all(len(v) == 1 for v in seen.values())  # sticky: one variant per user
     assert {next(iter(v)) for v in seen.values()} == {"control", "candidate"}
     for i, (call_id, response_id, variant) in enumerate(call_ids):
         mm_litellm.record_outcome(response_id if i % 2 else call_id, success=variant == "candidate")
@@ -217,9 +275,15 @@ def test_sticky_assignment_through_litellm_acompletion(setup: Any, fake_upstream
     registry = mm_litellm.register_prompts()
 
     async def call(user: str) -> Any:
-        return await litellm.acompletion(model="openai/gpt-4o-mini", api_base=fake_upstream.base_url,
-                                         api_key="sk-fake", messages=[], prompt_id="qa", prompt_variables=VARS,
-                                         user=user)
+        return await litellm.acompletion(
+            model="openai/gpt-4o-mini",
+            api_base=fake_upstream.base_url,
+            api_key="sk-fake",
+            messages=[],
+            prompt_id="qa",
+            prompt_variables=VARS,
+            user=user,
+        )
 
     async def main() -> list[Any]:
         return [await call(u) for u in ("ana", "bo", "ana", "bo")]
@@ -245,13 +309,26 @@ async def test_through_a_litellm_router_after_registration(setup: Any, fake_upst
 
     setup(EXPERIMENT)
     mm_litellm.register_prompts()
-    router = litellm.Router(model_list=[{"model_name": "qa-model", "litellm_params": {
-        "model": "openai/gpt-4o-mini", "api_base": fake_upstream.base_url, "api_key": "sk-fake"}}], num_retries=0)
+    router = litellm.Router(
+        model_list=[
+            {
+                "model_name": "qa-model",
+                "litellm_params": {
+                    "model": "openai/gpt-4o-mini",
+                    "api_base": fake_upstream.base_url,
+                    "api_key": "sk-fake",
+                },
+            }
+        ],
+        num_retries=0,
+    )
     variants = []
     for user in ("ana", "ana", "bo", "bo"):
-        await router.acompletion(model="qa-model", messages=[], prompt_id="qa", prompt_variables=VARS, user=user)
+        await router.acompletion(
+            model="qa-model", messages=[], prompt_id="qa", prompt_variables=VARS, user=user
+        )
         body = sent(fake_upstream)
         assert body["messages"][-1]["content"] in ("Q: Why is the sky blue?", "Why is the sky blue?")
         assert len(body["messages"]) == 2
-        variants.append(body["temperature"])                 # 0.1: control (v1), 0.7: candidate (v2)
+        variants.append(body["temperature"])  # 0.1: control (v1), 0.7: candidate (v2)
     assert variants[0] == variants[1] and variants[2] == variants[3]

@@ -12,8 +12,13 @@ from mm_litellm.prompts.template import PromptVersion, compile_prompt
 
 
 def version(content: str, variables: tuple[str, ...] = ("x",), **extra: Any) -> PromptVersion:
-    return PromptVersion(id="t", version=3, variables=variables,
-                         messages=({"role": "system", "content": "sys"}, {"role": "user", "content": content}), **extra)
+    return PromptVersion(
+        id="t",
+        version=3,
+        variables=variables,
+        messages=({"role": "system", "content": "sys"}, {"role": "user", "content": content}),
+        **extra,
+    )
 
 
 def render(content: str, values: dict[str, Any], variables: tuple[str, ...] = ("x",)) -> str:
@@ -35,7 +40,7 @@ def test_values_are_text_and_data_is_json() -> None:
 
 def test_literal_braces_json_and_escapes() -> None:
     assert render('{"field": "{{ x }}"}', {"x": "v"}) == '{"field": "v"}'
-    assert render("nested {\"a\": {\"b\": 1}}", {}, ()) == 'nested {"a": {"b": 1}}'
+    assert render('nested {"a": {"b": 1}}', {}, ()) == 'nested {"a": {"b": 1}}'
     assert render(r"\{{ x }} is how you write {{ x }}", {"x": "it"}) == "{{ x }} is how you write it"
     assert render(r"a \{name} b", {}, ()) == "a {name} b"
 
@@ -43,9 +48,16 @@ def test_literal_braces_json_and_escapes() -> None:
 @pytest.mark.parametrize(
     ("content", "placeholder", "reason"),
     [
-        ("{{ x.__class__ }}", "{{ x.__class__ }}", "uses attribute access; placeholders are plain variable names"),
-        ("{{ x.__class__.__mro__[1].__subclasses__() }}", "{{ x.__class__.__mro__[1].__subclasses__() }}",
-         "uses attribute access"),
+        (
+            "{{ x.__class__ }}",
+            "{{ x.__class__ }}",
+            "uses attribute access; placeholders are plain variable names",
+        ),
+        (
+            "{{ x.__class__.__mro__[1].__subclasses__() }}",
+            "{{ x.__class__.__mro__[1].__subclasses__() }}",
+            "uses attribute access",
+        ),
         ("{{ x[0] }}", "{{ x[0] }}", "uses index access"),
         ("{{ x['key'] }}", "{{ x['key'] }}", "uses index access"),
         ("{{ lipsum() }}", "{{ lipsum() }}", "calls something"),
@@ -65,7 +77,9 @@ def test_literal_braces_json_and_escapes() -> None:
         ("{{ y }}", "{{ y }}", "uses a variable that is not declared; declared variables: x"),
     ],
 )
-def test_unsafe_or_invalid_syntax_is_refused_at_registration(content: str, placeholder: str, reason: str) -> None:
+def test_unsafe_or_invalid_syntax_is_refused_at_registration(
+    content: str, placeholder: str, reason: str
+) -> None:
     with pytest.raises(TemplateSyntaxError) as info:
         compile_prompt(version(content))
     err = info.value
@@ -120,19 +134,31 @@ def test_variable_names_must_be_plain() -> None:
 
 
 def test_rendering_is_deterministic_and_applies_model_params() -> None:
-    spec = version("{{ x }}", model="small", params={"temperature": 0.2, "max_tokens": 10, "stop": ["END"],
-                                                     "response_format": {"type": "json_object"}})
+    spec = version(
+        "{{ x }}",
+        model="small",
+        params={
+            "temperature": 0.2,
+            "max_tokens": 10,
+            "stop": ["END"],
+            "response_format": {"type": "json_object"},
+        },
+    )
     compiled = compile_prompt(spec)
     first, second = compiled.render({"x": "v"}), compiled.render({"x": "v"})
     assert first == second
     assert first.model == "small"
-    assert dict(first.params) == {"temperature": 0.2, "max_tokens": 10, "stop": ["END"],
-                                  "response_format": {"type": "json_object"}}
+    assert dict(first.params) == {
+        "temperature": 0.2,
+        "max_tokens": 10,
+        "stop": ["END"],
+        "response_format": {"type": "json_object"},
+    }
 
 
 def test_merge_messages_is_idempotent() -> None:
     rendered = compile_prompt(version("{{ x }}")).render({"x": "v"}).messages
     once = merge_messages(rendered, [{"role": "user", "content": "follow-up"}])
     assert [m["content"] for m in once] == ["sys", "v", "follow-up"]
-    assert merge_messages(rendered, once) == once          # a second render changes nothing
+    assert merge_messages(rendered, once) == once  # a second render changes nothing
     assert merge_messages(rendered, merge_messages(rendered, None)) == list(map(dict, rendered))
