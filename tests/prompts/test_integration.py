@@ -147,7 +147,7 @@ async def test_mm_litellm_acompletion_renders_once(setup: Any, fake_upstream: An
     assert body["temperature"] == 0.1
 
 
-@pytest.mark.filterwarnings("ignore:prompt 'qa' v1. template parameters")
+@pytest.mark.filterwarnings("ignore:prompt 'qa' v.. template parameters")
 def test_litellm_completion_after_registration(setup: Any, fake_upstream: Any) -> None:
     import litellm
 
@@ -332,3 +332,30 @@ async def test_through_a_litellm_router_after_registration(setup: Any, fake_upst
         assert len(body["messages"]) == 2
         variants.append(body["temperature"])  # 0.1: control (v1), 0.7: candidate (v2)
     assert variants[0] == variants[1] and variants[2] == variants[3]
+
+
+@pytest.mark.filterwarnings("ignore:prompt 'qa' v.. template parameters")
+def test_litellm_completion_records_metadata_and_experiment_calls(setup: Any, fake_upstream: Any) -> None:
+    import litellm
+    from litellm.integrations.custom_logger import CustomLogger
+
+    seen: list[dict[str, Any]] = []
+
+    class Spy(CustomLogger):  # type: ignore[misc]
+        def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+            seen.append(kwargs["litellm_params"]["metadata"]["mm_litellm"]["prompt"])
+
+    setup(EXPERIMENT)
+    registry = mm_litellm.register_prompts()
+    litellm.callbacks.append(Spy())
+    response = litellm.completion(model="openai/gpt-4o-mini", api_base=fake_upstream.base_url, api_key="sk-fake",
+                                  messages=[], prompt_id="qa", prompt_variables=VARS, metadata={"team": "x"})
+    _wait(lambda: seen and registry.store.assignments("qa-ab")[0].status == "ok")
+    record = seen[0]
+    assert record["experiment"] == "qa-ab" and record["variant"] in ("control", "candidate")
+    assert record["call_id"] == response._hidden_params["litellm_call_id"]
+    row = registry.store.assignments("qa-ab")[0]
+    assert (row.call_id, row.variant, row.unit) == (record["call_id"], record["variant"], None)  # no user: random
+    assert row.response_id == response.id and row.cost_usd is not None
+    mm_litellm.record_outcome(response.id, score=0.5)
+    assert registry.store.assignments("qa-ab")[0].score == 0.5
