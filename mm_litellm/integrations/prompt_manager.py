@@ -73,7 +73,7 @@ class MMPromptManager(CustomPromptManagement):
         if registry is None or not registry.knows(str(kwargs["prompt_id"])):
             return None
         call = dict(kwargs)
-        model, messages, _ = apply.prepare(call.get("model"), call.get("messages"), call)
+        model, messages, _ = apply.prepare(call.get("model"), call.get("messages"), call, record_now=True)
         call["model"], call["messages"] = model, messages
         return call
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import insert, or_
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel, select
@@ -91,6 +91,7 @@ class Assignment(SQLModel, table=True):
     outcome_at: datetime | None = None
 
 
+ASSIGNMENTS = SQLModel.metadata.tables["prompt_assignments"]
 TABLES = [
     SQLModel.metadata.tables[t.__tablename__]
     for t in (PromptVersionRow, PromptLabelRow, LabelEvent, Assignment)
@@ -182,10 +183,13 @@ class PromptStore:
     # --- experiment assignments -------------------------------------------------------------
 
     def add_assignment(self, **fields: Any) -> None:
-        with self._session() as s:
-            if s.get(Assignment, fields["call_id"]) is None:  # a retried call keeps its first assignment
-                s.add(Assignment(**fields))
-                s.commit()
+        """Insert one assignment (a single statement: this runs on the call path)."""
+        row = Assignment(**fields)  # validates and fills the defaults
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(ASSIGNMENTS), [row.model_dump()])
+        except IntegrityError:
+            pass  # a retried call keeps its first assignment
 
     def settle(
         self,

@@ -82,7 +82,7 @@ def test_mm_litellm_completion_renders_before_routing_and_applies_params(
         "variant": None,
         "experiment": None,
     }
-    assert prompt["call_id"]
+    assert prompt["call_id"] is None  # only experiment calls carry an id for record_outcome
 
 
 def test_explicit_caller_arguments_win_and_the_template_model_is_the_default(
