@@ -179,7 +179,7 @@ class PromptCall:
             hidden[TRACE_KEY] = trace
         store = self.registry.store
         if self.info.get("experiment") and store is not None:
-            outcome = {
+            outcome: dict[str, Any] = {
                 "cost_usd": hidden.get("response_cost") if isinstance(hidden, dict) else None,
                 "latency_ms": (time.perf_counter() - self.started) * 1000,
                 "response_id": getattr(response, "id", None),
