@@ -178,9 +178,13 @@ class PromptCall:
             trace["prompt"] = dict(self.info)
             hidden[TRACE_KEY] = trace
         store = self.registry.store
+        streamed = hasattr(response, "__next__") or hasattr(response, "__anext__")
         if self.info.get("experiment") and store is not None:
             outcome: dict[str, Any] = {
-                "cost_usd": hidden.get("response_cost") if isinstance(hidden, dict) else None,
+                # a stream's cost is not known when it starts (LiteLLM shows 0.0 then)
+                "cost_usd": hidden.get("response_cost")
+                if isinstance(hidden, dict) and not streamed
+                else None,
                 "latency_ms": (time.perf_counter() - self.started) * 1000,
                 "response_id": getattr(response, "id", None),
             }

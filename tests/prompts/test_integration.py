@@ -348,14 +348,69 @@ def test_litellm_completion_records_metadata_and_experiment_calls(setup: Any, fa
     setup(EXPERIMENT)
     registry = mm_litellm.register_prompts()
     litellm.callbacks.append(Spy())
-    response = litellm.completion(model="openai/gpt-4o-mini", api_base=fake_upstream.base_url, api_key="sk-fake",
-                                  messages=[], prompt_id="qa", prompt_variables=VARS, metadata={"team": "x"})
+    response = litellm.completion(
+        model="openai/gpt-4o-mini",
+        api_base=fake_upstream.base_url,
+        api_key="sk-fake",
+        messages=[],
+        prompt_id="qa",
+        prompt_variables=VARS,
+        metadata={"team": "x"},
+    )
     _wait(lambda: seen and registry.store.assignments("qa-ab")[0].status == "ok")
     record = seen[0]
     assert record["experiment"] == "qa-ab" and record["variant"] in ("control", "candidate")
     assert record["call_id"] == response._hidden_params["litellm_call_id"]
     row = registry.store.assignments("qa-ab")[0]
-    assert (row.call_id, row.variant, row.unit) == (record["call_id"], record["variant"], None)  # no user: random
+    assert (row.call_id, row.variant, row.unit) == (
+        record["call_id"],
+        record["variant"],
+        None,
+    )  # no user: random
     assert row.response_id == response.id and row.cost_usd is not None
     mm_litellm.record_outcome(response.id, score=0.5)
     assert registry.store.assignments("qa-ab")[0].score == 0.5
+
+
+def test_streaming_through_mm_litellm_keeps_the_prompt_record(setup: Any, fake_upstream: Any) -> None:
+    setup(EXPERIMENT)
+    stream = mm_litellm.completion(
+        model="auto", prompt_id="qa", prompt_variables=VARS, user="ana", stream=True
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream)
+    assert text == "ok"
+    assert mm_litellm.decision_of(stream)["prompt"]["experiment"] == "qa-ab"
+    assert sent(fake_upstream)["stream"] is True
+    registry = mm_litellm.register_prompts(install=False)
+    (row,) = registry.store.assignments("qa-ab")
+    assert row.status == "ok" and row.cost_usd is None  # settled when the stream started
+
+
+@pytest.mark.filterwarnings("ignore:prompt 'qa' v.. template parameters")
+def test_register_a_prompts_directory_without_a_policy(prompt_dir: Path, fake_upstream: Any) -> None:
+    import litellm
+
+    from mm_litellm.prompts.errors import PromptStoreError
+
+    fake_upstream.script(reply="ok")
+    registry = mm_litellm.register_prompts(dir=prompt_dir)
+    litellm.completion(
+        model="openai/gpt-4o-mini",
+        api_base=fake_upstream.base_url,
+        api_key="sk-fake",
+        messages=[],
+        prompt_id="qa",
+        prompt_variables=VARS,
+    )
+    assert sent(fake_upstream)["messages"][1]["content"] == "Q: Why is the sky blue?"
+    with pytest.raises(PromptStoreError, match="needs a database"):
+        registry.set_label("qa", "production", 2)
+    mm_litellm.completion(
+        model="openai/gpt-4o-mini",
+        api_base=fake_upstream.base_url,
+        api_key="sk-fake",
+        prompt_id="qa",
+        prompt_version=2,
+        prompt_variables=VARS,
+    )  # no policy: pass-through
+    assert sent(fake_upstream)["temperature"] == 0.7
