@@ -414,3 +414,14 @@ def test_register_a_prompts_directory_without_a_policy(prompt_dir: Path, fake_up
         prompt_variables=VARS,
     )  # no policy: pass-through
     assert sent(fake_upstream)["temperature"] == 0.7
+
+
+def test_without_a_model_or_a_registry_the_errors_say_what_is_missing(mm_policy: Any) -> None:
+    from mm_litellm.errors import ConfigurationError
+
+    with pytest.raises(TypeError, match=r"completion\(\) needs model= \(or prompt_id= of a template"):
+        mm_litellm.completion(messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(ConfigurationError, match="register_prompts\\(\\) found no prompts"):
+        mm_litellm.register_prompts()
+    with pytest.raises(ConfigurationError, match="record_outcome\\(\\): no prompt registry"):
+        mm_litellm.record_outcome("x", success=True)
