@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from mm_litellm.ensemble import register_ensembles
 from mm_litellm.errors import (
     ConfigurationError,
+    EnsembleError,
     MissingSecretError,
     MMLiteLLMError,
     PolicyError,
@@ -29,6 +31,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "ConfigurationError",
+    "EnsembleError",
     "MMLiteLLMError",
     "MissingSecretError",
     "Plan",
@@ -43,5 +46,6 @@ __all__ = [
     "load_policy",
     "parse_policy",
     "record_outcome",
+    "register_ensembles",
     "register_prompts",
 ]
