@@ -203,9 +203,10 @@ def settled(call: PromptCall | None, response: Any) -> Any:
 def record_assignment(
     registry: PromptRegistry, info: Mapping[str, Any], unit: str | None, **outcome: Any
 ) -> None:
-    """Store the experiment assignment of a call (keyed by the record's ``call_id``)."""
+    """Queue the experiment assignment of a call (keyed by its ``call_id``), off the call path."""
     if info.get("experiment") and registry.store is not None:
         registry.store.add_assignment(
+            background=True,
             call_id=info["call_id"],
             experiment=info["experiment"],
             variant=info["variant"],

@@ -21,6 +21,7 @@ from sqlmodel import Field, Session, SQLModel, select
 
 from mm_litellm.prompts.errors import PromptNotFoundError, PromptStoreError
 from mm_litellm.prompts.template import PromptVersion
+from mm_litellm.prompts.writer import BackgroundWriter
 
 __all__ = ["Assignment", "LabelEvent", "PromptStore"]
 
@@ -105,6 +106,11 @@ class PromptStore:
         self.engine = engine
         # Until the shared migration mechanism (storage.ensure_schema) lands, create our tables here.
         SQLModel.metadata.create_all(engine, tables=TABLES)
+        self._writer = BackgroundWriter(engine, ASSIGNMENTS)
+
+    def flush(self) -> None:
+        """Wait until every assignment queued by this process is written."""
+        self._writer.flush()
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
@@ -182,14 +188,21 @@ class PromptStore:
 
     # --- experiment assignments -------------------------------------------------------------
 
-    def add_assignment(self, **fields: Any) -> None:
-        """Insert one assignment (a single statement: this runs on the call path)."""
-        row = Assignment(**fields)  # validates and fills the defaults
+    def add_assignment(self, *, background: bool = False, **fields: Any) -> None:
+        """Insert one assignment; a duplicate call id keeps the first (a retried call).
+
+        With ``background`` the row is queued and written by :class:`BackgroundWriter` (the
+        call path); every read of this store waits for queued rows first.
+        """
+        row = Assignment(**fields).model_dump()  # validates and fills the defaults
+        if background:
+            self._writer.put(row)
+            return
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(ASSIGNMENTS), [row.model_dump()])
+                conn.execute(insert(ASSIGNMENTS), [row])
         except IntegrityError:
-            pass  # a retried call keeps its first assignment
+            pass
 
     def settle(
         self,
@@ -201,6 +214,7 @@ class PromptStore:
         response_id: str | None,
     ) -> bool:
         """Record how the call went (LiteLLM's cost and latency); ``False`` if the call is unknown."""
+        self.flush()
         with self._session() as s:
             row = s.get(Assignment, call_id)
             if row is None:
@@ -214,6 +228,7 @@ class PromptStore:
 
     def record_outcome(self, call_id: str, *, success: bool | None, score: float | None) -> Assignment:
         """Attach an outcome to the call (by LiteLLM call id or response id)."""
+        self.flush()
         with self._session() as s:
             stmt = select(Assignment).where(
                 or_(Assignment.call_id == call_id, Assignment.response_id == call_id)  # type: ignore[arg-type]
@@ -231,6 +246,7 @@ class PromptStore:
             return row
 
     def assignments(self, experiment: str) -> list[Assignment]:
+        self.flush()
         with self._session() as s:
             return list(s.exec(select(Assignment).where(Assignment.experiment == experiment)).all())
 
