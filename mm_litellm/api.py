@@ -241,12 +241,14 @@ def build_call(
     **kwargs: Any,
 ) -> dict[str, Any]:
     """The ``completion(**call)`` keyword arguments :func:`run` sends (for batch and dry runs)."""
-    if (prompt is None) == (messages is None):
-        raise ValueError("give either a prompt or messages (not both, not neither)")
-    if messages is None:
-        msgs: list[Any] = [{"role": "system", "content": system}] if system else []
+    templated = kwargs.get("prompt_id") is not None  # a registered prompt renders the messages
+    if (prompt is not None and messages is not None) or (prompt is None and messages is None and not templated):
+        raise ValueError("give either a prompt or messages (not both, not neither), or prompt_id=")
+    msgs: list[Any] | None = None
+    if prompt is not None:
+        msgs = [{"role": "system", "content": system}] if system else []
         msgs.append({"role": "user", "content": prompt})
-    else:
+    elif messages is not None:
         if system is not None:
             raise ValueError("'system' goes with 'prompt'; with 'messages', put the system message in them")
         msgs = list(messages)
@@ -259,12 +261,13 @@ def build_call(
     if ensemble_size is not None:
         meta["ensemble_size"] = ensemble_size
     call: dict[str, Any] = dict(kwargs)
-    call["messages"] = msgs
+    if msgs is not None:
+        call["messages"] = msgs
     if meta:
         call["metadata"] = meta
     policy = rt.policy if (rt := _runtime.current()) is not None else None
-    if strategy == "auto":
-        call["model"] = model or _default_route(policy)
+    if strategy == "auto":  # with prompt_id and no model, the template's model serves
+        call["model"] = model or (None if templated else _default_route(policy))
     elif strategy == "cheapest":
         call["model"] = _cheap_route(policy, model)
     elif strategy == "fallback":

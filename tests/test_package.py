@@ -25,8 +25,8 @@ def test_public_api_is_pinned() -> None:
     assert set(mm_litellm.__all__) == {
         "BatchReport", "ConfigurationError", "EnsembleError", "MMLiteLLMError", "MissingSecretError", "Plan",
         "Policy", "PolicyError", "RoutingError", "RunResult", "__version__", "abatch", "acompletion", "arun",
-        "batch", "completion", "configure", "decision_of", "load_policy", "parse_policy", "register_ensembles",
-        "route_to_model", "run", "run_ensemble", "run_with_fallback",
+        "batch", "completion", "configure", "decision_of", "load_policy", "parse_policy", "record_outcome",
+        "register_ensembles", "register_prompts", "route_to_model", "run", "run_ensemble", "run_with_fallback",
     }
     for name in mm_litellm.__all__:
         assert hasattr(mm_litellm, name), name

@@ -6,8 +6,8 @@ in the policy go to the Router (its pre-call check and usage-based routing raise
 that is right for a server, but a batch should slow down rather than fail. This pacer spaces
 the *starts* of the batch's calls so that, over any window of T seconds, at most
 ``1 + rpm * T / 60`` requests and ``tokens of one request + tpm * T / 60`` tokens start
-(GCRA-style virtual scheduling, no burst allowance). Each caller reserves its slot without
-awaiting in between, so concurrent workers never race, and start in FIFO order.
+(GCRA-style spacing, no burst allowance). Callers queue on one FIFO lock, so concurrent workers
+never race and start in arrival order.
 """
 
 from __future__ import annotations
@@ -39,32 +39,32 @@ class RateLimiter:
         self._sleep = sleep
         self._next_request = float("-inf")
         self._next_token = float("-inf")
+        self._turn = asyncio.Lock()  # FIFO: waiters start in arrival order, one slot at a time
 
     @property
     def active(self) -> bool:
         return self.rpm is not None or self.tpm is not None
 
-    def reserve(self, tokens: int = 0) -> float:
-        """Claim the next start slot for a call of ``tokens`` tokens; returns seconds to wait."""
-        now = self._clock()
-        start = now
-        if self.rpm is not None:
-            start = max(start, self._next_request)
-        if self.tpm is not None:
-            start = max(start, self._next_token)
-        if self.rpm is not None:
-            self._next_request = start + 60.0 / self.rpm
-        if self.tpm is not None:
-            self._next_token = start + max(tokens, 0) * 60.0 / self.tpm
-        return start - now
-
     async def acquire(self, tokens: int = 0) -> None:
-        """Wait for this call's start slot (returns at once when no limit is set)."""
-        delay = self.reserve(tokens)
-        if delay > 0:
-            await self._sleep(delay)
+        """Wait for this call's start slot (returns at once when no limit is set).
+
+        The next slot is counted from the moment this one is *granted*, not from when it was
+        planned: if the event loop was busy and the wait overran, later calls still keep their
+        spacing instead of starting in a bunch.
+        """
+        if not self.active:
+            return
+        async with self._turn:
+            delay = max(self._next_request, self._next_token) - self._clock()
+            if delay > 0:
+                await self._sleep(delay)
+            granted = self._clock()
+            if self.rpm is not None:
+                self._next_request = granted + 60.0 / self.rpm
+            if self.tpm is not None:
+                self._next_token = granted + max(tokens, 0) * 60.0 / self.tpm
 
     def settle(self, token_delta: int) -> None:
         """Correct the token budget once a call's real usage is known (``actual - estimated``)."""
-        if self.tpm is not None:  # a slot left in the past grants no burst: reserve() starts at now
+        if self.tpm is not None:  # a slot left in the past grants no burst: acquire() starts at now
             self._next_token += token_delta * 60.0 / self.tpm

@@ -40,6 +40,10 @@ PARAM_KEYS = frozenset(
         "user",
         "response_format",
         "timeout",
+        "prompt_id",
+        "prompt_variables",
+        "prompt_version",
+        "prompt_label",
     }
 )
 """LiteLLM completion parameters a row may set directly (anything else goes in ``params``)."""
@@ -82,8 +86,12 @@ def to_run_kwargs(request: Any, defaults: Mapping[str, Any] | None = None) -> di
     if unknown:
         allowed = ", ".join(sorted(OPTION_KEYS | PARAM_KEYS | {"id", "params"}))
         raise InvalidRequest(f"unknown key(s) {', '.join(unknown)}; allowed: {allowed}")
-    if ("prompt" in request) == ("messages" in request):
-        raise InvalidRequest("a request needs exactly one of 'prompt' (text) or 'messages' (a list)")
+    if ("prompt" in request) == ("messages" in request) and not (
+        "prompt_id" in request and "prompt" not in request
+    ):
+        raise InvalidRequest(
+            "a request needs exactly one of 'prompt' (text) or 'messages' (a list), or a 'prompt_id'"
+        )
     if "prompt" in request and not isinstance(request["prompt"], str):
         raise InvalidRequest("'prompt' must be a string")
     if "messages" in request and not (isinstance(request["messages"], list) and request["messages"]):

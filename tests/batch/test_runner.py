@@ -77,22 +77,24 @@ async def test_concurrency_bound_is_never_exceeded(mm_policy, fake_upstream) -> 
     assert fake_upstream.stats()["max_in_flight"] == 4  # reached, and never above
 
 
-async def test_rpm_paces_request_starts_across_the_batch(mm_policy, fake_upstream) -> None:
-    arrivals: list[float] = []
+async def test_rpm_paces_request_starts_across_the_batch(mm_policy, fake_upstream, monkeypatch) -> None:
+    from mm_litellm import api
 
-    def record(body: dict[str, object]) -> str:
-        arrivals.append(time.monotonic())
-        return "ok"
+    starts: list[float] = []
+    real = api.arun
 
+    async def timed_arun(*args: object, **kwargs: object) -> object:
+        starts.append(time.monotonic())  # the moment the batch lets a call start
+        return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api, "arun", timed_arun)
     mm_policy(upstream_policy(fake_upstream.base_url, "m"))
-    fake_upstream.script("m", reply=record)
     report = await abatch([f"q{i}" for i in range(8)], max_concurrency=8, rpm=600)  # one per 0.1 s
-    assert report.metrics.succeeded == 8
-    arrivals.sort()
-    assert arrivals[-1] - arrivals[0] >= 0.65  # 7 gaps of 0.1 s, with loopback jitter allowed
-    for i in range(len(arrivals)):
-        for j in range(i + 2, len(arrivals)):  # any window: at most 1 + rate * width requests
-            assert arrivals[j] - arrivals[i] >= (j - i) * 0.1 - 0.06, (i, j)
+    assert report.metrics.succeeded == 8 and fake_upstream.stats()["requests"] == 8
+    assert len(starts) == 8
+    for i in range(len(starts)):
+        for j in range(i + 1, len(starts)):  # any window: at most 1 + rate * width starts
+            assert starts[j] - starts[i] >= (j - i) * 0.1 - 0.005, (i, j)
 
 
 class BudgetExceeded(MMLiteLLMError):
@@ -165,3 +167,34 @@ def test_an_on_result_error_aborts_the_batch_with_that_error(mm_policy, mm_mock)
 
     with pytest.raises(OSError, match="No space left on device"):
         batch(["a", "b", "c"], max_concurrency=2, on_result=full_disk)
+
+
+QA_PROMPT = """
+name: Question answering
+labels: {production: 1}
+versions:
+  - version: 1
+    variables: [question]
+    model: small
+    messages:
+      - {role: system, content: "Answer briefly."}
+      - {role: user, content: "Q: {{ question }}"}
+"""
+
+
+def test_rows_may_name_a_registered_prompt(tmp_path, mm_policy, fake_upstream) -> None:
+    prompts = tmp_path / "prompts"
+    prompts.mkdir()
+    (prompts / "qa.yaml").write_text(QA_PROMPT, encoding="utf-8")
+    mm_policy(
+        upstream_policy(fake_upstream.base_url, "small")
+        + f'database: {{url: "sqlite:///{tmp_path / "p.db"}"}}\n'
+        + f'prompts: {{dir: "{prompts}", refresh_seconds: 0}}\n'
+    )
+    report = batch([{"id": "a", "prompt_id": "qa", "prompt_variables": {"question": "Why is the sky blue?"}}])
+    assert report.items[0].status == "ok", report.items[0].error
+    assert fake_upstream.requests[-1]["body"]["messages"] == [
+        {"role": "system", "content": "Answer briefly."},
+        {"role": "user", "content": "Q: Why is the sky blue?"},
+    ]
+    assert report.items[0].result.decision["prompt"]["id"] == "qa"  # type: ignore[union-attr]
