@@ -242,7 +242,8 @@ def build_call(
 ) -> dict[str, Any]:
     """The ``completion(**call)`` keyword arguments :func:`run` sends (for batch and dry runs)."""
     templated = kwargs.get("prompt_id") is not None  # a registered prompt renders the messages
-    if (prompt is not None and messages is not None) or (prompt is None and messages is None and not templated):
+    neither = prompt is None and messages is None
+    if (prompt is not None and messages is not None) or (neither and not templated):
         raise ValueError("give either a prompt or messages (not both, not neither), or prompt_id=")
     msgs: list[Any] | None = None
     if prompt is not None:
