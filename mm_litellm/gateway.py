@@ -62,7 +62,11 @@ def _prepare(rt: _runtime.Runtime, model: str, messages: list[Any] | None, kwarg
     rt.secrets.check(plan.target, kwargs)
     call = dict(kwargs)
     metadata = dict(kwargs.get("metadata") or {})
-    metadata[TRACE_KEY] = {"requested_model": model, "route": plan.route, "rule": plan.rule}
+    context = dict(metadata.get(TRACE_KEY) or {})
+    context.update(requested_model=model, route=plan.route, rule=plan.rule)
+    if plan.features is not None:
+        context.update(task=plan.features.task, tier=plan.features.tier)
+    metadata[TRACE_KEY] = context
     call["metadata"] = metadata
     if plan.fallbacks and "fallbacks" not in kwargs:
         call["fallbacks"] = [{plan.target: list(plan.fallbacks)}]
