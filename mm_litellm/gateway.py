@@ -7,6 +7,7 @@ is planned by the routing engine and served by the policy's ``litellm.Router``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,7 +34,13 @@ def completion(model: str, messages: list[Any] | None = None, **kwargs: Any) -> 
         return litellm().completion(model=model, **kwargs)
     plan, call = _prepare(rt, model, messages, kwargs)
     response = rt.router.completion(model=plan.target, messages=messages or [], **call)
-    return _finish(response, plan)
+    escalation = None
+    if plan.escalation and not kwargs.get("stream"):
+        from mm_litellm.integrations.escalation import escalate
+
+        complete = functools.partial(rt.router.completion, messages=messages or [])
+        response, escalation = escalate(rt, plan, call, response, complete)
+    return _finish(response, plan, escalation)
 
 
 async def acompletion(model: str, messages: list[Any] | None = None, **kwargs: Any) -> Any:
@@ -45,7 +52,13 @@ async def acompletion(model: str, messages: list[Any] | None = None, **kwargs: A
         return await litellm().acompletion(model=model, **kwargs)
     plan, call = _prepare(rt, model, messages, kwargs)
     response = await rt.router.acompletion(model=plan.target, messages=messages or [], **call)
-    return _finish(response, plan)
+    escalation = None
+    if plan.escalation and not kwargs.get("stream"):
+        from mm_litellm.integrations.escalation import aescalate
+
+        complete = functools.partial(rt.router.acompletion, messages=messages or [])
+        response, escalation = await aescalate(rt, plan, call, response, complete)
+    return _finish(response, plan, escalation)
 
 
 def decision_of(response: Any) -> dict[str, Any] | None:
@@ -73,8 +86,10 @@ def _prepare(rt: _runtime.Runtime, model: str, messages: list[Any] | None, kwarg
     return plan, call
 
 
-def _finish(response: Any, plan: Plan) -> Any:
+def _finish(response: Any, plan: Plan, escalation: dict[str, Any] | None = None) -> Any:
     trace = plan.trace()
+    if escalation is not None:
+        trace["escalation"] = escalation
     hidden = getattr(response, "_hidden_params", None)
     if isinstance(hidden, dict):
         headers = hidden.get("additional_headers") or {}
