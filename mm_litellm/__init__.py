@@ -18,6 +18,7 @@ from mm_litellm.errors import (
 )
 from mm_litellm.gateway import acompletion, completion, decision_of
 from mm_litellm.policy import Policy, load_policy, parse_policy
+from mm_litellm.routing.explain import Explanation, explain
 from mm_litellm.routing.plan import Plan
 from mm_litellm.runtime import configure
 
@@ -28,6 +29,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "ConfigurationError",
+    "Explanation",
     "MMLiteLLMError",
     "MissingSecretError",
     "Plan",
@@ -39,6 +41,7 @@ __all__ = [
     "completion",
     "configure",
     "decision_of",
+    "explain",
     "load_policy",
     "parse_policy",
 ]

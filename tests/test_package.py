@@ -23,8 +23,8 @@ def test_import_does_not_import_litellm_or_configure_logging() -> None:
 def test_public_api_is_pinned() -> None:
     assert mm_litellm.__all__ == sorted(mm_litellm.__all__)
     assert set(mm_litellm.__all__) == {
-        "ConfigurationError", "MMLiteLLMError", "MissingSecretError", "Plan", "Policy", "PolicyError",
-        "RoutingError", "__version__", "acompletion", "completion", "configure", "decision_of", "load_policy",
+        "ConfigurationError", "Explanation", "MMLiteLLMError", "MissingSecretError", "Plan", "Policy", "PolicyError",
+        "RoutingError", "__version__", "acompletion", "completion", "configure", "decision_of", "explain", "load_policy",
         "parse_policy",
     }
     for name in mm_litellm.__all__:

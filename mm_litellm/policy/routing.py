@@ -34,7 +34,7 @@ DEFAULT_TASK_PATTERNS: dict[str, tuple[str, ...]] = {
     # Order matters: the first task with a matching pattern wins.
     "code": (
         r"```", r"\b(python|javascript|typescript|java|rust|golang|c\+\+|sql|bash|regex)\b",
-        r"\b(function|method|class|compile|stack ?trace|traceback|refactor|unit tests?|api endpoint)\b",
+        r"\b(function|method|compile|stack ?trace|traceback|refactor|unit tests?|api endpoint)\b",
         r"\bwrite (a |the )?(code|script|program)\b", r"\bdebug\b",
     ),
     "extraction": (

@@ -263,7 +263,7 @@ class RoutingEngine:
             best = ranked[0]
             cost = "unpriced" if best.est_cost is None else f"est. ${best.est_cost:.6f}"
             why = (f"route '{name}' {route.strategy}: '{best.model}' ({best.tier}, {cost}) "
-                   f"best of {len(ranked)} for a {features.tier} request")
+                   f"best of {len(ranked)} for a request of tier {features.tier}")
             fallbacks = route.fallbacks or tuple(c.model for c in ranked[1:3])
             return best.model, why, fallbacks, tuple(candidates)
         if route.default is not None:
