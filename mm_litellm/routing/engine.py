@@ -224,7 +224,7 @@ class RoutingEngine:
                 fallbacks = chosen.fallbacks if chosen.fallbacks is not None else route.fallbacks
             elif route.strategy != "task_based":
                 strategy = route.strategy
-                target, why, fallbacks, candidates = self._strategy(name, route, features, messages)
+                target, why, fallbacks, candidates = self._strategy(name, route, features, messages, explain)
             elif route.default is not None:
                 target, why = route.default, f"route '{name}': no rule matched, default"
                 fallbacks = route.fallbacks
@@ -251,13 +251,13 @@ class RoutingEngine:
             )
 
     def _strategy(
-        self, name: str, route: Route, features: RequestFeatures, messages: Sequence[Any] | None
+        self, name: str, route: Route, features: RequestFeatures, messages: Sequence[Any] | None, explain: bool
     ) -> tuple[str, str, tuple[str, ...], tuple[Candidate, ...]]:
         catalog = self.catalog
         if messages and not features.input_tokens_exact and near(features.input_tokens, catalog.windows(), self._band):
             features.input_tokens = self.count_tokens(messages)  # a context window decides: count exactly
             features.input_tokens_exact = True
-        candidates = evaluate(route, features, catalog, self.latency)
+        candidates = evaluate(route, features, catalog, self.latency, detail=explain)
         ranked = rank(route.strategy, candidates)
         if ranked:
             best = ranked[0]
@@ -269,6 +269,7 @@ class RoutingEngine:
         if route.default is not None:
             return (route.default, f"route '{name}' {route.strategy}: no candidate passed the filters, default",
                     route.fallbacks, tuple(candidates))
+        candidates = evaluate(route, features, catalog, self.latency)  # again, with every reason
         detail = "; ".join(f"{c.model}: {', '.join(c.rejected)}" for c in candidates) or "no candidates"
         raise RoutingError(name, f"no candidate model passes the route's filters ({detail}) and it has no 'default'")
 

@@ -49,7 +49,8 @@ def test_cost_optimized_picks_cheapest_model_covering_the_tier(engine: RoutingEn
     assert (plan.target, plan.strategy, plan.features.tier) == ("cheap", "cost_optimized", "basic")
     assert plan.fallbacks == ("mid", "strong")  # next-best candidates become LiteLLM fallbacks
     assert plan.reason.startswith("route 'thrifty' cost_optimized: 'cheap' (basic, est. $0.000")
-    hard = engine.plan("thrifty", ask("Design a sharded queue"))  # advanced: only 'strong' covers it
+    assert {c.model: c.rejected for c in plan.candidates}["mystery"] == ("filtered",)  # no detail per request
+    hard = engine.plan("thrifty", ask("Design a sharded queue"), explain=True)  # advanced: only 'strong' covers it
     assert (hard.target, hard.features.tier) == ("strong", "advanced")
     rejected = {c.model: c.rejected for c in hard.candidates}
     assert rejected["cheap"] == ("tier basic below the needed advanced",)
@@ -57,7 +58,7 @@ def test_cost_optimized_picks_cheapest_model_covering_the_tier(engine: RoutingEn
 
 
 def test_context_window_filter(engine: RoutingEngine) -> None:
-    plan = engine.plan("thrifty", ask("what is " + "word " * 800))  # ~1000 input + 500 expected output tokens
+    plan = engine.plan("thrifty", ask("what is " + "word " * 800), explain=True)  # ~1000 in + 500 out tokens
     assert plan.target == "mid"
     reasons = {c.model: c.rejected for c in plan.candidates}["cheap"]
     assert reasons[0].startswith("context window 1000 < ")
@@ -65,7 +66,7 @@ def test_context_window_filter(engine: RoutingEngine) -> None:
 
 def test_quality_optimized_within_a_cost_cap(engine: RoutingEngine) -> None:
     assert engine.plan("best", ask("hi")).target == "strong"
-    big = engine.plan("best", ask("hi"), {"max_tokens": 1000})  # strong would cost ~$0.03 > $0.02
+    big = engine.plan("best", ask("hi"), {"max_tokens": 1000}, explain=True)  # strong: ~$0.03 > $0.02
     assert big.target == "mid"
     assert {c.model: c.rejected for c in big.candidates}["strong"][0].startswith("estimated $0.030")
 
