@@ -25,10 +25,10 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import litellm  # noqa: E402
+import litellm
 
-from mm_litellm import load_policy, parse_policy  # noqa: E402
-from mm_litellm.routing.engine import RoutingEngine  # noqa: E402
+from mm_litellm import load_policy, parse_policy
+from mm_litellm.routing.engine import RoutingEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = """
@@ -43,7 +43,8 @@ GENERIC = [
     "{{name: huge{i}, when: {{input_tokens: {{gt: {t}}}, metadata.region: r{i}}}, use: wide}}",
     "{{name: code{i}, when: {{task: code, metadata.team: t{i}}}, use: claude}}",
     "{{name: vip{i}, when: {{priority: {{in: [high, urgent]}}, metadata.plan: p{i}}}, use: claude}}",
-    "{{name: any{i}, when: {{any: [{{budget_mode: true}}, {{latency_critical: true}}], metadata.region: r{i}}}, use: small}}",
+    "{{name: any{i}, when: {{any: [{{budget_mode: true}}, {{latency_critical: true}}], "
+    "metadata.region: r{i}}}, use: small}}",
     "{{name: not{i}, when: {{not: {{stream: true}}, tags: {{contains: t{i}}}}}, use: small}}",
     "{{name: tier{i}, when: {{tier: expert, metadata.customer: x{i}}}, use: big}}",
     "{{name: json{i}, when: {{json_mode: true, metadata.customer: j{i}}}, use: small}}",
@@ -65,7 +66,8 @@ def policy_text(rules: list[str]) -> str:
 def per_customer_rules(n: int) -> list[str]:
     generic = generic_rules(40, 8000)
     customers = [
-        f"{{name: cust{i}, when: {{metadata.customer: c{i}, priority: high}}, use: {'big' if i % 2 else 'claude'}}}"
+        f"{{name: cust{i}, when: {{metadata.customer: c{i}, priority: high}}, "
+        f"use: {'big' if i % 2 else 'claude'}}}"
         for i in range(n - len(generic) - 1)
     ]
     return [*generic, *customers, "{name: last, when: {metadata.customer: c_last}, use: big}"]
@@ -85,22 +87,38 @@ def median_us(fn: Callable[[], object], rounds: int, batch: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rounds", type=int, default=200, help="timed batches per variant (default 200)")
     args = parser.parse_args()
     litellm.suppress_debug_info = True
 
-    short = [{"role": "user", "content": "Please refactor this small Python helper so that it is easier to test."}]
+    short = [
+        {"role": "user", "content": "Please refactor this small Python helper so that it is easier to test."}
+    ]
     filler = "The quarterly report lists revenue, costs and headcount for every region. "
     long_text = (filler * (400_000 // len(filler) + 1))[:400_000]  # ~100k tokens
     long_msgs = [{"role": "user", "content": "Summarize the document below.\n" + long_text}]
     meta = {"metadata": {"customer": "c_last", "team": "t-none", "region": "none", "plan": "none"}}
 
-    e50 = RoutingEngine(parse_policy(policy_text(generic_rules(49, 8000) + ["{name: last, when: {metadata.customer: c_last}, use: big}"])))
+    e50 = RoutingEngine(
+        parse_policy(
+            policy_text(
+                [*generic_rules(49, 8000), "{name: last, when: {metadata.customer: c_last}, use: big}"]
+            )
+        )
+    )
     e5k = RoutingEngine(parse_policy(policy_text(per_customer_rules(5000))))
-    e_near = RoutingEngine(parse_policy(policy_text(generic_rules(49, 100_000) + ["{name: last, when: {metadata.customer: c_last}, use: big}"])))
+    e_near = RoutingEngine(
+        parse_policy(
+            policy_text(
+                [*generic_rules(49, 100000), "{name: last, when: {metadata.customer: c_last}, use: big}"]
+            )
+        )
+    )
     example = RoutingEngine(load_policy(ROOT / "config" / "policy.yaml"))
-    example.catalog  # prices are read once per policy, not per decision
+    _ = example.catalog  # prices are read once per policy, not per decision
 
     checks = {
         "50 rules": e50.plan("auto", short, meta),
@@ -118,13 +136,36 @@ def main() -> None:
         return litellm.completion(model="gpt-4o-mini", messages=short, mock_response="ok")
 
     rows = [
-        ("decision, short prompt, 50 rules", median_us(lambda: e50.plan("auto", short, meta), args.rounds, 50), 50),
-        ("decision, short prompt, 5,000 rules", median_us(lambda: e5k.plan("auto", short, meta), args.rounds, 50), 1000),
-        ("decision, 100k-token prompt, 50 rules", median_us(lambda: e50.plan("auto", long_msgs, meta), args.rounds // 4, 5), 5000),
-        ("decision, 100k-token prompt near a threshold (exact count)",
-         median_us(lambda: e_near.plan("auto", long_msgs, meta), max(5, args.rounds // 20), 1), None),
-        ("example policy 'auto' (seed 001 table)", median_us(lambda: example.plan("auto", short), args.rounds, 50), None),
-        ("example policy 'cheap' (cost_optimized)", median_us(lambda: example.plan("cheap", short), args.rounds, 50), None),
+        (
+            "decision, short prompt, 50 rules",
+            median_us(lambda: e50.plan("auto", short, meta), args.rounds, 50),
+            50,
+        ),
+        (
+            "decision, short prompt, 5,000 rules",
+            median_us(lambda: e5k.plan("auto", short, meta), args.rounds, 50),
+            1000,
+        ),
+        (
+            "decision, 100k-token prompt, 50 rules",
+            median_us(lambda: e50.plan("auto", long_msgs, meta), args.rounds // 4, 5),
+            5000,
+        ),
+        (
+            "decision, 100k-token prompt near a threshold (exact count)",
+            median_us(lambda: e_near.plan("auto", long_msgs, meta), max(5, args.rounds // 20), 1),
+            None,
+        ),
+        (
+            "example policy 'auto' (seed 001 table)",
+            median_us(lambda: example.plan("auto", short), args.rounds, 50),
+            None,
+        ),
+        (
+            "example policy 'cheap' (cost_optimized)",
+            median_us(lambda: example.plan("cheap", short), args.rounds, 50),
+            None,
+        ),
         ("mocked litellm.completion (baseline)", median_us(mocked, max(10, args.rounds // 4), 10), None),
     ]
     baseline = rows[-1][1]

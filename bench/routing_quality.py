@@ -30,10 +30,10 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import yaml  # noqa: E402
+import yaml
 
-from mm_litellm import parse_policy  # noqa: E402
-from mm_litellm.routing.engine import RoutingEngine  # noqa: E402
+from mm_litellm import parse_policy
+from mm_litellm.routing.engine import RoutingEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent.parent / "shared" / "data" / "routing"
@@ -66,14 +66,24 @@ def example_policy(cheap_tier: str, prices: dict[str, list[float]]) -> str:
     route["candidates"] = ["mixtral", "gpt-4"]
     route.pop("rules", None)  # the vision rule: no images in these sets
     models = {
-        "mixtral": {"litellm_params": {"model": "together_ai/" + CHEAP}, "tier": cheap_tier,
-                    "pricing": {"input_per_mtok": prices[CHEAP][0], "output_per_mtok": prices[CHEAP][1]}},
-        "gpt-4": {"litellm_params": {"model": "openai/" + STRONG}, "tier": "expert",
-                  "pricing": {"input_per_mtok": prices[STRONG][0], "output_per_mtok": prices[STRONG][1]}},
+        "mixtral": {
+            "litellm_params": {"model": "together_ai/" + CHEAP},
+            "tier": cheap_tier,
+            "pricing": {"input_per_mtok": prices[CHEAP][0], "output_per_mtok": prices[CHEAP][1]},
+        },
+        "gpt-4": {
+            "litellm_params": {"model": "openai/" + STRONG},
+            "tier": "expert",
+            "pricing": {"input_per_mtok": prices[STRONG][0], "output_per_mtok": prices[STRONG][1]},
+        },
     }
-    return yaml.safe_dump({
-        "models": models, "classifier": example.get("classifier", {}), "routes": {"cheap": route},
-    })
+    return yaml.safe_dump(
+        {
+            "models": models,
+            "classifier": example.get("classifier", {}),
+            "routes": {"cheap": route},
+        }
+    )
 
 
 def example_policy_with(tiers: dict[str, list[str]], prices: dict[str, list[float]]) -> str:
@@ -83,7 +93,9 @@ def example_policy_with(tiers: dict[str, list[str]], prices: dict[str, list[floa
     return yaml.safe_dump(data)
 
 
-def select_patterns(rows: list[dict[str, Any]], prices: dict[str, list[float]], min_hits: int = 10) -> list[str]:
+def select_patterns(
+    rows: list[dict[str, Any]], prices: dict[str, list[float]], min_hits: int = 10
+) -> list[str]:
     """Patterns (from the classifier's default lists) whose prompts gain more per extra dollar
     on GPT-4 than the average prompt does, measured on ``rows`` (the training split)."""
     import re
@@ -93,35 +105,50 @@ def select_patterns(rows: list[dict[str, Any]], prices: dict[str, list[float]], 
 
     window = Classifier().window
     texts = [window(r["prompt"]) for r in rows]
-    gain = [float(r["outcomes"][STRONG]["score"] or 0) - float(r["outcomes"][CHEAP]["score"] or 0) for r in rows]
+    gain = [
+        float(r["outcomes"][STRONG]["score"] or 0) - float(r["outcomes"][CHEAP]["score"] or 0) for r in rows
+    ]
     extra = [row_cost(r, STRONG, prices) - row_cost(r, CHEAP, prices) for r in rows]
     average = sum(gain) / max(sum(extra), 1e-12)
-    candidates = dict.fromkeys(p for group in (DEFAULT_TASK_PATTERNS, DEFAULT_TIER_PATTERNS)
-                               for pats in group.values() for p in pats)
+    candidates = dict.fromkeys(
+        p for group in (DEFAULT_TASK_PATTERNS, DEFAULT_TIER_PATTERNS) for pats in group.values() for p in pats
+    )
     chosen = []
     for pattern in candidates:
         rx = re.compile(pattern, re.IGNORECASE)
         hits = [i for i, t in enumerate(texts) if rx.search(t)]
-        if len(hits) >= min_hits and sum(gain[i] for i in hits) / max(sum(extra[i] for i in hits), 1e-12) > 1.5 * average:
+        if (
+            len(hits) >= min_hits
+            and sum(gain[i] for i in hits) / max(sum(extra[i] for i in hits), 1e-12) > 1.5 * average
+        ):
             chosen.append(pattern)
     return chosen
 
 
-def evaluate(rows: list[dict[str, Any]], prices: dict[str, list[float]], fitted: str | None = None) -> list[Point]:
+def evaluate(
+    rows: list[dict[str, Any]], prices: dict[str, list[float]], fitted: str | None = None
+) -> list[Point]:
     n = len(rows)
     cost = {m: [row_cost(r, m, prices) for r in rows] for m in (CHEAP, STRONG)}
     score = {m: [float(r["outcomes"][m]["score"] or 0.0) for r in rows] for m in (CHEAP, STRONG)}
     q_c, q_s = sum(score[CHEAP]) / n, sum(score[STRONG]) / n
     c_c, c_s = sum(cost[CHEAP]) / n * 1000, sum(cost[STRONG]) / n * 1000
-    points = [Point("always-cheapest (Mixtral)", q_c, c_c, 0.0), Point("always-strongest (GPT-4)", q_s, c_s, 1.0)]
+    points = [
+        Point("always-cheapest (Mixtral)", q_c, c_c, 0.0),
+        Point("always-strongest (GPT-4)", q_s, c_s, 1.0),
+    ]
     oracle_q = oracle_c = 0.0
     for i in range(n):
         pick = CHEAP if score[CHEAP][i] >= score[STRONG][i] else STRONG
         oracle_q += score[pick][i]
         oracle_c += cost[pick][i]
-    points.append(Point("oracle (cheapest model that scores best)", oracle_q / n, oracle_c / n * 1000, float("nan")))
-    variants = [(f"policy 'cheap', Mixtral declared {t}", example_policy(t, prices))
-                for t in ("basic", "intermediate", "advanced")]
+    points.append(
+        Point("oracle (cheapest model that scores best)", oracle_q / n, oracle_c / n * 1000, float("nan"))
+    )
+    variants = [
+        (f"policy 'cheap', Mixtral declared {t}", example_policy(t, prices))
+        for t in ("basic", "intermediate", "advanced")
+    ]
     if fitted is not None:
         variants.append(("policy 'cheap', train-split tier patterns", fitted))
     for label, text in variants:
@@ -136,8 +163,11 @@ def evaluate(rows: list[dict[str, Any]], prices: dict[str, list[float]], fitted:
         policy = Point(label, q / n, c / n * 1000, strong / n)
         p = 0.0 if c_s == c_c else min(1.0, max(0.0, (policy.cost_per_1k - c_c) / (c_s - c_c)))
         points.append(policy)
-        points.append(Point(f"  random at matched cost (p={p:.3f})", (1 - p) * q_c + p * q_s,
-                            (1 - p) * c_c + p * c_s, p))
+        points.append(
+            Point(
+                f"  random at matched cost (p={p:.3f})", (1 - p) * q_c + p * q_s, (1 - p) * c_c + p * c_s, p
+            )
+        )
     return points
 
 
@@ -149,7 +179,9 @@ def show(points: list[Point]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=DATA, help=f"data directory (default {DATA})")
     parser.add_argument("--limit", type=int, help="use only the first N prompts of each set (quick runs)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the train/held-out split (default 0)")
@@ -158,7 +190,9 @@ def main() -> None:
     for name, filename in SETS.items():
         with gzip.open(args.data / filename, "rt", encoding="utf-8") as fh:
             rows = [json.loads(line) for line in fh]
-        rows = [r for r in rows if all(r["outcomes"].get(m, {}).get("score") is not None for m in (CHEAP, STRONG))]
+        rows = [
+            r for r in rows if all(r["outcomes"].get(m, {}).get("score") is not None for m in (CHEAP, STRONG))
+        ]
         if args.limit:
             rows = rows[: args.limit]
         print(f"\n{name}: {len(rows)} prompts ({filename}); quality = mean score, cost = USD per 1k prompts")
@@ -167,16 +201,24 @@ def main() -> None:
         order = list(range(len(rows)))
         rng.shuffle(order)
         train = [rows[i] for i in order[: len(rows) // 2]]
-        test = [rows[i] for i in order[len(rows) // 2:]]
+        test = [rows[i] for i in order[len(rows) // 2 :]]
         patterns = select_patterns(train, prices)
-        print(f"\n{name}, held-out half ({len(test)} prompts, split seed {args.seed}): tier patterns chosen on the "
-              f"other half from the classifier's default lists: {patterns or 'none'}")
-        fitted = example_policy_with({"expert": patterns, "advanced": [], "intermediate": [], "basic": []}, prices) \
-            if patterns else None
+        print(
+            f"\n{name}, held-out half ({len(test)} prompts, split seed {args.seed}): "
+            "tier patterns chosen on the other half from the classifier's default lists: "
+            f"{patterns or 'none'}"
+        )
+        fitted = (
+            example_policy_with({"expert": patterns, "advanced": [], "intermediate": [], "basic": []}, prices)
+            if patterns
+            else None
+        )
         show(evaluate(test, prices, fitted))
-    print("\nCaveats: RouteLLM sets are flagged routellm_contaminated where applicable; GPT-4 and Mixtral are "
-          "2023-24 models; prices are pinned list prices (prices_pinned.json). The tier patterns are seed 003's "
-          "defaults, not fitted to these sets.")
+    print(
+        "\nCaveats: RouteLLM sets are flagged routellm_contaminated where applicable; "
+        "GPT-4 and Mixtral are 2023-24 models; prices are pinned list prices (prices_pinned.json). "
+        "The tier patterns are seed 003's defaults, not fitted to these sets."
+    )
 
 
 if __name__ == "__main__":

@@ -15,13 +15,22 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("prompt", help="the user message to decide for")
     add_policy_option(p)
     target = p.add_mutually_exclusive_group()
-    target.add_argument("--model", help="a route, alias or model of the policy (default: the policy's default_route)")
+    target.add_argument(
+        "--model", help="a route, alias or model of the policy (default: the policy's default_route)"
+    )
     target.add_argument("--route", help="a route of the policy")
     p.add_argument("--system", help="a system message before the prompt")
     p.add_argument("--images", type=int, default=0, metavar="N", help="pretend the message carries N images")
-    p.add_argument("--max-tokens", type=int, metavar="N", help="the request's max_tokens (changes cost estimates)")
-    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
-                   help="request metadata the rules can test (repeatable), e.g. --meta priority=high")
+    p.add_argument(
+        "--max-tokens", type=int, metavar="N", help="the request's max_tokens (changes cost estimates)"
+    )
+    p.add_argument(
+        "--meta",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="request metadata the rules can test (repeatable), e.g. --meta priority=high",
+    )
     p.add_argument("--json", action="store_true", help="print the explanation as JSON")
 
 
@@ -35,7 +44,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _arguments(p)
     p.add_argument("--explain", action="store_true", help="show the whole reasoning, not only the decision")
     p.set_defaults(handler=handle)
-    e = sub.add_parser("explain", help="same as 'route --explain'", description="Same as 'mm-litellm route --explain'.")
+    e = sub.add_parser(
+        "explain", help="same as 'route --explain'", description="Same as 'mm-litellm route --explain'."
+    )
     _arguments(e)
     e.set_defaults(handler=handle, explain=True)
 

@@ -74,10 +74,15 @@ class Escalation:
         cost = _cost(response)
         self.spent += cost or 0.0
         confident = confidence.score >= self.min_confidence
-        self.hops.append({
-            "model": model, "confidence": confidence.score, "reasons": list(confidence.reasons),
-            "cost": cost, "confident": confident,
-        })
+        self.hops.append(
+            {
+                "model": model,
+                "confidence": confidence.score,
+                "reasons": list(confidence.reasons),
+                "cost": cost,
+                "confident": confident,
+            }
+        )
         hop = len(self.hops) - 1
         if self._best is None or confidence.score >= self._best[0]:
             self._best = (confidence.score, hop, response)
@@ -95,8 +100,10 @@ class Escalation:
             estimated = self.estimate(nxt, *_usage(response))
             if estimated is None or self.spent + estimated > self.max_cost:
                 shown = "unpriced" if estimated is None else f"${estimated:.6f}"
-                self.stopped = (f"cost cap: spent ${self.spent:.6f}, next hop '{nxt}' {shown}, "
-                                f"max_cost ${self.max_cost:g}")
+                self.stopped = (
+                    f"cost cap: spent ${self.spent:.6f}, next hop '{nxt}' {shown}, "
+                    f"max_cost ${self.max_cost:g}"
+                )
                 return None
         return nxt
 
@@ -108,8 +115,12 @@ class Escalation:
     def trace(self) -> dict[str, Any]:
         assert self._best is not None
         return {
-            "hops": self.hops, "stopped": self.stopped, "total_cost": round(self.spent, 10),
-            "chosen_hop": self._best[1], "min_confidence": self.min_confidence, "max_cost": self.max_cost,
+            "hops": self.hops,
+            "stopped": self.stopped,
+            "total_cost": round(self.spent, 10),
+            "chosen_hop": self._best[1],
+            "min_confidence": self.min_confidence,
+            "max_cost": self.max_cost,
         }
 
 

@@ -19,12 +19,12 @@ _logger: Any = None
 
 
 def latency_logger() -> Any:
-    """The process's latency recorder (feeding :data:`~mm_litellm.routing.latency.LATENCY`) (a ``litellm.integrations.custom_logger.CustomLogger``)."""
+    """The process's latency recorder, a LiteLLM ``CustomLogger`` feeding ``routing.latency.LATENCY``."""
     global _logger
     if _logger is None:
         from litellm.integrations.custom_logger import CustomLogger
 
-        class MMLatencyRecorder(CustomLogger):  # type: ignore[misc]
+        class MMLatencyRecorder(CustomLogger):
             """Records the response time of every successful call per model group."""
 
             def __init__(self, tracker: LatencyTracker) -> None:
@@ -44,7 +44,9 @@ def latency_logger() -> Any:
                         return
                 self._tracker.observe(str(group), float(seconds) * 1000.0)
 
-            def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+            def log_success_event(
+                self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+            ) -> None:
                 self._record(kwargs, start_time, end_time)
 
             async def async_log_success_event(

@@ -38,12 +38,17 @@ def install_routing(router: Any, policy: Policy | RoutingEngine) -> RoutingEngin
         model: str,
         request_kwargs: dict[str, Any],
         messages: list[dict[str, Any]] | None = None,
-        input: str | list[Any] | None = None,  # noqa: A002 - LiteLLM's parameter name
+        input: str | list[Any] | None = None,
         specific_deployment: bool | None = False,
     ) -> Any:
         if model in groups or not engine.handles(model):
-            return await original(model=model, request_kwargs=request_kwargs, messages=messages,
-                                  input=input, specific_deployment=specific_deployment)
+            return await original(
+                model=model,
+                request_kwargs=request_kwargs,
+                messages=messages,
+                input=input,
+                specific_deployment=specific_deployment,
+            )
         plan = engine.plan(model, messages, request_kwargs)
         metadata = request_kwargs.get("metadata")
         if not isinstance(metadata, dict):

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
-from mm_litellm.policy.types import FrozenDict, Name, Tier
 from mm_litellm.policy.types import Frozen as _Frozen
+from mm_litellm.policy.types import FrozenDict, Name, Tier
 
 if TYPE_CHECKING:
     from mm_litellm.policy.schema import Policy
@@ -33,30 +33,58 @@ __all__ = [
 DEFAULT_TASK_PATTERNS: dict[str, tuple[str, ...]] = {
     # Order matters: the first task with a matching pattern wins.
     "code": (
-        r"```", r"\b(python|javascript|typescript|java|rust|golang|c\+\+|sql|bash|regex)\b",
+        r"```",
+        r"\b(python|javascript|typescript|java|rust|golang|c\+\+|sql|bash|regex)\b",
         r"\b(function|method|compile|stack ?trace|traceback|refactor|unit tests?|api endpoint)\b",
-        r"\bwrite (a |the )?(code|script|program)\b", r"\bdebug\b",
+        r"\bwrite (a |the )?(code|script|program)\b",
+        r"\bdebug\b",
     ),
     "extraction": (
-        r"\bextract\b", r"\bpull (out )?(the |all )?\w+ from\b", r"\bparse\b",
-        r"\bfind all\b", r"\b(fields?|entities|named entities)\b.*\bfrom\b", r"\breturn (a |the )?json\b",
+        r"\bextract\b",
+        r"\bpull (out )?(the |all )?\w+ from\b",
+        r"\bparse\b",
+        r"\bfind all\b",
+        r"\b(fields?|entities|named entities)\b.*\bfrom\b",
+        r"\breturn (a |the )?json\b",
     ),
     "classification": (
-        r"\bclassify\b", r"\bcategori[sz]e\b", r"\b(label|tag) (this|the|each)\b", r"\bsentiment\b",
-        r"\bwhich (category|class|label)\b", r"\bis (this|it) (spam|positive|negative|toxic)\b",
+        r"\bclassify\b",
+        r"\bcategori[sz]e\b",
+        r"\b(label|tag) (this|the|each)\b",
+        r"\bsentiment\b",
+        r"\bwhich (category|class|label)\b",
+        r"\bis (this|it) (spam|positive|negative|toxic)\b",
     ),
     "summarization": (r"\bsummari[sz]e\b", r"\bsummary\b", r"\btl;?dr\b", r"\bcondense\b", r"\bkey points\b"),
     "math": (
-        r"\bcalculate\b", r"\bsolve\b", r"\bequation\b", r"\bintegral\b", r"\bderivative\b",
-        r"\d+\s*[-+*/^]\s*\d+", r"\bhow (many|much)\b.*\d", r"\bprobability\b", r"\bprove\b",
+        r"\bcalculate\b",
+        r"\bsolve\b",
+        r"\bequation\b",
+        r"\bintegral\b",
+        r"\bderivative\b",
+        r"\d+\s*[-+*/^]\s*\d+",
+        r"\bhow (many|much)\b.*\d",
+        r"\bprobability\b",
+        r"\bprove\b",
     ),
     "creative": (
-        r"\bwrite (a |an )?(story|poem|song|haiku|limerick|novel|script)\b", r"\bbrainstorm\b",
-        r"\bslogan\b", r"\bcreative\b", r"\bfiction\b",
+        r"\bwrite (a |an )?(story|poem|song|haiku|limerick|novel|script)\b",
+        r"\bbrainstorm\b",
+        r"\bslogan\b",
+        r"\bcreative\b",
+        r"\bfiction\b",
     ),
     "reasoning": (
-        r"\bwhy\b", r"\bexplain\b", r"\breason(ing)?\b", r"\bstep[- ]by[- ]step\b", r"\banaly[sz]e\b",
-        r"\bcompare\b", r"\bevaluate\b", r"\bplan\b", r"\btrade-?offs?\b", r"\bshould i\b",
+        r"\bwhy\b",
+        r"\bexplain\b",
+        r"\breason(ing)?\b",
+        r"\bstep[- ]by[- ]step\b",
+        r"\banaly[sz]e\b",
+        r"\bcompare\b",
+        r"\bevaluate\b",
+        r"\bplan\b",
+        r"\btrade-?offs?\b",
+        r"\bshould i\b",
     ),
 }
 """Task types and their patterns (case-insensitive regular expressions); none matching is ``general``."""
@@ -64,35 +92,65 @@ DEFAULT_TASK_PATTERNS: dict[str, tuple[str, ...]] = {
 DEFAULT_TIER_PATTERNS: dict[str, tuple[str, ...]] = {
     # Seed 003's complexity levels, checked from expert down: the highest matching tier wins.
     "expert": (
-        r"\bresearch\b", r"\banaly[sz]e deeply\b", r"\bcomprehensive\b", r"\bcompare multiple\b",
-        r"\bprove\b", r"\bderive\b", r"\bformali[sz]e\b", r"\bmulti-step\b",
+        r"\bresearch\b",
+        r"\banaly[sz]e deeply\b",
+        r"\bcomprehensive\b",
+        r"\bcompare multiple\b",
+        r"\bprove\b",
+        r"\bderive\b",
+        r"\bformali[sz]e\b",
+        r"\bmulti-step\b",
     ),
     "advanced": (
-        r"\bexplain why\b", r"\bimplement\b", r"\bdesign\b", r"\bdebug\b", r"\bcompare\b",
-        r"\bevaluate\b", r"\boptimi[sz]e\b", r"\barchitect",
+        r"\bexplain why\b",
+        r"\bimplement\b",
+        r"\bdesign\b",
+        r"\bdebug\b",
+        r"\bcompare\b",
+        r"\bevaluate\b",
+        r"\boptimi[sz]e\b",
+        r"\barchitect",
     ),
     "intermediate": (
-        r"\bwrite (some |a |the )?code\b", r"\bsummari[sz]e\b", r"\bcalculate\b", r"\blist\b",
-        r"\bidentify\b", r"\bsolve\b",
+        r"\bwrite (some |a |the )?code\b",
+        r"\bsummari[sz]e\b",
+        r"\bcalculate\b",
+        r"\blist\b",
+        r"\bidentify\b",
+        r"\bsolve\b",
     ),
     "basic": (r"\bwhat is\b", r"\bdefine\b", r"\bformat\b", r"\bsimple\b", r"\bbasic\b", r"\bquick\b"),
 }
 """Complexity tiers and their patterns (seed 003)."""
 
 DEFAULT_LOW_CONFIDENCE: tuple[str, ...] = (
-    r"\bnot sure\b", r"\buncertain\b", r"\bmight be\b", r"\bpossibly\b", r"\bi think\b", r"\bseems like\b",
-    r"\bappears to\b", r"\bneed more context\b", r"\bwould need to\b", r"\bi don'?t know\b",
+    r"\bnot sure\b",
+    r"\buncertain\b",
+    r"\bmight be\b",
+    r"\bpossibly\b",
+    r"\bi think\b",
+    r"\bseems like\b",
+    r"\bappears to\b",
+    r"\bneed more context\b",
+    r"\bwould need to\b",
+    r"\bi don'?t know\b",
 )
 """Seed 003's low-confidence indicators."""
 
 DEFAULT_HIGH_CONFIDENCE: tuple[str, ...] = (
-    r"\bdefinitely\b", r"\bcertainly\b", r"\bclearly\b", r"\bproven\b", r"\bestablished\b", r"\bconfirmed\b",
+    r"\bdefinitely\b",
+    r"\bcertainly\b",
+    r"\bclearly\b",
+    r"\bproven\b",
+    r"\bestablished\b",
+    r"\bconfirmed\b",
 )
 """Seed 003's high-confidence indicators."""
 
 DEFAULT_REFUSALS: tuple[str, ...] = (
     r"\bI (?:can(?:no|')t|am unable to|'m unable to|won'?t be able to) (?:help|assist|answer|provide|do)\b",
-    r"\bas an ai\b", r"\bI'?m sorry,? but\b",
+    r"\bas an ai\b",
+    r"\bI'?m sorry,? but\b",
 )
 """Refusal phrases: an answer that refuses is treated as unsure."""
 
@@ -208,7 +266,10 @@ def check_routing_references(policy: Policy) -> Iterator[tuple[Loc, str]]:
             chains = ", ".join(sorted(policy.chains)) or "(none declared)"
             yield ("routes", name, "escalate"), f"unknown chain '{route.escalate}'; known: {chains}"
         if route.strategy == "task_based" and (route.candidates or route.require != Requirements()):
-            yield ("routes", name, "strategy"), (
-                "'candidates' and 'require' apply to cost_optimized, quality_optimized and speed_optimized "
-                "routes; set 'strategy' or remove them"
+            yield (
+                ("routes", name, "strategy"),
+                (
+                    "'candidates' and 'require' apply to cost_optimized, quality_optimized and "
+                    "speed_optimized routes; set 'strategy' or remove them"
+                ),
             )

@@ -79,10 +79,13 @@ class PolicyCase(Frozen):
         else:
             content: Any = self.prompt
             if self.pad_tokens:
-                content = f"{content}\n" + "data " * (self.pad_tokens * 4 // 5)  # 'data ' is 5 chars, ~1.25 tokens
+                content = f"{content}\n" + "data " * (
+                    self.pad_tokens * 4 // 5
+                )  # 'data ' is 5 chars, ~1.25 tokens
             if self.images:
                 content = [{"type": "text", "text": self.prompt}] + [
-                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,"}} for _ in range(self.images)
+                    {"type": "image_url", "image_url": {"url": "data:image/png;base64,"}}
+                    for _ in range(self.images)
                 ]
             messages = [{"role": "user", "content": content}]
         return messages, {**self.kwargs, "metadata": dict(self.metadata)}
@@ -119,10 +122,14 @@ def load_cases(path: str | Path) -> CaseFile:
     try:
         return CaseFile.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError([
-            PolicyIssue(source, None, ".".join(str(p) for p in e["loc"]), e["msg"].removeprefix("Value error, "))
-            for e in exc.errors()
-        ]) from None
+        raise PolicyError(
+            [
+                PolicyIssue(
+                    source, None, ".".join(str(p) for p in e["loc"]), e["msg"].removeprefix("Value error, ")
+                )
+                for e in exc.errors()
+            ]
+        ) from None
 
 
 def run_cases(engine: Any, cases: Sequence[PolicyCase]) -> list[CaseResult]:
@@ -145,14 +152,23 @@ def run_cases(engine: Any, cases: Sequence[PolicyCase]) -> list[CaseResult]:
             reason = "not named by the policy: passed through"
         else:
             f = plan.features
-            actual = {"model": plan.target, "route": plan.route, "rule": plan.rule, "strategy": plan.strategy,
-                      "task": f.task if f else None, "tier": f.tier if f else None}
+            actual = {
+                "model": plan.target,
+                "route": plan.route,
+                "rule": plan.rule,
+                "strategy": plan.strategy,
+                "task": f.task if f else None,
+                "tier": f.tier if f else None,
+            }
             reason = plan.reason
         mismatches = tuple(
             f"{key}: expected {expected[key]!r}, got {actual.get(key)!r}"
-            for key in EXPECTABLE if key in expected and expected[key] != actual.get(key)
+            for key in EXPECTABLE
+            if key in expected and expected[key] != actual.get(key)
         )
         if "error" in expected:
-            mismatches += (f"error: expected a routing error containing {expected['error']!r}, got a decision",)
+            mismatches += (
+                f"error: expected a routing error containing {expected['error']!r}, got a decision",
+            )
         results.append(CaseResult(case, actual, mismatches, reason))
     return results

@@ -24,7 +24,9 @@ def _combine(patterns: Sequence[str]) -> re.Pattern[str] | None:
     return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
 
 
-def _merged(defaults: Mapping[str, tuple[str, ...]], overrides: Mapping[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+def _merged(
+    defaults: Mapping[str, tuple[str, ...]], overrides: Mapping[str, tuple[str, ...]]
+) -> dict[str, tuple[str, ...]]:
     merged = dict(defaults)
     merged.update(overrides)
     return merged
@@ -99,12 +101,16 @@ def request_text(messages: Sequence[Any] | None) -> str:
         role = message.get("role") if isinstance(message, Mapping) else getattr(message, "role", None)
         if role not in ("user", None):
             continue
-        content = message.get("content") if isinstance(message, Mapping) else getattr(message, "content", None)
+        content = (
+            message.get("content") if isinstance(message, Mapping) else getattr(message, "content", None)
+        )
         if isinstance(content, str):
             return content
         if isinstance(content, list):
             return "\n".join(
-                str(p.get("text") or "") for p in content if isinstance(p, Mapping) and p.get("type") == "text"
+                str(p.get("text") or "")
+                for p in content
+                if isinstance(p, Mapping) and p.get("type") == "text"
             )
         return ""
     return ""

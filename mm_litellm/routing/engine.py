@@ -57,7 +57,7 @@ class _CompiledRoute:
                 if check is None:
                     unindexed.append(i)
                     continue
-                getter, table = by_fact.setdefault(check.fact, (check.get, {}))
+                _getter, table = by_fact.setdefault(check.fact, (check.get, {}))
                 table.setdefault(check.value, []).append(i)
             self.index = list(by_fact.values())
         self.unindexed = tuple(unindexed) if self.index else tuple(range(len(self.rules)))
@@ -101,7 +101,9 @@ def _thresholds(condition: Condition, out: set[int]) -> None:
     for check in condition.checks:
         if isinstance(check, Condition):
             _thresholds(check, out)
-        elif check.fact == "input_tokens" and check.op in _NUMERIC_OPS and isinstance(check.value, int | float):
+        elif (
+            check.fact == "input_tokens" and check.op in _NUMERIC_OPS and isinstance(check.value, int | float)
+        ):
             out.add(int(check.value))
 
 
@@ -160,11 +162,18 @@ class RoutingEngine:
         policy = self.policy
         return model in policy.routes or model in policy.aliases or model in policy.models
 
-    def features(self, model: str, messages: Sequence[Any] | None, kwargs: Mapping[str, Any] | None = None) -> RequestFeatures:
+    def features(
+        self, model: str, messages: Sequence[Any] | None, kwargs: Mapping[str, Any] | None = None
+    ) -> RequestFeatures:
         """The request's features, with an exact token count only near a rule's threshold."""
         return extract_features(
-            model, messages, kwargs or {}, classifier=self.classifier,
-            thresholds=self.thresholds, counter=self.count_tokens, band=self._band,
+            model,
+            messages,
+            kwargs or {},
+            classifier=self.classifier,
+            thresholds=self.thresholds,
+            counter=self.count_tokens,
+            band=self._band,
         )
 
     def plan(
@@ -189,14 +198,23 @@ class RoutingEngine:
             reason = f"legacy alias '{model}' -> '{alias_target}'; "
             name = alias_target
         if name in policy.models:
-            return Plan(requested=model, target=name, reason=reason + f"model '{name}' declared in the policy",
-                        features=features)
+            return Plan(
+                requested=model,
+                target=name,
+                reason=reason + f"model '{name}' declared in the policy",
+                features=features,
+            )
         if features is None:
             features = self.features(model, messages, kwargs)
         return self._route(model, name, features, reason, explain, messages)
 
     def _route(
-        self, requested: str, name: str, features: RequestFeatures, reason: str, explain: bool,
+        self,
+        requested: str,
+        name: str,
+        features: RequestFeatures,
+        reason: str,
+        explain: bool,
         messages: Sequence[Any] | None,
     ) -> Plan:
         trials: list[RuleTrial] = []
@@ -251,10 +269,19 @@ class RoutingEngine:
             )
 
     def _strategy(
-        self, name: str, route: Route, features: RequestFeatures, messages: Sequence[Any] | None, explain: bool
+        self,
+        name: str,
+        route: Route,
+        features: RequestFeatures,
+        messages: Sequence[Any] | None,
+        explain: bool,
     ) -> tuple[str, str, tuple[str, ...], tuple[Candidate, ...]]:
         catalog = self.catalog
-        if messages and not features.input_tokens_exact and near(features.input_tokens, catalog.windows(), self._band):
+        if (
+            messages
+            and not features.input_tokens_exact
+            and near(features.input_tokens, catalog.windows(), self._band)
+        ):
             features.input_tokens = self.count_tokens(messages)  # a context window decides: count exactly
             features.input_tokens_exact = True
         candidates = evaluate(route, features, catalog, self.latency, detail=explain)
@@ -262,16 +289,24 @@ class RoutingEngine:
         if ranked:
             best = ranked[0]
             cost = "unpriced" if best.est_cost is None else f"est. ${best.est_cost:.6f}"
-            why = (f"route '{name}' {route.strategy}: '{best.model}' ({best.tier}, {cost}) "
-                   f"best of {len(ranked)} for a request of tier {features.tier}")
+            why = (
+                f"route '{name}' {route.strategy}: '{best.model}' ({best.tier}, {cost}) "
+                f"best of {len(ranked)} for a request of tier {features.tier}"
+            )
             fallbacks = route.fallbacks or tuple(c.model for c in ranked[1:3])
             return best.model, why, fallbacks, tuple(candidates)
         if route.default is not None:
-            return (route.default, f"route '{name}' {route.strategy}: no candidate passed the filters, default",
-                    route.fallbacks, tuple(candidates))
+            return (
+                route.default,
+                f"route '{name}' {route.strategy}: no candidate passed the filters, default",
+                route.fallbacks,
+                tuple(candidates),
+            )
         candidates = evaluate(route, features, catalog, self.latency)  # again, with every reason
         detail = "; ".join(f"{c.model}: {', '.join(c.rejected)}" for c in candidates) or "no candidates"
-        raise RoutingError(name, f"no candidate model passes the route's filters ({detail}) and it has no 'default'")
+        raise RoutingError(
+            name, f"no candidate model passes the route's filters ({detail}) and it has no 'default'"
+        )
 
     def _escalation(self, visited: list[str], target: str) -> tuple[str, ...]:
         for route_name in reversed(visited):
@@ -279,6 +314,6 @@ class RoutingEngine:
             if chain_name is not None:
                 chain = self.policy.chains[chain_name]
                 if target in chain:
-                    return tuple(chain[chain.index(target) + 1:])
+                    return tuple(chain[chain.index(target) + 1 :])
                 return tuple(m for m in chain if m != target)
         return ()

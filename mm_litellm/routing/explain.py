@@ -44,11 +44,16 @@ class Explanation:
             "features": self.features,
             "classifier": self.classifier,
             "rules": [
-                {"route": t.route, "rule": t.rule, "matched": t.matched, "checks": list(t.checks)} for t in self.trials
+                {"route": t.route, "rule": t.rule, "matched": t.matched, "checks": list(t.checks)}
+                for t in self.trials
             ],
             "candidates": [c.as_dict() for c in self.candidates],
-            "plan": None if plan is None else {
-                **plan.trace(), "escalation": list(plan.escalation), "strategy": plan.strategy,
+            "plan": None
+            if plan is None
+            else {
+                **plan.trace(),
+                "escalation": list(plan.escalation),
+                "strategy": plan.strategy,
             },
             "estimated_costs": self.costs,
             "assumed_output_tokens": self.output_tokens,
@@ -67,19 +72,27 @@ class Explanation:
                 f"{' (exact)' if f['input_tokens_exact'] else ' (estimated)'} images={f['has_images']} "
                 f"tools={f['has_tools']} json={f['json_mode']}"
             )
-            meta = {k: f[k] for k in ("priority", "budget_mode", "latency_critical", "preferred_model", "user", "team")
-                    if f.get(k) is not None}
+            meta = {
+                k: f[k]
+                for k in ("priority", "budget_mode", "latency_critical", "preferred_model", "user", "team")
+                if f.get(k) is not None
+            }
             if f.get("tags"):
                 meta["tags"] = list(f["tags"])
             if meta:
                 lines.append("caller:   " + " ".join(f"{k}={v}" for k, v in meta.items()))
-            c = self.classifier
-            if c:
-                lines.append(f"matched:  task patterns {c['task_matches'] or '{}'}; tier patterns {c['tier_matches'] or '{}'}")
+            matched = self.classifier
+            if matched:
+                lines.append(
+                    f"matched:  task patterns {matched['task_matches'] or '{}'}; "
+                    f"tier patterns {matched['tier_matches'] or '{}'}"
+                )
         if self.trials:
             lines.append("rules:")
             for t in self.trials:
-                lines.append(f"  [{'x' if t.matched else ' '}] {t.route}/{t.rule}: {'; '.join(t.checks) or 'always'}")
+                lines.append(
+                    f"  [{'x' if t.matched else ' '}] {t.route}/{t.rule}: {'; '.join(t.checks) or 'always'}"
+                )
         if self.candidates:
             lines.append("candidates:")
             for c in self.candidates:
@@ -92,7 +105,9 @@ class Explanation:
             lines.append(f"decision: {plan.target}  ({plan.reason})")
             lines.append(f"fallbacks (on errors, LiteLLM Router): {', '.join(plan.fallbacks) or '(none)'}")
             lines.append(f"escalation (on unsure answers): {', '.join(plan.escalation) or '(none)'}")
-            costs = ", ".join(f"{m} {'unpriced' if v is None else f'${v:.6f}'}" for m, v in self.costs.items())
+            costs = ", ".join(
+                f"{m} {'unpriced' if v is None else f'${v:.6f}'}" for m, v in self.costs.items()
+            )
             lines.append(f"estimated cost per call ({self.output_tokens} output tokens assumed): {costs}")
         return "\n".join(lines)
 

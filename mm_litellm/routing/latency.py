@@ -29,7 +29,9 @@ class LatencyTracker:
             return
         with self._lock:
             previous = self._ewma.get(model)
-            self._ewma[model] = latency_ms if previous is None else previous + self.alpha * (latency_ms - previous)
+            self._ewma[model] = (
+                latency_ms if previous is None else previous + self.alpha * (latency_ms - previous)
+            )
             self._counts[model] = self._counts.get(model, 0) + 1
 
     def get(self, model: str) -> float | None:

@@ -37,8 +37,13 @@ class Candidate:
 
     def as_dict(self) -> dict[str, object]:
         return {
-            "model": self.model, "tier": self.tier, "quality": self.quality, "est_cost": self.est_cost,
-            "latency_ms": self.latency_ms, "latency_source": self.latency_source, "kept": self.kept,
+            "model": self.model,
+            "tier": self.tier,
+            "quality": self.quality,
+            "est_cost": self.est_cost,
+            "latency_ms": self.latency_ms,
+            "latency_source": self.latency_source,
+            "kept": self.kept,
             "rejected": list(self.rejected),
         }
 
@@ -55,7 +60,10 @@ def _quality_key(c: Candidate) -> tuple[float, ...]:
 
 
 def _speed_key(c: Candidate) -> tuple[float, ...]:
-    return (c.latency_ms if c.latency_ms is not None else _INF, c.est_cost if c.est_cost is not None else _INF)
+    return (
+        c.latency_ms if c.latency_ms is not None else _INF,
+        c.est_cost if c.est_cost is not None else _INF,
+    )
 
 
 STRATEGIES: dict[str, Callable[[Candidate], tuple[float, ...]]] = {
@@ -99,8 +107,10 @@ def evaluate(
             or (req.min_quality is not None and entry.quality < req.min_quality)
             or (req.max_latency_ms is not None and (lat is None or lat > req.max_latency_ms))
             or (req.max_cost is not None and (cost is None or cost > req.max_cost))
-            or (req.max_output_per_mtok is not None
-                and (entry.output_per_mtok is None or entry.output_per_mtok > req.max_output_per_mtok))
+            or (
+                req.max_output_per_mtok is not None
+                and (entry.output_per_mtok is None or entry.output_per_mtok > req.max_output_per_mtok)
+            )
             or (cost_only and cost is None)
         )
         why: tuple[str, ...] = ()
@@ -111,7 +121,13 @@ def evaluate(
 
 
 def _reasons(
-    entry: CatalogEntry, need: int, tokens: int, out_tokens: int, lat: float | None, cost: float | None, route: Route
+    entry: CatalogEntry,
+    need: int,
+    tokens: int,
+    out_tokens: int,
+    lat: float | None,
+    cost: float | None,
+    route: Route,
 ) -> tuple[str, ...]:
     req = route.require
     why: list[str] = []
@@ -129,7 +145,8 @@ def _reasons(
         entry.output_per_mtok is None or entry.output_per_mtok > req.max_output_per_mtok
     ):
         why.append(
-            "unpriced" if entry.output_per_mtok is None
+            "unpriced"
+            if entry.output_per_mtok is None
             else f"output ${entry.output_per_mtok:g}/Mtok > ${req.max_output_per_mtok:g}/Mtok"
         )
     if route.strategy == "cost_optimized" and cost is None and "unpriced" not in why:
