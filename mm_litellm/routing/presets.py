@@ -2,9 +2,10 @@
 
 ``mm-litellm run --strategy cheapest`` uses the policy's first ``cost_optimized`` route (in the
 example policy: ``cheap``), else a ``cost_optimized`` route over every priced model;
-``--max-cost`` then also caps the estimated cost of the chosen model. ``--strategy fallback --chain mixed`` (or ``--chain a,b,c``) starts at the
-chain's first model and escalates along it while answers look unsure. The route is added to
-a copy of the policy, so the same engine, trace and explain output apply.
+``--max-cost`` then also caps the estimated cost of the chosen model. ``--strategy fallback
+--chain mixed`` (or ``--chain a,b,c``) starts at the chain's first model and escalates along
+it while answers look unsure. The route is added to a copy of the policy, so the same engine,
+trace and explain output apply.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from mm_litellm.errors import ConfigurationError
 from mm_litellm.policy.schema import Policy, Route
 
-__all__ = ["PRESETS", "DEFAULT_CHAIN", "with_preset"]
+__all__ = ["DEFAULT_CHAIN", "PRESETS", "with_preset"]
 
 PRESETS = ("auto", "cheapest", "fallback")
 DEFAULT_CHAIN = "mixed"
@@ -43,8 +44,8 @@ def with_preset(
     if chain is None:
         if DEFAULT_CHAIN not in chains:
             raise ConfigurationError(
-                f"--strategy fallback needs --chain NAME or a,b,c (the policy has no '{DEFAULT_CHAIN}' chain; "
-                f"chains: {', '.join(sorted(chains)) or '(none)'})"
+                "--strategy fallback needs --chain NAME or a,b,c "
+                f"(no '{DEFAULT_CHAIN}' chain in the policy; chains: {', '.join(sorted(chains)) or '(none)'})"
             )
         chain = DEFAULT_CHAIN
     if chain in chains:
