@@ -7,7 +7,9 @@ classifier section and its ``cheap`` route, a ``cost_optimized`` strategy), with
 candidates replaced by the two models the data has. The strategy picks the cheapest model
 whose tier covers the request's tier, so the policy's threshold is the tier the cheap model is
 declared at; the sweep declares Mixtral ``basic``, ``intermediate`` and ``advanced`` (GPT-4 is
-``expert``), which gives one point of the cost-quality curve each.
+``expert``), which gives one point of the cost-quality curve each. A second sweep uses the
+classifier's ``tier_by_tokens`` knob: prompts at or above the median, 75th and 90th percentile
+of the estimated input size count as ``advanced`` and go to GPT-4.
 
 Compared with always-cheapest, always-strongest, random routing at the same cost (the
 probability of sending a prompt to GPT-4 set so the expected cost equals the policy's; its
@@ -93,6 +95,13 @@ def example_policy_with(tiers: dict[str, list[str]], prices: dict[str, list[floa
     return yaml.safe_dump(data)
 
 
+def example_policy_by_length(tokens: int, prices: dict[str, list[float]]) -> str:
+    """Mixtral declared intermediate; prompts of ``tokens`` or more count as advanced (GPT-4)."""
+    data = yaml.safe_load(example_policy("intermediate", prices))
+    data["classifier"] = {**data.get("classifier", {}), "tier_by_tokens": {"advanced": tokens}}
+    return yaml.safe_dump(data)
+
+
 def select_patterns(
     rows: list[dict[str, Any]], prices: dict[str, list[float]], min_hits: int = 10
 ) -> list[str]:
@@ -149,6 +158,12 @@ def evaluate(
         (f"policy 'cheap', Mixtral declared {t}", example_policy(t, prices))
         for t in ("basic", "intermediate", "advanced")
     ]
+    estimates = sorted(len(r["prompt"]) // 4 + 4 for r in rows)  # the engine's own token estimate
+    for q in (0.5, 0.75, 0.9):
+        t = estimates[int(q * (len(estimates) - 1))]
+        variants.append(
+            (f"policy 'cheap', tier_by_tokens advanced >= {t}", example_policy_by_length(t, prices))
+        )
     if fitted is not None:
         variants.append(("policy 'cheap', train-split tier patterns", fitted))
     for label, text in variants:
