@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from mm_litellm.ensemble import register_ensembles
 from mm_litellm.errors import (
     ConfigurationError,
+    EnsembleError,
     MissingSecretError,
     MMLiteLLMError,
     PolicyError,
@@ -29,6 +31,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "ConfigurationError",
+    "EnsembleError",
     "Explanation",
     "MMLiteLLMError",
     "MissingSecretError",
@@ -44,4 +47,5 @@ __all__ = [
     "explain",
     "load_policy",
     "parse_policy",
+    "register_ensembles",
 ]

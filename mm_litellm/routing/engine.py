@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mm_litellm.errors import RoutingError
+from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
 from mm_litellm.policy.schema import Policy, Route, Rule
 from mm_litellm.routing.catalog import Catalog
 from mm_litellm.routing.classifier import Classifier
@@ -160,7 +161,10 @@ class RoutingEngine:
     def handles(self, model: str) -> bool:
         """True when ``model`` is a route, alias or model of the policy (else: pass-through)."""
         policy = self.policy
-        return model in policy.routes or model in policy.aliases or model in policy.models
+        return (
+            model in policy.routes or model in policy.aliases or model in policy.models
+            or (model.startswith(ENSEMBLE_PREFIX) and model[len(ENSEMBLE_PREFIX):] in policy.ensembles)
+        )
 
     def features(
         self, model: str, messages: Sequence[Any] | None, kwargs: Mapping[str, Any] | None = None
@@ -204,6 +208,9 @@ class RoutingEngine:
                 reason=reason + f"model '{name}' declared in the policy",
                 features=features,
             )
+        if name.startswith(ENSEMBLE_PREFIX):  # a Router group served by the ensemble provider
+            why = f"ensemble '{name[len(ENSEMBLE_PREFIX):]}' declared in the policy"
+            return Plan(requested=model, target=name, reason=reason + why, features=features)
         if features is None:
             features = self.features(model, messages, kwargs)
         return self._route(model, name, features, reason, explain, messages)
