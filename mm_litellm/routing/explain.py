@@ -112,6 +112,27 @@ class Explanation:
         return "\n".join(lines)
 
 
+def _estimate(policy: Any, catalog: Any, name: str, tokens: int, output_tokens: int) -> float | None:
+    """One call of ``name``; for ``ensemble/x``, the sum of its members' calls (a judge, aggregator
+    or escalation comes on top). ``None`` when a price is unknown."""
+    entry = catalog.get(name)
+    if entry is not None:
+        cost: float | None = entry.cost(tokens, output_tokens)
+        return cost
+    if name.startswith("ensemble/"):
+        spec = getattr(policy, "ensembles", {}).get(name[len("ensemble/") :])
+        if spec is None:
+            return None
+        total = 0.0
+        for _label, member in spec.labelled_members():
+            member_cost = _estimate(policy, catalog, member.model, tokens, output_tokens)
+            if member_cost is None:
+                return None
+            total += member_cost
+        return total
+    return None
+
+
 def explain_with(
     engine: Any, model: str, messages: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None
 ) -> Explanation:
@@ -132,8 +153,7 @@ def explain_with(
     except Exception:  # prices are a nicety here: explain must work without LiteLLM's table
         catalog = {}
     for name in (plan.target, *plan.fallbacks, *plan.escalation):
-        entry = catalog.get(name)
-        costs[name] = entry.cost(features.input_tokens, output_tokens) if entry is not None else None
+        costs[name] = _estimate(policy, catalog, name, features.input_tokens, output_tokens)
     return Explanation(
         requested=model,
         kind=kind,

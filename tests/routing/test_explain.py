@@ -45,6 +45,15 @@ def test_explain_strategy_candidates_and_escalation() -> None:
     assert "escalation (on unsure answers): claude-haiku, claude-sonnet, gpt-4o, claude-opus" in careful.render()
 
 
+def test_explain_estimates_an_ensemble_as_the_sum_of_its_members() -> None:
+    e = mm_litellm.explain("auto", prompt="hi", policy=EXAMPLE_POLICY, metadata={"critical": True})
+    assert e.plan.target == "ensemble/panel"
+    tokens = e.features["input_tokens"]
+    # panel = claude-haiku + gpt-4o-mini + claude-sonnet, at LiteLLM's prices
+    expected = sum(p * tokens + q * 500 for p, q in ((1.0, 5.0), (0.15, 0.6), (3.0, 15.0))) / 1e6
+    assert e.costs["ensemble/panel"] == pytest.approx(expected)
+
+
 def test_explain_passthrough_and_active_policy(mm_policy) -> None:
     assert mm_litellm.explain("openai/gpt-4o", prompt="hi").kind == "passthrough"  # no policy active
     mm_policy(EXAMPLE_POLICY)
