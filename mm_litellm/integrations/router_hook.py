@@ -61,6 +61,10 @@ def install_routing(router: Any, policy: Policy | RoutingEngine) -> RoutingEngin
         return PreRoutingHookResponse(model=plan.target, messages=messages)
 
     router.async_pre_routing_hook = async_pre_routing_hook
+    if any(r.strategy == "speed_optimized" for r in engine.policy.routes.values()):
+        from mm_litellm.integrations.latency import install
+
+        install()  # observed latencies feed the speed_optimized strategy
     return engine
 
 
