@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 from mm_litellm.policy.routing import check_routing_references
 from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX, check_ensemble_references
+from mm_litellm.policy.prompts import check_prompts
 from mm_litellm.policy.schema import Policy
 from mm_litellm.routing.conditions import ConditionError, compile_when
 
@@ -31,7 +32,9 @@ def check_references(policy: Policy) -> list[tuple[Loc, str]]:
     """Every cross-reference problem in ``policy``, as (path, message) pairs."""
     return [
         *_names(policy), *_aliases(policy), *_router(policy), *_routes(policy), *_cycles(policy),
-        *check_ensemble_references(policy), *check_routing_references(policy),
+        *check_ensemble_references(policy),
+        *check_prompts(policy),
+        *check_routing_references(policy),
     ]
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, PlainSerializer, PrivateAttr, model_validator
 
 from mm_litellm.policy.ensembles import EnsembleSpec
+from mm_litellm.policy.prompts import PromptsSettings
 from mm_litellm.policy.routing import ClassifierSettings, EscalationSettings, Requirements
 from mm_litellm.policy.types import TIERS, FrozenDict, Name, Tier, freeze
 from mm_litellm.policy.types import Frozen as _Frozen
@@ -196,6 +197,7 @@ class Policy(_Frozen):
     chains: FrozenDict(tuple[Name, ...]) = Field(default_factory=dict)  # type: ignore[valid-type]
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     ensembles: FrozenDict(EnsembleSpec) = Field(default_factory=dict)  # type: ignore[valid-type]
+    prompts: PromptsSettings | None = None
     default_route: Name | None = None
     """What ``mm-litellm run`` uses when neither ``--model`` nor ``--route`` is given."""
     _source: str = PrivateAttr(default="<string>")
