@@ -11,8 +11,11 @@ strategy        what is asked of the policy
 ==============  ================================================================================
 ``auto``        ``model=`` if given, else the policy's ``default_route``
 ``cheapest``    the route named ``cheap`` or ``cheapest``, else the first ``cost_optimized`` route
-``fallback``    ``chain[0]``, with LiteLLM fallbacks ``chain[1:]`` for this request (a chain may
-                be a list, ``"a,b,c"``, or the name of a chain in the policy's ``chains:``)
+``fallback``    a chain *name* that a route escalates along (``escalate: NAME``): that route, so
+                an unsure answer escalates to the chain's next model (seed 003); no chain: the
+                route escalating ``mixed`` (else any escalating route, else ``default_route``);
+                a list, ``"a,b,c"`` or a chain no route escalates: ``chain[0]`` with LiteLLM
+                Router fallbacks ``chain[1:]`` for this request (on errors)
 ``ensemble``    ``ensemble/<name>`` (``model=`` names the ensemble, else the policy picks one)
 ==============  ================================================================================
 """
@@ -49,6 +52,8 @@ STRATEGIES: tuple[str, ...] = ("auto", "cheapest", "fallback", "ensemble")
 CHEAP_ROUTES = ("cheap", "cheapest")
 """Route names the ``cheapest`` strategy looks for first, in this order."""
 ENSEMBLE_PREFIX = "ensemble/"
+DEFAULT_CHAIN = "mixed"
+"""Seed 003's default chain: ``strategy="fallback"`` without a chain uses the route escalating it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,10 +367,15 @@ def _cheap_route(policy: Any, model: str | None) -> str:
 
 
 def _fallback_target(policy: Any, model: str | None, chain: Sequence[str] | str | None) -> dict[str, Any]:
-    if chain is None:  # the route's (or model's) own declared fallbacks
-        return {"model": model or _default_route(policy)}
+    if chain is None:
+        if model is not None:  # the route's (or model's) own declared fallbacks
+            return {"model": model}
+        escalating = _escalating_route(policy, DEFAULT_CHAIN, any_chain=True)
+        return {"model": escalating or _default_route(policy)}
     if model is not None:
         raise ValueError("strategy 'fallback' starts at chain[0]; give chain= or model=, not both")
+    if isinstance(chain, str) and (escalating := _escalating_route(policy, chain)) is not None:
+        return {"model": escalating}  # seed 003: escalate along the chain while answers look unsure
     models = _chain_models(policy, chain)
     if policy is None or all(policy.kind_of(m) is None for m in models):
         return {"model": models[0], "fallbacks": models[1:]}  # LiteLLM's own completion fallbacks
@@ -382,6 +392,15 @@ def _fallback_target(policy: Any, model: str | None, chain: Sequence[str] | str 
         if len(groups) > 1
         else {"model": groups[0]}
     )
+
+
+def _escalating_route(policy: Any, chain: str, *, any_chain: bool = False) -> str | None:
+    """The policy route that escalates along ``chain`` (else, with ``any_chain``, along any chain)."""
+    routes: Mapping[str, Any] = policy.routes if policy is not None else {}
+    chains = [name for name, route in routes.items() if getattr(route, "escalate", None) == chain]
+    if not chains and any_chain:
+        chains = [name for name, route in routes.items() if getattr(route, "escalate", None)]
+    return chains[0] if chains else None
 
 
 def _chain_models(policy: Any, chain: Sequence[str] | str) -> list[str]:

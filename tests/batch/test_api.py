@@ -242,3 +242,35 @@ def test_a_batch_mixes_ensembles_and_single_models(mm_policy, mm_mock) -> None:
     report = mm_litellm.batch(["single", {"prompt": "vote", "strategy": "ensemble", "model": "duo"}])
     assert report.metrics.per_model == {"mini": 1, "ensemble/duo": 1}
     assert [r.ensemble_models for r in report.results if r] == [(), ("mini", "flash")]
+
+
+def test_fallback_along_a_named_chain_escalates_unsure_answers(mm_policy, mm_mock) -> None:
+    from tests.conftest import EXAMPLE_POLICY
+
+    mm_policy(EXAMPLE_POLICY)  # route 'careful' escalates along the 'mixed' chain
+    mm_mock.script("gpt-4o-mini", "I'm not sure, I don't know.")
+    mm_mock.script(
+        "claude-haiku",
+        "Photosynthesis converts light, water and carbon dioxide into glucose and oxygen in the "
+        "chloroplasts; the light reactions make ATP and NADPH, which the Calvin cycle then uses.",
+    )
+    result = mm_litellm.run_with_fallback("Explain photosynthesis.", "mixed")
+    assert result.decision["route"] == "careful"
+    assert result.model_used == "claude-haiku" and result.text.startswith("Photosynthesis")
+    hops = result.decision["escalation"]["hops"]
+    assert [h["model"] for h in hops] == ["gpt-4o-mini", "claude-haiku"]
+    assert result.confidence == hops[1]["confidence"] and result.confidence > hops[0]["confidence"]
+    assert build_call("x", strategy="fallback")["model"] == "careful"  # no chain: the 'mixed' escalation
+    assert build_call("x", strategy="fallback", chain="gpt-4o-mini,gpt-4o")["fallbacks"] == [
+        {"gpt-4o-mini": ["gpt-4o"]}
+    ]
+
+
+def test_cheapest_on_the_example_policy_uses_its_cost_optimized_route(mm_policy, mm_mock) -> None:
+    from tests.conftest import EXAMPLE_POLICY
+
+    mm_policy(EXAMPLE_POLICY)
+    mm_mock.script("*", "4")
+    chosen = mm_litellm.route_to_model("What is 2+2?")
+    result = mm_litellm.run("What is 2+2?", strategy="cheapest")
+    assert result.decision["route"] == "cheap" and result.model_used == chosen
