@@ -14,7 +14,7 @@ all over LiteLLM's real HTTP path (its aiohttp transport by default):
 
 Target (issue 9): abatch at least 70% of ideal.
 
-    python bench/batch.py [--requests 1000] [--concurrency 50] [--latency 0.05] [--rounds 4] [--httpx]
+    python bench/batch.py [--requests 1000] [--concurrency 50] [--latency 0.05] [--rounds 4] [--httpx] [--uvloop]
 """
 
 from __future__ import annotations
@@ -129,6 +129,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--latency", type=float, default=0.05, help="fake upstream latency, seconds")
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default 4)")
+    parser.add_argument("--uvloop", action="store_true", help="run the client side on uvloop")
     parser.add_argument("--httpx", action="store_true", help="LiteLLM's httpx transport instead of aiohttp")
     args = parser.parse_args()
     litellm.suppress_debug_info = True
@@ -139,7 +140,12 @@ def main() -> None:
     try:
         assert server.stdout is not None
         url = server.stdout.readline().strip()
-        rates = asyncio.run(measure(args, url))
+        if args.uvloop:
+            import uvloop
+
+            rates = uvloop.run(measure(args, url))
+        else:
+            rates = asyncio.run(measure(args, url))
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -148,7 +154,7 @@ def main() -> None:
     print(
         f"{args.requests} requests, concurrency {args.concurrency}, "
         f"upstream latency {args.latency * 1000:.0f} ms, "
-        f"LiteLLM {transport} transport, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+        f"LiteLLM {transport} transport, {'uvloop' if args.uvloop else 'asyncio'} loop, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
     )
     print(f"{'variant':<22} {'req/s':>8} {'of ideal':>9}")
     print(f"{'ideal':<22} {ideal:>8.0f} {'100%':>9}")
