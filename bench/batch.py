@@ -14,7 +14,8 @@ all over LiteLLM's real HTTP path (its aiohttp transport by default):
 
 Target (issue 9): abatch at least 70% of ideal.
 
-    python bench/batch.py [--requests 1000] [--concurrency 50] [--latency 0.05] [--rounds 4] [--httpx] [--uvloop]
+    python bench/batch.py [--requests 1000] [--concurrency 50] [--latency 0.05] [--rounds 4]
+                          [--httpx] [--uvloop]
 """
 
 from __future__ import annotations
@@ -154,7 +155,8 @@ def main() -> None:
     print(
         f"{args.requests} requests, concurrency {args.concurrency}, "
         f"upstream latency {args.latency * 1000:.0f} ms, "
-        f"LiteLLM {transport} transport, {'uvloop' if args.uvloop else 'asyncio'} loop, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+        f"LiteLLM {transport} transport, {'uvloop' if args.uvloop else 'asyncio'} loop, "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
     )
     print(f"{'variant':<22} {'req/s':>8} {'of ideal':>9}")
     print(f"{'ideal':<22} {ideal:>8.0f} {'100%':>9}")
