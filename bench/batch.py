@@ -74,9 +74,13 @@ async def timed(total: int, concurrency: int, call: Callable[[int], Awaitable[ob
     return total / (time.perf_counter() - start)
 
 
-async def measure(args: argparse.Namespace, url: str) -> dict[str, float]:
-    """Requests/s of each variant. The requests are split into rounds and each round runs every
-    variant once, in a rotating order, so that the machine's changing load hits them alike."""
+async def measure(args: argparse.Namespace, url: str) -> dict[str, tuple[float, float]]:
+    """Requests/s and CPU milliseconds per request of each variant.
+
+    The requests are split into rounds and each round runs every variant once, in a rotating
+    order, so that the machine's changing load hits them alike. CPU time (this process, all
+    threads) hardly depends on what else runs on the machine, so it shows the per-call cost
+    even when the wall-clock rate is squeezed by other work."""
     base = url + "/v1"
     runtime = mm_litellm.configure(mm_litellm.parse_policy(POLICY.format(base=base)))
     assert runtime is not None
@@ -114,12 +118,17 @@ async def measure(args: argparse.Namespace, url: str) -> dict[str, float]:
     for run in variants.values():  # warm-up: clients, connection pools, caches
         await run(c)
     seconds = dict.fromkeys(variants, 0.0)
+    cpu = dict.fromkeys(variants, 0.0)
     per_round = args.requests // args.rounds
     order = list(variants)
     for r in range(args.rounds):
         for name in order[r % len(order) :] + order[: r % len(order)]:
+            await asyncio.sleep(0.3)  # let LiteLLM's background logging of the last variant finish
+            started = time.process_time()
             seconds[name] += await variants[name](per_round)
-    return {name: per_round * args.rounds / spent for name, spent in seconds.items()}
+            cpu[name] += time.process_time() - started
+    total = per_round * args.rounds
+    return {name: (total / seconds[name], cpu[name] * 1000 / total) for name in variants}
 
 
 def main() -> None:
@@ -144,9 +153,9 @@ def main() -> None:
         if args.uvloop:
             import uvloop
 
-            rates = uvloop.run(measure(args, url))
+            results = uvloop.run(measure(args, url))
         else:
-            rates = asyncio.run(measure(args, url))
+            results = asyncio.run(measure(args, url))
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -158,11 +167,17 @@ def main() -> None:
         f"LiteLLM {transport} transport, {'uvloop' if args.uvloop else 'asyncio'} loop, "
         f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
     )
-    print(f"{'variant':<22} {'req/s':>8} {'of ideal':>9}")
+    print(f"{'variant':<22} {'req/s':>8} {'of ideal':>9} {'CPU ms/req':>11} {'CPU-bound req/s':>16}")
     print(f"{'ideal':<22} {ideal:>8.0f} {'100%':>9}")
-    for name, rate in rates.items():
-        print(f"{name:<22} {rate:>8.0f} {rate / ideal:>9.0%}")
+    for name, (rate, cpu_ms) in results.items():
+        print(f"{name:<22} {rate:>8.0f} {rate / ideal:>9.0%} {cpu_ms:>11.2f} {1000 / cpu_ms:>16.0f}")
+    rates = {name: rate for name, (rate, _) in results.items()}
     ratio = rates["mm_litellm.abatch"] / rates["litellm.acompletion"]
+    cpu_ratio = results["mm_litellm.abatch"][1] / results["litellm.acompletion"][1]
+    print(
+        f"CPU per request, abatch / litellm.acompletion: {cpu_ratio:.2f}x "
+        "(CPU-bound req/s: one core's worth of this process's CPU time per request)"
+    )
     print(
         f"abatch / litellm.acompletion: {ratio:.2f}x; "
         f"abatch / ideal: {rates['mm_litellm.abatch'] / ideal:.0%} "
