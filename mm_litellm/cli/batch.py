@@ -1,7 +1,7 @@
 """``mm-litellm batch``: a JSONL file of prompts through the policy, resumable, with progress.
 
 Exit status: 0 every row answered; 3 finished with failed rows; 4 stopped by a budget block
-(the rows not sent are not written, so a rerun sends them); 130 interrupted (Ctrl-C or
+(the blocked and unsent rows are not written, so a rerun sends them); 130 interrupted (Ctrl-C or
 SIGTERM; finished rows are on disk, rerun the same command to resume).
 """
 
@@ -153,6 +153,7 @@ async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: P
     from mm_litellm.batch import BatchItem, abatch
     from mm_litellm.batch.journal import InputRow, read_rows
     from mm_litellm.batch.requests import Unrunnable
+    from mm_litellm.batch.runner import STOP_ERRORS
 
     sent: list[InputRow] = []
 
@@ -164,8 +165,8 @@ async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: P
             yield Unrunnable(row.problem, row.id) if row.problem else row.request
 
     def record(item: BatchItem) -> None:
-        if item.status == "skipped":  # not sent: a rerun will send it
-            return
+        if item.status == "skipped" or item.error_type in STOP_ERRORS:  # refused before any call:
+            return  # not written, so a rerun (after the budget resets or is raised) sends it
         row = sent[item.index]
         journal.write(item.to_dict() | {"index": row.index, "id": row.id})
         progress.update(item.ok, item.result.cost if item.result is not None else None)
