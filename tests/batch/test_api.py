@@ -51,10 +51,13 @@ def test_run_auto_uses_the_default_route_and_fills_seed_003_fields(mm_policy, mm
 def test_priority_task_and_max_cost_travel_in_metadata_where_rules_read_them(mm_policy, mm_mock) -> None:
     mm_policy(TEST_POLICY)
     mm_mock.script("claude", "vip answer")
-    result = mm_litellm.run("hi", priority="high", task_type="code", max_cost=0.01, metadata={"team": "a"})
+    result = mm_litellm.run("hi", priority="high", task_type="code", metadata={"team": "a"})
     assert result.model_used == "claude" and result.decision["rule"] == "vip"
     meta = mm_mock.calls[0].kwargs["metadata"]
-    assert (meta["priority"], meta["task"], meta["max_cost"], meta["team"]) == ("high", "code", 0.01, "a")
+    assert (meta["priority"], meta["task"], meta["team"]) == ("high", "code", "a")
+    # max_cost: where escalation (metadata.max_cost) and the budget check (its mm_litellm context) read it
+    meta = build_call("hi", max_cost=0.01)["metadata"]
+    assert (meta["max_cost"], meta["mm_litellm"]["max_cost"]) == (0.01, 0.01)
 
 
 def test_system_prompt_and_messages(mm_policy, mm_mock) -> None:
