@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from mm_litellm import runtime as _runtime
+from mm_litellm.budget.guard import admit
 from mm_litellm.integrations._litellm import litellm
 from mm_litellm.routing.plan import Plan
 
@@ -32,7 +33,9 @@ def completion(model: str, messages: list[Any] | None = None, **kwargs: Any) -> 
             kwargs["messages"] = messages
         return litellm().completion(model=model, **kwargs)
     plan, call = _prepare(rt, model, messages, kwargs)
-    response = rt.router.completion(model=plan.target, messages=messages or [], **call)
+    plan, held = admit(rt, plan, messages, call)
+    with held:
+        response = rt.router.completion(model=plan.target, messages=messages or [], **call)
     return _finish(response, plan)
 
 
@@ -44,7 +47,9 @@ async def acompletion(model: str, messages: list[Any] | None = None, **kwargs: A
             kwargs["messages"] = messages
         return await litellm().acompletion(model=model, **kwargs)
     plan, call = _prepare(rt, model, messages, kwargs)
-    response = await rt.router.acompletion(model=plan.target, messages=messages or [], **call)
+    plan, held = admit(rt, plan, messages, call)
+    with held:
+        response = await rt.router.acompletion(model=plan.target, messages=messages or [], **call)
     return _finish(response, plan)
 
 

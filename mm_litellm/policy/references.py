@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mm_litellm.policy.budgets import budget_references
 from mm_litellm.policy.schema import Policy
 from mm_litellm.routing.conditions import ConditionError, compile_when
 
@@ -28,7 +29,8 @@ def known_targets(policy: Policy) -> set[str]:
 
 def check_references(policy: Policy) -> list[tuple[Loc, str]]:
     """Every cross-reference problem in ``policy``, as (path, message) pairs."""
-    return [*_names(policy), *_aliases(policy), *_router(policy), *_routes(policy), *_cycles(policy)]
+    return [*_names(policy), *_aliases(policy), *_router(policy), *_routes(policy), *_cycles(policy),
+            *budget_references(policy)]
 
 
 def _names(policy: Policy) -> Iterator[tuple[Loc, str]]:

@@ -1,0 +1,216 @@
+"""One policy's budgets over one database: estimate, reserve, record, settle, alert.
+
+The gateway asks :meth:`BudgetService.admit` before a call (estimate the plan's cost, reserve
+it atomically, downgrade or refuse); the LiteLLM callback hands every finished call to
+:meth:`record`, and the background writer settles it: ledger row in, spend added to the
+counters of the model that actually served, reservation released, alerts claimed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from mm_litellm.budget.alerts import AlertSink
+from mm_litellm.budget.store import BudgetStore, Charge, CounterKey, Denial
+from mm_litellm.budget.windows import CallContext, scope_keys, utcnow, window_bounds
+from mm_litellm.budget.writer import LedgerWriter
+from mm_litellm.errors import BudgetExceeded
+from mm_litellm.policy.budgets import BudgetLimit, BudgetSettings
+from mm_litellm.policy.schema import Policy
+
+__all__ = ["BudgetService", "Estimate", "identity_of"]
+
+log = structlog.get_logger("mm_litellm.budget")
+
+ENSEMBLE_PREFIX = "ensemble/"
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Upper bound of one call: prompt tokens counted, completion bounded by ``max_tokens``."""
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    usd: float | None
+    """``None`` when the model has no known price."""
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def identity_of(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """user/team/key/tags of a call: ``metadata["mm_litellm"]["identity"]`` first (set by the
+    proxy's authentication), else the caller's ``user=`` and ``metadata`` user/team/tags."""
+    metadata = kwargs.get("metadata") or {}
+    trusted = (metadata.get("mm_litellm") or {}).get("identity") or {}
+    tags = trusted.get("tags") if trusted.get("tags") is not None else metadata.get("tags")
+    return {
+        "user": trusted.get("user") or kwargs.get("user") or metadata.get("user"),
+        "team": trusted.get("team") or metadata.get("team"),
+        "key": trusted.get("key"),
+        "tags": tuple(tags) if isinstance(tags, list | tuple) else ((tags,) if tags else ()),
+    }
+
+
+class BudgetService:
+    """Budgets and ledger of one policy. Thread-safe; one per policy per process."""
+
+    def __init__(self, policy: Policy, engine: Any) -> None:
+        self.policy = policy
+        self.settings: BudgetSettings = policy.budgets or BudgetSettings()
+        self.tz = ZoneInfo(self.settings.timezone)
+        self.limits: dict[str, BudgetLimit] = {limit.name: limit for limit in self.settings.limits}
+        self.store = BudgetStore(engine, self.settings.reservation_ttl_s)
+        self.alerts = AlertSink(self.settings)
+        self.writer = LedgerWriter(self._write)
+        self._prices: dict[str, tuple[float, float] | None] = {}
+        self._open: set[str] = set()
+        """Reservations this process holds whose call has not been recorded yet."""
+        self._open_cond = threading.Condition()
+
+    # -- estimation ---------------------------------------------------------------------------
+    def price(self, model: str) -> tuple[float, float] | None:
+        """USD per token (input, output) of a policy model or LiteLLM model; ``None`` if unknown."""
+        if model not in self._prices:
+            from mm_litellm.integrations.prices import litellm_price, price_of
+
+            spec = self.policy.models.get(model)
+            if spec is not None:
+                p = price_of(spec)
+                self._prices[model] = (
+                    None if p.input_per_mtok is None else (p.input_per_mtok / 1e6, (p.output_per_mtok or 0) / 1e6)
+                )
+            else:
+                self._prices[model] = litellm_price(model)
+        return self._prices[model]
+
+    def estimate(self, model: str, messages: Sequence[Any] | None, kwargs: Mapping[str, Any]) -> Estimate:
+        """Cost bound of calling ``model`` (policy alias or LiteLLM model) with these arguments."""
+        from mm_litellm.integrations.prices import count_prompt_tokens
+
+        spec = self.policy.models.get(model)
+        prompt = count_prompt_tokens(spec.litellm_model if spec else model, messages or [])
+        completion = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens") or self.settings.default_max_tokens
+        price = self.price(model)
+        usd = None if price is None else prompt * price[0] + int(completion) * price[1]
+        return Estimate(model, prompt, int(completion), usd)
+
+    # -- which counters a call touches ---------------------------------------------------------
+    def counters(self, ctx: CallContext, when: datetime) -> list[tuple[BudgetLimit, CounterKey]]:
+        out: list[tuple[BudgetLimit, CounterKey]] = []
+        for limit in self.settings.limits:
+            keys = scope_keys(limit, ctx)
+            if keys:
+                start, end = window_bounds(limit.window, when, self.tz)
+                out.extend((limit, (limit.name, key, start, end)) for key in keys)
+        return out
+
+    def charges_of(self, row: Mapping[str, Any]) -> list[tuple[BudgetLimit, CounterKey]]:
+        """Counters a settled ledger row adds spend to: those of the model that really served."""
+        if (row.get("model") or "").startswith(ENSEMBLE_PREFIX):
+            return []  # the ensemble's members are recorded (and counted) one by one
+        tags = tuple(t for t in (row.get("tags") or "").split(",") if t)
+        ctx = CallContext(model=row.get("model"), route=row.get("route"), user=row.get("user"),
+                          team=row.get("team"), key=row.get("api_key"), tags=tags)
+        return self.counters(ctx, row["ts"])
+
+    # -- admission ----------------------------------------------------------------------------
+    def reserve(
+        self, ctx: CallContext, estimates: Sequence[Estimate], soft: frozenset[str] = frozenset(),
+    ) -> tuple[str | None, Denial | None]:
+        """Reserve the estimate of a call whose serving model is one of ``estimates`` (the first is
+        the planned one, the rest its fallbacks): model budgets per model, others the maximum."""
+        now = utcnow()
+        first = estimates[0]
+        usd = max((e.usd or 0.0) for e in estimates)
+        tokens = max(e.tokens for e in estimates)
+        charges: list[Charge] = []
+        for limit, key in self.counters(ctx, now):
+            if limit.scope == "model":
+                continue
+            charges.append(Charge(limit, key, usd, tokens, limit.name not in soft))
+        for est in estimates:
+            model_ctx = CallContext(model=est.model)
+            for limit, key in self.counters(model_ctx, now):
+                if limit.scope == "model":
+                    enforce = limit.name not in soft and est is first
+                    charges.append(Charge(limit, key, est.usd or 0.0, est.tokens, enforce))
+        if not charges:
+            return None, None
+        if first.usd is None and self.settings.on_unpriced == "block":
+            usd_limit = next((c.limit for c in charges if c.limit.unit == "usd"), None)
+            if usd_limit is not None:
+                raise BudgetExceeded(usd_limit.name, usd_limit.scope, 0.0, usd_limit.limit, None, reason=(
+                    f"model '{first.model}' has no known price and budget '{usd_limit.name}' is in USD; "
+                    "add 'pricing' to the model or set budgets.on_unpriced: allow"))
+        rid = uuid.uuid4().hex
+        with self._open_cond:
+            self._open.add(rid)
+        try:
+            denial = self.store.reserve(rid, charges)
+        except BaseException:
+            self._closed([rid])
+            raise
+        if denial is not None:
+            self._closed([rid])
+            return None, denial
+        return rid, None
+
+    def exceeded(self, denial: Denial) -> BudgetExceeded:
+        limit = denial.limit
+        scope = limit.scope if limit.scope == "global" else f"{limit.scope}={denial.key[1]}"
+        resets = denial.key[3].replace(tzinfo=ZoneInfo("UTC")).astimezone(self.tz)
+        return BudgetExceeded(limit.name, scope, denial.used, limit.limit, resets, limit.unit, denial.estimate)
+
+    def cheapest_model(self, exclude: str | None = None) -> str | None:
+        """The policy model with the lowest known price (input plus output), for downgrades."""
+        priced = [(p[0] + p[1], name) for name in self.policy.models
+                  if name != exclude and (p := self.price(name)) is not None]
+        return min(priced)[1] if priced else None
+
+    # -- recording ----------------------------------------------------------------------------
+    def record(self, row: Mapping[str, Any]) -> None:
+        """Queue a ledger row (settled in the background; see :meth:`flush`)."""
+        self.writer.submit(row)
+        rid = row.get("reservation_id")
+        if rid and row.get("status") == "success":
+            self._closed([rid])
+
+    def release(self, reservation_id: str) -> None:
+        """Give a reservation back (its call raised); written by the background writer."""
+        self.writer.release(reservation_id)
+        self._closed([reservation_id])
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every call this process admitted has been recorded (LiteLLM reports
+        success from a worker thread, a moment after the call returns), then write every
+        queued row. True when done; False on timeout (e.g. a stream nobody finished reading)."""
+        deadline = time.monotonic() + timeout
+        with self._open_cond:
+            done = self._open_cond.wait_for(lambda: not self._open, timeout=timeout)
+        return self.writer.flush(max(0.0, deadline - time.monotonic())) and done
+
+    def _closed(self, reservation_ids: list[str]) -> None:
+        with self._open_cond:
+            self._open.difference_update(reservation_ids)
+            self._open_cond.notify_all()
+
+    def _write(self, rows: list[Mapping[str, Any]], releases: list[str]) -> None:
+        # a row releases its reservation only when the call finished; a failed attempt of a
+        # Router call may be followed by a fallback that still needs the hold
+        releases = [*releases, *(r["reservation_id"] for r in rows
+                                  if r.get("reservation_id") and r.get("status") == "success")]
+        _, alerts = self.store.settle(rows, releases, self.charges_of, self.limits)
+        if alerts:
+            self.alerts.deliver(alerts)
