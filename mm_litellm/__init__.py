@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from mm_litellm.budget.usage import usage_report
 from mm_litellm.errors import (
+    BudgetExceeded,
+    BudgetStoreError,
     ConfigurationError,
     MissingSecretError,
     MMLiteLLMError,
@@ -27,6 +30,8 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0.0.0"
 
 __all__ = [
+    "BudgetExceeded",
+    "BudgetStoreError",
     "ConfigurationError",
     "MMLiteLLMError",
     "MissingSecretError",
@@ -41,4 +46,5 @@ __all__ = [
     "decision_of",
     "load_policy",
     "parse_policy",
+    "usage_report",
 ]

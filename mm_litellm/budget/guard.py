@@ -13,14 +13,12 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from sqlalchemy.exc import SQLAlchemyError
 
-from mm_litellm.budget.service import BudgetService, Estimate, identity_of
-from mm_litellm.budget.windows import CallContext
 from mm_litellm.errors import BudgetExceeded, BudgetStoreError
 from mm_litellm.routing.plan import Plan
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the service (SQLAlchemy) is imported on the first call of a policy with budgets
+    from mm_litellm.budget.service import BudgetService, Estimate
     from mm_litellm.runtime import Runtime
 
 __all__ = ["Held", "admit", "service_for"]
@@ -38,6 +36,7 @@ def service_for(rt: Runtime) -> BudgetService | None:
         if rt.policy.budgets is None:
             service = None
         else:
+            from mm_litellm.budget.service import BudgetService
             from mm_litellm.integrations.callbacks import register_service
             from mm_litellm.storage import engine_for
 
@@ -84,6 +83,11 @@ def admit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple
             raise BudgetExceeded("max_cost", "request", 0.0, float(max_cost), None, reason=(
                 "max_cost needs a 'budgets:' section in the policy (prices and the ledger come from it)"))
         return plan, _NOTHING_HELD
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mm_litellm.budget.service import identity_of
+    from mm_litellm.budget.windows import CallContext
+
     ident = identity_of(call)
     soft: set[str] = set()
     original = plan

@@ -8,9 +8,11 @@ counters of the model that actually served, reservation released, alerts claimed
 
 from __future__ import annotations
 
+import atexit
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,11 +29,18 @@ from mm_litellm.errors import BudgetExceeded
 from mm_litellm.policy.budgets import BudgetLimit, BudgetSettings
 from mm_litellm.policy.schema import Policy
 
-__all__ = ["BudgetService", "Estimate", "identity_of"]
+__all__ = ["BudgetService", "Estimate", "identity_of", "live_services"]
 
 log = structlog.get_logger("mm_litellm.budget")
 
 ENSEMBLE_PREFIX = "ensemble/"
+
+_live: weakref.WeakSet[BudgetService] = weakref.WeakSet()
+
+
+def live_services() -> list[BudgetService]:
+    """Every budget service of this process that is still in use."""
+    return list(_live)
 
 
 @dataclass(frozen=True)
@@ -78,6 +87,9 @@ class BudgetService:
         self._open: set[str] = set()
         """Reservations this process holds whose call has not been recorded yet."""
         self._open_cond = threading.Condition()
+        _live.add(self)
+        ref = weakref.ref(self)
+        atexit.register(lambda: (s := ref()) is not None and s.flush(timeout=5.0))
 
     # -- estimation ---------------------------------------------------------------------------
     def price(self, model: str) -> tuple[float, float] | None:
