@@ -67,7 +67,9 @@ def _prepare(rt: _runtime.Runtime, model: str, messages: list[Any] | None, kwarg
     rt.secrets.check(plan.target, kwargs)
     call = dict(kwargs)
     metadata = dict(kwargs.get("metadata") or {})
-    metadata[TRACE_KEY] = {"requested_model": model, "route": plan.route, "rule": plan.rule}
+    metadata[TRACE_KEY] = {  # keep what the caller or the proxy put there (identity, max_cost)
+        **(metadata.get(TRACE_KEY) or {}), "requested_model": model, "route": plan.route, "rule": plan.rule,
+    }
     call["metadata"] = metadata
     if plan.fallbacks and "fallbacks" not in kwargs:
         call["fallbacks"] = [{plan.target: list(plan.fallbacks)}]

@@ -73,7 +73,14 @@ _NOTHING_HELD = Held(None, None)
 
 def admit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple[Plan, Held]:
     """Reserve the plan's estimated cost; re-plan on a downgrade; raise :class:`BudgetExceeded`."""
-    service = service_for(rt)
+    try:
+        service = service_for(rt)
+    except Exception as exc:  # the store cannot even be opened
+        if rt.policy.budgets is None or rt.policy.budgets.on_store_error == "block":
+            raise BudgetStoreError(f"budget store failed, call refused (budgets.on_store_error: block): {exc}") from exc
+        log.error("budget.store_failed", error=str(exc), policy="on_store_error: allow")
+        call.pop("max_cost", None)
+        return plan, _NOTHING_HELD
     max_cost = call.pop("max_cost", None)
     mm = call["metadata"].setdefault("mm_litellm", {})
     if max_cost is None:

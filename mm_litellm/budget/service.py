@@ -156,7 +156,7 @@ class BudgetService:
             model_ctx = CallContext(model=est.model)
             for limit, key in self.counters(model_ctx, now):
                 if limit.scope == "model":
-                    enforce = limit.name not in soft and est is first
+                    enforce = limit.name not in soft  # a spent fallback is dropped by the caller
                     charges.append(Charge(limit, key, est.usd or 0.0, est.tokens, enforce))
         if not charges:
             return None, None
