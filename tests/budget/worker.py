@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -25,11 +26,14 @@ def main() -> int:
     policy, calls, threads, delay = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
     if "--print-reservations" in sys.argv:
         original = store_module.BudgetStore.reserve
+        lock = threading.Lock()
 
         def reserve(self, rid, charges):  # type: ignore[no-untyped-def]
             denial = original(self, rid, charges)
             if denial is None:
-                print(f"reserved {rid}", flush=True)
+                with lock:
+                    sys.stdout.write(f"reserved {rid}\n")
+                    sys.stdout.flush()
             return denial
 
         store_module.BudgetStore.reserve = reserve  # type: ignore[method-assign]
@@ -51,6 +55,9 @@ def main() -> int:
             print(f"error {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
             return "errors"
 
+    if "--wait-for-go" in sys.argv:  # the test starts everyone at once
+        print("ready", flush=True)
+        sys.stdin.readline()
     with mock.installed(), ThreadPoolExecutor(threads) as pool:
         for outcome in pool.map(one, range(calls)):
             counts[outcome] += 1
