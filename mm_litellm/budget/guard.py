@@ -101,13 +101,20 @@ def admit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple
     cache: dict[str, Estimate] = {}
     for _ in range(len(rt.policy.models) + len(service.limits) + 2):
         chain = [plan.target, *plan.fallbacks]
-        estimates = [cache.get(m) or cache.setdefault(m, service.estimate(m, messages, call)) for m in chain]
+
+        def exact(chain: list[str] = chain) -> list[Estimate]:
+            return [cache.get(m) or cache.setdefault(m, service.estimate(m, messages, call)) for m in chain]
+
+        # cheap token estimates first: a lease far from every limit admits the call without a
+        # store round trip; the store path (near a limit) refines them with exact counts
+        estimates = exact() if max_cost is not None else [service.estimate(m, messages, call, exact=False)
+                                                          for m in chain]
         if max_cost is not None:
             _check_max_cost(estimates[0], float(max_cost))
         ctx = CallContext(model=plan.target, route=plan.route, user=ident["user"], team=ident["team"],
                           key=ident["key"], tags=ident["tags"])
         try:
-            rid, denial = service.reserve(ctx, estimates, frozenset(soft))
+            rid, denial = service.reserve(ctx, estimates, frozenset(soft), refine=exact)
         except SQLAlchemyError as exc:
             if service.settings.on_store_error == "block":
                 raise BudgetStoreError(f"budget store {service.store.engine.url!r} failed, call refused "

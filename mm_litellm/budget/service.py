@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from mm_litellm.budget.alerts import AlertSink
-from mm_litellm.budget.store import BudgetStore, Charge, CounterKey, Denial
+from mm_litellm.budget.leases import LeaseBook
+from mm_litellm.budget.store import BudgetStore, Charge, CounterKey, Denial, Release
 from mm_litellm.budget.windows import CallContext, scope_keys, utcnow, window_bounds
 from mm_litellm.budget.writer import LedgerWriter
 from mm_litellm.errors import BudgetExceeded
@@ -34,6 +35,8 @@ __all__ = ["BudgetService", "Estimate", "identity_of", "live_services"]
 log = structlog.get_logger("mm_litellm.budget")
 
 ENSEMBLE_PREFIX = "ensemble/"
+LEASE_CALLS = 32
+"""Calls' worth of budget a process may hold in advance on a counter far from its limit."""
 
 _live: weakref.WeakSet[BudgetService] = weakref.WeakSet()
 
@@ -68,7 +71,8 @@ def identity_of(kwargs: Mapping[str, Any]) -> dict[str, Any]:
         "user": trusted.get("user") or kwargs.get("user") or metadata.get("user"),
         "team": trusted.get("team") or metadata.get("team"),
         "key": trusted.get("key"),
-        "tags": tuple(tags) if isinstance(tags, list | tuple) else ((tags,) if tags else ()),
+        "tags": tuple(dict.fromkeys(str(t) for t in tags)) if isinstance(tags, list | tuple) else (
+            (str(tags),) if tags else ()),
     }
 
 
@@ -83,6 +87,7 @@ class BudgetService:
         self.store = BudgetStore(engine, self.settings.reservation_ttl_s)
         self.alerts = AlertSink(self.settings)
         self.writer = LedgerWriter(self._write)
+        self.leases = LeaseBook(self.settings.reservation_ttl_s / 2)
         self._prices: dict[str, tuple[float, float] | None] = {}
         self._open: set[str] = set()
         """Reservations this process holds whose call has not been recorded yet."""
@@ -107,12 +112,23 @@ class BudgetService:
                 self._prices[model] = litellm_price(model)
         return self._prices[model]
 
-    def estimate(self, model: str, messages: Sequence[Any] | None, kwargs: Mapping[str, Any]) -> Estimate:
-        """Cost bound of calling ``model`` (policy alias or LiteLLM model) with these arguments."""
-        from mm_litellm.integrations.prices import count_prompt_tokens
+    def estimate(
+        self, model: str, messages: Sequence[Any] | None, kwargs: Mapping[str, Any], *, exact: bool = True,
+    ) -> Estimate:
+        """Cost bound of calling ``model`` (policy alias or LiteLLM model) with these arguments.
 
+        ``exact`` counts prompt tokens with LiteLLM's ``token_counter``; otherwise characters / 4
+        (good enough far from a limit, where a lease admits the call: see :meth:`reserve`).
+        """
         spec = self.policy.models.get(model)
-        prompt = count_prompt_tokens(spec.litellm_model if spec else model, messages or [])
+        if exact:
+            from mm_litellm.integrations.prices import count_prompt_tokens
+
+            prompt = count_prompt_tokens(spec.litellm_model if spec else model, list(messages or []))
+        else:
+            from mm_litellm.routing.features import estimate_tokens
+
+            prompt = estimate_tokens(messages)[0]
         completion = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens") or self.settings.default_max_tokens
         price = self.price(model)
         usd = None if price is None else prompt * price[0] + int(completion) * price[1]
@@ -140,11 +156,30 @@ class BudgetService:
     # -- admission ----------------------------------------------------------------------------
     def reserve(
         self, ctx: CallContext, estimates: Sequence[Estimate], soft: frozenset[str] = frozenset(),
+        refine: Callable[[], Sequence[Estimate]] | None = None,
     ) -> tuple[str | None, Denial | None]:
         """Reserve the estimate of a call whose serving model is one of ``estimates`` (the first is
-        the planned one, the rest its fallbacks): model budgets per model, others the maximum."""
+        the planned one, the rest its fallbacks): model budgets per model, others the maximum.
+
+        A lease of this process admits the call without a store round trip; otherwise
+        ``refine()`` (exact token counts) replaces the estimates and the store decides.
+        """
         now = utcnow()
-        first = estimates[0]
+        charges = self._charges(ctx, estimates, soft, now)
+        if not charges:
+            return None, None
+        self._check_unpriced(charges, estimates[0])
+        rid = uuid.uuid4().hex
+        with self._open_cond:
+            self._open.add(rid)
+        if self.leases.take(rid, charges):
+            return rid, None
+        if refine is not None:
+            estimates = refine()
+            charges = self._charges(ctx, estimates, soft, now)
+        return self._reserve_in_store(rid, charges, estimates[0])
+
+    def _charges(self, ctx: CallContext, estimates: Sequence[Estimate], soft: frozenset[str], now: datetime) -> list[Charge]:
         usd = max((e.usd or 0.0) for e in estimates)
         tokens = max(e.tokens for e in estimates)
         charges: list[Charge] = []
@@ -158,25 +193,31 @@ class BudgetService:
                 if limit.scope == "model":
                     enforce = limit.name not in soft  # a spent fallback is dropped by the caller
                     charges.append(Charge(limit, key, est.usd or 0.0, est.tokens, enforce))
-        if not charges:
-            return None, None
+        return charges
+
+    def _check_unpriced(self, charges: list[Charge], first: Estimate) -> None:
         if first.usd is None and self.settings.on_unpriced == "block":
             usd_limit = next((c.limit for c in charges if c.limit.unit == "usd"), None)
             if usd_limit is not None:
                 raise BudgetExceeded(usd_limit.name, usd_limit.scope, 0.0, usd_limit.limit, None, reason=(
                     f"model '{first.model}' has no known price and budget '{usd_limit.name}' is in USD; "
                     "add 'pricing' to the model or set budgets.on_unpriced: allow"))
-        rid = uuid.uuid4().hex
-        with self._open_cond:
-            self._open.add(rid)
+
+    def _reserve_in_store(self, rid: str, charges: list[Charge], first: Estimate) -> tuple[str | None, Denial | None]:
+        returns = self.leases.surrender([c.key for c in charges])
         try:
-            denial = self.store.reserve(rid, charges)
+            denial, grants = self.store.reserve_leased(rid, charges, LEASE_CALLS, returns)
         except BaseException:
             self._closed([rid])
+            for back in returns:  # rolled back: give the remainders back in the background
+                self.writer.release(back)
             raise
         if denial is not None:
             self._closed([rid])
+            for back in returns:
+                self.writer.release(back)
             return None, denial
+        self.leases.granted(rid, charges, grants)
         return rid, None
 
     def exceeded(self, denial: Denial) -> BudgetExceeded:
@@ -206,11 +247,14 @@ class BudgetService:
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every call this process admitted has been recorded (LiteLLM reports
-        success from a worker thread, a moment after the call returns), then write every
-        queued row. True when done; False on timeout (e.g. a stream nobody finished reading)."""
+        success from a worker thread, a moment after the call returns), give unused leases
+        back, and write every queued row. True when done; False on timeout (e.g. a stream
+        nobody finished reading)."""
         deadline = time.monotonic() + timeout
         with self._open_cond:
             done = self._open_cond.wait_for(lambda: not self._open, timeout=timeout)
+        for back in self.leases.surrender_all():
+            self.writer.release(back)
         return self.writer.flush(max(0.0, deadline - time.monotonic())) and done
 
     def _closed(self, reservation_ids: list[str]) -> None:
@@ -218,11 +262,26 @@ class BudgetService:
             self._open.difference_update(reservation_ids)
             self._open_cond.notify_all()
 
-    def _write(self, rows: list[Mapping[str, Any]], releases: list[str]) -> None:
-        # a row releases its reservation only when the call finished; a failed attempt of a
+    def _write(self, rows: list[Mapping[str, Any]], releases: list[Any]) -> None:
+        # a row gives its call's hold back only when the call finished; a failed attempt of a
         # Router call may be followed by a fallback that still needs the hold
-        releases = [*releases, *(r["reservation_id"] for r in rows
-                                  if r.get("reservation_id") and r.get("status") == "success")]
-        _, alerts = self.store.settle(rows, releases, self.charges_of, self.limits)
+        wanted = [*releases, *(r["reservation_id"] for r in rows
+                               if r.get("reservation_id") and r.get("status") == "success")]
+        partial: list[Release] = []
+        settled: list[str] = []
+        seen: set[str] = set()
+        for item in wanted:
+            if isinstance(item, Release):
+                partial.append(item)
+                continue
+            if item in seen:
+                continue
+            seen.add(item)
+            shares = self.leases.shares(item)
+            if shares is not None:  # None: given back already (a duplicate event), or not ours
+                partial.extend(shares)
+                settled.append(item)
+        _, alerts = self.store.settle(rows, [], self.charges_of, self.limits, partial)
+        self.leases.forget(settled)  # only now: a failed batch is retried with the same shares
         if alerts:
             self.alerts.deliver(alerts)

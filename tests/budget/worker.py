@@ -2,7 +2,7 @@
 
 usage: python worker.py POLICY_FILE CALLS THREADS DELAY [--print-reservations]
 Prints one JSON line at the end: {"admitted": n, "blocked": n, "errors": n}. With
---print-reservations, prints "reserved <id>" as soon as each reservation is committed.
+--print-reservations, prints "reserved <id>" as soon as each call is admitted.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
 import mm_litellm  # noqa: E402
-from mm_litellm.budget import store as store_module  # noqa: E402
+from mm_litellm.budget import service as service_module  # noqa: E402
 from mm_litellm.testing import MockLLM  # noqa: E402
 
 MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in two sentences."}]
@@ -25,18 +25,18 @@ MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in two s
 def main() -> int:
     policy, calls, threads, delay = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
     if "--print-reservations" in sys.argv:
-        original = store_module.BudgetStore.reserve
+        original = service_module.BudgetService.reserve
         lock = threading.Lock()
 
-        def reserve(self, rid, charges):  # type: ignore[no-untyped-def]
-            denial = original(self, rid, charges)
-            if denial is None:
+        def reserve(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+            rid, denial = original(self, *args, **kwargs)
+            if rid is not None:  # admitted: from here on the call must stay counted
                 with lock:
                     sys.stdout.write(f"reserved {rid}\n")
                     sys.stdout.flush()
-            return denial
+            return rid, denial
 
-        store_module.BudgetStore.reserve = reserve  # type: ignore[method-assign]
+        service_module.BudgetService.reserve = reserve  # type: ignore[method-assign]
     mm_litellm.configure(policy)
     from mm_litellm.integrations.prices import count_prompt_tokens
 
@@ -55,7 +55,7 @@ def main() -> int:
             print(f"error {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
             return "errors"
 
-    if "--wait-for-go" in sys.argv:  # the test starts everyone at once
+    if "--wait-for-go" in sys.argv:  # the test starts both processes at once
         print("ready", flush=True)
         sys.stdin.readline()
     with mock.installed(), ThreadPoolExecutor(threads) as pool:
