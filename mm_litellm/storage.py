@@ -13,10 +13,12 @@ transaction. See docs/budgets.md ("Schema changes").
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event, text
@@ -100,6 +102,9 @@ def make_engine(url: str) -> Engine:
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        # bound datetimes (raw SQL) in the exact text form SQLAlchemy's DateTime stores, so a
+        # "window_start = :s" written by either path finds the same row
+        sqlite3.register_adapter(datetime, _sqlite_datetime)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
@@ -120,6 +125,10 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _sqlite_datetime(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
 def engine_for(source: Policy | str) -> Engine:

@@ -166,7 +166,8 @@ def build_report(
                    f" FROM mm_ledger{where}")
             for ts, tags, status, priced, p, c, cost, lat in conn.execute(text(sql), params):
                 if by == "day":
-                    keys = [ts.replace(tzinfo=UTC).astimezone(tz).date().isoformat()]
+                    when = ts if isinstance(ts, datetime) else datetime.fromisoformat(str(ts))  # SQLite: text
+                    keys = [when.replace(tzinfo=UTC).astimezone(tz).date().isoformat()]
                 else:
                     keys = [t for t in (tags or "").split(",") if t] or ["-"]
                 for key in keys:
@@ -226,7 +227,8 @@ def ledger_rows(engine: Engine, since: datetime | None = None, until: datetime |
         result = conn.execute(text(f"SELECT {columns} FROM mm_ledger{where} ORDER BY ts, id"), params)
         for row in result:
             item = dict(zip(EXPORT_COLUMNS, row, strict=True))
-            item["ts"] = item["ts"].isoformat() if isinstance(item["ts"], datetime) else item["ts"]
+            ts = item["ts"]
+            item["ts"] = (ts if isinstance(ts, datetime) else datetime.fromisoformat(str(ts))).isoformat()
             item["tags"] = ",".join(t for t in (item["tags"] or "").split(",") if t)
             item["priced"] = bool(item["priced"])
             yield item

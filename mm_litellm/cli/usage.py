@@ -149,7 +149,7 @@ def render(report: Any, period: str | None = "24h") -> str:
             lines.append(f"  {g.key:<{width}} {g.requests} calls, {g.total_tokens:,} tokens")
     for b in report.budgets:
         scope = b.budget if b.scope == "global" else f"{b.budget} ({b.scope}={b.scope_key})"
-        amount = (lambda v: f"${v:.2f}" if b.limit >= 10 else f"${v:.4f}") if b.unit == "usd" else (
+        amount = (lambda v: f"${v:,.2f}" if v >= 1 or v == 0 else f"${v:.4f}") if b.unit == "usd" else (
             lambda v: f"{int(v):,} tok")
         lines += ["", f"Budget {scope}, {b.window}: {amount(b.spent)} / {amount(b.limit)} ({b.fraction:.0%} used)"
                   + (f", {amount(b.reserved)} reserved in flight" if b.reserved > 1e-9 else ""),
