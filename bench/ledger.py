@@ -25,14 +25,14 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import litellm  # noqa: E402
+import litellm
 
-from mm_litellm import parse_policy  # noqa: E402
-from mm_litellm.budget.service import BudgetService  # noqa: E402
-from mm_litellm.budget.windows import CallContext, utcnow  # noqa: E402
-from mm_litellm.integrations.callbacks import register_service  # noqa: E402
-from mm_litellm.storage import make_engine  # noqa: E402
-from mm_litellm.testing import model_response  # noqa: E402
+from mm_litellm import parse_policy
+from mm_litellm.budget.service import BudgetService
+from mm_litellm.budget.windows import CallContext, utcnow
+from mm_litellm.integrations.callbacks import register_service
+from mm_litellm.storage import make_engine
+from mm_litellm.testing import model_response
 
 POLICY = """
 version: 1
@@ -49,14 +49,37 @@ MESSAGES = [{"role": "user", "content": "What is the capital of France? Answer i
 
 def bench_rows(service: BudgetService, rows: int) -> float:
     """Rows per second through the batch writer into SQLite."""
-    items = [{
-        "call_id": uuid.uuid4().hex, "ts": utcnow(), "route": None, "rule": None, "requested_model": "small",
-        "model": "small", "deployment": "openai/gpt-4o-mini", "prompt_tokens": 12, "completion_tokens": 3,
-        "cost_usd": 3.6e-6, "priced": True, "cost_source": "litellm", "latency_ms": 0.8, "status": "success",
-        "error_class": None, "task": None, "user": f"user{i % 50}", "team": None, "api_key": None, "tags": "",
-        "parent_id": None, "escalation_hop": None, "prompt_id": None, "prompt_version": None,
-        "prompt_variant": None, "reservation_id": None,
-    } for i in range(rows)]
+    items = [
+        {
+            "call_id": uuid.uuid4().hex,
+            "ts": utcnow(),
+            "route": None,
+            "rule": None,
+            "requested_model": "small",
+            "model": "small",
+            "deployment": "openai/gpt-4o-mini",
+            "prompt_tokens": 12,
+            "completion_tokens": 3,
+            "cost_usd": 3.6e-6,
+            "priced": True,
+            "cost_source": "litellm",
+            "latency_ms": 0.8,
+            "status": "success",
+            "error_class": None,
+            "task": None,
+            "user": f"user{i % 50}",
+            "team": None,
+            "api_key": None,
+            "tags": "",
+            "parent_id": None,
+            "escalation_hop": None,
+            "prompt_id": None,
+            "prompt_version": None,
+            "prompt_variant": None,
+            "reservation_id": None,
+        }
+        for i in range(rows)
+    ]
     start = time.perf_counter()
     for item in items:
         service.record(item)
@@ -72,16 +95,26 @@ def bench_calls(service: BudgetService, calls: int) -> tuple[float, float]:
     ctx = CallContext(model="small", user="bench-user")
 
     def bare() -> None:
-        lt.completion(model="openai/gpt-4o-mini", messages=MESSAGES, mock_response=mock, api_key="bench",
-                      max_tokens=16)
+        lt.completion(
+            model="openai/gpt-4o-mini", messages=MESSAGES, mock_response=mock, api_key="bench", max_tokens=16
+        )
 
     def budgeted() -> None:
         kwargs = {"max_tokens": 16}
         estimate = service.estimate("small", MESSAGES, kwargs, exact=False)  # as the gateway does
-        rid, denial = service.reserve(ctx, [estimate], refine=lambda: [service.estimate("small", MESSAGES, kwargs)])
+        rid, denial = service.reserve(
+            ctx, [estimate], refine=lambda: [service.estimate("small", MESSAGES, kwargs)]
+        )
         assert denial is None
-        lt.completion(model="openai/gpt-4o-mini", messages=MESSAGES, mock_response=mock, api_key="bench",
-                      user="bench-user", metadata={"mm_litellm": {"reservation": rid}}, **kwargs)
+        lt.completion(
+            model="openai/gpt-4o-mini",
+            messages=MESSAGES,
+            mock_response=mock,
+            api_key="bench",
+            user="bench-user",
+            metadata={"mm_litellm": {"reservation": rid}},
+            **kwargs,
+        )
 
     # LiteLLM fires callbacks for every registered logger on every call: the bare variant runs
     # with our callback removed, the budgeted one with it present
@@ -111,7 +144,9 @@ def bench_calls(service: BudgetService, calls: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--rows", type=int, default=20000, help="ledger rows to write (default 20000)")
     parser.add_argument("--calls", type=int, default=1000, help="calls per variant (default 1000)")
     args = parser.parse_args()
@@ -120,8 +155,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mm-ledger-bench-") as tmp:
         rows_service = BudgetService(policy, make_engine(f"sqlite:///{Path(tmp) / 'rows.db'}"))
         rate = bench_rows(rows_service, args.rows)
-        print(f"ledger writes (SQLite, WAL, batched): {rate:,.0f} rows/s over {args.rows:,} rows "
-              f"(target >= 5,000) {'OK' if rate >= 5000 else 'BELOW TARGET'}")
+        print(
+            f"ledger writes (SQLite, WAL, batched): {rate:,.0f} rows/s over {args.rows:,} rows "
+            f"(target >= 5,000) {'OK' if rate >= 5000 else 'BELOW TARGET'}"
+        )
         call_service = BudgetService(policy, make_engine(f"sqlite:///{Path(tmp) / 'calls.db'}"))
         bare, budgeted = bench_calls(call_service, args.calls)
         added = budgeted - bare
@@ -130,8 +167,10 @@ def main() -> None:
         print(f"mocked litellm.completion, median of {args.calls} calls each, round-robin:")
         print(f"  bare                          {bare * 1e3:8.3f} ms")
         print(f"  + budget check + recording    {budgeted * 1e3:8.3f} ms")
-        print(f"  added                         {added * 1e6:8.1f} us = {ratio:.1%} of the bare call "
-              f"(target < 25%, stretch < 10%) {verdict}")
+        print(
+            f"  added                         {added * 1e6:8.1f} us = {ratio:.1%} of the bare call "
+            f"(target < 25%, stretch < 10%) {verdict}"
+        )
 
 
 if __name__ == "__main__":

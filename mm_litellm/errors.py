@@ -102,12 +102,15 @@ class BudgetExceeded(MMLiteLLMError):
         self.resets_at = resets_at
         self.unit = unit
         self.estimate = estimate
-        amount = (lambda v: f"${v:.6f}") if unit == "usd" else (lambda v: f"{int(v)} tokens")
         when = f"; resets at {resets_at.isoformat()}" if resets_at is not None else ""
         super().__init__(reason or (
-            f"budget '{budget}' ({scope}) exceeded: spent {amount(spent)} of {amount(limit)}, "
-            f"this call needs up to {amount(estimate)}{when}"
+            f"budget '{budget}' ({scope}) exceeded: spent {_amount(spent, unit)} of {_amount(limit, unit)}, "
+            f"this call needs up to {_amount(estimate, unit)}{when}"
         ))
+
+
+def _amount(value: float, unit: str) -> str:
+    return f"${value:.6f}" if unit == "usd" else f"{int(value)} tokens"
 
 
 class BudgetStoreError(MMLiteLLMError):

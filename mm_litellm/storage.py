@@ -66,7 +66,7 @@ def _budget_tables_v1(conn: Connection) -> None:
 
     from mm_litellm.budget import models
 
-    SQLModel.metadata.create_all(conn, tables=[t.__table__ for t in models.TABLES])  # type: ignore[attr-defined]
+    SQLModel.metadata.create_all(conn, tables=[t.__table__ for t in models.TABLES])  # type: ignore[union-attr]
 
 
 MIGRATIONS: list[Migration] = [
@@ -76,13 +76,16 @@ MIGRATIONS: list[Migration] = [
 
 
 def database_url(source: Policy | str) -> str:
-    """The URL to use: ``$MM_LITELLM_DATABASE_URL`` if set, else the policy's (``os.environ/NAME`` resolved)."""
+    """The URL to use: ``$MM_LITELLM_DATABASE_URL`` if set, else the policy's.
+
+    A policy URL of the form ``os.environ/NAME`` is read from that environment variable.
+    """
     override = os.environ.get(DATABASE_ENV)
     if override:
         return override
     url = source if isinstance(source, str) else source.database.url
     if url.startswith(_ENV_PREFIX):
-        name = url[len(_ENV_PREFIX):]
+        name = url[len(_ENV_PREFIX) :]
         value = os.environ.get(name)
         if not value:
             raise ConfigurationError(
@@ -179,7 +182,9 @@ def ensure_schema(engine: Engine) -> int:
         return target
     versions = [m.version for m in MIGRATIONS]
     if versions != list(range(1, len(versions) + 1)):
-        raise ConfigurationError(f"storage.MIGRATIONS must be numbered 1, 2, 3, ... in order; found {versions}")
+        raise ConfigurationError(
+            f"storage.MIGRATIONS must be numbered 1, 2, 3, ... in order; found {versions}"
+        )
     with write_transaction(engine) as conn, conn.begin():
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(715517)"))  # serialises concurrent upgrades

@@ -39,7 +39,9 @@ class PgServer:
         import psycopg
 
         name = f"mm_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(host=self.host, port=self.port, user=self.user, dbname="postgres", autocommit=True) as c:
+        with psycopg.connect(
+            host=self.host, port=self.port, user=self.user, dbname="postgres", autocommit=True
+        ) as c:
             c.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
@@ -68,7 +70,9 @@ def _start() -> tuple[PgServer, str, list[str]]:
         raise RuntimeError(f"psycopg is not installed ({exc}); pip install 'psycopg[binary]'") from exc
     initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
     if not initdb or not pg_ctl:
-        raise RuntimeError("PostgreSQL's initdb/pg_ctl not found; run scripts/postgres.sh (apt-get install postgresql)")
+        raise RuntimeError(
+            "PostgreSQL's initdb/pg_ctl not found; run scripts/postgres.sh (apt-get install postgresql)"
+        )
     directory = tempfile.mkdtemp(prefix="mm-litellm-pg-")
     prefix: list[str] = []
     if os.geteuid() == 0:
@@ -77,12 +81,16 @@ def _start() -> tuple[PgServer, str, list[str]]:
         try:
             account = pwd.getpwnam("postgres")
         except KeyError as exc:
-            raise RuntimeError("running as root and there is no 'postgres' user to run the server as") from exc
+            raise RuntimeError(
+                "running as root and there is no 'postgres' user to run the server as"
+            ) from exc
         os.chown(directory, account.pw_uid, account.pw_gid)
         runner = shutil.which("runuser") or shutil.which("su")
         if runner is None:
             raise RuntimeError("running as root and neither runuser nor su is available")
-        prefix = [runner, "-u", "postgres", "--"] if runner.endswith("runuser") else [runner, "postgres", "-c"]
+        prefix = (
+            [runner, "-u", "postgres", "--"] if runner.endswith("runuser") else [runner, "postgres", "-c"]
+        )
     data = os.path.join(directory, "data")
     port = _free_port()
 
@@ -90,12 +98,28 @@ def _start() -> tuple[PgServer, str, list[str]]:
         full = [*prefix, *cmd] if not prefix or prefix[-1] == "--" else [*prefix, " ".join(cmd)]
         result = subprocess.run(full, capture_output=True, text=True, timeout=timeout, check=False)
         if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd[:2])} failed: {(result.stderr or result.stdout).strip()[-500:]}")
+            raise RuntimeError(
+                f"{' '.join(cmd[:2])} failed: {(result.stderr or result.stdout).strip()[-500:]}"
+            )
 
     run([initdb, "-D", data, "-U", "mm", "-A", "trust", "--no-sync", "-E", "UTF8"], timeout=120)
     options = f"-p {port} -h 127.0.0.1 -k {directory} -F -c max_connections=200 -c fsync=off"
-    run([pg_ctl, "-D", data, "-o", f"'{options}'" if prefix and prefix[-1] != "--" else options,
-         "-l", os.path.join(directory, "log"), "-w", "-t", "60", "start"], timeout=90)
+    run(
+        [
+            pg_ctl,
+            "-D",
+            data,
+            "-o",
+            f"'{options}'" if prefix and prefix[-1] != "--" else options,
+            "-l",
+            os.path.join(directory, "log"),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
+        timeout=90,
+    )
     return PgServer("127.0.0.1", port, "mm"), directory, prefix
 
 

@@ -59,11 +59,13 @@ class AlertSink:
 
     def _post(self, data: dict[str, Any]) -> None:
         request = urllib.request.Request(
-            self.webhook or "", data=json.dumps(data).encode(), headers={"Content-Type": "application/json"},
+            self.webhook or "",
+            data=json.dumps(data).encode(),
+            headers={"Content-Type": "application/json"},
             method="POST",
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - URL from the policy
+            with urllib.request.urlopen(request, timeout=10) as response:
                 response.read()
         except Exception as exc:
             log.error("budget.webhook_failed", url=self.webhook, error=str(exc))

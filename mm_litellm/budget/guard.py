@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import structlog
 
@@ -47,7 +47,7 @@ def service_for(rt: Runtime) -> BudgetService | None:
         from mm_litellm.integrations.callbacks import register_service
 
         register_service(service)  # cheap when registered; LiteLLM's callbacks may have been reset
-    return service
+    return service  # type: ignore[no-any-return]
 
 
 class Held:
@@ -62,7 +62,7 @@ class Held:
     def __enter__(self) -> Held:
         return self
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
         if exc_type is not None and self.reservation is not None and self.service is not None:
             self.service.release(self.reservation)
         return False
@@ -77,7 +77,9 @@ def admit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple
         service = service_for(rt)
     except Exception as exc:  # the store cannot even be opened
         if rt.policy.budgets is None or rt.policy.budgets.on_store_error == "block":
-            raise BudgetStoreError(f"budget store failed, call refused (budgets.on_store_error: block): {exc}") from exc
+            raise BudgetStoreError(
+                f"budget store failed, call refused (budgets.on_store_error: block): {exc}"
+            ) from exc
         log.error("budget.store_failed", error=str(exc), policy="on_store_error: allow")
         call.pop("max_cost", None)
         return plan, _NOTHING_HELD
@@ -87,8 +89,16 @@ def admit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple
         max_cost = mm.get("max_cost")
     if service is None:
         if max_cost is not None:
-            raise BudgetExceeded("max_cost", "request", 0.0, float(max_cost), None, reason=(
-                "max_cost needs a 'budgets:' section in the policy (prices and the ledger come from it)"))
+            raise BudgetExceeded(
+                "max_cost",
+                "request",
+                0.0,
+                float(max_cost),
+                None,
+                reason=(
+                    "max_cost needs a 'budgets:' section in the policy (prices and the ledger come from it)"
+                ),
+            )
         return plan, _NOTHING_HELD
     from sqlalchemy.exc import SQLAlchemyError
 
@@ -107,18 +117,29 @@ def admit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple
 
         # cheap token estimates first: a lease far from every limit admits the call without a
         # store round trip; the store path (near a limit) refines them with exact counts
-        estimates = exact() if max_cost is not None else [service.estimate(m, messages, call, exact=False)
-                                                          for m in chain]
+        estimates = (
+            exact()
+            if max_cost is not None
+            else [service.estimate(m, messages, call, exact=False) for m in chain]
+        )
         if max_cost is not None:
             _check_max_cost(estimates[0], float(max_cost))
-        ctx = CallContext(model=plan.target, route=plan.route, user=ident["user"], team=ident["team"],
-                          key=ident["key"], tags=ident["tags"])
+        ctx = CallContext(
+            model=plan.target,
+            route=plan.route,
+            user=ident["user"],
+            team=ident["team"],
+            key=ident["key"],
+            tags=ident["tags"],
+        )
         try:
             rid, denial = service.reserve(ctx, estimates, frozenset(soft), refine=exact)
         except SQLAlchemyError as exc:
             if service.settings.on_store_error == "block":
-                raise BudgetStoreError(f"budget store {service.store.engine.url!r} failed, call refused "
-                                       f"(budgets.on_store_error: block): {exc}") from exc
+                raise BudgetStoreError(
+                    f"budget store {service.store.engine.url!r} failed, call refused "
+                    f"(budgets.on_store_error: block): {exc}"
+                ) from exc
             log.error("budget.store_failed", error=str(exc), policy="on_store_error: allow")
             return plan, _NOTHING_HELD
         if denial is None:
@@ -132,15 +153,28 @@ def admit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple
         target = limit.downgrade_to or service.cheapest_model() or plan.target
         soft.add(limit.name)
         new = rt.engine.plan(target, messages, call)
-        log.warning("budget.downgrade", budget=limit.name, scope_key=model, from_model=plan.target, to_model=new.target)
+        log.warning(
+            "budget.downgrade",
+            budget=limit.name,
+            scope_key=model,
+            from_model=plan.target,
+            to_model=new.target,
+        )
         mm["downgraded"] = {"budget": limit.name, "from": plan.target, "to": new.target}
         plan = dataclasses.replace(
-            plan, target=new.target, fallbacks=new.fallbacks,
+            plan,
+            target=new.target,
+            fallbacks=new.fallbacks,
             reason=f"{plan.reason}; budget '{limit.name}' exhausted: downgraded to '{new.target}'",
         )
     else:  # pragma: no cover - every pass removes a fallback or softens a budget
+        assert denial is not None
         raise service.exceeded(denial)
-    if plan is not original and "fallbacks" in call and call["fallbacks"] == [{original.target: list(original.fallbacks)}]:
+    if (
+        plan is not original
+        and "fallbacks" in call
+        and call["fallbacks"] == [{original.target: list(original.fallbacks)}]
+    ):
         if plan.fallbacks:
             call["fallbacks"] = [{plan.target: list(plan.fallbacks)}]
         else:
@@ -153,10 +187,26 @@ def admit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple
 
 def _check_max_cost(estimate: Estimate, max_cost: float) -> None:
     if estimate.usd is None:
-        raise BudgetExceeded("max_cost", "request", 0.0, max_cost, None, reason=(
-            f"max_cost ${max_cost} cannot be checked: model '{estimate.model}' has no known price"))
+        raise BudgetExceeded(
+            "max_cost",
+            "request",
+            0.0,
+            max_cost,
+            None,
+            reason=(f"max_cost ${max_cost} cannot be checked: model '{estimate.model}' has no known price"),
+        )
     if estimate.usd > max_cost:
-        raise BudgetExceeded("max_cost", "request", 0.0, max_cost, None, estimate=estimate.usd, reason=(
-            f"max_cost ${max_cost:.6f} exceeded: model '{estimate.model}' may cost up to ${estimate.usd:.6f} "
-            f"({estimate.prompt_tokens} prompt + {estimate.completion_tokens} completion tokens); "
-            "lower max_tokens or use a cheaper model"))
+        raise BudgetExceeded(
+            "max_cost",
+            "request",
+            0.0,
+            max_cost,
+            None,
+            estimate=estimate.usd,
+            reason=(
+                f"max_cost ${max_cost:.6f} exceeded: model '{estimate.model}' "
+                f"may cost up to ${estimate.usd:.6f} "
+                f"({estimate.prompt_tokens} prompt + {estimate.completion_tokens} completion tokens); "
+                "lower max_tokens or use a cheaper model"
+            ),
+        )

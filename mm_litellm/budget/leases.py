@@ -43,7 +43,12 @@ class LeaseBook:
             leases = []
             for charge in charges:
                 lease = self._leases.get(charge.key)
-                if lease is None or lease.until < now or lease.usd < charge.usd - 1e-15 or lease.tokens < charge.tokens:
+                if (
+                    lease is None
+                    or lease.until < now
+                    or lease.usd < charge.usd - 1e-15
+                    or lease.tokens < charge.tokens
+                ):
                     return False
                 leases.append(lease)
             shares = []
@@ -79,7 +84,9 @@ class LeaseBook:
                 if extra > 0:
                     held_usd = charge.usd * (1.0 + extra)
                     held_tokens = round(charge.tokens * (1.0 + extra))
-                    self._leases[charge.key] = _Lease(rid, held_usd - charge.usd, held_tokens - charge.tokens, until)
+                    self._leases[charge.key] = _Lease(
+                        rid, held_usd - charge.usd, held_tokens - charge.tokens, until
+                    )
 
     def shares(self, rid: str) -> list[Release] | None:
         """Call ``rid``'s shares of the store's holds, or ``None`` if unknown or already given back."""

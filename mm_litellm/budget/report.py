@@ -24,8 +24,16 @@ from mm_litellm.storage import ensure_schema
 __all__ = ["BY", "BudgetUse", "Group", "UsageReport", "build_report", "ledger_rows", "parse_time"]
 
 BY = ("model", "route", "user", "team", "key", "tag", "day", "deployment", "task", "status")
-_COLUMNS = {"model": "model", "route": "route", "user": '"user"', "team": "team", "key": "api_key",
-            "deployment": "deployment", "task": "task", "status": "status"}
+_COLUMNS = {
+    "model": "model",
+    "route": "route",
+    "user": '"user"',
+    "team": "team",
+    "key": "api_key",
+    "deployment": "deployment",
+    "task": "task",
+    "status": "status",
+}
 _SPAN = re.compile(r"^(\d+)\s*([mhdw])$")
 
 
@@ -37,12 +45,21 @@ def parse_time(value: str | datetime | None, now: datetime | None = None) -> dat
     match = _SPAN.match(value.strip())
     if match:
         n, unit = int(match.group(1)), match.group(2)
-        return now - {"m": timedelta(minutes=n), "h": timedelta(hours=n), "d": timedelta(days=n),
-                      "w": timedelta(weeks=n)}[unit]
+        return (
+            now
+            - {
+                "m": timedelta(minutes=n),
+                "h": timedelta(hours=n),
+                "d": timedelta(days=n),
+                "w": timedelta(weeks=n),
+            }[unit]
+        )
     try:
         return _naive_utc(datetime.fromisoformat(value))
     except ValueError:
-        raise ValueError(f"'{value}' is not a time: use 30m, 24h, 7d, 2w or an ISO date such as 2026-01-31") from None
+        raise ValueError(
+            f"'{value}' is not a time: use 30m, 24h, 7d, 2w or an ISO date such as 2026-01-31"
+        ) from None
 
 
 def _naive_utc(value: datetime) -> datetime:
@@ -127,7 +144,9 @@ def _where(since: datetime | None, until: datetime | None) -> tuple[str, dict[st
     return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
-def _add(g: Group, status: str, prompt: int, completion: int, cost: float | None, priced: bool, n: int = 1) -> None:
+def _add(
+    g: Group, status: str, prompt: int, completion: int, cost: float | None, priced: bool, n: int = 1
+) -> None:
     g.requests += n
     g.errors += n if status != "success" else 0
     g.prompt_tokens += int(prompt or 0)
@@ -139,8 +158,12 @@ def _add(g: Group, status: str, prompt: int, completion: int, cost: float | None
 
 
 def build_report(
-    engine: Engine, settings: BudgetSettings | None, *, since: datetime | None = None,
-    until: datetime | None = None, by: str = "model",
+    engine: Engine,
+    settings: BudgetSettings | None,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    by: str = "model",
 ) -> UsageReport:
     """Aggregate the ledger between ``since`` and ``until`` (naive UTC), broken down ``by``."""
     if by not in BY:
@@ -153,17 +176,29 @@ def build_report(
     with engine.connect() as conn:
         if by in _COLUMNS:
             col = _COLUMNS[by]
-            sql = (f"SELECT {col}, status, priced, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens),"
-                   f" SUM(cost_usd), SUM(latency_ms), COUNT(latency_ms) FROM mm_ledger{where}"
-                   f" GROUP BY {col}, status, priced")
+            sql = (
+                f"SELECT {col}, status, priced, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens),"
+                f" SUM(cost_usd), SUM(latency_ms), COUNT(latency_ms) FROM mm_ledger{where}"
+                f" GROUP BY {col}, status, priced"
+            )
             for key, status, priced, n, p, c, cost, lat, lat_n in conn.execute(text(sql), params):
-                _add(groups.setdefault(str(key or "-"), Group(str(key or "-"))), status, p, c, cost, bool(priced), n)
+                _add(
+                    groups.setdefault(str(key or "-"), Group(str(key or "-"))),
+                    status,
+                    p,
+                    c,
+                    cost,
+                    bool(priced),
+                    n,
+                )
                 _add(totals, status, p, c, cost, bool(priced), n)
                 latency_sum += float(lat or 0.0)
                 latency_n += int(lat_n or 0)
         else:
-            sql = (f"SELECT ts, tags, status, priced, prompt_tokens, completion_tokens, cost_usd, latency_ms"
-                   f" FROM mm_ledger{where}")
+            sql = (
+                f"SELECT ts, tags, status, priced, prompt_tokens, completion_tokens, cost_usd, latency_ms"
+                f" FROM mm_ledger{where}"
+            )
             for ts, tags, status, priced, p, c, cost, lat in conn.execute(text(sql), params):
                 if by == "day":
                     when = ts if isinstance(ts, datetime) else datetime.fromisoformat(str(ts))  # SQLite: text
@@ -176,16 +211,27 @@ def build_report(
                 if lat is not None:
                     latency_sum += float(lat)
                     latency_n += 1
-        sql = (f"SELECT model, status, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens) FROM mm_ledger{where}"
-               f"{' AND' if where else ' WHERE'} priced = :false GROUP BY model, status")
+        sql = (
+            "SELECT model, status, COUNT(*), SUM(prompt_tokens), SUM(completion_tokens)"
+            f" FROM mm_ledger{where}"
+            f"{' AND' if where else ' WHERE'} priced = :false GROUP BY model, status"
+        )
         for model, status, n, p, c in conn.execute(text(sql), {**params, "false": False}):
             _add(unpriced.setdefault(str(model), Group(str(model))), status, p, c, None, False, n)
         budgets = _budget_use(conn, settings, tz) if settings else []
     ordered = sorted(groups.values(), key=lambda g: (-g.cost_usd, -g.total_tokens, g.key))
     if by == "day":
         ordered = sorted(groups.values(), key=lambda g: g.key)
-    return UsageReport(since, until, by, totals, ordered, sorted(unpriced.values(), key=lambda g: g.key), budgets,
-                       latency_sum / latency_n if latency_n else None)
+    return UsageReport(
+        since,
+        until,
+        by,
+        totals,
+        ordered,
+        sorted(unpriced.values(), key=lambda g: g.key),
+        budgets,
+        latency_sum / latency_n if latency_n else None,
+    )
 
 
 def _budget_use(conn: Any, settings: BudgetSettings, tz: ZoneInfo) -> list[BudgetUse]:
@@ -193,32 +239,79 @@ def _budget_use(conn: Any, settings: BudgetSettings, tz: ZoneInfo) -> list[Budge
     now = utcnow()
     for limit in settings.limits:
         start, end = window_bounds(limit.window, now, tz)
-        rows = conn.execute(text(
-            "SELECT scope_key, spent_usd, spent_tokens, reserved_usd, reserved_tokens FROM mm_budget_counter"
-            " WHERE budget = :b AND window_start = :s ORDER BY scope_key"), {"b": limit.name, "s": start}).all()
+        rows = conn.execute(
+            text(
+                "SELECT scope_key, spent_usd, spent_tokens, reserved_usd, reserved_tokens"
+                " FROM mm_budget_counter"
+                " WHERE budget = :b AND window_start = :s ORDER BY scope_key"
+            ),
+            {"b": limit.name, "s": start},
+        ).all()
         if not rows and limit.scope == "global":
             rows = [("*", 0.0, 0, 0.0, 0)]
         for key, su, st, ru, rt in rows:
-            alerts = [float(r[0]) for r in conn.execute(text(
-                "SELECT threshold FROM mm_budget_alert WHERE budget = :b AND scope_key = :k AND window_start = :s"
-                " ORDER BY threshold"), {"b": limit.name, "k": key, "s": start})]
+            alerts = [
+                float(r[0])
+                for r in conn.execute(
+                    text(
+                        "SELECT threshold FROM mm_budget_alert"
+                        " WHERE budget = :b AND scope_key = :k AND window_start = :s"
+                        " ORDER BY threshold"
+                    ),
+                    {"b": limit.name, "k": key, "s": start},
+                )
+            ]
             usd = limit.unit == "usd"
-            out.append(BudgetUse(
-                limit.name, limit.scope, key, limit.window, limit.unit, float(su if usd else st),
-                float(ru if usd else rt), limit.limit,
-                end.replace(tzinfo=UTC).astimezone(tz).isoformat(), alerts, limit.on_exceed))
+            out.append(
+                BudgetUse(
+                    limit.name,
+                    limit.scope,
+                    key,
+                    limit.window,
+                    limit.unit,
+                    float(su if usd else st),
+                    float(ru if usd else rt),
+                    limit.limit,
+                    end.replace(tzinfo=UTC).astimezone(tz).isoformat(),
+                    alerts,
+                    limit.on_exceed,
+                )
+            )
     return out
 
 
 EXPORT_COLUMNS = (
-    "ts", "call_id", "status", "error_class", "route", "rule", "requested_model", "model", "deployment",
-    "prompt_tokens", "completion_tokens", "cost_usd", "priced", "cost_source", "latency_ms", "task",
-    "user", "team", "api_key", "tags", "parent_id", "escalation_hop", "prompt_id", "prompt_version",
+    "ts",
+    "call_id",
+    "status",
+    "error_class",
+    "route",
+    "rule",
+    "requested_model",
+    "model",
+    "deployment",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "priced",
+    "cost_source",
+    "latency_ms",
+    "task",
+    "user",
+    "team",
+    "api_key",
+    "tags",
+    "parent_id",
+    "escalation_hop",
+    "prompt_id",
+    "prompt_version",
     "prompt_variant",
 )
 
 
-def ledger_rows(engine: Engine, since: datetime | None = None, until: datetime | None = None) -> Iterator[dict[str, Any]]:
+def ledger_rows(
+    engine: Engine, since: datetime | None = None, until: datetime | None = None
+) -> Iterator[dict[str, Any]]:
     """Every ledger row in the period, oldest first, as plain dicts (for CSV/JSON export)."""
     ensure_schema(engine)
     where, params = _where(since, until)
@@ -232,4 +325,3 @@ def ledger_rows(engine: Engine, since: datetime | None = None, until: datetime |
             item["tags"] = ",".join(t for t in (item["tags"] or "").split(",") if t)
             item["priced"] = bool(item["priced"])
             yield item
-

@@ -71,8 +71,9 @@ def identity_of(kwargs: Mapping[str, Any]) -> dict[str, Any]:
         "user": trusted.get("user") or kwargs.get("user") or metadata.get("user"),
         "team": trusted.get("team") or metadata.get("team"),
         "key": trusted.get("key"),
-        "tags": tuple(dict.fromkeys(str(t) for t in tags)) if isinstance(tags, list | tuple) else (
-            (str(tags),) if tags else ()),
+        "tags": tuple(dict.fromkeys(str(t) for t in tags))
+        if isinstance(tags, list | tuple)
+        else ((str(tags),) if tags else ()),
     }
 
 
@@ -106,14 +107,21 @@ class BudgetService:
             if spec is not None:
                 p = price_of(spec)
                 self._prices[model] = (
-                    None if p.input_per_mtok is None else (p.input_per_mtok / 1e6, (p.output_per_mtok or 0) / 1e6)
+                    None
+                    if p.input_per_mtok is None
+                    else (p.input_per_mtok / 1e6, (p.output_per_mtok or 0) / 1e6)
                 )
             else:
                 self._prices[model] = litellm_price(model)
         return self._prices[model]
 
     def estimate(
-        self, model: str, messages: Sequence[Any] | None, kwargs: Mapping[str, Any], *, exact: bool = True,
+        self,
+        model: str,
+        messages: Sequence[Any] | None,
+        kwargs: Mapping[str, Any],
+        *,
+        exact: bool = True,
     ) -> Estimate:
         """Cost bound of calling ``model`` (policy alias or LiteLLM model) with these arguments.
 
@@ -129,7 +137,11 @@ class BudgetService:
             from mm_litellm.routing.features import estimate_tokens
 
             prompt = estimate_tokens(messages)[0]
-        completion = kwargs.get("max_tokens") or kwargs.get("max_completion_tokens") or self.settings.default_max_tokens
+        completion = (
+            kwargs.get("max_tokens")
+            or kwargs.get("max_completion_tokens")
+            or self.settings.default_max_tokens
+        )
         price = self.price(model)
         usd = None if price is None else prompt * price[0] + int(completion) * price[1]
         return Estimate(model, prompt, int(completion), usd)
@@ -149,13 +161,22 @@ class BudgetService:
         if (row.get("model") or "").startswith(ENSEMBLE_PREFIX):
             return []  # the ensemble's members are recorded (and counted) one by one
         tags = tuple(t for t in (row.get("tags") or "").split(",") if t)
-        ctx = CallContext(model=row.get("model"), route=row.get("route"), user=row.get("user"),
-                          team=row.get("team"), key=row.get("api_key"), tags=tags)
+        ctx = CallContext(
+            model=row.get("model"),
+            route=row.get("route"),
+            user=row.get("user"),
+            team=row.get("team"),
+            key=row.get("api_key"),
+            tags=tags,
+        )
         return self.counters(ctx, row["ts"])
 
     # -- admission ----------------------------------------------------------------------------
     def reserve(
-        self, ctx: CallContext, estimates: Sequence[Estimate], soft: frozenset[str] = frozenset(),
+        self,
+        ctx: CallContext,
+        estimates: Sequence[Estimate],
+        soft: frozenset[str] = frozenset(),
         refine: Callable[[], Sequence[Estimate]] | None = None,
     ) -> tuple[str | None, Denial | None]:
         """Reserve the estimate of a call whose serving model is one of ``estimates`` (the first is
@@ -179,7 +200,9 @@ class BudgetService:
             charges = self._charges(ctx, estimates, soft, now)
         return self._reserve_in_store(rid, charges, estimates[0])
 
-    def _charges(self, ctx: CallContext, estimates: Sequence[Estimate], soft: frozenset[str], now: datetime) -> list[Charge]:
+    def _charges(
+        self, ctx: CallContext, estimates: Sequence[Estimate], soft: frozenset[str], now: datetime
+    ) -> list[Charge]:
         usd = max((e.usd or 0.0) for e in estimates)
         tokens = max(e.tokens for e in estimates)
         charges: list[Charge] = []
@@ -199,11 +222,21 @@ class BudgetService:
         if first.usd is None and self.settings.on_unpriced == "block":
             usd_limit = next((c.limit for c in charges if c.limit.unit == "usd"), None)
             if usd_limit is not None:
-                raise BudgetExceeded(usd_limit.name, usd_limit.scope, 0.0, usd_limit.limit, None, reason=(
-                    f"model '{first.model}' has no known price and budget '{usd_limit.name}' is in USD; "
-                    "add 'pricing' to the model or set budgets.on_unpriced: allow"))
+                raise BudgetExceeded(
+                    usd_limit.name,
+                    usd_limit.scope,
+                    0.0,
+                    usd_limit.limit,
+                    None,
+                    reason=(
+                        f"model '{first.model}' has no known price and budget '{usd_limit.name}' is in USD; "
+                        "add 'pricing' to the model or set budgets.on_unpriced: allow"
+                    ),
+                )
 
-    def _reserve_in_store(self, rid: str, charges: list[Charge], first: Estimate) -> tuple[str | None, Denial | None]:
+    def _reserve_in_store(
+        self, rid: str, charges: list[Charge], first: Estimate
+    ) -> tuple[str | None, Denial | None]:
         returns = self.leases.surrender([c.key for c in charges])
         try:
             denial, grants = self.store.reserve_leased(rid, charges, LEASE_CALLS, returns)
@@ -224,12 +257,17 @@ class BudgetService:
         limit = denial.limit
         scope = limit.scope if limit.scope == "global" else f"{limit.scope}={denial.key[1]}"
         resets = denial.key[3].replace(tzinfo=ZoneInfo("UTC")).astimezone(self.tz)
-        return BudgetExceeded(limit.name, scope, denial.used, limit.limit, resets, limit.unit, denial.estimate)
+        return BudgetExceeded(
+            limit.name, scope, denial.used, limit.limit, resets, limit.unit, denial.estimate
+        )
 
     def cheapest_model(self, exclude: str | None = None) -> str | None:
         """The policy model with the lowest known price (input plus output), for downgrades."""
-        priced = [(p[0] + p[1], name) for name in self.policy.models
-                  if name != exclude and (p := self.price(name)) is not None]
+        priced = [
+            (p[0] + p[1], name)
+            for name in self.policy.models
+            if name != exclude and (p := self.price(name)) is not None
+        ]
         return min(priced)[1] if priced else None
 
     # -- recording ----------------------------------------------------------------------------
@@ -265,8 +303,10 @@ class BudgetService:
     def _write(self, rows: list[Mapping[str, Any]], releases: list[Any]) -> None:
         # a row gives its call's hold back only when the call finished; a failed attempt of a
         # Router call may be followed by a fallback that still needs the hold
-        wanted = [*releases, *(r["reservation_id"] for r in rows
-                               if r.get("reservation_id") and r.get("status") == "success")]
+        wanted = [
+            *releases,
+            *(r["reservation_id"] for r in rows if r.get("reservation_id") and r.get("status") == "success"),
+        ]
         partial: list[Release] = []
         settled: list[str] = []
         seen: set[str] = set()

@@ -89,9 +89,15 @@ class Alert:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "budget": self.budget, "scope": self.scope, "scope_key": self.scope_key,
-            "window_start": self.window_start.isoformat(), "resets_at": self.window_end.isoformat(),
-            "threshold": self.threshold, "spent": self.spent, "limit": self.limit, "unit": self.unit,
+            "budget": self.budget,
+            "scope": self.scope,
+            "scope_key": self.scope_key,
+            "window_start": self.window_start.isoformat(),
+            "resets_at": self.window_end.isoformat(),
+            "threshold": self.threshold,
+            "spent": self.spent,
+            "limit": self.limit,
+            "unit": self.unit,
         }
 
 
@@ -100,7 +106,9 @@ _COUNTER_INSERT = text(
     " reserved_usd, reserved_tokens, unpriced_calls) VALUES (:b, :k, :s, :e, 0, 0, 0, 0, 0)"
     " ON CONFLICT (budget, scope_key, window_start) DO NOTHING"
 )
-_COUNTER_ID = text("SELECT id FROM mm_budget_counter WHERE budget = :b AND scope_key = :k AND window_start = :s")
+_COUNTER_ID = text(
+    "SELECT id FROM mm_budget_counter WHERE budget = :b AND scope_key = :k AND window_start = :s"
+)
 _RESERVE = text(
     "UPDATE mm_budget_counter SET reserved_usd = reserved_usd + :u, reserved_tokens = reserved_tokens + :t"
     " WHERE id = :id"
@@ -138,7 +146,11 @@ class BudgetStore:
         return self.reserve_leased(reservation_id, charges)[0]
 
     def reserve_leased(
-        self, reservation_id: str, charges: Sequence[Charge], lease: int = 0, returns: Sequence[Release] = (),
+        self,
+        reservation_id: str,
+        charges: Sequence[Charge],
+        lease: int = 0,
+        returns: Sequence[Release] = (),
     ) -> tuple[Denial | None, dict[CounterKey, float]]:
         """Like :meth:`reserve`, first giving back ``returns`` (unused lease remainders), and
         holding up to ``lease`` more calls' worth on each counter that is far from its limit.
@@ -165,7 +177,10 @@ class BudgetStore:
                 cid = ids[back.key]
                 freed = cur.give_back(back, cid)
                 if freed is not None:
-                    cur.run(_SETTLE.text, {"su": 0.0, "st": 0, "un": 0, "ru": freed[0], "rt": int(freed[1]), "id": cid})
+                    cur.run(
+                        _SETTLE.text,
+                        {"su": 0.0, "st": 0, "un": 0, "ru": freed[0], "rt": int(freed[1]), "id": cid},
+                    )
             if returns:
                 rows = cur.lock(sorted(set(ids.values())))
             ordered = sorted(charges, key=lambda c: ids[c.key])
@@ -185,9 +200,23 @@ class BudgetStore:
                     if amount > 0 and room >= LEASE_HEADROOM * amount:
                         grants[charge.key] = min(float(lease), room / 4 / amount)
             held = [(c, 1.0 + grants.get(c.key, 0.0)) for c in ordered]
-            cur.many(_RESERVE.text, [{"u": c.usd * f, "t": round(c.tokens * f), "id": ids[c.key]} for c, f in held])
-            cur.many(_RES_INSERT.text, [{"r": reservation_id, "c": ids[c.key], "u": c.usd * f, "t": round(c.tokens * f),
-                                         "now": now, "exp": now + self.ttl} for c, f in held])
+            cur.many(
+                _RESERVE.text, [{"u": c.usd * f, "t": round(c.tokens * f), "id": ids[c.key]} for c, f in held]
+            )
+            cur.many(
+                _RES_INSERT.text,
+                [
+                    {
+                        "r": reservation_id,
+                        "c": ids[c.key],
+                        "u": c.usd * f,
+                        "t": round(c.tokens * f),
+                        "now": now,
+                        "exp": now + self.ttl,
+                    }
+                    for c, f in held
+                ],
+            )
             cur.commit()
             self._ids.update(created)
         except BaseException:
@@ -198,7 +227,9 @@ class BudgetStore:
             raw.close()
         return None, grants
 
-    def _raw_counter_ids(self, cur: _Cursor, keys: Sequence[CounterKey]) -> tuple[dict[CounterKey, int], dict[CounterKey, int]]:
+    def _raw_counter_ids(
+        self, cur: _Cursor, keys: Sequence[CounterKey]
+    ) -> tuple[dict[CounterKey, int], dict[CounterKey, int]]:
         ids: dict[CounterKey, int] = {}
         created: dict[CounterKey, int] = {}
         for key in dict.fromkeys(keys):
@@ -222,14 +253,23 @@ class BudgetStore:
         """Release every reservation past its expiry (crashed processes); returns how many."""
         now = utcnow()
         with write_transaction(self.engine) as conn, conn.begin():
-            ids = [r[0] for r in conn.execute(
-                text("SELECT DISTINCT counter_id FROM mm_budget_reservation WHERE expires_at < :now"), {"now": now})]
+            ids = [
+                r[0]
+                for r in conn.execute(
+                    text("SELECT DISTINCT counter_id FROM mm_budget_reservation WHERE expires_at < :now"),
+                    {"now": now},
+                )
+            ]
             self._lock(conn, sorted(ids))
             count = 0
             for cid in sorted(ids):
                 before = conn.execute(
-                    text("SELECT COUNT(*) FROM mm_budget_reservation WHERE counter_id = :c AND expires_at < :now"),
-                    {"c": cid, "now": now}).scalar()
+                    text(
+                        "SELECT COUNT(*) FROM mm_budget_reservation"
+                        " WHERE counter_id = :c AND expires_at < :now"
+                    ),
+                    {"c": cid, "now": now},
+                ).scalar()
                 self._expire(conn, cid, now)
                 count += int(before or 0)
             return count
@@ -266,16 +306,28 @@ class BudgetStore:
             freed: dict[int, list[float]] = {}
             if releases:
                 for cid, u, t in conn.execute(
-                    text("SELECT counter_id, amount_usd, amount_tokens FROM mm_budget_reservation WHERE id IN :ids")
-                    .bindparams(bindparam("ids", expanding=True)), {"ids": list(releases)}):
+                    text(
+                        "SELECT counter_id, amount_usd, amount_tokens FROM mm_budget_reservation"
+                        " WHERE id IN :ids"
+                    ).bindparams(bindparam("ids", expanding=True)),
+                    {"ids": list(releases)},
+                ):
                     acc = freed.setdefault(cid, [0.0, 0])
                     acc[0] += u
                     acc[1] += t
-                conn.execute(text("DELETE FROM mm_budget_reservation WHERE id IN :ids")
-                             .bindparams(bindparam("ids", expanding=True)), {"ids": list(releases)})
-            ids = self._counter_ids(conn, list(spends) + [p.key for p in partial]) if spends or partial else {}
+                conn.execute(
+                    text("DELETE FROM mm_budget_reservation WHERE id IN :ids").bindparams(
+                        bindparam("ids", expanding=True)
+                    ),
+                    {"ids": list(releases)},
+                )
+            ids = (
+                self._counter_ids(conn, list(spends) + [p.key for p in partial]) if spends or partial else {}
+            )
             for back in partial:
-                got = conn.execute(_GIVE_BACK, {"u": back.usd, "t": back.tokens, "r": back.rid, "c": ids[back.key]}).first()
+                got = conn.execute(
+                    _GIVE_BACK, {"u": back.usd, "t": back.tokens, "r": back.rid, "c": ids[back.key]}
+                ).first()
                 if got is None:
                     continue  # the hold expired meanwhile: the sweep already released it
                 acc = freed.setdefault(ids[back.key], [0.0, 0])
@@ -296,8 +348,17 @@ class BudgetStore:
                 held_acc[1] += acc[1]
             for cid in sorted(by_id):  # counter-id order, like reserve: no deadlock between writers
                 spent, held = by_id[cid]
-                conn.execute(_SETTLE, {"su": spent[0], "st": int(spent[1]), "un": int(spent[2]),
-                                       "ru": held[0], "rt": int(held[1]), "id": cid})
+                conn.execute(
+                    _SETTLE,
+                    {
+                        "su": spent[0],
+                        "st": int(spent[1]),
+                        "un": int(spent[2]),
+                        "ru": held[0],
+                        "rt": int(held[1]),
+                        "id": cid,
+                    },
+                )
             alerts = self._claim_alerts(conn, {k: ids[k] for k in spends}, limits) if spends else []
         self._ids.update(ids)  # committed now
         return new, alerts
@@ -326,13 +387,16 @@ class BudgetStore:
                 if found is None:
                     conn.execute(_COUNTER_INSERT, {"b": b, "k": k, "s": s, "e": e})
                     found = conn.execute(_COUNTER_ID, {"b": b, "k": k, "s": s}).scalar()
+                assert found is not None, "the counter row was just inserted"
                 cid = int(found)
             ids[key] = cid
         return ids
 
     def _lock(self, conn: Connection, ids: Sequence[int]) -> dict[int, tuple[float, int, float, int]]:
-        sql = ("SELECT id, spent_usd, spent_tokens, reserved_usd, reserved_tokens FROM mm_budget_counter"
-               " WHERE id IN :ids ORDER BY id" + (" FOR UPDATE" if self._pg else ""))
+        sql = (
+            "SELECT id, spent_usd, spent_tokens, reserved_usd, reserved_tokens FROM mm_budget_counter"
+            " WHERE id IN :ids ORDER BY id" + (" FOR UPDATE" if self._pg else "")
+        )
         stmt = text(sql).bindparams(bindparam("ids", expanding=True))
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in conn.execute(stmt, {"ids": list(ids)})} if ids else {}
 
@@ -342,16 +406,28 @@ class BudgetStore:
 
     def _expire(self, conn: Connection, cid: int, now: datetime) -> tuple[float, int, float, int]:
         stale = conn.execute(
-            text("SELECT COALESCE(SUM(amount_usd), 0), COALESCE(SUM(amount_tokens), 0) FROM mm_budget_reservation"
-                 " WHERE counter_id = :c AND expires_at < :now"), {"c": cid, "now": now}).one()
+            text(
+                "SELECT COALESCE(SUM(amount_usd), 0), COALESCE(SUM(amount_tokens), 0)"
+                " FROM mm_budget_reservation"
+                " WHERE counter_id = :c AND expires_at < :now"
+            ),
+            {"c": cid, "now": now},
+        ).one()
         if stale[0] or stale[1]:
-            conn.execute(text("DELETE FROM mm_budget_reservation WHERE counter_id = :c AND expires_at < :now"),
-                         {"c": cid, "now": now})
-            conn.execute(_SETTLE, {"su": 0.0, "st": 0, "un": 0, "ru": stale[0], "rt": int(stale[1]), "id": cid})
+            conn.execute(
+                text("DELETE FROM mm_budget_reservation WHERE counter_id = :c AND expires_at < :now"),
+                {"c": cid, "now": now},
+            )
+            conn.execute(
+                _SETTLE, {"su": 0.0, "st": 0, "un": 0, "ru": stale[0], "rt": int(stale[1]), "id": cid}
+            )
         return self._lock(conn, [cid])[cid]
 
     def _claim_alerts(
-        self, conn: Connection, ids: Mapping[CounterKey, int], limits: Mapping[str, BudgetLimit],
+        self,
+        conn: Connection,
+        ids: Mapping[CounterKey, int],
+        limits: Mapping[str, BudgetLimit],
     ) -> list[Alert]:
         alerts: list[Alert] = []
         rows = self._lock(conn, sorted(set(ids.values())))
@@ -365,14 +441,36 @@ class BudgetStore:
                 if spent + EPS < threshold * limit.limit:
                     break
                 claimed = conn.execute(
-                    text("INSERT INTO mm_budget_alert (budget, scope_key, window_start, threshold, spent, \"limit\", ts)"
-                         " VALUES (:b, :k, :s, :th, :sp, :li, :ts)"
-                         " ON CONFLICT (budget, scope_key, window_start, threshold) DO NOTHING RETURNING id"),
-                    {"b": key[0], "k": key[1], "s": key[2], "th": threshold, "sp": spent, "li": limit.limit, "ts": now},
+                    text(
+                        "INSERT INTO mm_budget_alert"
+                        ' (budget, scope_key, window_start, threshold, spent, "limit", ts)'
+                        " VALUES (:b, :k, :s, :th, :sp, :li, :ts)"
+                        " ON CONFLICT (budget, scope_key, window_start, threshold) DO NOTHING RETURNING id"
+                    ),
+                    {
+                        "b": key[0],
+                        "k": key[1],
+                        "s": key[2],
+                        "th": threshold,
+                        "sp": spent,
+                        "li": limit.limit,
+                        "ts": now,
+                    },
                 ).first()
                 if claimed is not None:
-                    alerts.append(Alert(key[0], limit.scope, key[1], key[2], key[3], threshold, spent,
-                                        limit.limit, limit.unit))
+                    alerts.append(
+                        Alert(
+                            key[0],
+                            limit.scope,
+                            key[1],
+                            key[2],
+                            key[3],
+                            threshold,
+                            spent,
+                            limit.limit,
+                            limit.unit,
+                        )
+                    )
         return alerts
 
 
@@ -430,7 +528,9 @@ class _Cursor:
         marks = ", ".join(["%s" if self.pg else "?"] * len(ids))
         self.cur.execute(
             "SELECT id, spent_usd, spent_tokens, reserved_usd, reserved_tokens FROM mm_budget_counter"
-            f" WHERE id IN ({marks}) ORDER BY id" + (" FOR UPDATE" if self.pg else ""), list(ids))
+            f" WHERE id IN ({marks}) ORDER BY id" + (" FOR UPDATE" if self.pg else ""),
+            list(ids),
+        )
         return {r[0]: (r[1], r[2], r[3], r[4]) for r in self.cur.fetchall()}
 
     def give_back(self, back: Release, cid: int) -> tuple[float, int] | None:
@@ -445,9 +545,14 @@ class _Cursor:
 
     def expire(self, cid: int, now: datetime) -> tuple[float, int, float, int]:
         params = {"c": cid, "now": now}
-        stale = self.one("SELECT COALESCE(SUM(amount_usd), 0), COALESCE(SUM(amount_tokens), 0)"
-                         " FROM mm_budget_reservation WHERE counter_id = :c AND expires_at < :now", params)
+        stale = self.one(
+            "SELECT COALESCE(SUM(amount_usd), 0), COALESCE(SUM(amount_tokens), 0)"
+            " FROM mm_budget_reservation WHERE counter_id = :c AND expires_at < :now",
+            params,
+        )
         if stale[0] or stale[1]:
             self.run("DELETE FROM mm_budget_reservation WHERE counter_id = :c AND expires_at < :now", params)
-            self.run(_SETTLE.text, {"su": 0.0, "st": 0, "un": 0, "ru": stale[0], "rt": int(stale[1]), "id": cid})
+            self.run(
+                _SETTLE.text, {"su": 0.0, "st": 0, "un": 0, "ru": stale[0], "rt": int(stale[1]), "id": cid}
+            )
         return self.lock([cid])[cid]

@@ -1,4 +1,7 @@
-"""Python entry points (imported lazily: ``import mm_litellm`` stays free of SQLAlchemy): ``usage_report`` (the numbers behind ``mm-litellm usage``) and ``flush``."""
+"""Python entry points: ``usage_report`` (the numbers behind ``mm-litellm usage``) and ``flush``.
+
+Their imports are lazy, so that ``import mm_litellm`` stays free of SQLAlchemy.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +34,9 @@ def usage_report(
     if source is None:
         rt = runtime.current()
         if rt is None:
-            raise ConfigurationError("usage_report() needs a policy or a database URL: no policy is configured")
+            raise ConfigurationError(
+                "usage_report() needs a policy or a database URL: no policy is configured"
+            )
         source = rt.policy
     flush()
     settings = source.budgets if isinstance(source, Policy) else None
@@ -50,4 +55,3 @@ def flush(timeout: float = 10.0) -> bool:
     for service in live_services():
         ok = service.flush(timeout) and ok
     return ok
-

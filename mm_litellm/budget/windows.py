@@ -76,7 +76,13 @@ class CallContext:
             return ("*",)
         if scope == "tag":
             return self.tags
-        value = {"user": self.user, "team": self.team, "key": self.key, "model": self.model, "route": self.route}[scope]
+        value = {
+            "user": self.user,
+            "team": self.team,
+            "key": self.key,
+            "model": self.model,
+            "route": self.route,
+        }[scope]
         return (value,) if value else ()
 
 

@@ -31,7 +31,7 @@ class LedgerWriter:
 
     def __init__(
         self,
-        write: Callable[[list[Mapping[str, Any]], list[str]], None],
+        write: Callable[[list[Mapping[str, Any]], list[Any]], None],
         *,
         interval_s: float = 0.02,
         max_batch: int = 1000,
@@ -47,15 +47,15 @@ class LedgerWriter:
         self._closed = False
         self._errors = 0
         ref = weakref.ref(self)
-        atexit.register(lambda: (w := ref()) is not None and w.close())
+        atexit.register(_close_at_exit, ref)
 
     def submit(self, row: Mapping[str, Any]) -> None:
         """Queue one ledger row (with its ``reservation_id`` to release, if any)."""
         self._put(("row", row))
 
-    def release(self, reservation_id: str) -> None:
-        """Queue the release of a reservation whose call produced no ledger row."""
-        self._put(("release", reservation_id))
+    def release(self, reservation: Any) -> None:
+        """Queue a release: a reservation id, or a share of one (``store.Release``)."""
+        self._put(("release", reservation))
 
     def _put(self, item: Item) -> None:
         with self._cond:
@@ -107,7 +107,9 @@ class LedgerWriter:
                 self._write(rows, releases)
             except Exception as exc:  # keep the batch, retry after a pause: never drop a row
                 self._errors += 1
-                log.error("budget.ledger_write_failed", error=str(exc)[:300], rows=len(rows), attempt=self._errors)
+                log.error(
+                    "budget.ledger_write_failed", error=str(exc)[:300], rows=len(rows), attempt=self._errors
+                )
                 with self._cond:
                     if self._closed and self._errors > 5:
                         return
@@ -118,3 +120,9 @@ class LedgerWriter:
                 del self._items[: len(batch)]
                 self._done += len(batch)
                 self._cond.notify_all()
+
+
+def _close_at_exit(ref: weakref.ref[LedgerWriter]) -> None:
+    writer = ref()
+    if writer is not None:
+        writer.close()

@@ -24,15 +24,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "known price (listed separately, never counted as free). 'usage export' writes the ledger rows.",
     )
     _common(p)
-    p.add_argument("--by", default="model",
-                   help="model, route, user, team, key, tag, day, deployment, task or status (default: model)")
+    p.add_argument(
+        "--by",
+        default="model",
+        help="model, route, user, team, key, tag, day, deployment, task or status (default: model)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(handler=handle)
     verbs = p.add_subparsers(dest="usage_command", metavar="export")
-    e = verbs.add_parser("export", help="write every ledger row of the period as CSV or JSON",
-                         description="Write the ledger rows of the period (one per LiteLLM call) as CSV or JSON.")
+    e = verbs.add_parser(
+        "export",
+        help="write every ledger row of the period as CSV or JSON",
+        description="Write the ledger rows of the period (one per LiteLLM call) as CSV or JSON.",
+    )
     _common(e)
-    e.add_argument("--format", choices=("csv", "json"), default=None, help="default: csv (or from --output's suffix)")
+    e.add_argument(
+        "--format", choices=("csv", "json"), default=None, help="default: csv (or from --output's suffix)"
+    )
     e.add_argument("--csv", metavar="FILE", help="shorthand for --format csv --output FILE")
     e.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     e.set_defaults(handler=handle_export)
@@ -40,7 +48,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     add_policy_option(p)
-    p.add_argument("--since", default="24h", help="start: 30m, 24h, 7d, 2w or an ISO date (default: 24h); 'all' for everything")
+    p.add_argument(
+        "--since",
+        default="24h",
+        help="start: 30m, 24h, 7d, 2w or an ISO date (default: 24h); 'all' for everything",
+    )
     p.add_argument("--until", help="end (exclusive): same forms as --since (default: now)")
 
 
@@ -137,23 +149,36 @@ def render(report: Any, period: str | None = "24h") -> str:
         lines.append(f"  {bar:<20} {g.key:<{width}} ${g.cost_usd:.4f} ({g.cost_usd / total_cost:.0%})")
     if not report.groups:
         lines.append("  (no calls in this period)")
-    lines += ["", f"Token usage by {report.by}",
-              f"  {report.by:<{width}} {'Input':>9} {'Output':>9} {'Total':>9} {'Cost':>10}"]
+    lines += [
+        "",
+        f"Token usage by {report.by}",
+        f"  {report.by:<{width}} {'Input':>9} {'Output':>9} {'Total':>9} {'Cost':>10}",
+    ]
     for g in report.groups:
         cost = f"${g.cost_usd:.4f}" if g.unpriced_calls < g.requests else "unpriced"
-        lines.append(f"  {g.key:<{width}} {_tok(g.prompt_tokens):>9} {_tok(g.completion_tokens):>9} "
-                     f"{_tok(g.total_tokens):>9} {cost:>10}")
+        lines.append(
+            f"  {g.key:<{width}} {_tok(g.prompt_tokens):>9} {_tok(g.completion_tokens):>9} "
+            f"{_tok(g.total_tokens):>9} {cost:>10}"
+        )
     if report.unpriced:
         lines += ["", "Unpriced calls (no price in the policy or LiteLLM's table; cost unknown, not zero)"]
         for g in report.unpriced:
             lines.append(f"  {g.key:<{width}} {g.requests} calls, {g.total_tokens:,} tokens")
     for b in report.budgets:
         scope = b.budget if b.scope == "global" else f"{b.budget} ({b.scope}={b.scope_key})"
-        amount = (lambda v: f"${v:,.2f}" if v >= 1 or v == 0 else f"${v:.4f}") if b.unit == "usd" else (
-            lambda v: f"{int(v):,} tok")
-        lines += ["", f"Budget {scope}, {b.window}: {amount(b.spent)} / {amount(b.limit)} ({b.fraction:.0%} used)"
-                  + (f", {amount(b.reserved)} reserved in flight" if b.reserved > 1e-9 else ""),
-                  f"  [{_bar(b.fraction)}]  resets {b.resets_at}; on exceed: {b.on_exceed}"]
+        usd = b.unit == "usd"
+
+        def amount(v: float, usd: bool = usd) -> str:
+            if not usd:
+                return f"{int(v):,} tok"
+            return f"${v:,.2f}" if v >= 1 or v == 0 else f"${v:.4f}"
+
+        lines += [
+            "",
+            f"Budget {scope}, {b.window}: {amount(b.spent)} / {amount(b.limit)} ({b.fraction:.0%} used)"
+            + (f", {amount(b.reserved)} reserved in flight" if b.reserved > 1e-9 else ""),
+            f"  [{_bar(b.fraction)}]  resets {b.resets_at}; on exceed: {b.on_exceed}",
+        ]
         if b.alerts_sent:
             lines.append("  alerts sent at " + ", ".join(f"{a:.0%}" for a in b.alerts_sent))
     return "\n".join(lines)

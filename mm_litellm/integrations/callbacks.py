@@ -56,7 +56,7 @@ def _make_logger_class() -> Any:
     if _logger_class is None:
         from litellm.integrations.custom_logger import CustomLogger
 
-        class LedgerLogger(CustomLogger):  # type: ignore[misc]
+        class LedgerLogger(CustomLogger):
             """Queues a ledger row for each success and failure event."""
 
             def __init__(self, service: BudgetService) -> None:
@@ -64,18 +64,24 @@ def _make_logger_class() -> Any:
                 self.service = service
                 self.ledger = f"{service.store.engine.url!r}#{id(service)}"  # distinct: LiteLLM de-duplicates
 
-            def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+            def log_success_event(
+                self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+            ) -> None:
                 self._record(kwargs, start_time, end_time, "success")
 
-            def log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+            def log_failure_event(
+                self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+            ) -> None:
                 self._record(kwargs, start_time, end_time, "error")
 
-            async def async_log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any,
-                                              end_time: Any) -> None:
+            async def async_log_success_event(
+                self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+            ) -> None:
                 self._record(kwargs, start_time, end_time, "success")
 
-            async def async_log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any,
-                                              end_time: Any) -> None:
+            async def async_log_failure_event(
+                self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+            ) -> None:
                 self._record(kwargs, start_time, end_time, "error")
 
             def _record(self, kwargs: Any, start: Any, end: Any, status: str) -> None:
@@ -91,7 +97,9 @@ def _make_logger_class() -> Any:
     return _logger_class
 
 
-def ledger_row(service: BudgetService, kwargs: Mapping[str, Any], start: Any, end: Any, status: str) -> dict[str, Any] | None:
+def ledger_row(
+    service: BudgetService, kwargs: Mapping[str, Any], start: Any, end: Any, status: str
+) -> dict[str, Any] | None:
     """A ledger row from LiteLLM's callback arguments (``None`` when the event has no call id)."""
     slo = kwargs.get("standard_logging_object") or {}
     call_id = kwargs.get("litellm_call_id") or slo.get("litellm_call_id")
@@ -143,8 +151,13 @@ def ledger_row(service: BudgetService, kwargs: Mapping[str, Any], start: Any, en
 
 
 def _cost(
-    service: BudgetService, model: str | None, kwargs: Mapping[str, Any], slo: Mapping[str, Any],
-    prompt_tokens: int, completion_tokens: int, status: str,
+    service: BudgetService,
+    model: str | None,
+    kwargs: Mapping[str, Any],
+    slo: Mapping[str, Any],
+    prompt_tokens: int,
+    completion_tokens: int,
+    status: str,
 ) -> tuple[float | None, bool, str]:
     """(cost, priced, source): LiteLLM's ``response_cost``, the policy override, or unpriced."""
     spec = service.policy.models.get(model or "")

@@ -117,8 +117,11 @@ def budget_references(policy: Policy) -> Iterator[tuple[tuple[str | int, ...], s
     known = set(policy.models) | set(policy.routes) | set(policy.aliases)
     for i, limit in enumerate(settings.limits):
         if limit.downgrade_to is not None and limit.downgrade_to not in known:
-            yield ("budgets", "limits", i, "downgrade_to"), (
-                f"unknown model or route '{limit.downgrade_to}'; known models: "
-                f"{', '.join(sorted(policy.models)) or '(none declared)'}; routes: "
-                f"{', '.join(sorted(policy.routes)) or '(none declared)'}"
+            yield (
+                ("budgets", "limits", i, "downgrade_to"),
+                (
+                    f"unknown model or route '{limit.downgrade_to}'; known models: "
+                    f"{', '.join(sorted(policy.models)) or '(none declared)'}; routes: "
+                    f"{', '.join(sorted(policy.routes)) or '(none declared)'}"
+                ),
             )

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pg import pg_server, pg_url  # noqa: E402,F401  (fixtures re-exported for this package)
+from pg import pg_server, pg_url  # noqa: F401  (fixtures re-exported for this package)
 
 MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in two sentences."}]
 

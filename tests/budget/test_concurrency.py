@@ -44,25 +44,42 @@ def _estimate(cheap: bool = False) -> float:
 
 
 def _policy(limit: float, ttl: float = 600) -> str:
-    return BASE + f"""
+    return (
+        BASE
+        + f"""
 budgets:
   reservation_ttl_s: {ttl}
   limits: [{{name: cap, window: daily, limit_usd: {limit}}}]
 """
+    )
 
 
 def _totals(url: str) -> dict[str, Any]:
     engine = make_engine(url)
     with engine.connect() as c:
-        ledger = c.execute(text("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM mm_ledger WHERE status = 'success'")).one()
-        counter = c.execute(text("SELECT COALESCE(SUM(spent_usd), 0), COALESCE(SUM(reserved_usd), 0) FROM mm_budget_counter")).one()
-        held = c.execute(text("SELECT COUNT(*), COALESCE(SUM(amount_usd), 0) FROM mm_budget_reservation")).one()
+        ledger = c.execute(
+            text("SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM mm_ledger WHERE status = 'success'")
+        ).one()
+        counter = c.execute(
+            text("SELECT COALESCE(SUM(spent_usd), 0), COALESCE(SUM(reserved_usd), 0) FROM mm_budget_counter")
+        ).one()
+        held = c.execute(
+            text("SELECT COUNT(*), COALESCE(SUM(amount_usd), 0) FROM mm_budget_reservation")
+        ).one()
     engine.dispose()
-    return {"rows": ledger[0], "cost": float(ledger[1]), "spent": float(counter[0]), "reserved": float(counter[1]),
-            "holds": held[0], "held": float(held[1])}
+    return {
+        "rows": ledger[0],
+        "cost": float(ledger[1]),
+        "spent": float(counter[0]),
+        "reserved": float(counter[1]),
+        "holds": held[0],
+        "held": float(held[1]),
+    }
 
 
-def test_64_concurrent_calls_admit_only_what_the_budget_allows(url: str, mm_policy: Any, mm_mock: Any) -> None:
+def test_64_concurrent_calls_admit_only_what_the_budget_allows(
+    url: str, mm_policy: Any, mm_mock: Any
+) -> None:
     est = _estimate()
     limit = est * 10 + 1e-9
     mm_policy(_policy(limit))
@@ -107,12 +124,24 @@ async def test_64_concurrent_async_calls(url: str, mm_policy: Any, mm_mock: Any)
     assert admitted == 10 and t["rows"] == 10 and t["spent"] == pytest.approx(est * 10) and t["holds"] == 0
 
 
-def _worker(policy: Path, url: str, calls: int, threads: int, delay: float, *extra: str) -> subprocess.Popen[str]:
-    env = {**os.environ, "MM_LITELLM_DATABASE_URL": url, "PYTHONPATH": str(ROOT),
-           "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    return subprocess.Popen([sys.executable, str(WORKER), str(policy), str(calls), str(threads), str(delay), *extra],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, cwd=str(ROOT))
+def _worker(
+    policy: Path, url: str, calls: int, threads: int, delay: float, *extra: str
+) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "MM_LITELLM_DATABASE_URL": url,
+        "PYTHONPATH": str(ROOT),
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), str(policy), str(calls), str(threads), str(delay), *extra],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=str(ROOT),
+    )
 
 
 def test_two_processes_enforce_one_budget(url: str, tmp_path: Path, mm_policy: Any, mm_mock: Any) -> None:
@@ -144,7 +173,12 @@ def test_two_processes_enforce_one_budget(url: str, tmp_path: Path, mm_policy: A
     there = json.loads(out.strip().splitlines()[-1])
     assert there["errors"] == 0
     t = _totals(url)
-    assert here + there["admitted"] == 10 and there["blocked"] + (20 - here) == 30, (here, there, t, err[-2000:])
+    assert here + there["admitted"] == 10 and there["blocked"] + (20 - here) == 30, (
+        here,
+        there,
+        t,
+        err[-2000:],
+    )
     assert t["rows"] == 10 and t["spent"] <= limit + est and t["holds"] == 0
 
 
@@ -165,7 +199,9 @@ def test_sigkill_mid_stream_loses_no_spend(url: str, tmp_path: Path) -> None:
     assert proc.returncode == -signal.SIGKILL and len(began) >= 16
     engine = make_engine(url)
     with engine.connect() as c:
-        settled = {r[0] for r in c.execute(text("SELECT reservation_id FROM mm_ledger WHERE status = 'success'"))}
+        settled = {
+            r[0] for r in c.execute(text("SELECT reservation_id FROM mm_ledger WHERE status = 'success'"))
+        }
     engine.dispose()
     unsettled = set(began) - settled
     t = _totals(url)

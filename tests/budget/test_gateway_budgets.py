@@ -29,7 +29,9 @@ def _call(model: str = "auto", **kw: Any) -> Any:
     return mm_litellm.completion(model=model, messages=MESSAGES, **kw)
 
 
-def test_block_raises_with_scope_spent_limit_and_reset(budget_policy: Any, mm_mock: Any, service: Any) -> None:
+def test_block_raises_with_scope_spent_limit_and_reset(
+    budget_policy: Any, mm_mock: Any, service: Any
+) -> None:
     p = prompt_tokens()
     per_call = (p + 50) * 0.001
     budget_policy(f"""
@@ -52,7 +54,9 @@ budgets:
     svc = service()
     assert _rows(svc, "SELECT COUNT(*), SUM(cost_usd) FROM mm_ledger")[0] == (3, pytest.approx(per_call * 3))
     assert _rows(svc, "SELECT spent_usd, reserved_usd FROM mm_budget_counter")[0] == (
-        pytest.approx(per_call * 3), pytest.approx(0.0))
+        pytest.approx(per_call * 3),
+        pytest.approx(0.0),
+    )
 
 
 def test_downgrade_replans_on_the_cheapest_model(budget_policy: Any, mm_mock: Any, service: Any) -> None:
@@ -68,7 +72,10 @@ budgets:
     with structlog.testing.capture_logs() as logs:
         second = _call(metadata={"priority": "high"})
     decision = mm_litellm.decision_of(second)
-    assert decision["model"] == "small" and "budget 'big-spend' exhausted: downgraded to 'small'" in decision["reason"]
+    assert (
+        decision["model"] == "small"
+        and "budget 'big-spend' exhausted: downgraded to 'small'" in decision["reason"]
+    )
     assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["budget.downgrade"]
     assert second.choices[0].message.content == "small answer"
 
@@ -88,8 +95,11 @@ budgets:
     [
         ("user", {"user": "alice"}, {"user": "bob"}),
         ("team", {"metadata": {"team": "red"}}, {"metadata": {"team": "blue"}}),
-        ("key", {"metadata": {"mm_litellm": {"identity": {"key": "k1"}}}},
-         {"metadata": {"mm_litellm": {"identity": {"key": "k2"}}}}),
+        (
+            "key",
+            {"metadata": {"mm_litellm": {"identity": {"key": "k1"}}}},
+            {"metadata": {"mm_litellm": {"identity": {"key": "k2"}}}},
+        ),
         ("tag", {"metadata": {"tags": ["etl"]}}, {"metadata": {"tags": ["chat"]}}),
         ("model", {"model": "small"}, {"model": "big"}),
         ("route", {"model": "auto"}, {"model": "small"}),
@@ -97,7 +107,12 @@ budgets:
     ],
 )
 def test_each_scope_is_counted_separately(
-    budget_policy: Any, mm_mock: Any, service: Any, scope: str, same: dict[str, Any], other: dict[str, Any] | None,
+    budget_policy: Any,
+    mm_mock: Any,
+    service: Any,
+    scope: str,
+    same: dict[str, Any],
+    other: dict[str, Any] | None,
 ) -> None:
     budget_policy(f"""
 budgets:
@@ -122,14 +137,18 @@ def test_max_cost_refuses_a_call_that_may_cost_more(budget_policy: Any, mm_mock:
     budget_policy("budgets: {limits: []}\n")
     mm_mock.script("small", "ok")
     estimate = (prompt_tokens() + 50) * 0.001
-    with pytest.raises(BudgetExceeded, match=r"max_cost \$0.010000 exceeded: model 'small' may cost up to") as info:
+    with pytest.raises(
+        BudgetExceeded, match=r"max_cost \$0.010000 exceeded: model 'small' may cost up to"
+    ) as info:
         _call(max_cost=0.01)
     assert info.value.scope == "request" and info.value.estimate == pytest.approx(estimate)
     assert mm_litellm.decision_of(_call(max_cost=estimate + 0.001))["model"] == "small"
     assert "max_cost" not in mm_mock.calls[-1].kwargs  # never sent to the provider
 
 
-def test_unpriced_model_is_recorded_as_unpriced_and_reported(budget_policy: Any, mm_mock: Any, service: Any) -> None:
+def test_unpriced_model_is_recorded_as_unpriced_and_reported(
+    budget_policy: Any, mm_mock: Any, service: Any
+) -> None:
     policy = budget_policy("budgets: {limits: [{name: t, limit_tokens: 100000}]}\n")
     mm_mock.script("local", "ok", prompt_tokens=7, completion_tokens=3)
     mm_mock.script("small", "ok", prompt_tokens=7, completion_tokens=3)
@@ -137,7 +156,9 @@ def test_unpriced_model_is_recorded_as_unpriced_and_reported(budget_policy: Any,
     _call(model="small")
     svc = service()
     assert _rows(svc, "SELECT model, cost_usd, priced, cost_source FROM mm_ledger ORDER BY model") == [
-        ("local", None, False, "unpriced"), ("small", pytest.approx(0.01), True, "policy")]
+        ("local", None, False, "unpriced"),
+        ("small", pytest.approx(0.01), True, "policy"),
+    ]
     report = mm_litellm.usage_report(policy, by="model")
     assert report.totals.cost_usd == pytest.approx(0.01) and report.totals.unpriced_calls == 1
     assert [(g.key, g.requests, g.total_tokens) for g in report.unpriced] == [("local", 1, 10)]
@@ -151,10 +172,15 @@ def test_unpriced_model_under_a_usd_budget_can_be_refused(budget_policy: Any, mm
 
 
 def test_fallback_is_settled_on_the_model_that_served(budget_policy: Any, mm_mock: Any, service: Any) -> None:
-    budget_policy("""
+    budget_policy(
+        """
 budgets:
   limits: [{name: per-model, scope: model, limit_usd: 100}]
-""", base=__import__("conftest").BASE.replace("    default: small", "    default: small\n    fallbacks: [big]"))
+""",
+        base=__import__("conftest").BASE.replace(
+            "    default: small", "    default: small\n    fallbacks: [big]"
+        ),
+    )
     mm_mock.script("small", error="internal")
     mm_mock.script("big", "from big", prompt_tokens=10, completion_tokens=10)
     response = _call()
@@ -162,15 +188,22 @@ budgets:
     svc = service()
     spent = dict(_rows(svc, "SELECT scope_key, spent_usd FROM mm_budget_counter WHERE spent_usd > 0"))
     assert spent == {"big": pytest.approx(20 * 0.004)}
-    assert _rows(svc, "SELECT COALESCE(SUM(reserved_usd), 0) FROM mm_budget_counter")[0][0] == pytest.approx(0)
+    assert _rows(svc, "SELECT COALESCE(SUM(reserved_usd), 0) FROM mm_budget_counter")[0][0] == pytest.approx(
+        0
+    )
     assert sorted(r[0] for r in _rows(svc, "SELECT status FROM mm_ledger")) == ["error", "success"]
 
 
 def test_spent_fallback_is_dropped_from_the_chain(budget_policy: Any, mm_mock: Any, service: Any) -> None:
-    budget_policy("""
+    budget_policy(
+        """
 budgets:
   limits: [{name: big-cap, scope: model, match: [big], limit_usd: 0.00001}]
-""", base=__import__("conftest").BASE.replace("    default: small", "    default: small\n    fallbacks: [big]"))
+""",
+        base=__import__("conftest").BASE.replace(
+            "    default: small", "    default: small\n    fallbacks: [big]"
+        ),
+    )
     mm_mock.script("small", "ok", prompt_tokens=10, completion_tokens=10)
     response = _call()
     assert mm_litellm.decision_of(response)["fallbacks"] == []
@@ -191,11 +224,13 @@ def test_a_failed_call_releases_its_reservation(budget_policy: Any, mm_mock: Any
     assert _rows(svc, "SELECT status, error_class FROM mm_ledger") == [("error", "RateLimitError")]
 
 
-def test_alert_once_per_threshold_log_callback_and_webhook(budget_policy: Any, mm_mock: Any, service: Any) -> None:
+def test_alert_once_per_threshold_log_callback_and_webhook(
+    budget_policy: Any, mm_mock: Any, service: Any
+) -> None:
     received: list[dict[str, Any]] = []
 
     class Hook(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
             self.send_response(204)
             self.end_headers()
@@ -231,7 +266,9 @@ budgets:
         server.shutdown()
 
 
-def test_store_failure_fails_closed_unless_allowed(budget_policy: Any, mm_mock: Any, monkeypatch: Any) -> None:
+def test_store_failure_fails_closed_unless_allowed(
+    budget_policy: Any, mm_mock: Any, monkeypatch: Any
+) -> None:
     monkeypatch.setenv("MM_LITELLM_DATABASE_URL", "sqlite:////nonexistent-dir/for/sure/ledger.db")
     mm_mock.script("small", "ok")
     budget_policy("budgets: {limits: [{name: g, limit_usd: 10}]}\n")
@@ -249,11 +286,15 @@ def test_register_callbacks_records_plain_litellm_calls(tmp_path: Any) -> None:
 
     policy = mm_litellm.parse_policy("version: 1\nbudgets: {limits: [{name: g, limit_usd: 10}]}\n")
     svc = register_callbacks(policy, engine=make_engine(f"sqlite:///{tmp_path / 'plain.db'}"))
-    litellm.completion(model="openai/gpt-4o-mini", messages=MESSAGES, mock_response="hi", api_key="x", user="carol")
+    litellm.completion(
+        model="openai/gpt-4o-mini", messages=MESSAGES, mock_response="hi", api_key="x", user="carol"
+    )
     for _ in range(100):
         if _rows(svc, "SELECT COUNT(*) FROM mm_ledger")[0][0]:
             break
         threading.Event().wait(0.02)
     rows = _rows(svc, "SELECT model, deployment, user, cost_usd, priced, prompt_tokens FROM mm_ledger")
-    assert rows == [("gpt-4o-mini", "openai/gpt-4o-mini", "carol", pytest.approx(10 * 0.15e-6 + 20 * 0.6e-6), True, 10)]
+    assert rows == [
+        ("gpt-4o-mini", "openai/gpt-4o-mini", "carol", pytest.approx(10 * 0.15e-6 + 20 * 0.6e-6), True, 10)
+    ]
     assert _rows(svc, "SELECT spent_usd FROM mm_budget_counter")[0][0] == pytest.approx(rows[0][3])

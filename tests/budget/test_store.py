@@ -19,9 +19,20 @@ KEY = ("cap", "*", datetime(2026, 1, 1), datetime(2099, 1, 1))
 
 
 def _row(call_id: str, cost: float | None, reservation: str | None = None, **kw: Any) -> dict[str, Any]:
-    return {"call_id": call_id, "ts": utcnow(), "model": "small", "prompt_tokens": 10, "completion_tokens": 5,
-            "cost_usd": cost, "priced": cost is not None, "cost_source": "policy" if cost is not None else "unpriced",
-            "status": "success", "tags": "", "reservation_id": reservation, **kw}
+    return {
+        "call_id": call_id,
+        "ts": utcnow(),
+        "model": "small",
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "cost_usd": cost,
+        "priced": cost is not None,
+        "cost_source": "policy" if cost is not None else "unpriced",
+        "status": "success",
+        "tags": "",
+        "reservation_id": reservation,
+        **kw,
+    }
 
 
 def _charges(_row: Any) -> list[tuple[BudgetLimit, Any]]:
@@ -30,8 +41,14 @@ def _charges(_row: Any) -> list[tuple[BudgetLimit, Any]]:
 
 def _counter(store: BudgetStore) -> tuple[float, int, float, int, int]:
     with store.engine.connect() as c:
-        return tuple(c.execute(text(  # type: ignore[return-value]
-            "SELECT spent_usd, spent_tokens, reserved_usd, reserved_tokens, unpriced_calls FROM mm_budget_counter")).one())
+        return tuple(
+            c.execute(
+                text(  # type: ignore[return-value]
+                    "SELECT spent_usd, spent_tokens, reserved_usd, reserved_tokens, unpriced_calls"
+                    " FROM mm_budget_counter"
+                )
+            ).one()
+        )
 
 
 @pytest.fixture
@@ -49,13 +66,18 @@ def test_schema_is_versioned_and_upgrades_once(tmp_path: Any, monkeypatch: pytes
         applied.append(2)
         conn.execute(text("ALTER TABLE mm_ledger ADD COLUMN region VARCHAR"))
 
-    monkeypatch.setattr(storage, "MIGRATIONS", [*storage.MIGRATIONS, storage.Migration(2, "ledger region", add_column)])
+    monkeypatch.setattr(
+        storage, "MIGRATIONS", [*storage.MIGRATIONS, storage.Migration(2, "ledger region", add_column)]
+    )
     assert storage.ensure_schema(engine) == 2
     fresh = storage.make_engine(f"sqlite:///{tmp_path / 's.db'}")  # another process: already upgraded
     assert storage.ensure_schema(fresh) == 2
     assert applied == [2]
     with engine.connect() as c:
-        assert [r[0] for r in c.execute(text("SELECT version FROM schema_version ORDER BY version"))] == [1, 2]
+        assert [r[0] for r in c.execute(text("SELECT version FROM schema_version ORDER BY version"))] == [
+            1,
+            2,
+        ]
         c.execute(text("SELECT region FROM mm_ledger"))
 
 
@@ -64,7 +86,9 @@ def test_database_newer_than_the_code_is_refused(tmp_path: Any) -> None:
     storage.ensure_schema(engine)
     with engine.begin() as c:
         c.execute(text("INSERT INTO schema_version (version) VALUES (99)"))
-    with pytest.raises(storage.ConfigurationError, match="schema version 99, newer than this mm_litellm knows"):
+    with pytest.raises(
+        storage.ConfigurationError, match="schema version 99, newer than this mm_litellm knows"
+    ):
         storage.ensure_schema(storage.make_engine(f"sqlite:///{tmp_path / 'n.db'}"))
 
 
@@ -84,7 +108,9 @@ def test_reserve_admits_until_the_limit_then_denies(store: BudgetStore) -> None:
     denial = store.reserve("r4", [Charge(CAP, KEY, 0.25, 100)])
     assert denial is not None and denial.used == pytest.approx(1.0) and denial.estimate == 0.25
     assert _counter(store)[2] == pytest.approx(1.0)
-    assert store.reserve("soft", [Charge(CAP, KEY, 0.25, 100, enforce=False)]) is None  # downgraded calls still count
+    assert (
+        store.reserve("soft", [Charge(CAP, KEY, 0.25, 100, enforce=False)]) is None
+    )  # downgraded calls still count
 
 
 def test_denied_reservation_holds_nothing_on_any_counter(store: BudgetStore) -> None:
@@ -112,7 +138,11 @@ def test_unpriced_rows_are_null_not_zero(store: BudgetStore) -> None:
     store.settle([_row("u1", None)], [], _charges, {"cap": CAP})
     assert _counter(store)[4] == 1
     with store.engine.connect() as c:
-        assert c.execute(text("SELECT cost_usd, priced, cost_source FROM mm_ledger")).one() == (None, False, "unpriced")
+        assert c.execute(text("SELECT cost_usd, priced, cost_source FROM mm_ledger")).one() == (
+            None,
+            False,
+            "unpriced",
+        )
 
 
 def test_crashed_reservations_expire(tmp_path: Any) -> None:

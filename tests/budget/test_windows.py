@@ -19,16 +19,41 @@ UTC = ZoneInfo("UTC")
     [
         # 23:30 UTC on 31 Jan is 00:30 on 1 Feb in Berlin: already the next local day and month
         ("daily", datetime(2026, 1, 31, 23, 30), datetime(2026, 1, 31, 23, 0), datetime(2026, 2, 1, 23, 0)),
-        ("daily", datetime(2026, 1, 31, 22, 59, 59), datetime(2026, 1, 30, 23, 0), datetime(2026, 1, 31, 23, 0)),
-        ("monthly", datetime(2026, 1, 31, 23, 30), datetime(2026, 1, 31, 23, 0), datetime(2026, 2, 28, 23, 0)),
-        ("monthly", datetime(2026, 12, 15, 12, 0), datetime(2026, 11, 30, 23, 0), datetime(2026, 12, 31, 23, 0)),
+        (
+            "daily",
+            datetime(2026, 1, 31, 22, 59, 59),
+            datetime(2026, 1, 30, 23, 0),
+            datetime(2026, 1, 31, 23, 0),
+        ),
+        (
+            "monthly",
+            datetime(2026, 1, 31, 23, 30),
+            datetime(2026, 1, 31, 23, 0),
+            datetime(2026, 2, 28, 23, 0),
+        ),
+        (
+            "monthly",
+            datetime(2026, 12, 15, 12, 0),
+            datetime(2026, 11, 30, 23, 0),
+            datetime(2026, 12, 31, 23, 0),
+        ),
         # Wednesday 4 Feb 2026: the week started Monday 2 Feb, local midnight
         ("weekly", datetime(2026, 2, 4, 10, 0), datetime(2026, 2, 1, 23, 0), datetime(2026, 2, 8, 23, 0)),
-        ("hourly", datetime(2026, 2, 4, 10, 59, 59), datetime(2026, 2, 4, 10, 0), datetime(2026, 2, 4, 11, 0)),
+        (
+            "hourly",
+            datetime(2026, 2, 4, 10, 59, 59),
+            datetime(2026, 2, 4, 10, 0),
+            datetime(2026, 2, 4, 11, 0),
+        ),
         # DST starts 29 Mar 2026 in Berlin: that local day has 23 hours
         ("daily", datetime(2026, 3, 29, 12, 0), datetime(2026, 3, 28, 23, 0), datetime(2026, 3, 29, 22, 0)),
         # DST ends 25 Oct 2026: 25 hours
-        ("daily", datetime(2026, 10, 25, 12, 0), datetime(2026, 10, 24, 22, 0), datetime(2026, 10, 25, 23, 0)),
+        (
+            "daily",
+            datetime(2026, 10, 25, 12, 0),
+            datetime(2026, 10, 24, 22, 0),
+            datetime(2026, 10, 25, 23, 0),
+        ),
     ],
 )
 def test_window_bounds_in_berlin(window: str, ts: datetime, start: datetime, end: datetime) -> None:
@@ -53,8 +78,15 @@ def _limit(**kw: object) -> BudgetLimit:
 
 @pytest.mark.parametrize(
     ("scope", "expected"),
-    [("global", ("*",)), ("user", ("alice",)), ("team", ("red",)), ("key", ("k1",)),
-     ("model", ("small",)), ("route", ("auto",)), ("tag", ("a", "b"))],
+    [
+        ("global", ("*",)),
+        ("user", ("alice",)),
+        ("team", ("red",)),
+        ("key", ("k1",)),
+        ("model", ("small",)),
+        ("route", ("auto",)),
+        ("tag", ("a", "b")),
+    ],
 )
 def test_each_scope_picks_its_value(scope: str, expected: tuple[str, ...]) -> None:
     ctx = CallContext(model="small", route="auto", user="alice", team="red", key="k1", tags=("a", "b"))

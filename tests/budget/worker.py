@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import mm_litellm  # noqa: E402
-from mm_litellm.budget import service as service_module  # noqa: E402
-from mm_litellm.testing import MockLLM  # noqa: E402
+import mm_litellm
+from mm_litellm.budget import service as service_module
+from mm_litellm.testing import MockLLM
 
 MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in two sentences."}]
 
