@@ -9,6 +9,7 @@ call raises. A policy without a ``budgets:`` section makes this a no-op.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import weakref
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -25,29 +26,37 @@ __all__ = ["Held", "admit", "service_for"]
 
 log = structlog.get_logger("mm_litellm.budget")
 
-_services: weakref.WeakKeyDictionary[Any, BudgetService] = weakref.WeakKeyDictionary()
+_services: weakref.WeakKeyDictionary[Any, BudgetService | None] = weakref.WeakKeyDictionary()
 _NONE: Any = object()
+_lock = threading.Lock()
 
 
 def service_for(rt: Runtime) -> BudgetService | None:
     """The runtime's budget service (built once, with its ledger callback registered)."""
     service = _services.get(rt, _NONE)
     if service is _NONE:
-        if rt.policy.budgets is None:
-            service = None
-        else:
-            from mm_litellm.budget.service import BudgetService
-            from mm_litellm.integrations.callbacks import register_service
-            from mm_litellm.storage import engine_for
-
-            service = BudgetService(rt.policy, engine_for(rt.policy))
-            register_service(service)
-        _services[rt] = service
+        with _lock:  # concurrent first calls must share one service (one ledger callback)
+            service = _services.get(rt, _NONE)
+            if service is _NONE:
+                service = _build(rt)
+                _services[rt] = service
     elif service is not None:
         from mm_litellm.integrations.callbacks import register_service
 
         register_service(service)  # cheap when registered; LiteLLM's callbacks may have been reset
     return service  # type: ignore[no-any-return]
+
+
+def _build(rt: Runtime) -> BudgetService | None:
+    if rt.policy.budgets is None:
+        return None
+    from mm_litellm.budget.service import BudgetService
+    from mm_litellm.integrations.callbacks import register_service
+    from mm_litellm.storage import engine_for
+
+    service = BudgetService(rt.policy, engine_for(rt.policy))
+    register_service(service)
+    return service
 
 
 class Held:
