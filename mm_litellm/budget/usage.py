@@ -38,7 +38,7 @@ def usage_report(
                 "usage_report() needs a policy or a database URL: no policy is configured"
             )
         source = rt.policy
-    flush()
+    flush(timeout=2.0)  # rows of calls that just finished; an unread stream must not stall a report
     settings = source.budgets if isinstance(source, Policy) else None
     return build_report(engine_for(source), settings, since=parse_time(since), until=parse_time(until), by=by)
 
