@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     target.add_argument("--route", help="a route of the policy (default: the policy's default_route)")
     p.add_argument("--system", help="a system message to send before the prompt")
     p.add_argument("--max-tokens", type=int, metavar="N", help="limit the answer's length")
+    p.add_argument("--max-cost", type=float, metavar="USD",
+                   help="refuse the call if it may cost more (needs a budgets: section; see docs/budgets.md)")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="request metadata the rules can test (repeatable), e.g. --meta priority=high")
     p.add_argument("--mock", nargs="?", const=MOCK_ANSWER, metavar="TEXT",
@@ -75,6 +77,8 @@ def handle(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {"metadata": parse_meta(args.meta)}
     if args.max_tokens:
         kwargs["max_tokens"] = args.max_tokens
+    if args.max_cost is not None:
+        kwargs["max_cost"] = args.max_cost
     if args.mock is not None:
         kwargs["mock_response"] = _mock_reply(litellm(), policy, model, messages, args.mock)
     if rt is not None and rt.engine.handles(model):

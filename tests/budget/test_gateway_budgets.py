@@ -298,3 +298,18 @@ def test_register_callbacks_records_plain_litellm_calls(tmp_path: Any) -> None:
         ("gpt-4o-mini", "openai/gpt-4o-mini", "carol", pytest.approx(10 * 0.15e-6 + 20 * 0.6e-6), True, 10)
     ]
     assert _rows(svc, "SELECT spent_usd FROM mm_budget_counter")[0][0] == pytest.approx(rows[0][3])
+
+
+def test_a_stream_is_settled_when_it_has_been_read(budget_policy: Any, mm_mock: Any, service: Any) -> None:
+    budget_policy("budgets: {limits: [{name: t, limit_tokens: 100000}]}\n")
+    mm_mock.script("small", "one two three four five six")
+    stream = mm_litellm.completion(model="small", messages=MESSAGES, max_tokens=50, stream=True)
+    text_out = "".join(chunk.choices[0].delta.content or "" for chunk in stream)
+    assert text_out == "one two three four five six"
+    svc = service()
+    assert svc.flush()
+    ((completion, status, held),) = _rows(
+        svc, "SELECT completion_tokens, status, (SELECT COUNT(*) FROM mm_budget_reservation) FROM mm_ledger"
+    )
+    assert completion > 0 and status == "success" and held == 0
+    assert _rows(svc, "SELECT spent_tokens, reserved_tokens FROM mm_budget_counter")[0][1] == 0

@@ -130,3 +130,41 @@ def test_leases_admit_far_from_the_limit_and_settle_exactly(
         spent, reserved = c.execute(text("SELECT spent_usd, reserved_usd FROM mm_budget_counter")).one()
         holds = c.execute(text("SELECT COUNT(*) FROM mm_budget_reservation")).scalar()
     assert spent == pytest.approx(40 * 20 * 0.001) and reserved == pytest.approx(0.0, abs=1e-9) and holds == 0
+
+
+def test_run_max_cost_refuses_an_expensive_call(db_url: str, tmp_path: Path, capsys: Any) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(BASE + "budgets: {limits: []}\n")
+    with pytest.raises(SystemExit):
+        main(
+            [
+                "run",
+                "hello there",
+                "--policy",
+                str(policy),
+                "--model",
+                "big",
+                "--mock",
+                "--max-cost",
+                "0.0001",
+            ]
+        )
+    assert "max_cost $0.000100 exceeded: model 'big' may cost up to" in capsys.readouterr().err
+    assert (
+        main(
+            [
+                "run",
+                "hello",
+                "--policy",
+                str(policy),
+                "--model",
+                "small",
+                "--mock",
+                "--max-tokens",
+                "5",
+                "--max-cost",
+                "1",
+            ]
+        )
+        == 0
+    )
