@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from mm_litellm.budget.models import LedgerRow
 from mm_litellm.budget.windows import utcnow
@@ -146,6 +147,25 @@ class BudgetStore:
         return self.reserve_leased(reservation_id, charges)[0]
 
     def reserve_leased(
+        self,
+        reservation_id: str,
+        charges: Sequence[Charge],
+        lease: int = 0,
+        returns: Sequence[Release] = (),
+    ) -> tuple[Denial | None, dict[CounterKey, float]]:
+        """See :meth:`_reserve_once`. A deadlock PostgreSQL resolved by aborting this transaction
+        is retried; any other driver error is raised as SQLAlchemy's ``DBAPIError``."""
+        dbapi = self.engine.dialect.loaded_dbapi
+        for attempt in range(3):
+            try:
+                return self._reserve_once(reservation_id, charges, lease, returns)
+            except dbapi.Error as exc:
+                if attempt < 2 and getattr(exc, "sqlstate", None) in ("40P01", "40001"):
+                    continue
+                raise DBAPIError.instance("reserve", None, exc, dbapi.Error) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _reserve_once(
         self,
         reservation_id: str,
         charges: Sequence[Charge],
