@@ -28,5 +28,8 @@ if [ "$(id -u)" != "0" ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q || true
-$SUDO apt-get -y -q install postgresql
-echo "scripts/postgres.sh: installed: $(find_initdb)" >&2
+if $SUDO apt-get -y -q install postgresql; then
+  echo "scripts/postgres.sh: installed: $(find_initdb)" >&2
+else  # not fatal: the PostgreSQL tests then skip and print why
+  echo "scripts/postgres.sh: could not install postgresql; the PostgreSQL tests will be skipped" >&2
+fi
