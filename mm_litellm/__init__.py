@@ -10,10 +10,12 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from mm_litellm.budget.usage import usage_report
+from mm_litellm.ensemble import register_ensembles
 from mm_litellm.errors import (
     BudgetExceeded,
     BudgetStoreError,
     ConfigurationError,
+    EnsembleError,
     MissingSecretError,
     MMLiteLLMError,
     PolicyError,
@@ -21,6 +23,8 @@ from mm_litellm.errors import (
 )
 from mm_litellm.gateway import acompletion, completion, decision_of
 from mm_litellm.policy import Policy, load_policy, parse_policy
+from mm_litellm.prompts.api import record_outcome, register_prompts
+from mm_litellm.routing.explain import Explanation, explain
 from mm_litellm.routing.plan import Plan
 from mm_litellm.runtime import configure
 
@@ -33,6 +37,8 @@ __all__ = [
     "BudgetExceeded",
     "BudgetStoreError",
     "ConfigurationError",
+    "EnsembleError",
+    "Explanation",
     "MMLiteLLMError",
     "MissingSecretError",
     "Plan",
@@ -44,7 +50,11 @@ __all__ = [
     "completion",
     "configure",
     "decision_of",
+    "explain",
     "load_policy",
     "parse_policy",
+    "record_outcome",
+    "register_ensembles",
+    "register_prompts",
     "usage_report",
 ]

@@ -9,6 +9,9 @@ decides::
     ├── ConfigurationError       the process is set up wrongly for the call being made
     │   └── MissingSecretError   an ``os.environ/NAME`` secret a model needs is not set
     ├── RoutingError             the policy cannot choose a model for this request
+    ├── EnsembleError            an ensemble cannot answer
+    │   ├── QuorumLostError      too few members answered (every member and why it failed)
+    │   └── NoAgreementError     the members disagree and the ensemble is set to fail then
     ├── BudgetExceeded           a budget (or the request's max_cost) does not admit the call
     └── BudgetStoreError         the budget store failed and the policy fails closed
 """
@@ -22,10 +25,13 @@ __all__ = [
     "BudgetExceeded",
     "BudgetStoreError",
     "ConfigurationError",
+    "EnsembleError",
     "MMLiteLLMError",
     "MissingSecretError",
+    "NoAgreementError",
     "PolicyError",
     "PolicyIssue",
+    "QuorumLostError",
     "RoutingError",
 ]
 
@@ -115,3 +121,31 @@ def _amount(value: float, unit: str) -> str:
 
 class BudgetStoreError(MMLiteLLMError):
     """The budget store could not be read or written, and the policy fails closed."""
+
+
+class EnsembleError(MMLiteLLMError):
+    """An ensemble could not answer. ``failures`` maps each failed member to its error.
+
+    ``status_code`` is what LiteLLM reports when it wraps this error (the ensemble runs as a
+    LiteLLM provider): 503 for a lost quorum, 422 for a disagreement.
+    """
+
+    status_code = 500
+
+    def __init__(self, ensemble: str, message: str, failures: dict[str, str] | None = None) -> None:
+        self.ensemble = ensemble
+        self.failures = dict(failures or {})
+        self.message = f"ensemble '{ensemble}': {message}"
+        super().__init__(self.message)
+
+
+class QuorumLostError(EnsembleError):
+    """Fewer members answered than the ensemble's quorum."""
+
+    status_code = 503
+
+
+class NoAgreementError(EnsembleError):
+    """The members disagree (a tie or too little agreement) and ``on_disagreement`` is ``fail``."""
+
+    status_code = 422

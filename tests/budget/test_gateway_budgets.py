@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import structlog
-from conftest import MESSAGES, prompt_tokens
+from conftest import BASE, MESSAGES, prompt_tokens
 from sqlalchemy import text
 
 import mm_litellm
@@ -177,7 +177,7 @@ def test_fallback_is_settled_on_the_model_that_served(budget_policy: Any, mm_moc
 budgets:
   limits: [{name: per-model, scope: model, limit_usd: 100}]
 """,
-        base=__import__("conftest").BASE.replace(
+        base=BASE.replace(
             "    default: small", "    default: small\n    fallbacks: [big]"
         ),
     )
@@ -200,7 +200,7 @@ def test_spent_fallback_is_dropped_from_the_chain(budget_policy: Any, mm_mock: A
 budgets:
   limits: [{name: big-cap, scope: model, match: [big], limit_usd: 0.00001}]
 """,
-        base=__import__("conftest").BASE.replace(
+        base=BASE.replace(
             "    default: small", "    default: small\n    fallbacks: [big]"
         ),
     )
