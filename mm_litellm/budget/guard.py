@@ -174,7 +174,7 @@ def admit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple
             plan,
             target=new.target,
             fallbacks=new.fallbacks,
-            **({"escalation": new.escalation} if hasattr(new, "escalation") else {}),  # no climbing back up
+            escalation=new.escalation,  # the cheaper plan's own chain: no climbing back up
             reason=f"{plan.reason}; budget '{limit.name}' exhausted: downgraded to '{new.target}'",
         )
     else:  # pragma: no cover - every pass removes a fallback or softens a budget

@@ -128,6 +128,13 @@ class BudgetService:
         ``exact`` counts prompt tokens with LiteLLM's ``token_counter``; otherwise characters / 4
         (good enough far from a limit, where a lease admits the call: see :meth:`reserve`).
         """
+        ensemble = self._ensemble(model)
+        if ensemble is not None:  # an ensemble call costs what all its member calls cost
+            parts = [self.estimate(m, messages, kwargs, exact=exact) for _, m in ensemble.model_refs()]
+            usd = None if any(p.usd is None for p in parts) else sum(p.usd or 0.0 for p in parts)
+            return Estimate(
+                model, sum(p.prompt_tokens for p in parts), sum(p.completion_tokens for p in parts), usd
+            )
         spec = self.policy.models.get(model)
         if exact:
             from mm_litellm.integrations.prices import count_prompt_tokens
@@ -146,6 +153,11 @@ class BudgetService:
         usd = None if price is None else prompt * price[0] + int(completion) * price[1]
         return Estimate(model, prompt, int(completion), usd)
 
+    def _ensemble(self, model: str) -> Any:
+        if not model.startswith(ENSEMBLE_PREFIX):
+            return None
+        return (getattr(self.policy, "ensembles", None) or {}).get(model[len(ENSEMBLE_PREFIX) :])
+
     # -- which counters a call touches ---------------------------------------------------------
     def counters(self, ctx: CallContext, when: datetime) -> list[tuple[BudgetLimit, CounterKey]]:
         out: list[tuple[BudgetLimit, CounterKey]] = []
@@ -158,7 +170,9 @@ class BudgetService:
 
     def charges_of(self, row: Mapping[str, Any]) -> list[tuple[BudgetLimit, CounterKey]]:
         """Counters a settled ledger row adds spend to: those of the model that really served."""
-        if (row.get("model") or "").startswith(ENSEMBLE_PREFIX):
+        if (row.get("model") or "").startswith(ENSEMBLE_PREFIX) or (row.get("deployment") or "").startswith(
+            ENSEMBLE_PREFIX
+        ):
             return []  # the ensemble's members are recorded (and counted) one by one
         tags = tuple(t for t in (row.get("tags") or "").split(",") if t)
         ctx = CallContext(
@@ -275,7 +289,7 @@ class BudgetService:
         """Queue a ledger row (settled in the background; see :meth:`flush`)."""
         self.writer.submit(row)
         rid = row.get("reservation_id")
-        if rid and row.get("status") == "success":
+        if rid and row.get("status") == "success" and not row.get("parent_id"):
             self._closed([rid])
 
     def release(self, reservation_id: str) -> None:
@@ -303,9 +317,15 @@ class BudgetService:
     def _write(self, rows: list[Mapping[str, Any]], releases: list[Any]) -> None:
         # a row gives its call's hold back only when the call finished; a failed attempt of a
         # Router call may be followed by a fallback that still needs the hold
+        # ensemble members and escalation hops (parent_id set) share their parent's hold: the
+        # parent's own row, which LiteLLM reports last, gives it back
         wanted = [
             *releases,
-            *(r["reservation_id"] for r in rows if r.get("reservation_id") and r.get("status") == "success"),
+            *(
+                r["reservation_id"]
+                for r in rows
+                if r.get("reservation_id") and r.get("status") == "success" and not r.get("parent_id")
+            ),
         ]
         partial: list[Release] = []
         settled: list[str] = []

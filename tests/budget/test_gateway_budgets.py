@@ -3,6 +3,7 @@ fallbacks settled on the model that served, failures released, alerts once, fail
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 from datetime import datetime
@@ -177,9 +178,7 @@ def test_fallback_is_settled_on_the_model_that_served(budget_policy: Any, mm_moc
 budgets:
   limits: [{name: per-model, scope: model, limit_usd: 100}]
 """,
-        base=BASE.replace(
-            "    default: small", "    default: small\n    fallbacks: [big]"
-        ),
+        base=BASE.replace("    default: small", "    default: small\n    fallbacks: [big]"),
     )
     mm_mock.script("small", error="internal")
     mm_mock.script("big", "from big", prompt_tokens=10, completion_tokens=10)
@@ -200,9 +199,7 @@ def test_spent_fallback_is_dropped_from_the_chain(budget_policy: Any, mm_mock: A
 budgets:
   limits: [{name: big-cap, scope: model, match: [big], limit_usd: 0.00001}]
 """,
-        base=BASE.replace(
-            "    default: small", "    default: small\n    fallbacks: [big]"
-        ),
+        base=BASE.replace("    default: small", "    default: small\n    fallbacks: [big]"),
     )
     mm_mock.script("small", "ok", prompt_tokens=10, completion_tokens=10)
     response = _call()
@@ -313,3 +310,30 @@ def test_a_stream_is_settled_when_it_has_been_read(budget_policy: Any, mm_mock: 
     )
     assert completion > 0 and status == "success" and held == 0
     assert _rows(svc, "SELECT spent_tokens, reserved_tokens FROM mm_budget_counter")[0][1] == 0
+
+
+async def test_an_ensemble_reserves_all_members_and_counts_money_once(
+    budget_policy: Any, mm_mock: Any, service: Any
+) -> None:
+    base = (
+        BASE
+        + """ensembles:
+  pair: {strategy: voting, members: [small, big], quorum: 1}
+"""
+    )
+    per_call = (prompt_tokens() + 50) * 0.001 + (prompt_tokens("openai/gpt-4o") + 50) * 0.004
+    budget_policy(f"budgets: {{limits: [{{name: g, limit_usd: {per_call + 0.05}}}]}}\n", base=base)
+    mm_mock.script("small", "42", prompt_tokens=10, completion_tokens=5)
+    mm_mock.script("big", "42", prompt_tokens=10, completion_tokens=5)
+    response = await mm_litellm.acompletion(model="ensemble/pair", messages=MESSAGES, max_tokens=50)
+    assert response.choices[0].message.content == "42"
+    svc = service()
+    assert await asyncio.to_thread(svc.flush)  # LiteLLM reports async calls on this event loop
+    rows = _rows(svc, "SELECT model, parent_id IS NOT NULL, cost_usd FROM mm_ledger ORDER BY model")
+    assert sorted(r[0] for r in rows) == ["big", "ensemble/pair", "small"]
+    members_cost = sum(r[2] for r in rows if r[1])
+    assert members_cost == pytest.approx(15 * 0.001 + 15 * 0.004)
+    spent, reserved = _rows(svc, "SELECT spent_usd, reserved_usd FROM mm_budget_counter")[0]
+    assert spent == pytest.approx(members_cost) and reserved == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(BudgetExceeded):  # spent + a whole panel estimate no longer fits
+        await mm_litellm.acompletion(model="ensemble/pair", messages=MESSAGES, max_tokens=50)

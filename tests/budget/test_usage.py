@@ -130,4 +130,3 @@ def test_leases_admit_far_from_the_limit_and_settle_exactly(
         spent, reserved = c.execute(text("SELECT spent_usd, reserved_usd FROM mm_budget_counter")).one()
         holds = c.execute(text("SELECT COUNT(*) FROM mm_budget_reservation")).scalar()
     assert spent == pytest.approx(40 * 20 * 0.001) and reserved == pytest.approx(0.0, abs=1e-9) and holds == 0
-
