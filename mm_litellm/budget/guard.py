@@ -114,7 +114,10 @@ def admit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple
     from mm_litellm.budget.service import identity_of
     from mm_litellm.budget.windows import CallContext
 
+    from mm_litellm.routing.features import estimate_tokens
+
     ident = identity_of(call)
+    cheap = estimate_tokens(messages)[0]
     soft: set[str] = set()
     original = plan
     cache: dict[str, Estimate] = {}
@@ -129,7 +132,7 @@ def admit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple
         estimates = (
             exact()
             if max_cost is not None
-            else [service.estimate(m, messages, call, exact=False) for m in chain]
+            else [service.estimate(m, messages, call, exact=False, cheap_prompt=cheap) for m in chain]
         )
         if max_cost is not None:
             _check_max_cost(estimates[0], float(max_cost))

@@ -90,6 +90,7 @@ class BudgetService:
         self.writer = LedgerWriter(self._write)
         self.leases = LeaseBook(self.settings.reservation_ttl_s / 2)
         self._prices: dict[str, tuple[float, float] | None] = {}
+        self._windows: dict[str, tuple[datetime, datetime]] = {}
         self._open: set[str] = set()
         """Reservations this process holds whose call has not been recorded yet."""
         self._open_cond = threading.Condition()
@@ -122,6 +123,7 @@ class BudgetService:
         kwargs: Mapping[str, Any],
         *,
         exact: bool = True,
+        cheap_prompt: int | None = None,
     ) -> Estimate:
         """Cost bound of calling ``model`` (policy alias or LiteLLM model) with these arguments.
 
@@ -130,7 +132,10 @@ class BudgetService:
         """
         ensemble = self._ensemble(model)
         if ensemble is not None:  # an ensemble call costs what all its member calls cost
-            parts = [self.estimate(m, messages, kwargs, exact=exact) for _, m in ensemble.model_refs()]
+            parts = [
+                self.estimate(m, messages, kwargs, exact=exact, cheap_prompt=cheap_prompt)
+                for _, m in ensemble.model_refs()
+            ]
             usd = None if any(p.usd is None for p in parts) else sum(p.usd or 0.0 for p in parts)
             return Estimate(
                 model, sum(p.prompt_tokens for p in parts), sum(p.completion_tokens for p in parts), usd
@@ -140,6 +145,8 @@ class BudgetService:
             from mm_litellm.integrations.prices import count_prompt_tokens
 
             prompt = count_prompt_tokens(spec.litellm_model if spec else model, list(messages or []))
+        elif cheap_prompt is not None:  # counted once for the whole chain by the caller
+            prompt = cheap_prompt
         else:
             from mm_litellm.routing.features import estimate_tokens
 
@@ -164,9 +171,18 @@ class BudgetService:
         for limit in self.settings.limits:
             keys = scope_keys(limit, ctx)
             if keys:
-                start, end = window_bounds(limit.window, when, self.tz)
+                start, end = self._bounds(limit.window, when)
                 out.extend((limit, (limit.name, key, start, end)) for key in keys)
         return out
+
+    def _bounds(self, window: str, when: datetime) -> tuple[datetime, datetime]:
+        """``window_bounds``, remembered until the window ends (the hot path asks per call)."""
+        cached = self._windows.get(window)
+        if cached is not None and cached[0] <= when < cached[1]:
+            return cached
+        bounds = window_bounds(window, when, self.tz)
+        self._windows[window] = bounds
+        return bounds
 
     def charges_of(self, row: Mapping[str, Any]) -> list[tuple[BudgetLimit, CounterKey]]:
         """Counters a settled ledger row adds spend to: those of the model that really served."""

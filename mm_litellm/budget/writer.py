@@ -33,7 +33,7 @@ class LedgerWriter:
         self,
         write: Callable[[list[Mapping[str, Any]], list[Any]], None],
         *,
-        interval_s: float = 0.02,
+        interval_s: float = 0.05,
         max_batch: int = 1000,
     ) -> None:
         self._write = write
@@ -45,6 +45,8 @@ class LedgerWriter:
         self._done = 0
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._urgent = 0
+        """Items up to this count are waited for by a flush: write them without gathering more."""
         self._errors = 0
         ref = weakref.ref(self)
         atexit.register(_close_at_exit, ref)
@@ -76,6 +78,7 @@ class LedgerWriter:
         """Wait until everything queued before this call is written; False on timeout."""
         with self._cond:
             target = self._queued
+            self._urgent = max(self._urgent, target)
             self._cond.notify_all()
             return self._cond.wait_for(lambda: self._done >= target, timeout=timeout)
 
@@ -100,6 +103,12 @@ class LedgerWriter:
                         idle += self._interval
                         continue
                 idle = 0.0
+                # gather a batch for a moment: one transaction per ~interval instead of per call
+                # keeps the writer's CPU (and its share of the GIL) small beside the calls
+                self._cond.wait_for(
+                    lambda: len(self._items) >= self._max_batch or self._urgent > self._done or self._closed,
+                    timeout=self._interval,
+                )
                 batch = self._items[: self._max_batch]
             rows = [payload for kind, payload in batch if kind == "row"]
             releases = [payload for kind, payload in batch if kind == "release"]
