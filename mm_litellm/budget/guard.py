@@ -113,7 +113,6 @@ def admit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple
 
     from mm_litellm.budget.service import identity_of
     from mm_litellm.budget.windows import CallContext
-
     from mm_litellm.routing.features import estimate_tokens
 
     ident = identity_of(call)
