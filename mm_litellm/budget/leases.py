@@ -74,9 +74,14 @@ class LeaseBook:
             keys = list(self._leases)
         return self.surrender(keys)
 
-    def granted(self, rid: str, charges: list[Charge], grants: dict[CounterKey, float]) -> None:
-        """Record call ``rid``'s own shares of its new hold, and the leases it came with."""
+    def granted(self, rid: str, charges: list[Charge], grants: dict[CounterKey, float]) -> list[Release]:
+        """Record call ``rid``'s own shares of its new hold, and the leases it came with.
+
+        Returns the remainders of leases the new ones displace (another thread renewed the same
+        counter meanwhile), to give back in the store.
+        """
         until = time.monotonic() + self.max_age
+        displaced: list[Release] = []
         with self._lock:
             self._shares[rid] = [Release(rid, c.key, c.usd, c.tokens) for c in charges]
             for charge in charges:
@@ -84,9 +89,13 @@ class LeaseBook:
                 if extra > 0:
                     held_usd = charge.usd * (1.0 + extra)
                     held_tokens = round(charge.tokens * (1.0 + extra))
+                    old = self._leases.get(charge.key)
+                    if old is not None and (old.usd > 0 or old.tokens > 0):
+                        displaced.append(Release(old.rid, charge.key, old.usd, old.tokens))
                     self._leases[charge.key] = _Lease(
                         rid, held_usd - charge.usd, held_tokens - charge.tokens, until
                     )
+        return displaced
 
     def shares(self, rid: str) -> list[Release] | None:
         """Call ``rid``'s shares of the store's holds, or ``None`` if unknown or already given back."""

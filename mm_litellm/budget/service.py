@@ -280,7 +280,8 @@ class BudgetService:
             for back in returns:
                 self.writer.release(back)
             return None, denial
-        self.leases.granted(rid, charges, grants)
+        for back in self.leases.granted(rid, charges, grants):
+            self.writer.release(back)
         return rid, None
 
     def exceeded(self, denial: Denial) -> BudgetExceeded:

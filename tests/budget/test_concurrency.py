@@ -217,3 +217,19 @@ def test_sigkill_mid_stream_loses_no_spend(url: str, tmp_path: Path) -> None:
     after = _totals(url)
     assert after["holds"] == 0 and after["reserved"] == pytest.approx(0.0, abs=1e-9)
     assert after["spent"] == pytest.approx(t["spent"])
+
+
+def test_64_threads_on_leases_settle_to_the_cent(url: str, mm_policy: Any, mm_mock: Any) -> None:
+    """Far from the limit calls are admitted from leases; after a flush nothing stays held."""
+    mm_policy(_policy(1000.0))
+    mm_mock.script("small", "ok", prompt_tokens=prompt_tokens(), completion_tokens=50, delay=0.005)
+
+    def one(_: int) -> None:
+        mm_litellm.completion(model="small", messages=MESSAGES, max_tokens=50)
+
+    with ThreadPoolExecutor(64) as pool:
+        list(pool.map(one, range(128)))
+    assert mm_litellm.budget.usage.flush()
+    t = _totals(url)
+    assert t["rows"] == 128 and t["spent"] == pytest.approx(128 * _estimate()) == pytest.approx(t["cost"])
+    assert t["holds"] == 0 and t["reserved"] == pytest.approx(0.0, abs=1e-9)
