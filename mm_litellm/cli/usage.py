@@ -116,6 +116,13 @@ def handle_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _money(value: float) -> str:
+    """Dollars with the precision a value needs (LLM calls often cost fractions of a cent)."""
+    if value >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.4f}" if value >= 0.01 or value == 0 else f"${value:.6f}"
+
+
 def _bar(fraction: float, width: int = BAR) -> str:
     filled = max(0, min(width, round(fraction * width)))
     return "█" * filled + "░" * (width - filled)
@@ -132,7 +139,7 @@ def render(report: Any, period: str | None = "24h") -> str:
     priced_note = f"  (+ {t.unpriced_calls} unpriced calls, not included)" if t.unpriced_calls else ""
     lines += [
         f"Total Tokens:  {t.total_tokens:,}",
-        f"Total Cost:    ${t.cost_usd:.4f}{priced_note}",
+        f"Total Cost:    {_money(t.cost_usd)}{priced_note}",
         f"Requests:      {t.requests:,}" + (f" ({t.errors} failed)" if t.errors else ""),
     ]
     if report.avg_latency_ms is not None:
@@ -146,7 +153,7 @@ def render(report: Any, period: str | None = "24h") -> str:
         if g.unpriced_calls == g.requests:
             lines.append(f"  {bar:<20} {g.key:<{width}} unpriced")
             continue
-        lines.append(f"  {bar:<20} {g.key:<{width}} ${g.cost_usd:.4f} ({g.cost_usd / total_cost:.0%})")
+        lines.append(f"  {bar:<20} {g.key:<{width}} {_money(g.cost_usd)} ({g.cost_usd / total_cost:.0%})")
     if not report.groups:
         lines.append("  (no calls in this period)")
     lines += [
@@ -155,7 +162,7 @@ def render(report: Any, period: str | None = "24h") -> str:
         f"  {report.by:<{width}} {'Input':>9} {'Output':>9} {'Total':>9} {'Cost':>10}",
     ]
     for g in report.groups:
-        cost = f"${g.cost_usd:.4f}" if g.unpriced_calls < g.requests else "unpriced"
+        cost = _money(g.cost_usd) if g.unpriced_calls < g.requests else "unpriced"
         lines.append(
             f"  {g.key:<{width}} {_tok(g.prompt_tokens):>9} {_tok(g.completion_tokens):>9} "
             f"{_tok(g.total_tokens):>9} {cost:>10}"
@@ -171,7 +178,7 @@ def render(report: Any, period: str | None = "24h") -> str:
         def amount(v: float, usd: bool = usd) -> str:
             if not usd:
                 return f"{int(v):,} tok"
-            return f"${v:,.2f}" if v >= 1 or v == 0 else f"${v:.4f}"
+            return f"${v:,.2f}" if v >= 1 or v == 0 else _money(v)
 
         lines += [
             "",
