@@ -11,8 +11,11 @@ from importlib.metadata import PackageNotFoundError, version
 
 from mm_litellm.api import RunResult, arun, route_to_model, run, run_ensemble, run_with_fallback
 from mm_litellm.batch import BatchReport, abatch, batch
+from mm_litellm.budget.usage import usage_report
 from mm_litellm.ensemble import register_ensembles
 from mm_litellm.errors import (
+    BudgetExceeded,
+    BudgetStoreError,
     ConfigurationError,
     EnsembleError,
     MissingSecretError,
@@ -34,6 +37,8 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "BatchReport",
+    "BudgetExceeded",
+    "BudgetStoreError",
     "ConfigurationError",
     "EnsembleError",
     "Explanation",
@@ -62,4 +67,5 @@ __all__ = [
     "run",
     "run_ensemble",
     "run_with_fallback",
+    "usage_report",
 ]

@@ -33,6 +33,8 @@ class BatchItem:
     error_type: str | None = None
     """The exception's class name (``RateLimitError``, ``BudgetExceeded``, ``InvalidRequest``...)."""
     error: str | None = None
+    blocked: bool = False
+    """The request was refused by the budget block that stopped the batch (no provider call)."""
 
     @property
     def ok(self) -> bool:

@@ -4,8 +4,9 @@ Each request is one :func:`mm_litellm.arun` (so routing, budgets, ensembles and 
 Router retries/fallbacks apply per request). ``max_concurrency`` workers pull requests
 from the input in order, which bounds the calls in flight exactly like a semaphore around
 ``acompletion`` and reads a large or lazy input one request at a time. A failed request is
-recorded with its error class and the batch goes on; a budget block (``BudgetExceeded``)
-stops new requests: the ones already in flight finish, the rest are reported ``skipped``.
+recorded with its error class and the batch goes on; a budget block (``BudgetExceeded``,
+``BudgetStoreError``: see :func:`is_stop_error`) stops new requests: the ones already in
+flight finish, the rest are reported ``skipped``.
 """
 
 from __future__ import annotations
@@ -20,25 +21,30 @@ from mm_litellm import api
 from mm_litellm.batch.limiter import RateLimiter
 from mm_litellm.batch.report import BatchItem, BatchMetrics, BatchReport
 from mm_litellm.batch.requests import InvalidRequest, request_id, to_run_kwargs
+from mm_litellm.errors import BudgetExceeded, BudgetStoreError
 from mm_litellm.routing.features import estimate_tokens
 
-__all__ = ["STOP_ERRORS", "abatch", "batch", "is_stop_error"]
-
-STOP_ERRORS = frozenset({"BudgetExceeded"})
-"""Exception class names (anywhere in the class's MRO or the exception's cause chain) that
-stop the batch instead of failing one request."""
+__all__ = ["abatch", "batch", "is_stop_error"]
 
 OnResult = Callable[[BatchItem], Awaitable[object] | object]
 _MAX_ERROR_CHARS = 2000
 
 
 def is_stop_error(exc: BaseException) -> BaseException | None:
-    """The budget-block exception behind ``exc`` (itself, or what LiteLLM wrapped), else ``None``."""
+    """The budget block behind ``exc`` (itself, or what it was raised from), else ``None``.
+
+    A budget that refuses the call (``BudgetExceeded`` of a budget, not a request's own
+    ``max_cost``) or a budget store that fails closed (``BudgetStoreError``) would refuse every
+    following request too: the batch stops instead of failing them one by one. A request over
+    its own ``max_cost`` fails alone.
+    """
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if any(cls.__name__ in STOP_ERRORS for cls in type(current).__mro__):
+        if isinstance(current, BudgetStoreError):
+            return current
+        if isinstance(current, BudgetExceeded) and current.scope != "request":
             return current
         current = current.__cause__ or current.__context__
     return None
@@ -153,7 +159,10 @@ async def _run_one(
         message = str(shown)
         if len(message) > _MAX_ERROR_CHARS:
             message = message[:_MAX_ERROR_CHARS] + "..."
-        return BatchItem(index, rid, "error", error_type=type(shown).__name__, error=message), blocked
+        item = BatchItem(
+            index, rid, "error", error_type=type(shown).__name__, error=message, blocked=blocked is not None
+        )
+        return item, blocked
     if limiter.tpm is not None:
         limiter.settle((result.input_tokens or 0) + (result.output_tokens or 0) - estimate)
     return BatchItem(index, rid, "ok", result=result), None

@@ -153,7 +153,6 @@ async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: P
     from mm_litellm.batch import BatchItem, abatch
     from mm_litellm.batch.journal import InputRow, read_rows
     from mm_litellm.batch.requests import Unrunnable
-    from mm_litellm.batch.runner import STOP_ERRORS
 
     sent: list[InputRow] = []
 
@@ -165,7 +164,7 @@ async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: P
             yield Unrunnable(row.problem, row.id) if row.problem else row.request
 
     def record(item: BatchItem) -> None:
-        if item.status == "skipped" or item.error_type in STOP_ERRORS:  # refused before any call:
+        if item.status == "skipped" or item.blocked:  # refused by a budget before any call:
             return  # not written, so a rerun (after the budget resets or is raised) sends it
         row = sent[item.index]
         journal.write(item.to_dict() | {"index": row.index, "id": row.id})

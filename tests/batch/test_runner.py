@@ -8,7 +8,7 @@ import pytest
 
 import mm_litellm
 from mm_litellm.batch import BatchItem, abatch, batch
-from mm_litellm.errors import MMLiteLLMError
+from mm_litellm.errors import BudgetExceeded
 from tests.conftest import TEST_POLICY
 
 
@@ -97,10 +97,6 @@ async def test_rpm_paces_request_starts_across_the_batch(mm_policy, fake_upstrea
             assert starts[j] - starts[i] >= (j - i) * 0.1 - 0.005, (i, j)
 
 
-class BudgetExceeded(MMLiteLLMError):
-    """Stands in for mm_litellm's budget block (matched by class name)."""
-
-
 def test_a_budget_block_stops_new_requests_cleanly(mm_policy, mm_mock, monkeypatch) -> None:
     from mm_litellm import gateway
 
@@ -108,7 +104,9 @@ def test_a_budget_block_stops_new_requests_cleanly(mm_policy, mm_mock, monkeypat
 
     async def budgeted(model: str, messages: object = None, **kwargs: object) -> object:
         if model == "big":  # what the budget check does before a call it refuses
-            raise BudgetExceeded("global daily budget of $1.00 reached")
+            raise BudgetExceeded(
+                "daily", "global", 1.0, 1.0, None, reason="global daily budget of $1.00 reached"
+            )
         return await real(model, messages, **kwargs)
 
     monkeypatch.setattr(gateway, "acompletion", budgeted)
