@@ -97,7 +97,7 @@ def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> dict[str
             plan = rt.engine.plan(model, data.get("messages"), _routing_kwargs(data, requester, identity))
         except RoutingError as exc:
             raise RequestRefused(400, f"mm_litellm: {exc}", kind="invalid_request_error", param="model",
-                                 code="routing_error") from exc
+                                 code="routing_error", details={"reason": "routing_error", "route": exc.route}) from exc
         data["model"] = plan.target
         if plan.fallbacks and not data.get("fallbacks"):
             data["fallbacks"] = [{plan.target: list(plan.fallbacks)}]

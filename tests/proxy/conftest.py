@@ -92,6 +92,8 @@ class RunningProxy:
     master_key: str
     upstream: FakeUpstream
     log: Path
+    keys: dict[str, str]
+    """Key id -> secret of the keys declared in the test keys file (alice, bob, narrow)."""
 
     def client(self, key: str):  # type: ignore[no-untyped-def]
         """The official OpenAI client for this proxy (no retries: a test sees the first answer)."""
@@ -150,6 +152,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
         (workdir / "keys.yaml").write_text(KEYS, encoding="utf-8")
         proc, url, log = start_proxy(workdir, {"LITELLM_MASTER_KEY": master})
         try:
-            yield RunningProxy(url=url, master_key=master, upstream=upstream, log=log)
+            yield RunningProxy(url=url, master_key=master, upstream=upstream, log=log,
+                               keys={"alice": ALICE_KEY, "bob": BOB_KEY, "narrow": NARROW_KEY})
         finally:
             stop_proxy(proc)

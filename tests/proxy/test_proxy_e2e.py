@@ -1,0 +1,132 @@
+"""End to end: the official OpenAI client -> LiteLLM's proxy (``mm-litellm proxy``) -> FakeUpstream."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+pytestmark = pytest.mark.slow
+
+HI = [{"role": "user", "content": "hi"}]
+
+
+def mm_headers(raw) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return {k: v for k, v in raw.headers.items() if k.startswith("x-mm-")}
+
+
+def upstream_models(proxy: Any, since: int) -> list[str]:
+    return [r["model"] for r in proxy.upstream.requests[since:]]
+
+
+def test_routed_request_rewrites_model_and_reports_the_decision(proxy: Any) -> None:
+    proxy.upstream.script("fake-small", reply="small says hi", prompt_tokens=100, completion_tokens=10)
+    before = len(proxy.upstream.requests)
+    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(model="auto", messages=HI)
+    response = raw.parse()
+    assert response.choices[0].message.content == "small says hi"
+    assert upstream_models(proxy, before) == ["fake-small"]
+    headers = mm_headers(raw)
+    assert headers["x-mm-route"] == "auto"
+    assert headers["x-mm-rule"] == "default"
+    assert headers["x-mm-model"] == "small"
+    # 100 input tokens at $1/M + 10 output tokens at $2/M, priced by LiteLLM from the policy's override
+    assert float(headers["x-mm-cost"]) == pytest.approx(100e-6 + 20e-6)
+
+
+def test_client_hint_selects_a_rule(proxy: Any) -> None:
+    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(
+        model="auto", messages=HI, extra_body={"metadata": {"priority": "high"}})
+    assert mm_headers(raw)["x-mm-rule"] == "vip"
+    assert mm_headers(raw)["x-mm-model"] == "big"
+
+
+def test_policy_alias_and_plain_model_names(proxy: Any) -> None:
+    before = len(proxy.upstream.requests)
+    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(model="legacy-gpt", messages=HI)
+    assert mm_headers(raw)["x-mm-model"] == "big"
+    assert "x-mm-route" not in mm_headers(raw)
+    proxy.client(proxy.keys['alice']).chat.completions.create(model="small", messages=HI)
+    assert upstream_models(proxy, before) == ["fake-big", "fake-small"]
+
+
+def test_fallback_after_upstream_429(proxy: Any) -> None:
+    proxy.upstream.script("fake-flaky", fault="429")
+    proxy.upstream.script("fake-backup", reply="backup answered")
+    before = len(proxy.upstream.requests)
+    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(
+        model="auto", messages=HI, extra_body={"metadata": {"path": "flaky"}})
+    assert raw.parse().choices[0].message.content == "backup answered"
+    assert upstream_models(proxy, before) == ["fake-flaky", "fake-backup"]
+    headers = mm_headers(raw)
+    assert headers["x-mm-rule"] == "flaky-path"
+    assert headers["x-mm-model"] == "backup"
+    assert headers["x-mm-fallbacks"] == "1"
+
+
+def test_streaming_through_a_route(proxy: Any) -> None:
+    proxy.upstream.script("fake-big", reply="streamed from the big model")
+    with proxy.client(proxy.keys['alice']).chat.completions.with_streaming_response.create(
+        model="auto", messages=HI, stream=True, extra_body={"metadata": {"priority": "high"}},
+    ) as raw:
+        headers = mm_headers(raw)
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in raw.parse() if chunk.choices)
+    assert text == "streamed from the big model"
+    assert headers["x-mm-route"] == "auto"
+    assert headers["x-mm-rule"] == "vip"
+    assert headers["x-mm-model"] == "big"
+
+
+def test_unknown_and_malformed_keys_get_401(proxy: Any) -> None:
+    with pytest.raises(openai.AuthenticationError) as info:
+        proxy.client("sk-mm-not-a-key").chat.completions.create(model="auto", messages=HI)
+    assert "unknown API key" in str(info.value)
+    with pytest.raises(openai.AuthenticationError):
+        proxy.client("x" * 300).chat.completions.create(model="auto", messages=HI)
+    reply = httpx.post(proxy.url + "/v1/chat/completions", json={"model": "auto", "messages": HI})
+    assert reply.status_code == 401
+
+
+def test_master_key_still_works(proxy: Any) -> None:
+    raw = proxy.client(proxy.master_key).chat.completions.with_raw_response.create(model="auto", messages=HI)
+    assert mm_headers(raw)["x-mm-model"] == "small"
+
+
+def test_identity_comes_from_the_key_not_the_body(proxy: Any) -> None:
+    # Bob's key (scrypt-hashed in the keys file) is routed by the 'user: bob' rule ...
+    raw = proxy.client(proxy.keys['bob']).chat.completions.with_raw_response.create(model="auto", messages=HI)
+    assert mm_headers(raw)["x-mm-rule"] == "bobs-route"
+    # ... Alice claiming to be Bob (body user, metadata, a forged mm_litellm identity) is not.
+    forged = {"user": "bob",
+              "metadata": {"user": "bob", "team": "research",
+                           "mm_litellm": {"identity": {"key": "bob", "user": "bob", "team": "research"}}}}
+    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(
+        model="auto", messages=HI, user="bob", extra_body={"metadata": forged["metadata"]})
+    assert mm_headers(raw)["x-mm-rule"] == "default"
+    assert mm_headers(raw)["x-mm-model"] == "small"
+
+
+def test_routing_error_is_400_with_the_reason(proxy: Any) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        proxy.client(proxy.keys['alice']).chat.completions.create(model="strict", messages=HI)
+    body = info.value.body
+    assert isinstance(body, dict)
+    assert "route 'strict': no rule matched" in body["message"]
+    assert body["param"] == "model"
+    assert body["provider_specific_fields"]["mm_litellm"] == {"reason": "routing_error", "route": "strict"}
+
+
+def test_key_model_allowlist_is_enforced_on_the_requested_name(proxy: Any) -> None:
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        proxy.client(proxy.keys['narrow']).chat.completions.create(model="auto", messages=HI)
+    assert "may not use model 'auto'" in str(info.value)
+    raw = proxy.client(proxy.keys['narrow']).chat.completions.with_raw_response.create(
+        model="strict", messages=HI, extra_body={"metadata": {"priority": "high"}})
+    assert mm_headers(raw)["x-mm-model"] == "big"
+
+
+def test_models_endpoint_lists_routes_and_models(proxy: Any) -> None:
+    names = {m.id for m in proxy.client(proxy.keys['alice']).models.list()}
+    assert {"auto", "strict", "legacy-gpt", "small", "big", "backup", "flaky"} <= names
