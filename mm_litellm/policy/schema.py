@@ -183,9 +183,9 @@ class Policy(_Frozen):
     router: RouterSettings = Field(default_factory=RouterSettings)
     routes: FrozenDict(Route) = Field(default_factory=dict)  # type: ignore[valid-type]
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
-    proxy: ProxySettings = Field(default_factory=ProxySettings)
     default_route: Name | None = None
     """What ``mm-litellm run`` uses when neither ``--model`` nor ``--route`` is given."""
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
     _source: str = PrivateAttr(default="<string>")
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -103,11 +104,9 @@ def _auth_for(found: KnownKey, api_key: str, auth_cls: Any, roles: Any) -> Any:
 
 
 def _master_key() -> str | None:
-    try:
-        from litellm.proxy import proxy_server
-    except ImportError:  # pragma: no cover - litellm[proxy] is a dependency
-        return os.environ.get("LITELLM_MASTER_KEY")
-    key = getattr(proxy_server, "master_key", None)
+    """The proxy's master key (LiteLLM resolves ``general_settings.master_key`` at startup)."""
+    server = sys.modules.get("litellm.proxy.proxy_server")  # always loaded inside the proxy
+    key = getattr(server, "master_key", None)
     return key if isinstance(key, str) and key else os.environ.get("LITELLM_MASTER_KEY")
 
 
