@@ -16,9 +16,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from mm_litellm.errors import PolicyError
 from mm_litellm.policy.proxy import KeySpec
 from mm_litellm.proxy.identity import AUTH_METADATA_KEY
 from mm_litellm.proxy.keys import KeyStore, KnownKey, load_keys_file, well_formed
+from mm_litellm.proxy.precall import RequestRefused, current_runtime
 
 __all__ = ["KEYS_ENV", "key_store", "user_api_key_auth"]
 
@@ -34,9 +36,7 @@ def key_store() -> KeyStore:
 
     Rebuilt only when the active policy object or the variable changes (a policy reload).
     """
-    from mm_litellm import runtime
-
-    rt = runtime.current()
+    rt = current_runtime()
     policy = rt.policy if rt is not None else None
     env = os.environ.get(KEYS_ENV)
     if _cache["policy"] is policy and _cache["env"] == env:
@@ -76,7 +76,14 @@ async def user_api_key_auth(request: Any, api_key: str) -> Any:
             user_role=LitellmUserRoles.PROXY_ADMIN,
             metadata={AUTH_METADATA_KEY: {"key": "master", "source": "master", "tags": [], "limits": {}}},
         )
-    found = key_store().lookup(api_key)
+    try:
+        store = key_store()
+    except (PolicyError, RequestRefused) as exc:  # a broken policy or keys file: the operator's problem
+        from litellm.proxy._types import ProxyException
+
+        raise ProxyException(message=f"mm_litellm: cannot load the proxy's keys: {exc}", type="server_error",
+                             param=None, code=500) from exc
+    found = store.lookup(api_key)
     if found is None:
         raise _unauthorized("unknown API key")
     return _auth_for(found, api_key, UserAPIKeyAuth, LitellmUserRoles)

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from mm_litellm import runtime as _runtime
-from mm_litellm.errors import MMLiteLLMError, PolicyError, RoutingError
+from mm_litellm.errors import ConfigurationError, MMLiteLLMError, PolicyError, RoutingError
+from mm_litellm.proxy.attach import attach_models, find_policy
 from mm_litellm.proxy.identity import Identity, identity_of
 
 __all__ = ["ROUTED_CALL_TYPES", "CONTEXT_KEY", "RequestRefused", "context_of", "prepare_request"]
@@ -65,6 +66,15 @@ def context_of(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
     return None
 
 
+def current_runtime() -> _runtime.Runtime | None:
+    """The active policy in the proxy process; a policy that fails to load refuses with 500."""
+    try:
+        find_policy()
+        return _runtime.current()
+    except (PolicyError, ConfigurationError) as exc:
+        raise RequestRefused(500, f"mm_litellm: the proxy's policy does not load: {exc}", kind="server_error") from exc
+
+
 def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> dict[str, Any]:
     """Apply the policy to one proxy request in place; raise :class:`RequestRefused` to refuse it."""
     identity = identity_of(auth)
@@ -82,12 +92,10 @@ def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> dict[str
         return data
     ctx["requested_model"] = model
     _check_key_models(identity, model)
-    try:
-        rt = _runtime.current()
-    except PolicyError as exc:
-        raise RequestRefused(500, f"mm_litellm: the proxy's policy does not load: {exc}", kind="server_error") from exc
+    rt = current_runtime()
     if rt is None:
         return data
+    attach_models(rt)
 
     # -- prompt rendering (issue 6): render prompt_id/prompt_variables into data["messages"] here,
     #    before routing, so the rules see the rendered request.

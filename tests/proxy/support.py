@@ -1,0 +1,144 @@
+"""Helpers for the proxy tests: the test policy and keys, starting and stopping a real proxy process."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from mm_litellm.proxy.keys import hash_key
+from mm_litellm.testing.upstream import FakeUpstream
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE_CONFIG = ROOT / "config" / "proxy.yaml"
+
+ALICE_KEY = "sk-mm-alice-" + secrets.token_urlsafe(24)
+BOB_KEY = "sk-mm-bob-" + secrets.token_urlsafe(24)
+NARROW_KEY = "sk-mm-narrow-" + secrets.token_urlsafe(24)
+
+POLICY = """
+version: 1
+models:
+  small:
+    litellm_params: {{model: openai/fake-small, api_base: "{base}", api_key: sk-fake}}
+    tier: basic
+    pricing: {{input_per_mtok: 1, output_per_mtok: 2}}
+  big:
+    litellm_params: {{model: openai/fake-big, api_base: "{base}", api_key: sk-fake}}
+    tier: advanced
+    pricing: {{input_per_mtok: 10, output_per_mtok: 30}}
+  flaky:
+    litellm_params: {{model: openai/fake-flaky, api_base: "{base}", api_key: sk-fake}}
+    tier: basic
+    pricing: {{input_per_mtok: 1, output_per_mtok: 2}}
+  backup:
+    litellm_params: {{model: openai/fake-backup, api_base: "{base}", api_key: sk-fake}}
+    tier: basic
+    pricing: {{input_per_mtok: 1, output_per_mtok: 2}}
+aliases:
+  legacy-gpt: big
+router:
+  num_retries: 0
+routes:
+  auto:
+    rules:
+      - {{name: vip, when: {{priority: high}}, use: big}}
+      - {{name: bobs-route, when: {{user: bob}}, use: big}}
+      - {{name: research-team, when: {{team: research}}, use: big}}
+      - {{name: flaky-path, when: {{metadata.path: flaky}}, use: flaky, fallbacks: [backup]}}
+    default: small
+    fallbacks: [backup]
+  strict:
+    rules:
+      - {{name: only-vip, when: {{priority: high}}, use: big}}
+proxy:
+  keys_file: keys.yaml
+"""
+
+KEYS = f"""
+keys:
+  alice:
+    hash: "{hash_key(ALICE_KEY)}"
+    user: alice
+    team: support
+    tags: [interactive]
+  bob:
+    hash: "{hash_key(BOB_KEY, 'scrypt')}"
+    user: bob
+    team: research
+  narrow:
+    hash: "{hash_key(NARROW_KEY)}"
+    user: carol
+    models: [strict]
+"""
+
+
+@dataclass
+class RunningProxy:
+    url: str
+    master_key: str
+    upstream: FakeUpstream
+    log: Path
+    keys: dict[str, str]
+    """Key id -> secret of the keys declared in the test keys file (alice, bob, narrow)."""
+
+    def client(self, key: str):  # type: ignore[no-untyped-def]
+        """The official OpenAI client for this proxy (no retries: a test sees the first answer)."""
+        import openai
+
+        return openai.OpenAI(base_url=self.url + "/v1", api_key=key, max_retries=0, timeout=30)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_proxy(workdir: Path, env_extra: dict[str, str] | None = None, *, command: list[str] | None = None,
+                timeout: float = 90) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """Start ``mm-litellm proxy`` for ``workdir/policy.yaml`` (or ``command`` + ``--port``).
+
+    Returns (process, base URL, log path) once ``/health/liveliness`` answers.
+    """
+    port = free_port()
+    log = workdir / f"proxy-{port}.log"
+    env = dict(os.environ, **(env_extra or {}))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env.pop("MM_LITELLM_POLICY", None)
+    env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    if command is None:
+        command = [sys.executable, "-m", "mm_litellm.cli.main", "proxy", "--config", str(BASE_CONFIG),
+                   "--policy", str(workdir / "policy.yaml")]
+    cmd = [*command, "--port", str(port), "--host", "127.0.0.1"]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"proxy exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(url + "/health/liveliness", timeout=1).status_code == 200:
+                return proc, url, log
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    stop_proxy(proc)
+    raise RuntimeError(f"proxy did not start within {timeout} s:\n{log.read_text()[-4000:]}")
+
+
+def stop_proxy(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
