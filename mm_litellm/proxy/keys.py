@@ -17,6 +17,7 @@ import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -116,6 +117,8 @@ class KeyStore:
         }
         self._salted = [KnownKey(key_id, spec) for key_id, spec in self.keys.items() if spec.hash.startswith("scrypt$")]
         self._verified: dict[str, KnownKey | None] = {}
+        self.auth_cache: dict[str, Any] = {}
+        """Key id -> the proxy's validated auth object for it (built by ``mm_litellm.proxy.auth``)."""
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
