@@ -147,3 +147,20 @@ def test_headers_from_context_and_response() -> None:
         "x-mm-route": "auto", "x-mm-rule": "vip", "x-mm-model": "big", "x-mm-cost": "0.00012", "x-mm-fallbacks": "1"}
     assert decision_headers(data, None) == {"x-mm-route": "auto", "x-mm-rule": "vip", "x-mm-model": "small"}
     assert decision_headers({"metadata": {"mm_litellm": {"route": "forged"}}}, None) is None
+
+
+async def test_a_policy_that_does_not_load_refuses_with_500(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from litellm.proxy._types import ProxyException
+
+    from mm_litellm import runtime
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("routes: {auto: {default: nowhere}}\n")
+    monkeypatch.setenv("MM_LITELLM_POLICY", str(bad))
+    runtime.reset()
+    with pytest.raises(RequestRefused) as info:
+        prepare_request(None, request(), "acompletion")
+    assert info.value.status == 500 and "unknown model or route 'nowhere'" in info.value.message
+    with pytest.raises(ProxyException) as exc:
+        await user_api_key_auth(None, ALICE)
+    assert exc.value.code == "500"
