@@ -74,6 +74,10 @@ def _add_missing(router: Any, policy: Any) -> None:
     missing = [entry for entry in model_list(policy) if entry["model_name"] not in known]
     if not missing:
         return
+    if policy.ensembles:  # ensemble groups need their provider (config/proxy.yaml registers it too)
+        from mm_litellm.integrations.ensemble_provider import ensure_registered
+
+        ensure_registered()
     for entry in missing:
         router.add_deployment(Deployment(**entry))
     settings = router_settings(policy)

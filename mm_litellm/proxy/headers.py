@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from mm_litellm.proxy.precall import context_of
+from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
+from mm_litellm.proxy.precall import CONTEXT_KEY, context_of
 
 __all__ = ["decision_headers"]
 
@@ -27,7 +28,17 @@ def decision_headers(data: Mapping[str, Any], response: Any,
     if served:
         headers["x-mm-model"] = str(served)
     hidden = getattr(response, "_hidden_params", None)
+    target = str(ctx.get("model") or data.get("model") or "")
+    if target.startswith(ENSEMBLE_PREFIX):
+        headers["x-mm-ensemble"] = target[len(ENSEMBLE_PREFIX):]
     if isinstance(hidden, Mapping):
+        trace = hidden.get(CONTEXT_KEY)
+        ensemble = trace.get("ensemble") if isinstance(trace, Mapping) else None
+        if isinstance(ensemble, Mapping):
+            headers["x-mm-ensemble"] = str(ensemble.get("name"))
+            headers["x-mm-ensemble-members"] = ",".join(str(m) for m in ensemble.get("members") or ())
+            if isinstance(ensemble.get("confidence"), int | float):
+                headers["x-mm-ensemble-confidence"] = f"{ensemble['confidence']:.3f}"
         cost = hidden.get("response_cost")
         if isinstance(cost, int | float):
             headers["x-mm-cost"] = f"{cost:.10f}".rstrip("0").rstrip(".") or "0"

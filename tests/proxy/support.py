@@ -52,11 +52,14 @@ routes:
       - {{name: bobs-route, when: {{user: bob}}, use: big}}
       - {{name: research-team, when: {{team: research}}, use: big}}
       - {{name: flaky-path, when: {{metadata.path: flaky}}, use: flaky, fallbacks: [backup]}}
+      - {{name: vote, when: {{metadata.vote: true}}, use: ensemble/trio}}
     default: small
     fallbacks: [backup]
   strict:
     rules:
       - {{name: only-vip, when: {{priority: high}}, use: big}}
+ensembles:
+  trio: {{strategy: voting, members: [small, big, backup], normalise: text, on_disagreement: weight}}
 proxy:
   keys_file: keys.yaml
 """

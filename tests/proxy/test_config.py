@@ -29,7 +29,11 @@ def test_generated_config_carries_the_policy() -> None:
     assert config["litellm_settings"]["callbacks"] == ["mm_litellm.proxy.hooks.proxy_handler"]
     assert config["general_settings"]["custom_auth"] == "mm_litellm.proxy.auth.user_api_key_auth"
     names = [entry["model_name"] for entry in config["model_list"]]
-    assert names[0] == "gpt-4o-mini" and names[-1] == "extra" and len(names) == 12
+    assert names[0] == "gpt-4o-mini" and names[-1] == "extra"
+    assert len(names) == 11 + 6 + 1  # the policy's models, its ensembles as groups, the base file's entry
+    assert "ensemble/panel" in names
+    assert config["litellm_settings"]["custom_provider_map"] == [
+        {"provider": "ensemble", "custom_handler": "mm_litellm.integrations.ensemble_provider.handler"}]
     settings = config["router_settings"]
     assert settings["num_retries"] == 5  # the base file wins over the policy's router section
     assert settings["fallbacks"] == [{"gpt-4o": ["claude-sonnet"]}, {"claude-sonnet": ["gpt-4o"]}]
@@ -49,7 +53,7 @@ def test_print_config_uses_the_config_policy_entry(capsys: pytest.CaptureFixture
     assert main(["proxy", "--config", str(BASE), "--print-config"]) == 0
     config = yaml.safe_load(capsys.readouterr().out)
     assert config["environment_variables"]["MM_LITELLM_POLICY"] == str((ROOT / "config" / "policy.yaml").resolve())
-    assert len(config["model_list"]) == 11
+    assert len(config["model_list"]) == 11 + 6
 
 
 def test_proxy_refuses_to_start_without_a_master_key(tmp_path: Path) -> None:

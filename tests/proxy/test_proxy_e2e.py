@@ -130,3 +130,32 @@ def test_key_model_allowlist_is_enforced_on_the_requested_name(proxy: Any) -> No
 def test_models_endpoint_lists_routes_and_models(proxy: Any) -> None:
     names = {m.id for m in proxy.client(proxy.keys['alice']).models.list()}
     assert {"auto", "strict", "legacy-gpt", "small", "big", "backup", "flaky"} <= names
+
+
+def test_ensemble_through_a_route(proxy: Any) -> None:
+    for model, reply in (("fake-small", "Paris."), ("fake-big", "paris"), ("fake-backup", "Lyon")):
+        proxy.upstream.script(model, reply=reply, prompt_tokens=100, completion_tokens=10)
+    before = len(proxy.upstream.requests)
+    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(
+        model="auto", messages=HI, extra_body={"metadata": {"vote": True}})
+    assert raw.parse().choices[0].message.content.lower().startswith("paris")
+    assert sorted(upstream_models(proxy, before)) == ["fake-backup", "fake-big", "fake-small"]
+    headers = mm_headers(raw)
+    assert (headers["x-mm-rule"], headers["x-mm-model"]) == ("vote", "ensemble/trio")
+    assert headers["x-mm-ensemble"] == "trio"
+    assert headers["x-mm-ensemble-members"] == "small,big,backup"
+    assert float(headers["x-mm-ensemble-confidence"]) == pytest.approx(2 / 3, abs=1e-3)
+    # the exact sum of the three member calls at the policy's prices
+    assert float(headers["x-mm-cost"]) == pytest.approx(2 * (100e-6 + 20e-6) + (1000e-6 + 300e-6))
+
+
+def test_ensemble_streams(proxy: Any) -> None:
+    for model in ("fake-small", "fake-big", "fake-backup"):
+        proxy.upstream.script(model, reply="Rome")
+    with proxy.client(proxy.keys['alice']).chat.completions.with_streaming_response.create(
+        model="ensemble/trio", messages=HI, stream=True,
+    ) as raw:
+        headers = mm_headers(raw)
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in raw.parse() if chunk.choices)
+    assert text == "Rome"
+    assert headers["x-mm-ensemble"] == "trio"
