@@ -97,8 +97,8 @@ def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> dict[str
         return data
     attach_models(rt)
 
-    # -- prompt rendering (issue 6): render prompt_id/prompt_variables into data["messages"] here,
-    #    before routing, so the rules see the rendered request.
+    if data.get("prompt_id"):  # rendered before routing, so the rules see the rendered request
+        model, ctx = _render_prompt(rt, data, model)
 
     if rt.engine.handles(model):
         try:
@@ -115,6 +115,26 @@ def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> dict[str
     #    a block raises RequestRefused(429, ...) naming the budget, spent, limit and resets_at,
     #    a downgrade rewrites data["model"] and ctx before the call.
     return data
+
+
+def _render_prompt(rt: _runtime.Runtime, data: dict[str, Any], model: str) -> tuple[str, dict[str, Any]]:
+    """Render ``prompt_id`` from the policy's prompt registry into the request (prompt_* removed).
+
+    The experiment assignment is recorded now, keyed by the call id; LiteLLM's success or failure
+    event settles it through ``mm_litellm.integrations.prompt_manager.prompt_manager`` (listed in
+    config/proxy.yaml). Returns the model (the template's when the request names none) and the
+    request's mm_litellm context, which rendering copied.
+    """
+    from mm_litellm.prompts import apply
+    from mm_litellm.prompts.errors import PromptError
+
+    try:
+        model, messages, _ = apply.prepare(model or None, data.get("messages"), data, rt, record_now=True)
+    except PromptError as exc:
+        raise RequestRefused(400, f"mm_litellm: {exc}", kind="invalid_request_error", param="prompt_id",
+                             code="prompt_error", details={"reason": "prompt_error"}) from exc
+    data["model"], data["messages"] = model, messages
+    return model, metadata_of(data)[CONTEXT_KEY]
 
 
 def _routing_kwargs(data: Mapping[str, Any], requester: Mapping[str, Any], identity: Identity) -> dict[str, Any]:

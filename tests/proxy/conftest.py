@@ -12,7 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from mm_litellm.testing.upstream import FakeUpstream
-from tests.proxy.support import ALICE_KEY, BOB_KEY, KEYS, NARROW_KEY, POLICY, RunningProxy, start_proxy, stop_proxy
+from tests.proxy.support import (
+    ALICE_KEY, BOB_KEY, NARROW_KEY, RunningProxy, start_proxy, stop_proxy, write_workdir,
+)
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +22,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
     workdir = tmp_path_factory.mktemp("proxy")
     master = "sk-master-" + secrets.token_urlsafe(32)
     with FakeUpstream() as upstream:
-        (workdir / "policy.yaml").write_text(POLICY.format(base=upstream.base_url), encoding="utf-8")
-        (workdir / "keys.yaml").write_text(KEYS, encoding="utf-8")
+        write_workdir(workdir, upstream.base_url)
         proc, url, log = start_proxy(workdir, {"LITELLM_MASTER_KEY": master})
         try:
             yield RunningProxy(url=url, master_key=master, upstream=upstream, log=log,

@@ -53,6 +53,7 @@ routes:
       - {{name: research-team, when: {{team: research}}, use: big}}
       - {{name: flaky-path, when: {{metadata.path: flaky}}, use: flaky, fallbacks: [backup]}}
       - {{name: vote, when: {{metadata.vote: true}}, use: ensemble/trio}}
+      - {{name: long-input, when: {{input_tokens: {{gt: 500}}}}, use: big}}
     default: small
     fallbacks: [backup]
   strict:
@@ -60,9 +61,32 @@ routes:
       - {{name: only-vip, when: {{priority: high}}, use: big}}
 ensembles:
   trio: {{strategy: voting, members: [small, big, backup], normalise: text, on_disagreement: weight}}
+prompts:
+  dir: prompts          # relative to the proxy's working directory (the test's workdir)
 proxy:
   keys_file: keys.yaml
 """
+
+SUMMARISE_PROMPT = """
+name: Summarise
+labels: {production: 1}
+versions:
+  - version: 1
+    variables: [text]
+    model: auto
+    params: {temperature: 0.2, max_tokens: 50}
+    messages:
+      - {role: system, content: "You summarise."}
+      - {role: user, content: "Summarise: {{ text }}"}
+"""
+
+
+def write_workdir(workdir: Path, upstream_base: str) -> None:
+    """The test policy, keys file and prompts directory in ``workdir``."""
+    (workdir / "policy.yaml").write_text(POLICY.format(base=upstream_base), encoding="utf-8")
+    (workdir / "keys.yaml").write_text(KEYS, encoding="utf-8")
+    (workdir / "prompts").mkdir(exist_ok=True)
+    (workdir / "prompts" / "summarise.yaml").write_text(SUMMARISE_PROMPT, encoding="utf-8")
 
 KEYS = f"""
 keys:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mm_litellm.testing.upstream import FakeUpstream
-from tests.proxy.support import ALICE_KEY, BASE_CONFIG, KEYS, POLICY, RunningProxy, start_proxy, stop_proxy
+from tests.proxy.support import ALICE_KEY, BASE_CONFIG, RunningProxy, start_proxy, stop_proxy, write_workdir
 
 pytestmark = pytest.mark.slow
 
@@ -26,8 +26,7 @@ def bare(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
     workdir = tmp_path_factory.mktemp("bare")
     master = "sk-master-" + secrets.token_urlsafe(32)
     with FakeUpstream() as upstream:
-        (workdir / "policy.yaml").write_text(POLICY.format(base=upstream.base_url), encoding="utf-8")
-        (workdir / "keys.yaml").write_text(KEYS, encoding="utf-8")
+        write_workdir(workdir, upstream.base_url)
         # the shipped base config, unchanged: its `mm_litellm.policy: policy.yaml` is relative to it
         (workdir / "proxy.yaml").write_text(BASE_CONFIG.read_text(), encoding="utf-8")
         litellm = str(Path(sys.executable).with_name("litellm"))

@@ -159,3 +159,31 @@ def test_ensemble_streams(proxy: Any) -> None:
         text = "".join(chunk.choices[0].delta.content or "" for chunk in raw.parse() if chunk.choices)
     assert text == "Rome"
     assert headers["x-mm-ensemble"] == "trio"
+
+
+def test_prompt_id_renders_before_routing(proxy: Any) -> None:
+    proxy.upstream.script("fake-small", reply="short summary")
+    proxy.upstream.script("fake-big", reply="long summary")
+    client = proxy.client(proxy.keys['alice'])
+    before = len(proxy.upstream.requests)
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[], extra_body={"prompt_id": "summarise", "prompt_variables": {"text": "a cat sat"}})
+    assert raw.parse().choices[0].message.content == "short summary"
+    sent = proxy.upstream.requests[before]
+    assert sent["model"] == "fake-small"
+    assert sent["body"]["messages"] == [{"role": "system", "content": "You summarise."},
+                                        {"role": "user", "content": "Summarise: a cat sat"}]
+    assert sent["body"]["max_tokens"] == 50  # the template's parameters are applied
+    assert "prompt_id" not in sent["body"]
+    # the rendered request is what the rules see: a long variable makes it a long input
+    raw = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[], extra_body={"prompt_id": "summarise", "prompt_variables": {"text": "word " * 800}})
+    assert (mm_headers(raw)["x-mm-rule"], mm_headers(raw)["x-mm-model"]) == ("long-input", "big")
+
+
+def test_unknown_prompt_is_400(proxy: Any) -> None:
+    with pytest.raises(openai.BadRequestError) as info:
+        proxy.client(proxy.keys['alice']).chat.completions.create(
+            model="auto", messages=[], extra_body={"prompt_id": "no-such-prompt"})
+    assert "no-such-prompt" in info.value.body["message"]
+    assert info.value.body["param"] == "prompt_id"
