@@ -39,7 +39,13 @@ def decision_headers(data: Mapping[str, Any], response: Any,
             headers["x-mm-ensemble-members"] = ",".join(str(m) for m in ensemble.get("members") or ())
             if isinstance(ensemble.get("confidence"), int | float):
                 headers["x-mm-ensemble-confidence"] = f"{ensemble['confidence']:.3f}"
+        escalation = trace.get("escalation") if isinstance(trace, Mapping) else None
         cost = hidden.get("response_cost")
+        if isinstance(escalation, Mapping):  # the request cost every hop, not only the answer kept
+            hops = escalation.get("hops") or []
+            headers["x-mm-escalation"] = ",".join(str(h.get("model")) for h in hops)
+            headers["x-mm-escalation-stopped"] = str(escalation.get("stopped") or "")
+            cost = escalation.get("total_cost", cost)
         if isinstance(cost, int | float):
             headers["x-mm-cost"] = f"{cost:.10f}".rstrip("0").rstrip(".") or "0"
         attempted = (hidden.get("additional_headers") or {}).get("x-litellm-attempted-fallbacks")

@@ -5,6 +5,8 @@ One ``CustomLogger`` subclass whose hooks call into mm_litellm:
 - ``async_pre_call_hook``: :func:`mm_litellm.proxy.precall.prepare_request` (identity, prompt,
   routing, budget); a refusal becomes LiteLLM's ``ProxyException``, so the client gets the
   status (400, 403, 429) and an OpenAI-style JSON error with mm_litellm's details.
+- ``async_post_call_success_hook``: confidence escalation along the route's chain
+  (:mod:`mm_litellm.proxy.escalate`); the most confident answer is what the client gets.
 - ``async_post_call_response_headers_hook``: the decision as ``x-mm-*`` response headers.
 
 LiteLLM's proxy runs a hook only when the class defines it in its own body (an inherited one
@@ -19,6 +21,7 @@ from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
+from mm_litellm.proxy.escalate import escalate_response
 from mm_litellm.proxy.headers import decision_headers
 from mm_litellm.proxy.precall import RequestRefused, prepare_request
 
@@ -34,6 +37,10 @@ class ProxyHandler(CustomLogger):  # type: ignore[misc]
             return prepare_request(user_api_key_dict, data, str(call_type))
         except RequestRefused as exc:
             raise proxy_exception(exc) from exc
+
+    async def async_post_call_success_hook(self, data: dict[str, Any], user_api_key_dict: Any,
+                                           response: Any) -> Any:
+        return await escalate_response(data, response)
 
     async def async_post_call_response_headers_hook(
         self, data: dict[str, Any], user_api_key_dict: Any, response: Any,

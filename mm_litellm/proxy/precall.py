@@ -110,6 +110,12 @@ def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> dict[str
         if plan.fallbacks and not data.get("fallbacks"):
             data["fallbacks"] = [{plan.target: list(plan.fallbacks)}]
         ctx.update(route=plan.route, rule=plan.rule, model=plan.target, fallbacks=list(plan.fallbacks))
+        if plan.strategy is not None:
+            ctx["strategy"] = plan.strategy
+        if plan.features is not None:
+            ctx.update(task=plan.features.task, tier=plan.features.tier)
+        if plan.escalation and not data.get("stream"):
+            ctx["escalation_chain"] = list(plan.escalation)
 
     # -- budget reservation (issue 5): reserve the plan's estimated cost for `identity` here;
     #    a block raises RequestRefused(429, ...) naming the budget, spent, limit and resets_at,

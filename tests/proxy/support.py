@@ -56,9 +56,13 @@ routes:
       - {{name: long-input, when: {{input_tokens: {{gt: 500}}}}, use: big}}
     default: small
     fallbacks: [backup]
+  careful: {{default: small, escalate: unsure}}
   strict:
     rules:
       - {{name: only-vip, when: {{priority: high}}, use: big}}
+chains:
+  unsure: [small, big]
+escalation: {{min_confidence: 0.6, max_hops: 2}}
 ensembles:
   trio: {{strategy: voting, members: [small, big, backup], normalise: text, on_disagreement: weight}}
 prompts:

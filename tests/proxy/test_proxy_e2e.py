@@ -187,3 +187,22 @@ def test_unknown_prompt_is_400(proxy: Any) -> None:
             model="auto", messages=[], extra_body={"prompt_id": "no-such-prompt"})
     assert "no-such-prompt" in info.value.body["message"]
     assert info.value.body["param"] == "prompt_id"
+
+
+def test_unsure_answer_escalates_along_the_chain(proxy: Any) -> None:
+    sure = ("The capital of France is definitely Paris, as every atlas, encyclopedia and official "
+            "government source clearly states; it has been the seat of government for centuries.")
+    proxy.upstream.script("fake-small", reply="I'm not sure, it might be Lyon.", prompt_tokens=100, completion_tokens=10)
+    proxy.upstream.script("fake-big", reply=sure, prompt_tokens=100, completion_tokens=10)
+    before = len(proxy.upstream.requests)
+    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(
+        model="careful", messages=HI, temperature=0.3)
+    assert raw.parse().choices[0].message.content == sure
+    assert upstream_models(proxy, before) == ["fake-small", "fake-big"]
+    assert proxy.upstream.requests[-1]["body"]["temperature"] == 0.3  # the hop repeats the request's parameters
+    headers = mm_headers(raw)
+    assert headers["x-mm-route"] == "careful"
+    assert headers["x-mm-escalation"] == "small,big"
+    assert headers["x-mm-escalation-stopped"] == "confident"
+    assert headers["x-mm-model"] == "big"
+    assert float(headers["x-mm-cost"]) == pytest.approx((100e-6 + 20e-6) + (1000e-6 + 300e-6))
