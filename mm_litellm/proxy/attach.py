@@ -8,7 +8,10 @@ config instead, two things are missing, and this module supplies them once per p
   loaded (``proxy_server.user_config_file_path``);
 - the policy's models: added to the proxy's ``litellm.Router`` through its public
   ``add_deployment`` and ``update_settings`` (the calls LiteLLM's own model-management endpoints
-  use), on the first request. Router settings LiteLLM cannot change at run time
+  use), on the first request.
+
+Either way, the budget ledger's callback is registered here too, once per loaded policy, from
+the custom auth (which runs before LiteLLM sets up the request's logging). Router settings LiteLLM cannot change at run time
   (``content_policy_fallbacks``, ``default_fallbacks``) need the generated config.
 """
 
@@ -52,16 +55,31 @@ def find_policy() -> None:
 
 
 def attach_models(runtime: Any) -> None:
-    """Add the policy's model groups the proxy's router lacks (once per loaded policy)."""
+    """Add the policy's model groups the proxy's router lacks and register the ledger (once per policy)."""
     if _state["attached"] is runtime:
         return
     with _lock:
         if _state["attached"] is runtime:
             return
         router = getattr(_proxy_server(), "llm_router", None)
-        if router is not None:
-            _add_missing(router, runtime.policy)
+        if router is None:
+            return  # not inside a started proxy (yet): nothing to attach to
+        _add_missing(router, runtime.policy)
+        if runtime.policy.budgets is not None:
+            _register_ledger(runtime)
         _state["attached"] = runtime
+
+
+def _register_ledger(runtime: Any) -> None:
+    """Put the ledger callback in place before the first request's logging is set up."""
+    from mm_litellm.budget.guard import service_for
+
+    try:
+        service_for(runtime)
+    except Exception as exc:  # the store cannot be opened: the budget step refuses (or allows) per policy
+        import structlog
+
+        structlog.get_logger("mm_litellm.proxy").error("proxy.ledger_unavailable", error=str(exc))
 
 
 def _add_missing(router: Any, policy: Any) -> None:

@@ -66,6 +66,13 @@ def _relative_to_policy(path: str, source: str) -> Path:
 async def user_api_key_auth(request: Any, api_key: str) -> Any:
     """Authenticate ``api_key`` (LiteLLM already removed ``Bearer``); 401 when it is not ours."""
     LitellmUserRoles, UserAPIKeyAuth = _litellm_types()
+    try:
+        store = key_store()  # also readies the policy for this request (models, ledger callback)
+    except (PolicyError, RequestRefused) as exc:  # a broken policy or keys file: the operator's problem
+        from litellm.proxy._types import ProxyException
+
+        raise ProxyException(message=f"mm_litellm: cannot load the proxy's keys: {exc}", type="server_error",
+                             param=None, code=500) from exc
     if not well_formed(api_key):
         raise _unauthorized("missing or malformed API key: send 'Authorization: Bearer <key>'")
     master = _master_key()
@@ -77,13 +84,6 @@ async def user_api_key_auth(request: Any, api_key: str) -> Any:
             user_role=LitellmUserRoles.PROXY_ADMIN,
             metadata={AUTH_METADATA_KEY: {"key": "master", "source": "master", "tags": [], "limits": {}}},
         )
-    try:
-        store = key_store()
-    except (PolicyError, RequestRefused) as exc:  # a broken policy or keys file: the operator's problem
-        from litellm.proxy._types import ProxyException
-
-        raise ProxyException(message=f"mm_litellm: cannot load the proxy's keys: {exc}", type="server_error",
-                             param=None, code=500) from exc
     found = store.lookup(api_key)
     if found is None:
         raise _unauthorized("unknown API key")

@@ -27,6 +27,9 @@ def decision_headers(data: Mapping[str, Any], response: Any,
     served = _served_model(response) or ctx.get("model") or data.get("model")
     if served:
         headers["x-mm-model"] = str(served)
+    downgraded = ctx.get("downgraded")
+    if isinstance(downgraded, Mapping):
+        headers["x-mm-budget-downgrade"] = f"{downgraded.get('budget')}: {downgraded.get('from')} -> {downgraded.get('to')}"
     hidden = getattr(response, "_hidden_params", None)
     target = str(ctx.get("model") or data.get("model") or "")
     if target.startswith(ENSEMBLE_PREFIX):

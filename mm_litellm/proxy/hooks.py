@@ -5,6 +5,8 @@ One ``CustomLogger`` subclass whose hooks call into mm_litellm:
 - ``async_pre_call_hook``: :func:`mm_litellm.proxy.precall.prepare_request` (identity, prompt,
   routing, budget); a refusal becomes LiteLLM's ``ProxyException``, so the client gets the
   status (400, 403, 429) and an OpenAI-style JSON error with mm_litellm's details.
+- ``async_post_call_failure_hook``: the budget reservation of a failed call is given back
+  (the ledger callback settles successful ones from LiteLLM's success event).
 - ``async_post_call_success_hook``: confidence escalation along the route's chain
   (:mod:`mm_litellm.proxy.escalate`); the most confident answer is what the client gets.
 - ``async_post_call_response_headers_hook``: the decision as ``x-mm-*`` response headers.
@@ -21,6 +23,7 @@ from typing import Any
 
 from litellm.integrations.custom_logger import CustomLogger
 
+from mm_litellm.proxy.budget import release
 from mm_litellm.proxy.escalate import escalate_response
 from mm_litellm.proxy.headers import decision_headers
 from mm_litellm.proxy.precall import RequestRefused, prepare_request
@@ -41,6 +44,11 @@ class ProxyHandler(CustomLogger):  # type: ignore[misc]
     async def async_post_call_success_hook(self, data: dict[str, Any], user_api_key_dict: Any,
                                            response: Any) -> Any:
         return await escalate_response(data, response)
+
+    async def async_post_call_failure_hook(self, request_data: dict[str, Any], original_exception: Exception,
+                                           user_api_key_dict: Any, traceback_str: str | None = None) -> Any:
+        release(request_data)  # a failed call gives its budget reservation back
+        return None
 
     async def async_post_call_response_headers_hook(
         self, data: dict[str, Any], user_api_key_dict: Any, response: Any,

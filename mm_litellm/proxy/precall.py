@@ -67,12 +67,19 @@ def context_of(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
 
 
 def current_runtime() -> _runtime.Runtime | None:
-    """The active policy in the proxy process; a policy that fails to load refuses with 500."""
+    """The active policy in the proxy process; a policy that fails to load refuses with 500.
+
+    The custom auth calls this before LiteLLM sets up a request's logging, so the first request
+    after a (re)load already finds the policy's models and its ledger callback registered.
+    """
     try:
         find_policy()
-        return _runtime.current()
+        rt = _runtime.current()
     except (PolicyError, ConfigurationError) as exc:
         raise RequestRefused(500, f"mm_litellm: the proxy's policy does not load: {exc}", kind="server_error") from exc
+    if rt is not None:
+        attach_models(rt)
+    return rt
 
 
 def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> dict[str, Any]:
@@ -95,7 +102,6 @@ def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> dict[str
     rt = current_runtime()
     if rt is None:
         return data
-    attach_models(rt)
 
     if data.get("prompt_id"):  # rendered before routing, so the rules see the rendered request
         model, ctx = _render_prompt(rt, data, model)
@@ -117,9 +123,14 @@ def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> dict[str
         if plan.escalation and not data.get("stream"):
             ctx["escalation_chain"] = list(plan.escalation)
 
-    # -- budget reservation (issue 5): reserve the plan's estimated cost for `identity` here;
-    #    a block raises RequestRefused(429, ...) naming the budget, spent, limit and resets_at,
-    #    a downgrade rewrites data["model"] and ctx before the call.
+        # Budgets: reserve the plan's estimated cost for the identity; a block is a 429, a
+        # downgrade re-plans. Nothing is reserved (or charged) for a request refused before this.
+        from mm_litellm.proxy.budget import reserve
+
+        admitted = reserve(rt, plan, data)
+        if admitted is not plan:
+            data["model"] = admitted.target
+            ctx.update(model=admitted.target, fallbacks=list(admitted.fallbacks))
     return data
 
 

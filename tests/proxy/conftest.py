@@ -13,7 +13,7 @@ import pytest
 
 from mm_litellm.testing.upstream import FakeUpstream
 from tests.proxy.support import (
-    ALICE_KEY, BOB_KEY, NARROW_KEY, RunningProxy, start_proxy, stop_proxy, write_workdir,
+    ALICE_KEY, BOB_KEY, DAVE_KEY, ERIN_KEY, NARROW_KEY, RunningProxy, start_proxy, stop_proxy, write_workdir,
 )
 
 
@@ -26,6 +26,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
         proc, url, log = start_proxy(workdir, {"LITELLM_MASTER_KEY": master})
         try:
             yield RunningProxy(url=url, master_key=master, upstream=upstream, log=log,
-                               keys={"alice": ALICE_KEY, "bob": BOB_KEY, "narrow": NARROW_KEY})
+                               keys={"alice": ALICE_KEY, "bob": BOB_KEY, "narrow": NARROW_KEY,
+                                     "erin": ERIN_KEY, "dave": DAVE_KEY}, workdir=workdir)
         finally:
             stop_proxy(proc)

@@ -21,6 +21,8 @@ BASE_CONFIG = ROOT / "config" / "proxy.yaml"
 ALICE_KEY = "sk-mm-alice-" + secrets.token_urlsafe(24)
 BOB_KEY = "sk-mm-bob-" + secrets.token_urlsafe(24)
 NARROW_KEY = "sk-mm-narrow-" + secrets.token_urlsafe(24)
+ERIN_KEY = "sk-mm-erin-" + secrets.token_urlsafe(24)
+DAVE_KEY = "sk-mm-dave-" + secrets.token_urlsafe(24)
 
 POLICY = """
 version: 1
@@ -65,6 +67,11 @@ chains:
 escalation: {{min_confidence: 0.6, max_hops: 2}}
 ensembles:
   trio: {{strategy: voting, members: [small, big, backup], normalise: text, on_disagreement: weight}}
+budgets:
+  limits:
+    - {{name: erin-cap, scope: user, match: [erin], window: daily, limit_usd: 0.00001, on_exceed: block}}
+    - {{name: dave-cap, scope: user, match: [dave], window: daily, limit_usd: 0.00001, on_exceed: downgrade,
+       downgrade_to: small}}
 prompts:
   dir: prompts          # relative to the proxy's working directory (the test's workdir)
 proxy:
@@ -107,6 +114,12 @@ keys:
     hash: "{hash_key(NARROW_KEY)}"
     user: carol
     models: [strict]
+  erin:
+    hash: "{hash_key(ERIN_KEY)}"
+    user: erin
+  dave:
+    hash: "{hash_key(DAVE_KEY)}"
+    user: dave
 """
 
 
@@ -117,7 +130,30 @@ class RunningProxy:
     upstream: FakeUpstream
     log: Path
     keys: dict[str, str]
-    """Key id -> secret of the keys declared in the test keys file (alice, bob, narrow)."""
+    """Key id -> secret of the keys declared in the test keys file (alice, bob, narrow, erin, dave)."""
+    workdir: Path | None = None
+    """The proxy's working directory (its SQLite ledger is ``mm_litellm.db`` there)."""
+
+    def ledger_row(self, call_id: str, timeout: float = 15) -> dict[str, object]:
+        """The ledger row of one call (LiteLLM's call id), once the proxy's writer has stored it."""
+        import sqlite3
+
+        assert self.workdir is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with sqlite3.connect(self.workdir / "mm_litellm.db") as db:
+                    db.row_factory = sqlite3.Row
+                    row = db.execute("SELECT * FROM mm_ledger WHERE call_id = ?", (call_id,)).fetchone()
+            except sqlite3.OperationalError:  # the table is not there yet
+                row = None
+            if row is not None:
+                return dict(row)
+            if time.monotonic() > deadline:
+                with sqlite3.connect(self.workdir / "mm_litellm.db") as db:
+                    recent = db.execute("SELECT call_id, user, model FROM mm_ledger ORDER BY id DESC LIMIT 5").fetchall()
+                raise AssertionError(f"no ledger row for call {call_id} after {timeout} s; latest rows: {recent}")
+            time.sleep(0.2)
 
     def client(self, key: str):  # type: ignore[no-untyped-def]
         """The official OpenAI client for this proxy (no retries: a test sees the first answer)."""
@@ -143,6 +179,7 @@ def start_proxy(workdir: Path, env_extra: dict[str, str] | None = None, *, comma
     env = dict(os.environ, **(env_extra or {}))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env.pop("MM_LITELLM_POLICY", None)
+    env.pop("MM_LITELLM_DATABASE_URL", None)  # the test session's ledger override: the policy decides here
     env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     if command is None:
         command = [sys.executable, "-m", "mm_litellm.cli.main", "proxy", "--config", str(BASE_CONFIG),

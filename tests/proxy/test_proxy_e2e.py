@@ -206,3 +206,37 @@ def test_unsure_answer_escalates_along_the_chain(proxy: Any) -> None:
     assert headers["x-mm-escalation-stopped"] == "confident"
     assert headers["x-mm-model"] == "big"
     assert float(headers["x-mm-cost"]) == pytest.approx((100e-6 + 20e-6) + (1000e-6 + 300e-6))
+
+
+def test_budget_block_is_429_naming_the_budget(proxy: Any) -> None:
+    before = len(proxy.upstream.requests)
+    with pytest.raises(openai.RateLimitError) as info:
+        proxy.client(proxy.keys['erin']).chat.completions.create(model="auto", messages=HI)
+    body = info.value.body
+    assert isinstance(body, dict) and body["type"] == "budget_exceeded" and body["code"] == "429"
+    details = body["provider_specific_fields"]["mm_litellm"]
+    assert details["budget"] == "erin-cap" and details["scope"] == "user=erin"
+    assert details["limit"] == pytest.approx(0.00001) and details["spent"] == 0
+    assert details["resets_at"].startswith("20") and details["unit"] == "usd"
+    assert "erin-cap" in body["message"]
+    assert len(proxy.upstream.requests) == before  # refused before any provider call: nothing charged
+
+
+def test_budget_downgrade_serves_the_cheaper_model(proxy: Any) -> None:
+    before = len(proxy.upstream.requests)
+    raw = proxy.client(proxy.keys['dave']).chat.completions.with_raw_response.create(
+        model="auto", messages=HI, extra_body={"metadata": {"priority": "high"}})
+    headers = mm_headers(raw)
+    assert (headers["x-mm-rule"], headers["x-mm-model"]) == ("vip", "small")
+    assert headers["x-mm-budget-downgrade"] == "dave-cap: big -> small"
+    assert upstream_models(proxy, before) == ["fake-small"]
+
+
+def test_forged_identity_does_not_change_whose_budget_is_charged(proxy: Any) -> None:
+    # Alice claims to be Erin (whose budget is spent): she is served, and charged as herself.
+    forged = {"user": "erin", "mm_litellm": {"identity": {"key": "erin", "user": "erin"}}}
+    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(
+        model="auto", messages=HI, user="erin", extra_body={"metadata": forged})
+    row = proxy.ledger_row(raw.headers["x-litellm-call-id"])
+    assert (row["user"], row["team"], row["api_key"]) == ("alice", "support", "alice")
+    assert row["model"] == "small" and row["route"] == "auto" and row["cost_usd"] > 0
