@@ -168,12 +168,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_proxy(workdir: Path, env_extra: dict[str, str] | None = None, *, command: list[str] | None = None,
-                timeout: float = 90) -> tuple[subprocess.Popen[bytes], str, Path]:
-    """Start ``mm-litellm proxy`` for ``workdir/policy.yaml`` (or ``command`` + ``--port``).
-
-    Returns (process, base URL, log path) once ``/health/liveliness`` answers.
-    """
+def launch_proxy(workdir: Path, env_extra: dict[str, str] | None = None, *,
+                 command: list[str] | None = None) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """Start ``mm-litellm proxy`` for ``workdir/policy.yaml`` (or ``command`` + ``--port``), without waiting."""
     port = free_port()
     log = workdir / f"proxy-{port}.log"
     env = dict(os.environ, **(env_extra or {}))
@@ -187,19 +184,32 @@ def start_proxy(workdir: Path, env_extra: dict[str, str] | None = None, *, comma
     cmd = [*command, "--port", str(port), "--host", "127.0.0.1"]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    return proc, f"http://127.0.0.1:{port}", log
+
+
+def wait_ready(started: tuple[subprocess.Popen[bytes], str, Path], timeout: float = 120) -> None:
+    """Wait until ``/health/liveliness`` answers (the process is stopped and the log shown otherwise)."""
+    proc, url, log = started
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"proxy exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
         try:
             if httpx.get(url + "/health/liveliness", timeout=1).status_code == 200:
-                return proc, url, log
+                return
         except httpx.HTTPError:
             pass
         time.sleep(0.25)
     stop_proxy(proc)
     raise RuntimeError(f"proxy did not start within {timeout} s:\n{log.read_text()[-4000:]}")
+
+
+def start_proxy(workdir: Path, env_extra: dict[str, str] | None = None, *, command: list[str] | None = None,
+                timeout: float = 120) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """:func:`launch_proxy` and :func:`wait_ready`: returns (process, base URL, log path)."""
+    started = launch_proxy(workdir, env_extra, command=command)
+    wait_ready(started, timeout)
+    return started
 
 
 def stop_proxy(proc: subprocess.Popen[bytes]) -> None:
