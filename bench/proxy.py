@@ -6,14 +6,14 @@ Both proxies run at once as real ``litellm`` processes in front of one loopback
 - plain:     ``litellm --config`` with one model ``small``, master-key auth, no callbacks;
              clients ask for ``model="small"``.
 - mm_litellm: ``mm-litellm proxy`` (config/proxy.yaml + a policy): custom auth against a
-             hashed key, the pre-call hook routing ``model="auto"`` to ``small`` by a rule,
-             x-mm-* response headers.
+             hashed key, the pre-call hook routing ``model="auto"`` to ``small`` by a rule, a
+             budget reservation per call and its ledger row (SQLite), x-mm-* response headers.
 
 Throughput is requests/s at a fixed concurrency, measured in alternating rounds (plain, mm,
 plain, mm, ...) so that machine noise hits both alike; the median round of each is
 reported, with their ratio. Target (issue 7): mm_litellm >= 0.90 of plain.
 
-    python bench/proxy.py [--concurrency 8] [--seconds 5] [--rounds 3]
+    python bench/proxy.py [--concurrency 8] [--seconds 2] [--rounds 8] [--no-budgets]
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ models:
     litellm_params: {{model: openai/fake-big, api_base: "{base}", api_key: sk-fake}}
     tier: advanced
 router: {{num_retries: 0}}
+database: {{url: "sqlite:///{db}"}}
+{budgets}
 routes:
   auto:
     rules:
@@ -68,6 +70,12 @@ routes:
 proxy:
   keys:
     bench: {{hash: "{key_hash}", user: bench, team: perf}}
+"""
+
+BUDGETS = """
+budgets:                 # a generous budget: every call is reserved, settled and written to the ledger
+  limits:
+    - {name: bench-daily, scope: global, window: daily, limit_usd: 1000000}
 """
 
 
@@ -135,17 +143,22 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=2.0, help="length of one measured round")
     parser.add_argument("--rounds", type=int, default=8, help="rounds per proxy (alternating)")
+    parser.add_argument("--no-budgets", action="store_true",
+                        help="policy without budgets (no reservation, no ledger): routing and auth only")
     args = parser.parse_args()
 
     master = "sk-master-" + secrets.token_urlsafe(32)
     key = new_key()
+    os.environ.pop("MM_LITELLM_DATABASE_URL", None)  # the policy names the ledger
     env = dict(os.environ, LITELLM_MASTER_KEY=master, LITELLM_LOCAL_MODEL_COST_MAP="True",
                PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
     litellm_exe = str(Path(sys.executable).with_name("litellm"))
     with tempfile.TemporaryDirectory(prefix="bench-proxy-") as tmp, FakeUpstream() as upstream:
         work = Path(tmp)
         (work / "plain.yaml").write_text(PLAIN_CONFIG.format(base=upstream.base_url))
-        (work / "policy.yaml").write_text(POLICY.format(base=upstream.base_url, key_hash=hash_key(key)))
+        (work / "policy.yaml").write_text(POLICY.format(
+            base=upstream.base_url, key_hash=hash_key(key), db=work / "ledger.db",
+            budgets="" if args.no_budgets else BUDGETS))
         plain_port, mm_port = free_port(), free_port()
         print("starting both proxies ...", flush=True)
         plain = start([litellm_exe, "--config", str(work / "plain.yaml"), "--port", str(plain_port),
@@ -171,7 +184,9 @@ def main() -> None:
     plain_rps = statistics.median(results["plain"])
     mm_rps = statistics.median(results["mm_litellm"])
     ratios = [m / p for p, m in zip(results["plain"], results["mm_litellm"], strict=True)]
-    print(f"\nconcurrency {args.concurrency}, {args.rounds} x {args.seconds:g} s rounds each, medians:")
+    what = "routing + keys, no budgets" if args.no_budgets else "routing + keys + budget reservation and ledger"
+    print(f"\nmm_litellm proxy with {what}; concurrency {args.concurrency}, "
+          f"{args.rounds} x {args.seconds:g} s rounds each, medians:")
     print(f"  plain LiteLLM proxy   {plain_rps:7.1f} req/s")
     print(f"  mm_litellm proxy      {mm_rps:7.1f} req/s")
     print(f"  ratio mm/plain        {mm_rps / plain_rps:7.3f}   (target >= 0.90; "

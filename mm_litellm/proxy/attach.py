@@ -10,8 +10,9 @@ config instead, two things are missing, and this module supplies them once per p
   ``add_deployment`` and ``update_settings`` (the calls LiteLLM's own model-management endpoints
   use), on the first request.
 
-Either way, the budget ledger's callback is registered here too, once per loaded policy, from
-the custom auth (which runs before LiteLLM sets up the request's logging). Router settings LiteLLM cannot change at run time
+Either way, the budget ledger's callback (and, with an active prompt experiment, the prompt
+manager that settles experiment calls) is registered here too, once per loaded policy, from the
+custom auth (which runs before LiteLLM sets up the request's logging). Router settings LiteLLM cannot change at run time
   (``content_policy_fallbacks``, ``default_fallbacks``) need the generated config.
 """
 
@@ -67,6 +68,13 @@ def attach_models(runtime: Any) -> None:
         _add_missing(router, runtime.policy)
         if runtime.policy.budgets is not None:
             _register_ledger(runtime)
+        prompts = runtime.policy.prompts
+        if prompts is not None and any(spec.active for spec in prompts.experiments.values()):
+            # settles A/B experiment calls from LiteLLM's success and failure events; only then
+            # is it worth a callback on every request
+            from mm_litellm.integrations.prompt_manager import install
+
+            install()
         _state["attached"] = runtime
 
 

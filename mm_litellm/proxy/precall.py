@@ -138,9 +138,10 @@ def _render_prompt(rt: _runtime.Runtime, data: dict[str, Any], model: str) -> tu
     """Render ``prompt_id`` from the policy's prompt registry into the request (prompt_* removed).
 
     The experiment assignment is recorded now, keyed by the call id; LiteLLM's success or failure
-    event settles it through ``mm_litellm.integrations.prompt_manager.prompt_manager`` (listed in
-    config/proxy.yaml). Returns the model (the template's when the request names none) and the
-    request's mm_litellm context, which rendering copied.
+    event settles it through ``mm_litellm.integrations.prompt_manager.prompt_manager`` (registered
+    by :func:`mm_litellm.proxy.attach.attach_models` when an experiment is active). Returns the
+    model (the template's when the request names none) and the request's mm_litellm context,
+    which rendering copied.
     """
     from mm_litellm.prompts import apply
     from mm_litellm.prompts.errors import PromptError

@@ -26,8 +26,7 @@ def test_generated_config_carries_the_policy() -> None:
     base["router_settings"] = {"num_retries": 5}
     config = build_proxy_config(base, load_policy(EXAMPLE_POLICY), EXAMPLE_POLICY)
     assert "mm_litellm" not in config
-    assert config["litellm_settings"]["callbacks"] == [
-        "mm_litellm.proxy.hooks.proxy_handler", "mm_litellm.integrations.prompt_manager.prompt_manager"]
+    assert config["litellm_settings"]["callbacks"] == ["mm_litellm.proxy.hooks.proxy_handler"]
     assert config["general_settings"]["custom_auth"] == "mm_litellm.proxy.auth.user_api_key_auth"
     names = [entry["model_name"] for entry in config["model_list"]]
     assert names[0] == "gpt-4o-mini" and names[-1] == "extra"
