@@ -54,9 +54,11 @@ models:
   small:
     litellm_params: {{model: openai/fake-small, api_base: "{base}", api_key: sk-fake}}
     tier: basic
+    pricing: {{input_per_mtok: 0.15, output_per_mtok: 0.6}}
   big:
     litellm_params: {{model: openai/fake-big, api_base: "{base}", api_key: sk-fake}}
     tier: advanced
+    pricing: {{input_per_mtok: 2.5, output_per_mtok: 10}}
 router: {{num_retries: 0}}
 database: {{url: "sqlite:///{db}"}}
 {budgets}
