@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from mm_litellm.cli.evaluate import register_policy_verbs
 from mm_litellm.errors import PolicyError
 from mm_litellm.policy import load_policy
 
@@ -21,6 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     check.add_argument("file", help="the policy YAML file")
     check.set_defaults(handler=handle_check)
+    register_policy_verbs(verbs)
 
 
 def handle_check(args: argparse.Namespace) -> int:
