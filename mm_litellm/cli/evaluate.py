@@ -70,6 +70,8 @@ def register_policy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentPar
     how.add_argument("--knob", metavar="PATH", help="the setting to fit (needs --values)")
     how.add_argument("--by", metavar="FACT", help="a request fact to group by: task, tier, metadata.<key>, ...")
     cal.add_argument("--values", metavar="LIST", help="candidate values for --knob")
+    cal.add_argument("--position", choices=("last", "first"), default="last",
+                     help="--by: fitted rules after the route's rules (default; they keep precedence) or before them")
     cal.add_argument("--min-rows", type=int, default=10, help="--by: groups with fewer train rows use the default")
     cal.add_argument("--out", required=True, metavar="FILE", help="where to write the calibrated policy YAML")
     cal.set_defaults(handler=handle_calibrate)
@@ -166,7 +168,7 @@ def handle_evaluate(args: argparse.Namespace) -> int:
         from mm_litellm.evaluation.plot import plot_curve
 
         plot_curve(args.plot, report["_points"], report["baselines"],
-                   title=f"{Path(path).name}: {args.sweep} on {Path(args.data).name} ({args.split})")
+                   title=f"{Path(path).name}: {args.sweep}\n{Path(args.data).name} ({args.split} split)")
     _emit(args, report, render_curve(report) + (f"\nwrote {args.plot}" if args.plot else ""))
     return 0
 
@@ -211,7 +213,9 @@ def handle_calibrate(args: argparse.Namespace) -> int:
             fail("--knob needs --values")
         new_doc, fit = calibrate_knob(train, document, path, args.knob, parse_values(args.values), target)
     else:
-        new_doc, fit = calibrate_groups(train, document, policy, args.by, target, min_rows=args.min_rows)
+        new_doc, fit = calibrate_groups(
+            train, document, policy, args.by, target, min_rows=args.min_rows, position=args.position
+        )
     calibrated = policy_from_document(new_doc, args.out)
     before = test.report(policy)
     after = test.run(calibrated).result

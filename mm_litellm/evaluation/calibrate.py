@@ -85,9 +85,16 @@ def _group_value(features: Any, fact: str) -> Any:
 
 def calibrate_groups(
     train: Evaluation, document: dict[str, Any], policy: Policy, fact: str, target: Target,
-    route: str | None = None, min_rows: int = 10,
+    route: str | None = None, min_rows: int = 10, position: str = "last",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Learn a model per value of ``fact`` on train; returns (the new document, the fitting record)."""
+    """Learn a model per value of ``fact`` on train; returns (the new document, the fitting record).
+
+    ``position="last"``: the fitted rules go after the route's rules and set its default (rows
+    the existing rules decide stay fixed). ``"first"``: they go before them and override them for
+    every fitted group; rows of other groups keep the original decision.
+    """
+    if position not in ("first", "last"):
+        raise EvaluationError(f"unknown position '{position}'; allowed: first, last")
     route_name = train.route_for(policy, route)
     if route_name not in policy.routes:
         raise EvaluationError(f"'{route_name}' is not a route of the policy; groups calibration adds rules to a route")
@@ -100,13 +107,22 @@ def calibrate_groups(
     fixed_q = fixed_c = 0.0
     sums: dict[Any, dict[str, list[float]]] = defaultdict(lambda: {m: [0.0, 0.0] for m in models})
     counts: dict[Any, int] = defaultdict(int)
-    for i, (rule, feats) in enumerate(zip(base.rules, features, strict=True)):
-        if rule is not None:  # an existing rule decides this row; it keeps doing so
+    keys: list[Any] = []
+    for feats in features:
+        value = _group_value(feats, fact)
+        keys.append(value if isinstance(value, str | int | float | bool) else None)
+    if position == "first":
+        sizes: dict[Any, int] = defaultdict(int)
+        for key in keys:
+            sizes[key] += 1
+        fitted = [k is not None and sizes[k] >= min_rows for k in keys]
+    else:
+        fitted = [rule is None for rule in base.rules]
+    for i, key in enumerate(keys):
+        if not fitted[i]:  # decided as before (an existing rule, or a group too small to fit)
             fixed_q += table.score[base.targets[i]][i]
             fixed_c += table.cost[base.targets[i]][i]
             continue
-        value = _group_value(feats, fact)
-        key = value if isinstance(value, str | int | float | bool) else None
         counts[key] += 1
         for m in models:
             cell = sums[key][m]
@@ -143,35 +159,40 @@ def calibrate_groups(
         candidates.append((q / n, c / n * 1000, (lam, chosen, default)))
     b = train.baselines
     (lam, chosen, default), met = target.pick(candidates, b.strongest.quality, b.strongest.cost_per_1k)
-    new_doc = _with_group_rules(document, route_name, fact, chosen, default)
+    if position == "first":
+        default = policy.routes[route_name].default or default
+    new_doc = _with_group_rules(document, route_name, fact, chosen, default, position)
     best = next(c for c in candidates if c[2][0] == lam)
     return new_doc, {
-        "method": "groups", "fact": fact, "route": route_name, "lambda": lam, "met_on_train": met,
+        "method": "groups", "fact": fact, "route": route_name, "position": position, "lambda": lam, "met_on_train": met,
         "train_quality": best[0], "train_cost_per_1k": best[1], "groups": len(groups),
         "groups_left_to_default": len(small), "default": default,
         "assignment": {str(k): m for k, m in sorted(chosen.items(), key=lambda kv: str(kv[0]))},
-        "rows_fitted": sum(counts.values()), "rows_fixed_by_rules": n - sum(counts.values()),
+        "rows_fitted": sum(counts.values()), "rows_kept_as_before": n - sum(counts.values()),
     }
 
 
 def _with_group_rules(
-    document: dict[str, Any], route: str, fact: str, chosen: dict[Any, str], default: str
+    document: dict[str, Any], route: str, fact: str, chosen: dict[Any, str], default: str, position: str
 ) -> dict[str, Any]:
     by_model: dict[str, list[Any]] = defaultdict(list)
     for value, model in chosen.items():
-        if model != default:
+        if model != default or position == "first":
             by_model[model].append(value)
-    rules = list(document["routes"][route].get("rules") or [])
-    taken = {r.get("name") for r in rules if isinstance(r, dict)}
+    existing = list(document["routes"][route].get("rules") or [])
+    taken = {r.get("name") for r in existing if isinstance(r, dict)}
+    fitted_rules = []
     for model, values in sorted(by_model.items()):
         name = f"calibrated-{model}"
         while name in taken:
             name += "-2"
-        rules.append({
+        taken.add(name)
+        fitted_rules.append({
             "name": name, "when": {fact: {"in": sorted(values, key=str)}}, "use": model,
             "description": f"fitted by mm-litellm policy calibrate: {len(values)} value(s) of {fact}",
         })
     changed = copy.deepcopy(document)
-    changed["routes"][route]["rules"] = rules
-    changed["routes"][route]["default"] = default
+    changed["routes"][route]["rules"] = fitted_rules + existing if position == "first" else existing + fitted_rules
+    if position == "last" or "default" not in changed["routes"][route]:
+        changed["routes"][route]["default"] = default
     return changed

@@ -36,7 +36,11 @@ class Outcome:
 
 
 def resolve_mapping(policy: Policy, rows: Sequence[OutcomeRow], explicit: dict[str, str]) -> dict[str, str]:
-    """Explicit pairs, plus every policy model whose name (or LiteLLM model name) the dataset has."""
+    """Explicit pairs, plus every policy model whose name (or LiteLLM model name) the dataset has.
+
+    Pairs for models this policy does not declare are skipped (one eval config serves several
+    policies); they are listed in the report's notes.
+    """
     dataset_models = {m for row in rows for m in row.outcomes}
     mapping: dict[str, str] = {}
     for name, spec in policy.models.items():
@@ -47,13 +51,7 @@ def resolve_mapping(policy: Policy, rows: Sequence[OutcomeRow], explicit: dict[s
             mapping[name] = name
         elif bare in dataset_models:
             mapping[name] = bare
-    unknown = [m for m in explicit if m not in policy.models]
-    if unknown:
-        raise EvaluationError(
-            f"--map names models the policy does not declare: {', '.join(unknown)}; "
-            f"policy models: {', '.join(policy.models)}"
-        )
-    return {**mapping, **explicit}
+    return {**mapping, **{p: d for p, d in explicit.items() if p in policy.models}}
 
 
 class Evaluation:
@@ -82,10 +80,13 @@ class Evaluation:
         prices_path = config.prices or _beside(data_source, "prices_pinned.json")
         prices: PinnedPrices | None = load_pinned_prices(prices_path) if prices_path else None
         self.prices_source = prices_path
+        skipped = sorted(set(config.models) - set(policy.models))
         self.table: OutcomeTable = build_table(
             chosen, mapping, prices=prices, fallback_price=_policy_price(policy),
             default_completion_tokens=config.default_completion_tokens,
         )
+        if skipped:
+            self.table.notes.append(f"mapping entries for models this policy does not declare: {', '.join(skipped)}")
         self.replayer = Replayer(self.table, metadata_labels=config.metadata_labels, seed=config.seed)
         self.baselines: Baselines = compute_baselines(self.table)
         self.load_seconds = time.perf_counter() - started
