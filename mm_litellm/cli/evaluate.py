@@ -76,6 +76,19 @@ def register_policy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentPar
     cal.add_argument("--out", required=True, metavar="FILE", help="where to write the calibrated policy YAML")
     cal.set_defaults(handler=handle_calibrate)
 
+    ex = verbs.add_parser(
+        "export-outcomes",
+        help="write your own traffic (ledger + recorded outcomes or your labels) as an outcome dataset",
+        description="Read the ledger of a policy's database and the outcomes recorded with record_outcome "
+        "(and/or a scores file), and write them in the outcome dataset format that evaluate reads.",
+    )
+    ex.add_argument("--policy", metavar="FILE", help="take the database URL from this policy's database section")
+    ex.add_argument("--db", metavar="URL", help="SQLAlchemy URL of the database (instead of --policy)")
+    ex.add_argument("--scores", metavar="FILE", help="your labels: JSONL {call_id, score 0..1 | success}")
+    ex.add_argument("--prompts", metavar="FILE", help="prompt texts: JSONL {call_id, prompt} (the ledger keeps none)")
+    ex.add_argument("--out", required=True, metavar="FILE", help="dataset to write (.jsonl or .jsonl.gz)")
+    ex.set_defaults(handler=handle_export)
+
 
 def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="FILE", help="outcome dataset (.jsonl or .jsonl.gz)")
@@ -232,6 +245,34 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     report["calibrated"].pop("per_task", None)
     _write_policy(args.out, new_doc, path, args, report)
     _emit(args, report, render_calibration(report))
+    return 0
+
+
+@_guard
+def handle_export(args: argparse.Namespace) -> int:
+    from mm_litellm.evaluation.dataset import write_dataset
+    from mm_litellm.evaluation.export import export_rows, read_ledger, read_recorded_outcomes, read_scores_file
+
+    if args.db:
+        url = args.db
+    else:
+        from mm_litellm.policy import load_policy
+
+        url = load_policy(_policy_path(args.policy)).database.url
+        if url.startswith("os.environ/"):
+            url = os.environ.get(url.removeprefix("os.environ/"), "") or fail(f"{url} is not set")
+    calls = read_ledger(url)
+    scores = read_recorded_outcomes(url)
+    if args.scores:
+        scores.update(read_scores_file(args.scores))
+    prompts: dict[str, str] = {}
+    if args.prompts:
+        for line in Path(args.prompts).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                item = json.loads(line)
+                prompts[str(item["call_id"])] = str(item["prompt"])
+    count = write_dataset(export_rows(calls, scores, prompts=prompts), args.out)
+    print(f"wrote {count} rows to {args.out} from {len(calls)} ledger calls and {len(scores)} scores")
     return 0
 
 
