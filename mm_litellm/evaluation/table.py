@@ -94,11 +94,15 @@ def build_table(
         known = ", ".join(sorted(present)) or "(none)"
         raise EvaluationError(f"mapped to models the dataset does not have: {', '.join(missing)}; dataset models: {known}")
     resolved: dict[str, TokenPrice | None] = {}
-    for policy_model, data_model in mapping.items():
-        price = prices.get(data_model) if prices is not None else None
-        if price is None and fallback_price is not None:
-            price = fallback_price(policy_model)
-        resolved[policy_model] = price
+
+    def price_for(policy_model: str) -> TokenPrice | None:  # looked up only when a row needs it
+        if policy_model not in resolved:
+            price = prices.get(mapping[policy_model]) if prices is not None else None
+            if price is None and fallback_price is not None:
+                price = fallback_price(policy_model)
+            resolved[policy_model] = price
+        return resolved[policy_model]
+
     table = OutcomeTable(rows=[], mapping=dict(mapping), score={m: [] for m in mapping}, cost={m: [] for m in mapping})
     no_completion = 0
     for row in rows:
@@ -113,7 +117,7 @@ def build_table(
             if outcome.score is None:
                 reason = f"no score for {data_model}"
                 break
-            cost, guessed = _cost(row, outcome, resolved[policy_model], default_completion_tokens)
+            cost, guessed = _cost(row, outcome, price_for, policy_model, default_completion_tokens)
             if cost is None:
                 raise EvaluationError(_unpriced_message(row, policy_model, data_model, prices))
             no_completion += guessed
@@ -140,11 +144,13 @@ def build_table(
 
 
 def _cost(
-    row: OutcomeRow, outcome: Outcome, price: TokenPrice | None, default_completion: int | None
+    row: OutcomeRow, outcome: Outcome, price_for: Callable[[str], TokenPrice | None], policy_model: str,
+    default_completion: int | None,
 ) -> tuple[float | None, int]:
     if outcome.cost_usd is not None:
         return outcome.cost_usd, 0
     prompt_tokens = outcome.prompt_tokens if outcome.prompt_tokens is not None else row.prompt_tokens
+    price = price_for(policy_model)
     if price is None or prompt_tokens is None:
         return None, 0
     guessed = outcome.completion_tokens is None

@@ -14,6 +14,7 @@ from mm_litellm.evaluation.dataset import assign_split, load_dataset, write_data
 from mm_litellm.evaluation.errors import EvaluationError
 from mm_litellm.evaluation.prices import load_pinned_prices
 from mm_litellm.evaluation.session import Evaluation
+from mm_litellm.evaluation.table import build_table
 from mm_litellm.policy import load_policy, parse_policy
 
 
@@ -120,13 +121,19 @@ def test_costs_from_pinned_prices_and_tokens(tmp_path: Path, synthetic: dict[str
 
 
 def test_missing_price_is_an_error_saying_how_to_fix_it(tmp_path: Path) -> None:
-    policy = parse_policy("version: 1\nmodels:\n  a: {litellm_params: {model: openai/not-a-real-model-xyz}}\n"
-                          "routes:\n  auto: {default: a}\n")
     data = tmp_path / "d.jsonl"
-    data.write_text(json.dumps({"id": "x", "prompt": "q", "prompt_tokens": 3,
-                                "outcomes": {"m": {"score": 1}}}) + "\n")
+    data.write_text(json.dumps({"id": "x", "prompt": "q", "prompt_tokens": 3, "outcomes": {"m": {"score": 1}}}) + "\n")
     with pytest.raises(EvaluationError, match=r"row 'x', model 'm' \(policy model 'a'\): no cost_usd, and no price"):
-        Evaluation(load_dataset(data), policy, EvalConfig(models={"a": "m"}), split="all")
+        build_table(load_dataset(data), {"a": "m"}, fallback_price=lambda _model: None)
+
+
+def test_policy_pricing_prices_models_missing_from_the_pinned_table(tmp_path: Path, synthetic: dict[str, Path]) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"id": "x", "prompt": "q", "prompt_tokens": 1000, "outcomes": {
+        "weak-model": {"score": 1, "completion_tokens": 0}, "strong-model": {"score": 1, "completion_tokens": 100}}}) + "\n")
+    policy = load_policy(synthetic["policy"])  # pricing: weak 1/1, strong 10/10 USD per 1M tokens
+    ev = Evaluation(load_dataset(data), policy, EvalConfig(), split="all")
+    assert ev.table.cost == {"weak": [pytest.approx(0.001)], "strong": [pytest.approx(0.011)]}
 
 
 def test_eval_config_file_resolves_prices_and_rejects_unknown_keys(tmp_path: Path) -> None:
