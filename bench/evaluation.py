@@ -21,10 +21,10 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from mm_litellm.evaluation.config import load_eval_config  # noqa: E402
-from mm_litellm.evaluation.knobs import read_document  # noqa: E402
-from mm_litellm.evaluation.session import Evaluation  # noqa: E402
-from mm_litellm.policy import load_policy  # noqa: E402
+from mm_litellm.evaluation.config import load_eval_config
+from mm_litellm.evaluation.knobs import read_document
+from mm_litellm.evaluation.session import Evaluation
+from mm_litellm.policy import load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "routing" / "routellm_mmlu_gpt4_vs_mixtral.jsonl.gz"
@@ -34,7 +34,9 @@ KNOB = "routes.auto.rules[long-prompt].when.input_tokens.gt"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
@@ -68,12 +70,17 @@ def main() -> None:
     print(f"rows: {n:,} ({Path(args.data).name})")
     print(f"load + price:                 {load:.2f} s")
     print(f"replay, first policy (features computed): {cold:.3f} s")
-    print(f"replay, cached features (median of {args.repeat}): {engine:.3f} s  "
-          f"({engine / n * 1e6:.1f} us per row)")
+    print(
+        f"replay, cached features (median of {args.repeat}): {engine:.3f} s  "
+        f"({engine / n * 1e6:.1f} us per row)"
+    )
     print(f"hand-written loop, same rule: {loop:.3f} s  -> engine/loop ratio {engine / loop:.1f}x")
     print(f"10-point sweep:               {sweep:.2f} s")
     total = load + cold
-    print(f"evaluating {n:,} rows end to end: {total:.2f} s (target < 10 s: {'met' if total < 10 else 'NOT met'})")
+    print(
+        f"evaluating {n:,} rows end to end: {total:.2f} s "
+        f"(target < 10 s: {'met' if total < 10 else 'NOT met'})"
+    )
 
 
 if __name__ == "__main__":

@@ -33,9 +33,13 @@ def register_policy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentPar
         "always-strongest, random at matched cost and the oracle. With --sweep/--values: the cost-quality "
         "curve with APGR, CPT(50%%/80%%) and AIQ; --plot writes it as a PNG. Docs: docs/evaluation.md.",
     )
-    ev.add_argument("--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else {DEFAULT_POLICY})")
+    ev.add_argument(
+        "--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else {DEFAULT_POLICY})"
+    )
     _data_options(ev)
-    ev.add_argument("--sweep", metavar="PATH", help="a numeric knob, e.g. routes.auto.rules[long].when.input_tokens.gt")
+    ev.add_argument(
+        "--sweep", metavar="PATH", help="a numeric knob, e.g. routes.auto.rules[long].when.input_tokens.gt"
+    )
     ev.add_argument("--values", metavar="LIST", help="values for --sweep: 100,200,400 or START:STOP:COUNT")
     ev.add_argument("--plot", metavar="PNG", help="with --sweep: write the curve and baselines as a PNG")
     ev.set_defaults(handler=handle_evaluate)
@@ -60,19 +64,37 @@ def register_policy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentPar
         "policy as a new YAML file. Either --knob PATH --values LIST (pick the best value of one setting) "
         "or --by FACT (learn which model serves each value of a request fact, written as readable rules).",
     )
-    cal.add_argument("--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else {DEFAULT_POLICY})")
+    cal.add_argument(
+        "--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else {DEFAULT_POLICY})"
+    )
     _data_options(cal)
-    cal.add_argument("--target", choices=("quality", "cost"), default="cost",
-                     help="quality: cheapest fit keeping --min-quality; cost: best quality within --max-cost")
-    cal.add_argument("--min-quality", type=float, default=0.95, help="share of always-strongest quality (default 0.95)")
-    cal.add_argument("--max-cost", type=float, default=0.5, help="share of always-strongest cost (default 0.5)")
+    cal.add_argument(
+        "--target",
+        choices=("quality", "cost"),
+        default="cost",
+        help="quality: cheapest fit keeping --min-quality; cost: best quality within --max-cost",
+    )
+    cal.add_argument(
+        "--min-quality", type=float, default=0.95, help="share of always-strongest quality (default 0.95)"
+    )
+    cal.add_argument(
+        "--max-cost", type=float, default=0.5, help="share of always-strongest cost (default 0.5)"
+    )
     how = cal.add_mutually_exclusive_group(required=True)
     how.add_argument("--knob", metavar="PATH", help="the setting to fit (needs --values)")
-    how.add_argument("--by", metavar="FACT", help="a request fact to group by: task, tier, metadata.<key>, ...")
+    how.add_argument(
+        "--by", metavar="FACT", help="a request fact to group by: task, tier, metadata.<key>, ..."
+    )
     cal.add_argument("--values", metavar="LIST", help="candidate values for --knob")
-    cal.add_argument("--position", choices=("last", "first"), default="last",
-                     help="--by: fitted rules after the route's rules (default; they keep precedence) or before them")
-    cal.add_argument("--min-rows", type=int, default=10, help="--by: groups with fewer train rows use the default")
+    cal.add_argument(
+        "--position",
+        choices=("last", "first"),
+        default="last",
+        help="--by: fitted rules after the route's rules (default; they keep precedence) or before them",
+    )
+    cal.add_argument(
+        "--min-rows", type=int, default=10, help="--by: groups with fewer train rows use the default"
+    )
     cal.add_argument("--out", required=True, metavar="FILE", help="where to write the calibrated policy YAML")
     cal.set_defaults(handler=handle_calibrate)
 
@@ -82,29 +104,55 @@ def register_policy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentPar
         description="Read the ledger of a policy's database and the outcomes recorded with record_outcome "
         "(and/or a scores file), and write them in the outcome dataset format that evaluate reads.",
     )
-    ex.add_argument("--policy", metavar="FILE", help="take the database URL from this policy's database section")
+    ex.add_argument(
+        "--policy", metavar="FILE", help="take the database URL from this policy's database section"
+    )
     ex.add_argument("--db", metavar="URL", help="SQLAlchemy URL of the database (instead of --policy)")
     ex.add_argument("--scores", metavar="FILE", help="your labels: JSONL {call_id, score 0..1 | success}")
-    ex.add_argument("--prompts", metavar="FILE", help="prompt texts: JSONL {call_id, prompt} (the ledger keeps none)")
+    ex.add_argument(
+        "--prompts", metavar="FILE", help="prompt texts: JSONL {call_id, prompt} (the ledger keeps none)"
+    )
     ex.add_argument("--out", required=True, metavar="FILE", help="dataset to write (.jsonl or .jsonl.gz)")
     ex.set_defaults(handler=handle_export)
 
 
 def _data_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, metavar="FILE", help="outcome dataset (.jsonl or .jsonl.gz)")
-    p.add_argument("--eval-config", metavar="FILE", help="evaluation config YAML (model mapping, route, prices...)")
-    p.add_argument("--map", action="append", default=[], metavar="POLICY_MODEL=DATASET_MODEL",
-                   help="which recorded model stands in for a policy model (repeatable)")
-    p.add_argument("--route", help="the route to replay (default: eval config, else the policy's default_route)")
-    p.add_argument("--split", choices=("test", "train", "all"), default="test", help="rows to report on (default test)")
+    p.add_argument(
+        "--eval-config", metavar="FILE", help="evaluation config YAML (model mapping, route, prices...)"
+    )
+    p.add_argument(
+        "--map",
+        action="append",
+        default=[],
+        metavar="POLICY_MODEL=DATASET_MODEL",
+        help="which recorded model stands in for a policy model (repeatable)",
+    )
+    p.add_argument(
+        "--route", help="the route to replay (default: eval config, else the policy's default_route)"
+    )
+    p.add_argument(
+        "--split", choices=("test", "train", "all"), default="test", help="rows to report on (default test)"
+    )
     p.add_argument("--resplit", action="store_true", help="ignore the rows' own split; assign a seeded one")
     p.add_argument("--seed", type=int, help="split and bootstrap seed (default: eval config, else 0)")
     p.add_argument("--test-fraction", type=float, help="share of unsplit rows assigned to test (default 0.3)")
-    p.add_argument("--prices", metavar="FILE", help="pinned price table (default: prices_pinned.json beside the data)")
-    p.add_argument("--meta-label", action="append", default=[], metavar="KEY",
-                   help="let the router see this row label (or 'task') as request metadata (repeatable)")
-    p.add_argument("--default-completion-tokens", type=int, metavar="N",
-                   help="completion tokens for outcomes that recorded none")
+    p.add_argument(
+        "--prices", metavar="FILE", help="pinned price table (default: prices_pinned.json beside the data)"
+    )
+    p.add_argument(
+        "--meta-label",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="let the router see this row label (or 'task') as request metadata (repeatable)",
+    )
+    p.add_argument(
+        "--default-completion-tokens",
+        type=int,
+        metavar="N",
+        help="completion tokens for outcomes that recorded none",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("-o", "--output", metavar="FILE", help="also write the JSON report to FILE")
 
@@ -155,6 +203,7 @@ def _guard(fn: Any) -> Any:
             fail(f"invalid policy:\n{exc}")
         except MMLiteLLMError as exc:
             fail(str(exc))
+
     return run
 
 
@@ -171,7 +220,9 @@ def handle_evaluate(args: argparse.Namespace) -> int:
         fail("--sweep and --values go together")
     if args.plot and not args.sweep:
         fail("--plot draws a curve: give --sweep PATH --values LIST")
-    evaluation = Evaluation.from_file(args.data, policy, _config(args), split=args.split, resplit=args.resplit)
+    evaluation = Evaluation.from_file(
+        args.data, policy, _config(args), split=args.split, resplit=args.resplit
+    )
     if args.sweep is None:
         report = evaluation.report(policy)
         _emit(args, report, render_evaluation(report))
@@ -180,8 +231,12 @@ def handle_evaluate(args: argparse.Namespace) -> int:
     if args.plot:
         from mm_litellm.evaluation.plot import plot_curve
 
-        plot_curve(args.plot, report["_points"], report["baselines"],
-                   title=f"{Path(path).name}: {args.sweep}\n{Path(args.data).name} ({args.split} split)")
+        plot_curve(
+            args.plot,
+            report["_points"],
+            report["baselines"],
+            title=f"{Path(path).name}: {args.sweep}\n{Path(args.data).name} ({args.split} split)",
+        )
     _emit(args, report, render_curve(report) + (f"\nwrote {args.plot}" if args.plot else ""))
     return 0
 
@@ -198,7 +253,9 @@ def handle_diff(args: argparse.Namespace) -> int:
         fail("--confidence must be between 0 and 1 and --samples at least 10")
     config = _config(args)
     evaluation = Evaluation.from_file(args.data, new, config, split=args.split, resplit=args.resplit)
-    report = diff_policies(evaluation, old, new, samples=args.samples, seed=config.seed, confidence=args.confidence)
+    report = diff_policies(
+        evaluation, old, new, samples=args.samples, seed=config.seed, confidence=args.confidence
+    )
     _emit(args, report, render_diff(report))
     return 0
 
@@ -235,12 +292,20 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     rel = test.relative(after.quality, after.cost_per_1k)
     report = {
         "target": f"{args.target} ({'min quality' if args.target == 'quality' else 'max cost'} "
-                  f"{target.ratio:g} x always-strongest)",
-        "train_rows": len(train.table), "fit": fit, "test": before,
+        f"{target.ratio:g} x always-strongest)",
+        "train_rows": len(train.table),
+        "fit": fit,
+        "test": before,
         "calibrated": after.as_dict() | rel,
-        "random_at_calibrated": random_at_cost(test.baselines.cheapest, test.baselines.strongest, after.cost_per_1k).as_dict(),
-        "goal": {"quality_vs_strongest": rel["quality_vs_strongest"], "cost_vs_strongest": rel["cost_vs_strongest"]},
-        "output": args.out, "seconds": round(time.perf_counter() - started, 2),
+        "random_at_calibrated": random_at_cost(
+            test.baselines.cheapest, test.baselines.strongest, after.cost_per_1k
+        ).as_dict(),
+        "goal": {
+            "quality_vs_strongest": rel["quality_vs_strongest"],
+            "cost_vs_strongest": rel["cost_vs_strongest"],
+        },
+        "output": args.out,
+        "seconds": round(time.perf_counter() - started, 2),
     }
     report["calibrated"].pop("per_task", None)
     _write_policy(args.out, new_doc, path, args, report)
@@ -251,7 +316,12 @@ def handle_calibrate(args: argparse.Namespace) -> int:
 @_guard
 def handle_export(args: argparse.Namespace) -> int:
     from mm_litellm.evaluation.dataset import write_dataset
-    from mm_litellm.evaluation.export import export_rows, read_ledger, read_recorded_outcomes, read_scores_file
+    from mm_litellm.evaluation.export import (
+        export_rows,
+        read_ledger,
+        read_recorded_outcomes,
+        read_scores_file,
+    )
 
     if args.db:
         url = args.db
@@ -276,17 +346,25 @@ def handle_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_policy(out: str, document: dict[str, Any], source: str, args: argparse.Namespace, report: dict[str, Any]) -> None:
+def _write_policy(
+    out: str, document: dict[str, Any], source: str, args: argparse.Namespace, report: dict[str, Any]
+) -> None:
     fit = report["fit"]
-    what = f"{fit['knob']} = {fit['value']}" if fit["method"] == "knob" else f"one model per value of {fit['fact']}"
+    what = (
+        f"{fit['knob']} = {fit['value']}"
+        if fit["method"] == "knob"
+        else f"one model per value of {fit['fact']}"
+    )
     goal = report["goal"]
+    cal, test = report["calibrated"], report["test"]
+    q_share, c_share = (goal["quality_vs_strongest"] or 0) * 100, (goal["cost_vs_strongest"] or 0) * 100
     header = [
         f"# Calibrated from {source} by: mm-litellm policy calibrate ({what})",
-        f"# Fitted on the train split of {args.data} ({report['train_rows']} rows, seed {report['test']['seed']}), "
+        f"# Fitted on the train split of {args.data} ({report['train_rows']} rows, seed {test['seed']}), "
         f"target: {report['target']}.",
-        f"# Held-out test split ({report['test']['rows_evaluated']} rows): quality {report['calibrated']['quality']:.4f} "
-        f"({(goal['quality_vs_strongest'] or 0) * 100:.1f}% of always-strongest) at "
-        f"${report['calibrated']['cost_per_1k']:.4f} per 1k requests ({(goal['cost_vs_strongest'] or 0) * 100:.1f}% of its cost).",
+        f"# Held-out test split ({test['rows_evaluated']} rows): quality {cal['quality']:.4f} "
+        f"({q_share:.1f}% of always-strongest) at ${cal['cost_per_1k']:.4f} per 1k requests "
+        f"({c_share:.1f}% of its cost).",
         "# Review the rules below before deploying; comments of the original file are not kept.",
     ]
     body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=110)

@@ -42,7 +42,8 @@ class Baselines:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "always_cheapest": self.cheapest.as_dict(), "always_strongest": self.strongest.as_dict(),
+            "always_cheapest": self.cheapest.as_dict(),
+            "always_strongest": self.strongest.as_dict(),
             "oracle": self.oracle.as_dict(),
         }
 

@@ -46,7 +46,9 @@ class Target:
         if not 0 < self.ratio <= 1.5:
             raise EvaluationError("the target ratio must be between 0 and 1.5 (a share of always-strongest)")
 
-    def pick(self, candidates: Sequence[tuple[float, float, Any]], strong_q: float, strong_c: float) -> tuple[Any, bool]:
+    def pick(
+        self, candidates: Sequence[tuple[float, float, Any]], strong_q: float, strong_c: float
+    ) -> tuple[Any, bool]:
         """The best (quality, cost, item) candidate, and whether it meets the target."""
         if self.kind == "quality":
             ok = [c for c in candidates if c[0] >= self.ratio * strong_q - 1e-12]
@@ -60,8 +62,13 @@ class Target:
 
 
 def calibrate_knob(
-    train: Evaluation, document: dict[str, Any], source: str, path: str, values: Sequence[Any],
-    target: Target, route: str | None = None,
+    train: Evaluation,
+    document: dict[str, Any],
+    source: str,
+    path: str,
+    values: Sequence[Any],
+    target: Target,
+    route: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The best value of ``path`` on train; returns (the changed document, the fitting record)."""
     curve = train.curve(document, source, path, values, route)
@@ -69,8 +76,12 @@ def calibrate_knob(
     candidates = [(p["quality"], p["cost_per_1k"], p["value"]) for p in curve["points"]]
     value, met = target.pick(candidates, b.strongest.quality, b.strongest.cost_per_1k)
     return set_knob(document, path, value), {
-        "method": "knob", "knob": path, "value": value, "met_on_train": met,
-        "train_points": curve["points"], "train_metrics": curve["metrics"],
+        "method": "knob",
+        "knob": path,
+        "value": value,
+        "met_on_train": met,
+        "train_points": curve["points"],
+        "train_metrics": curve["metrics"],
     }
 
 
@@ -84,8 +95,14 @@ def _group_value(features: Any, fact: str) -> Any:
 
 
 def calibrate_groups(
-    train: Evaluation, document: dict[str, Any], policy: Policy, fact: str, target: Target,
-    route: str | None = None, min_rows: int = 10, position: str = "last",
+    train: Evaluation,
+    document: dict[str, Any],
+    policy: Policy,
+    fact: str,
+    target: Target,
+    route: str | None = None,
+    min_rows: int = 10,
+    position: str = "last",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Learn a model per value of ``fact`` on train; returns (the new document, the fitting record).
 
@@ -97,7 +114,9 @@ def calibrate_groups(
         raise EvaluationError(f"unknown position '{position}'; allowed: first, last")
     route_name = train.route_for(policy, route)
     if route_name not in policy.routes:
-        raise EvaluationError(f"'{route_name}' is not a route of the policy; groups calibration adds rules to a route")
+        raise EvaluationError(
+            f"'{route_name}' is not a route of the policy; groups calibration adds rules to a route"
+        )
     if getattr(policy.routes[route_name], "strategy", "task_based") != "task_based":
         raise EvaluationError(f"route '{route_name}' is not task_based; groups calibration writes rules")
     base = train.run(policy, route_name)
@@ -129,24 +148,35 @@ def calibrate_groups(
             cell[0] += table.score[m][i]
             cell[1] += table.cost[m][i]
     if not counts:
-        raise EvaluationError(f"every train row is decided by an existing rule of route '{route_name}'; nothing to fit")
+        raise EvaluationError(
+            f"every train row is decided by an existing rule of route '{route_name}'; nothing to fit"
+        )
     small = {k for k, n in counts.items() if k is None or n < min_rows}
     groups = [k for k in counts if k not in small]
     if not groups:
-        raise EvaluationError(f"no value of '{fact}' has {min_rows}+ train rows (set --min-rows lower or pick another fact)")
-    rest = {m: [sum(sums[k][m][0] for k in small), sum(sums[k][m][1] for k in small)] for m in models}
-    pooled = {m: [sum(sums[k][m][0] for k in counts), sum(sums[k][m][1] for k in counts)] for m in models}
+        raise EvaluationError(
+            f"no value of '{fact}' has {min_rows}+ train rows (set --min-rows lower or pick another fact)"
+        )
+    rest: dict[str, list[float]] = {
+        m: [sum(sums[k][m][0] for k in small), sum(sums[k][m][1] for k in small)] for m in models
+    }
+    pooled: dict[str, list[float]] = {
+        m: [sum(sums[k][m][0] for k in counts), sum(sums[k][m][1] for k in counts)] for m in models
+    }
 
     def assign(lam: float) -> tuple[dict[Any, str], str]:
         def best(cell: dict[str, list[float]]) -> str:
             return max(models, key=lambda m: (cell[m][0] - lam * cell[m][1], -cell[m][1]))
+
         return {k: best(sums[k]) for k in groups}, best(pooled)
 
     lambdas = {0.0, 1e12}
-    for cell in [*(sums[k] for k in groups), pooled]:
+    cells: list[dict[str, list[float]]] = [*(sums[k] for k in groups), pooled]
+    for group_cell in cells:
         for m1 in models:
             for m2 in models:
-                dq, dcost = cell[m1][0] - cell[m2][0], cell[m1][1] - cell[m2][1]
+                dq = group_cell[m1][0] - group_cell[m2][0]
+                dcost = group_cell[m1][1] - group_cell[m2][1]
                 if dcost > 0 and dq > 0:
                     lam = dq / dcost
                     lambdas.update({lam * (1 - 1e-9), lam * (1 + 1e-9)})
@@ -164,11 +194,20 @@ def calibrate_groups(
     new_doc = _with_group_rules(document, route_name, fact, chosen, default, position)
     best = next(c for c in candidates if c[2][0] == lam)
     return new_doc, {
-        "method": "groups", "fact": fact, "route": route_name, "position": position, "lambda": lam, "met_on_train": met,
-        "train_quality": best[0], "train_cost_per_1k": best[1], "groups": len(groups),
-        "groups_left_to_default": len(small), "default": default,
+        "method": "groups",
+        "fact": fact,
+        "route": route_name,
+        "position": position,
+        "lambda": lam,
+        "met_on_train": met,
+        "train_quality": best[0],
+        "train_cost_per_1k": best[1],
+        "groups": len(groups),
+        "groups_left_to_default": len(small),
+        "default": default,
         "assignment": {str(k): m for k, m in sorted(chosen.items(), key=lambda kv: str(kv[0]))},
-        "rows_fitted": sum(counts.values()), "rows_kept_as_before": n - sum(counts.values()),
+        "rows_fitted": sum(counts.values()),
+        "rows_kept_as_before": n - sum(counts.values()),
     }
 
 
@@ -187,12 +226,18 @@ def _with_group_rules(
         while name in taken:
             name += "-2"
         taken.add(name)
-        fitted_rules.append({
-            "name": name, "when": {fact: {"in": sorted(values, key=str)}}, "use": model,
-            "description": f"fitted by mm-litellm policy calibrate: {len(values)} value(s) of {fact}",
-        })
+        fitted_rules.append(
+            {
+                "name": name,
+                "when": {fact: {"in": sorted(values, key=str)}},
+                "use": model,
+                "description": f"fitted by mm-litellm policy calibrate: {len(values)} value(s) of {fact}",
+            }
+        )
     changed = copy.deepcopy(document)
-    changed["routes"][route]["rules"] = fitted_rules + existing if position == "first" else existing + fitted_rules
+    changed["routes"][route]["rules"] = (
+        fitted_rules + existing if position == "first" else existing + fitted_rules
+    )
     if position == "last" or "default" not in changed["routes"][route]:
         changed["routes"][route]["default"] = default
     return changed

@@ -201,10 +201,17 @@ def row_to_json(row: OutcomeRow) -> dict[str, Any]:
     if row.metadata:
         out["metadata"] = dict(row.metadata)
     out["outcomes"] = {
-        model: {k: v for k, v in (
-            ("score", o.score), ("cost_usd", o.cost_usd), ("prompt_tokens", o.prompt_tokens),
-            ("completion_tokens", o.completion_tokens), ("answer", o.answer),
-        ) if v is not None or k == "score"}
+        model: {
+            k: v
+            for k, v in (
+                ("score", o.score),
+                ("cost_usd", o.cost_usd),
+                ("prompt_tokens", o.prompt_tokens),
+                ("completion_tokens", o.completion_tokens),
+                ("answer", o.answer),
+            )
+            if v is not None or k == "score"
+        }
         for model, o in row.outcomes.items()
     }
     return out

@@ -34,39 +34,65 @@ def bootstrap_mean_ci(
     for values in means:
         values.sort()
         lo = values[int(alpha * (samples - 1))]
-        hi = values[int(round((1 - alpha) * (samples - 1)))]
+        hi = values[round((1 - alpha) * (samples - 1))]
         cis.append((lo, hi))
     return cis
 
 
 def diff_policies(
-    evaluation: Evaluation, old: Policy, new: Policy, *, route: str | None = None,
-    samples: int = 1000, seed: int = 0, confidence: float = 0.95, examples: int = 10,
+    evaluation: Evaluation,
+    old: Policy,
+    new: Policy,
+    *,
+    route: str | None = None,
+    samples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    examples: int = 10,
 ) -> dict[str, Any]:
     """The ``policy diff`` report."""
     a = evaluation.run(old, route)
     b = evaluation.run(new, route)
     table = evaluation.table
     n = len(table)
-    dq = [table.score[y][i] - table.score[x][i] for i, (x, y) in enumerate(zip(a.targets, b.targets, strict=True))]
-    dc = [(table.cost[y][i] - table.cost[x][i]) * 1000 for i, (x, y) in enumerate(zip(a.targets, b.targets, strict=True))]
+    dq = [
+        table.score[y][i] - table.score[x][i]
+        for i, (x, y) in enumerate(zip(a.targets, b.targets, strict=True))
+    ]
+    dc = [
+        (table.cost[y][i] - table.cost[x][i]) * 1000
+        for i, (x, y) in enumerate(zip(a.targets, b.targets, strict=True))
+    ]
     changed = [i for i in range(n) if a.targets[i] != b.targets[i]]
     transitions = Counter(f"{a.targets[i]} -> {b.targets[i]}" for i in changed)
     by_task = Counter(table.rows[i].task or "(none)" for i in changed)
-    (q_lo, q_hi), (c_lo, c_hi) = bootstrap_mean_ci([dq, dc], samples=samples, seed=seed, confidence=confidence) if changed else ((0.0, 0.0), (0.0, 0.0))
+    (q_lo, q_hi), (c_lo, c_hi) = (
+        bootstrap_mean_ci([dq, dc], samples=samples, seed=seed, confidence=confidence)
+        if changed
+        else ((0.0, 0.0), (0.0, 0.0))
+    )
     return {
         **evaluation.header(),
         "old": {"policy": old.source, **_brief(a.result)},
         "new": {"policy": new.source, **_brief(b.result)},
-        "changed": len(changed), "changed_share": len(changed) / n,
+        "changed": len(changed),
+        "changed_share": len(changed) / n,
         "transitions": dict(transitions.most_common()),
         "changed_by_task": dict(by_task.most_common(10)),
-        "delta_quality": sum(dq) / n, "delta_quality_ci": [q_lo, q_hi],
-        "delta_cost_per_1k": sum(dc) / n, "delta_cost_per_1k_ci": [c_lo, c_hi],
+        "delta_quality": sum(dq) / n,
+        "delta_quality_ci": [q_lo, q_hi],
+        "delta_cost_per_1k": sum(dc) / n,
+        "delta_cost_per_1k_ci": [c_lo, c_hi],
         "bootstrap": {"samples": samples, "seed": seed, "confidence": confidence},
         "examples": [
-            {"id": table.rows[i].id, "task": table.rows[i].task, "old": a.targets[i], "new": b.targets[i],
-             "old_score": table.score[a.targets[i]][i], "new_score": table.score[b.targets[i]][i]}
+            {
+                "id": table.rows[i].id,
+                "task": table.rows[i].task,
+                "old": a.targets[i],
+                "new": b.targets[i],
+                "old_score": table.score[a.targets[i]][i],
+                "new_score": table.score[b.targets[i]][i],
+            }
             for i in changed[:examples]
         ],
     }

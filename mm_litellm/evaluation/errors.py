@@ -8,4 +8,4 @@ __all__ = ["EvaluationError"]
 
 
 class EvaluationError(MMLiteLLMError, ValueError):
-    """Evaluation input is unusable; the message says what, where (file:line or option) and what is allowed."""
+    """Evaluation input is unusable; the message says what, where (file:line, option) and what is allowed."""

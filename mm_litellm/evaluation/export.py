@@ -52,7 +52,10 @@ class LedgerCall:
 
 
 def export_rows(
-    calls: Iterable[LedgerCall], scores: Mapping[str, float], *, prompts: Mapping[str, str] | None = None,
+    calls: Iterable[LedgerCall],
+    scores: Mapping[str, float],
+    *,
+    prompts: Mapping[str, str] | None = None,
     only_scored: bool = True,
 ) -> list[OutcomeRow]:
     """Group calls into outcome rows (by ``parent_id``, else by call), attaching scores and prompts.
@@ -70,7 +73,9 @@ def export_rows(
     for key, members in groups.items():
         outcomes = {
             c.model: Outcome(
-                score=scores.get(c.call_id), cost_usd=c.cost_usd, prompt_tokens=c.prompt_tokens,
+                score=scores.get(c.call_id),
+                cost_usd=c.cost_usd,
+                prompt_tokens=c.prompt_tokens,
                 completion_tokens=c.completion_tokens,
             )
             for c in members
@@ -82,10 +87,17 @@ def export_rows(
         metadata: dict[str, Any] = {"tags": list(first.tags)} if first.tags else {}
         if first.route:
             metadata["route"] = first.route
-        rows.append(OutcomeRow(
-            id=key, prompt=text, outcomes=outcomes, task=first.task, prompt_tokens=first.prompt_tokens,
-            labels={"source": "mm_litellm ledger", "has_prompt_text": bool(text)}, metadata=metadata,
-        ))
+        rows.append(
+            OutcomeRow(
+                id=key,
+                prompt=text,
+                outcomes=outcomes,
+                task=first.task,
+                prompt_tokens=first.prompt_tokens,
+                labels={"source": "mm_litellm ledger", "has_prompt_text": bool(text)},
+                metadata=metadata,
+            )
+        )
     return rows
 
 
@@ -106,19 +118,28 @@ def read_ledger(url: str) -> list[LedgerCall]:
         with engine.connect() as conn:
             records = conn.execute(select(table)).mappings().all()
     except NoSuchTableError:
-        raise EvaluationError(f"{url}: no '{LEDGER_TABLE}' table: is it the database of a policy with a ledger?") from None
+        raise EvaluationError(
+            f"{url}: no '{LEDGER_TABLE}' table: is it the database of a policy with a ledger?"
+        ) from None
     except SQLAlchemyError as exc:
         raise EvaluationError(f"{url}: cannot read the ledger: {exc}") from exc
     calls = []
     for r in records:
         tags = r.get("tags") or ""
-        calls.append(LedgerCall(
-            call_id=str(r["call_id"]), model=str(r.get("model") or r.get("requested_model") or "?"),
-            prompt_tokens=r.get("prompt_tokens"), completion_tokens=r.get("completion_tokens"),
-            cost_usd=r.get("cost_usd"), task=r.get("task"), route=r.get("route"),
-            tags=tuple(t for t in str(tags).split(",") if t), parent_id=r.get("parent_id"),
-            status=str(r.get("status") or "success"),
-        ))
+        calls.append(
+            LedgerCall(
+                call_id=str(r["call_id"]),
+                model=str(r.get("model") or r.get("requested_model") or "?"),
+                prompt_tokens=r.get("prompt_tokens"),
+                completion_tokens=r.get("completion_tokens"),
+                cost_usd=r.get("cost_usd"),
+                task=r.get("task"),
+                route=r.get("route"),
+                tags=tuple(t for t in str(tags).split(",") if t),
+                parent_id=r.get("parent_id"),
+                status=str(r.get("status") or "success"),
+            )
+        )
     return calls
 
 
@@ -163,6 +184,8 @@ def read_scores_file(path: str | os.PathLike[str]) -> dict[str, float]:
             if not 0 <= value <= 1:
                 raise ValueError("score must be between 0 and 1")
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            raise EvaluationError(f"{path}:{number}: expected {{\"call_id\", \"score\" 0..1 or \"success\"}}: {exc}") from None
+            raise EvaluationError(
+                f'{path}:{number}: expected {{"call_id", "score" 0..1 or "success"}}: {exc}'
+            ) from None
         scores[call_id] = value
     return scores

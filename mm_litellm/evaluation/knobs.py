@@ -37,13 +37,15 @@ def parse_path(path: str) -> list[str]:
     steps: list[str] = []
     pos = 0
     for match in _TOKEN.finditer(path):
-        gap = path[pos:match.start()]
+        gap = path[pos : match.start()]
         if gap not in ("", "."):
             raise EvaluationError(f"knob path '{path}': unexpected '{gap}' at character {pos + 1}")
         steps.append(f"[{match.group(1)}]" if match.group(1) is not None else match.group(2))
         pos = match.end()
     if pos != len(path) or not steps:
-        raise EvaluationError(f"knob path '{path}' is not a path like routes.auto.rules[name].when.input_tokens.gt")
+        raise EvaluationError(
+            f"knob path '{path}' is not a path like routes.auto.rules[name].when.input_tokens.gt"
+        )
     return steps
 
 
@@ -52,7 +54,9 @@ def _step(node: Any, step: str, walked: str) -> tuple[Any, Any]:
     key = step[1:-1] if step.startswith("[") else step
     if isinstance(node, dict):
         if key not in node:
-            raise EvaluationError(f"knob path: '{walked}' has no key '{key}'; keys: {', '.join(map(str, node)) or '(none)'}")
+            raise EvaluationError(
+                f"knob path: '{walked}' has no key '{key}'; keys: {', '.join(map(str, node)) or '(none)'}"
+            )
         return node, key
     if isinstance(node, list):
         if key.lstrip("-").isdigit():
@@ -63,7 +67,9 @@ def _step(node: Any, step: str, walked: str) -> tuple[Any, Any]:
         named = [i for i, item in enumerate(node) if isinstance(item, dict) and item.get("name") == key]
         if not named:
             names = [str(item.get("name")) for item in node if isinstance(item, dict) and "name" in item]
-            raise EvaluationError(f"knob path: '{walked}' has no item named '{key}'; names: {', '.join(names) or '(none)'}")
+            raise EvaluationError(
+                f"knob path: '{walked}' has no item named '{key}'; names: {', '.join(names) or '(none)'}"
+            )
         return node, named[0]
     raise EvaluationError(f"knob path: '{walked}' is a value, not a mapping or list")
 
@@ -114,6 +120,7 @@ def policy_from_document(document: dict[str, Any], source: str) -> Policy:
 
 def parse_values(text: str) -> list[float | int]:
     """``100,200,400`` or ``START:STOP:COUNT`` (COUNT evenly spaced values, ends included)."""
+
     def number(raw: str) -> float | int:
         value = float(raw)
         return int(value) if value.is_integer() and "." not in raw and "e" not in raw.lower() else value
@@ -129,4 +136,6 @@ def parse_values(text: str) -> list[float | int]:
             return sorted({round(v) for v in values}) if integral else values
         return [number(v.strip()) for v in text.split(",") if v.strip()]
     except ValueError:
-        raise EvaluationError(f"--values expects a list like 100,200,400 or START:STOP:COUNT (COUNT >= 2), got '{text}'") from None
+        raise EvaluationError(
+            f"--values expects a list like 100,200,400 or START:STOP:COUNT (COUNT >= 2), got '{text}'"
+        ) from None

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 __all__ = ["CurvePoint", "aiq", "apgr", "cpt", "nondecreasing_hull", "pgr"]
 
@@ -59,7 +60,9 @@ def _sorted(points: Sequence[CurvePoint], axis: Axis) -> list[CurvePoint]:
     return sorted(points, key=lambda p: (axis(p), p.quality))
 
 
-def apgr(points: Sequence[CurvePoint], weak: float, strong: float, axis: Axis) -> tuple[float | None, float, float]:
+def apgr(
+    points: Sequence[CurvePoint], weak: float, strong: float, axis: Axis
+) -> tuple[float | None, float, float]:
     """APGR over the covered range of ``axis``, and that range (lo, hi).
 
     With a single point (or all points at one x), the APGR is that point's PGR.
@@ -84,7 +87,7 @@ def cpt(points: Sequence[CurvePoint], weak: float, strong: float, target: float,
     pts = _sorted(points, axis)
     if pts[0].quality >= goal:
         return axis(pts[0])
-    for a, b in zip(pts, pts[1:], strict=False):
+    for a, b in pairwise(pts):
         if a.quality < goal <= b.quality:
             xa, xb = axis(a), axis(b)
             return xa + (goal - a.quality) / (b.quality - a.quality) * (xb - xa)
@@ -116,7 +119,7 @@ def aiq(points: Sequence[tuple[float, float]], c_min: float, c_max: float) -> fl
     def value(c: float) -> float:
         if c < hull[0][0]:
             return 0.0
-        for (x1, y1), (x2, y2) in zip(hull, hull[1:], strict=False):
+        for (x1, y1), (x2, y2) in pairwise(hull):
             if x1 <= c <= x2:
                 return y1 if x2 == x1 else y1 + (c - x1) / (x2 - x1) * (y2 - y1)
         return hull[-1][1]
@@ -125,7 +128,7 @@ def aiq(points: Sequence[tuple[float, float]], c_min: float, c_max: float) -> fl
     start = hull[0][0]
     breaks = sorted({c_min, c_max, *(x for x, _ in hull if c_min < x < c_max)})
     area = 0.0
-    for a, b in zip(breaks, breaks[1:], strict=False):
+    for a, b in pairwise(breaks):
         if (a + b) / 2 >= start:
             area += (b - a) * (value(a) + value(b)) / 2
     return area / (c_max - c_min)

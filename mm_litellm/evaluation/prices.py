@@ -53,14 +53,19 @@ def load_pinned_prices(path: str | os.PathLike[str]) -> PinnedPrices:
         raise EvaluationError(f"{source}: invalid JSON: {exc}") from exc
     table = data.get("per_million_tokens_usd") if isinstance(data, dict) else None
     if not isinstance(table, dict):
-        raise EvaluationError(f"{source}: expected an object with 'per_million_tokens_usd': {{model: [in, out]}}")
+        raise EvaluationError(
+            f"{source}: expected an object with 'per_million_tokens_usd': {{model: [in, out]}}"
+        )
     sources = data.get("sources") or {}
     prices: dict[str, TokenPrice] = {}
     for model, pair in table.items():
         if (
-            not isinstance(pair, list) or len(pair) != 2
+            not isinstance(pair, list)
+            or len(pair) != 2
             or not all(isinstance(v, int | float) and not isinstance(v, bool) and v >= 0 for v in pair)
         ):
             raise EvaluationError(f"{source}: '{model}' must be [input, output] USD per million tokens")
-        prices[model] = TokenPrice(float(pair[0]), float(pair[1]), f"pinned: {sources.get(model, source.name)}")
+        prices[model] = TokenPrice(
+            float(pair[0]), float(pair[1]), f"pinned: {sources.get(model, source.name)}"
+        )
     return PinnedPrices(prices, str(source))

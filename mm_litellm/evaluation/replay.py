@@ -36,17 +36,19 @@ class PolicyResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "n": self.n, "quality": self.quality, "cost_per_1k": self.cost_per_1k, "share": self.share,
-            "rules": self.rules, "per_task": self.per_task,
+            "n": self.n,
+            "quality": self.quality,
+            "cost_per_1k": self.cost_per_1k,
+            "share": self.share,
+            "rules": self.rules,
+            "per_task": self.per_task,
         }
 
 
 class Replayer:
     """Runs policies over one outcome table; requests and features are built once and cached."""
 
-    def __init__(
-        self, table: OutcomeTable, *, metadata_labels: Sequence[str] = (), seed: int = 0
-    ) -> None:
+    def __init__(self, table: OutcomeTable, *, metadata_labels: Sequence[str] = (), seed: int = 0) -> None:
         self.table = table
         self.seed = seed
         self._requests: list[tuple[list[Any], dict[str, Any]]] = []
@@ -75,7 +77,9 @@ class Replayer:
         engine = RoutingEngine(policy)
         if not engine.handles(route):
             known = ", ".join(sorted(policy.routes)) or "(none)"
-            raise EvaluationError(f"'{route}' is not a route, alias or model of {policy.source}; routes: {known}")
+            raise EvaluationError(
+                f"'{route}' is not a route, alias or model of {policy.source}; routes: {known}"
+            )
         random.seed(self.seed)  # any randomised strategy replays the same way for the same seed
         plan = engine.plan
         targets: list[str] = []
@@ -126,11 +130,14 @@ def summarize(
     share = {m: k / n for m, k in Counter(targets).most_common()}
     per_task = {
         task: {
-            "n": int(k), "quality": q / k, "cost_per_1k": c / k * 1000,
+            "n": int(k),
+            "quality": q / k,
+            "cost_per_1k": c / k * 1000,
             "share": {m: v / k for m, v in task_models[task].most_common()},
         }
         for task, (k, q, c) in sorted(tasks.items())
     }
-    rule_share = {r or "(route default)": k / n for r, k in Counter(rules).most_common()} if rules is not None else {}
+    rule_share = (
+        {r or "(route default)": k / n for r, k in Counter(rules).most_common()} if rules is not None else {}
+    )
     return PolicyResult(n, total_q / n, total_c / n * 1000, share, per_task, rule_share)
-

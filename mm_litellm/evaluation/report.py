@@ -17,12 +17,14 @@ def _header(r: dict[str, Any]) -> list[str]:
         f"data:    {r['data']} (split {r['split']}, seed {r['seed']}): {r['rows_evaluated']:,} of "
         f"{r['rows_in_file']:,} rows",
         f"models:  {mapping}",
-        f"prices:  {r.get('prices') or 'row cost_usd, else the policy models’ prices'}",
+        f"prices:  {r.get('prices') or 'row cost_usd, else the prices of the policy models'}",
     ]
     if r["rows_dropped"]:
         lines.append("dropped: " + "; ".join(f"{n} rows: {why}" for why, n in r["rows_dropped"].items()))
     if r.get("metadata_labels"):
-        lines.append(f"visible: labels {', '.join(r['metadata_labels'])} passed to the router as request metadata")
+        lines.append(
+            f"visible: labels {', '.join(r['metadata_labels'])} passed to the router as request metadata"
+        )
     lines += [f"note:    {n}" for n in r["notes"]]
     return lines
 
@@ -39,8 +41,12 @@ def _table(r: dict[str, Any], label: str, res: dict[str, Any]) -> list[str]:
     share = ", ".join(f"{m} {v * 100:.1f}%" for m, v in res["share"].items())
     lines = [f"  {'':<24} {'quality':>8} {'of best':>9} {'$/1k req':>10} {'of best':>9}"]
     lines.append(_row(label, res["quality"], res["cost_per_1k"], sq, sc, share))
-    for key, name in (("always_cheapest", "always-cheapest"), ("always_strongest", "always-strongest"),
-                      ("random_matched_cost", "random, matched cost"), ("oracle", "oracle")):
+    for key, name in (
+        ("always_cheapest", "always-cheapest"),
+        ("always_strongest", "always-strongest"),
+        ("random_matched_cost", "random, matched cost"),
+        ("oracle", "oracle"),
+    ):
         if key in b:
             lines.append(_row(name, b[key]["quality"], b[key]["cost_per_1k"], sq, sc, b[key]["detail"]))
     return lines
@@ -58,10 +64,14 @@ def render_evaluation(r: dict[str, Any]) -> str:
         lines.append(f"\n  per task ({len(tasks)}):        {'n':>6} {'quality':>8} {'$/1k':>9}  share")
         for task, t in sorted(tasks.items(), key=lambda kv: -kv[1]["n"]):
             share = ", ".join(f"{m} {v * 100:.0f}%" for m, v in t["share"].items())
-            lines.append(f"  {task[:30]:<30} {t['n']:>6} {t['quality']:>8.4f} {t['cost_per_1k']:>9.4f}  {share}")
+            lines.append(
+                f"  {task[:30]:<30} {t['n']:>6} {t['quality']:>8.4f} {t['cost_per_1k']:>9.4f}  {share}"
+            )
     s = r["seconds"]
-    lines.append(f"\nevaluated {r['rows_evaluated']:,} rows in {s['load'] + s['replay']:.2f} s "
-                 f"(load and price {s['load']:.2f} s, replay {s['replay']:.2f} s)")
+    lines.append(
+        f"\nevaluated {r['rows_evaluated']:,} rows in {s['load'] + s['replay']:.2f} s "
+        f"(load and price {s['load']:.2f} s, replay {s['replay']:.2f} s)"
+    )
     return "\n".join(lines)
 
 
@@ -71,12 +81,15 @@ def render_curve(r: dict[str, Any]) -> str:
     lines = [*_header(r), f"policy:  {r['policy']}", f"knob:    {r['knob']}", ""]
     lines.append(f"  {'value':<22} {'quality':>8} {'of best':>9} {'$/1k req':>10} {'of best':>9}  {'PGR':>7}")
     for p in r["points"]:
-        lines.append(_row(str(p["value"])[:22], p["quality"], p["cost_per_1k"], sq, sc, f"{_pct(p['pgr']):>7}"))
+        lines.append(
+            _row(str(p["value"])[:22], p["quality"], p["cost_per_1k"], sq, sc, f"{_pct(p['pgr']):>7}")
+        )
     m = r["metrics"]
     lo, hi = m["apgr_strong_share_range"]
     lines += [
         "",
-        f"  APGR (RouteLLM, x = strong-model call share {lo * 100:.0f}-{hi * 100:.0f}%): {_fmt(m['apgr_strong_share'])}",
+        f"  APGR (RouteLLM, x = strong-model call share {lo * 100:.0f}-{hi * 100:.0f}%): "
+        f"{_fmt(m['apgr_strong_share'])}",
         f"  APGR (x = cost normalised between the baselines): {_fmt(m['apgr_normalized_cost'])}",
         f"  CPT(50%): {_pct(m['cpt50_strong_share'])} strong calls, {_money(m['cpt50_cost_per_1k'])} per 1k "
         f"({_pct(m['cpt50_cost_vs_strongest'])} of always-strongest)",
@@ -86,8 +99,10 @@ def render_curve(r: dict[str, Any]) -> str:
         f"   random router {_fmt(m['aiq_random'])}, oracle {_fmt(m['aiq_oracle'])}",
     ]
     s = r["seconds"]
-    lines.append(f"\n{len(r['points'])} points x {r['rows_evaluated']:,} rows in {s['sweep']:.2f} s "
-                 f"({s['per_point']:.2f} s per point; load {s['load']:.2f} s)")
+    lines.append(
+        f"\n{len(r['points'])} points x {r['rows_evaluated']:,} rows in {s['sweep']:.2f} s "
+        f"({s['per_point']:.2f} s per point; load {s['load']:.2f} s)"
+    )
     return "\n".join(lines)
 
 
@@ -105,18 +120,26 @@ def render_diff(r: dict[str, Any]) -> str:
     for side in ("old", "new"):
         s = r[side]
         share = ", ".join(f"{m} {v * 100:.1f}%" for m, v in s["share"].items())
-        lines.append(f"  {side}: {s['policy']}: quality {s['quality']:.4f}, ${s['cost_per_1k']:.4f} per 1k ({share})")
-    lines.append(f"\n  {r['changed']:,} of {r['rows_evaluated']:,} requests change model ({_pct(r['changed_share'])})")
+        lines.append(
+            f"  {side}: {s['policy']}: quality {s['quality']:.4f}, ${s['cost_per_1k']:.4f} per 1k ({share})"
+        )
+    lines.append(
+        f"\n  {r['changed']:,} of {r['rows_evaluated']:,} requests change model ({_pct(r['changed_share'])})"
+    )
     for t, n in r["transitions"].items():
         lines.append(f"    {t}: {n:,}")
     q, c = r["delta_quality_ci"], r["delta_cost_per_1k_ci"]
     lines += [
         f"  quality change:   {r['delta_quality']:+.4f}  ({conf}% CI {q[0]:+.4f} .. {q[1]:+.4f})",
-        f"  cost change:      {r['delta_cost_per_1k']:+.4f} $ per 1k requests  ({conf}% CI {c[0]:+.4f} .. {c[1]:+.4f})",
-        f"  (paired bootstrap over rows: {r['bootstrap']['samples']} resamples, seed {r['bootstrap']['seed']})",
+        f"  cost change:      {r['delta_cost_per_1k']:+.4f} $ per 1k requests  "
+        f"({conf}% CI {c[0]:+.4f} .. {c[1]:+.4f})",
+        f"  (paired bootstrap over rows: {r['bootstrap']['samples']} resamples, "
+        f"seed {r['bootstrap']['seed']})",
     ]
     if r["changed_by_task"]:
-        lines.append("  most changed tasks: " + ", ".join(f"{t} {n}" for t, n in r["changed_by_task"].items()))
+        lines.append(
+            "  most changed tasks: " + ", ".join(f"{t} {n}" for t, n in r["changed_by_task"].items())
+        )
     return "\n".join(lines)
 
 
@@ -128,15 +151,24 @@ def render_calibration(r: dict[str, Any]) -> str:
     else:
         lines.append(
             f"fitted on train ({r['train_rows']:,} rows): a model per value of {fit['fact']} "
-            f"({fit['groups']} groups, {fit['groups_left_to_default']} left to the default '{fit['default']}')"
+            f"({fit['groups']} groups, {fit['groups_left_to_default']} left to the default "
+            f"'{fit['default']}')"
         )
     met = "met" if fit["met_on_train"] else "NOT met (closest configuration kept)"
     lines.append(f"target: {r['target']} on train: {met}\n\ntest split:")
     lines += _table(r["test"], "original policy", r["test"]["result"])
     cal = r["calibrated"]
     b = r["test"]["baselines"]
-    lines.append(_row("calibrated policy", cal["quality"], cal["cost_per_1k"], b["always_strongest"]["quality"],
-                      b["always_strongest"]["cost_per_1k"], ", ".join(f"{m} {v * 100:.1f}%" for m, v in cal["share"].items())))
+    lines.append(
+        _row(
+            "calibrated policy",
+            cal["quality"],
+            cal["cost_per_1k"],
+            b["always_strongest"]["quality"],
+            b["always_strongest"]["cost_per_1k"],
+            ", ".join(f"{m} {v * 100:.1f}%" for m, v in cal["share"].items()),
+        )
+    )
     lines.append(f"  random at the calibrated cost: {r['random_at_calibrated']['quality']:.4f}")
     goal = r["goal"]
     lines.append(

@@ -72,7 +72,9 @@ class Evaluation:
         self.split = split
         self.data_source = data_source
         self.total_rows = len(rows)
-        chosen = select_split(rows, split, seed=config.seed, test_fraction=config.test_fraction, resplit=resplit)
+        chosen = select_split(
+            rows, split, seed=config.seed, test_fraction=config.test_fraction, resplit=resplit
+        )
         if not chosen:
             hint = " (the rows carry their own split; --resplit assigns a seeded one)" if not resplit else ""
             raise EvaluationError(f"no rows in split '{split}' of {data_source}{hint}")
@@ -82,11 +84,16 @@ class Evaluation:
         self.prices_source = prices_path
         skipped = sorted(set(config.models) - set(policy.models))
         self.table: OutcomeTable = build_table(
-            chosen, mapping, prices=prices, fallback_price=_policy_price(policy),
+            chosen,
+            mapping,
+            prices=prices,
+            fallback_price=_policy_price(policy),
             default_completion_tokens=config.default_completion_tokens,
         )
         if skipped:
-            self.table.notes.append(f"mapping entries for models this policy does not declare: {', '.join(skipped)}")
+            self.table.notes.append(
+                f"mapping entries for models this policy does not declare: {', '.join(skipped)}"
+            )
         self.replayer = Replayer(self.table, metadata_labels=config.metadata_labels, seed=config.seed)
         self.baselines: Baselines = compute_baselines(self.table)
         self.load_seconds = time.perf_counter() - started
@@ -98,7 +105,9 @@ class Evaluation:
     def route_for(self, policy: Policy, route: str | None) -> str:
         chosen = route or self.config.route or policy.default_route
         if chosen is None:
-            raise EvaluationError("no route to replay: pass --route, set route: in the eval config, or default_route")
+            raise EvaluationError(
+                "no route to replay: pass --route, set route: in the eval config, or default_route"
+            )
         return chosen
 
     def run(self, policy: Policy, route: str | None = None) -> Outcome:
@@ -106,16 +115,24 @@ class Evaluation:
         return Outcome(targets, rules, summarize(self.table, targets, rules))
 
     def point(self, value: object, result: PolicyResult) -> CurvePoint:
-        return CurvePoint(value, result.quality, result.cost_per_1k, result.share.get(self.baselines.strongest_model, 0.0))
+        return CurvePoint(
+            value, result.quality, result.cost_per_1k, result.share.get(self.baselines.strongest_model, 0.0)
+        )
 
     # --- reports -------------------------------------------------------------------------------
 
     def header(self) -> dict[str, Any]:
         return {
-            "data": self.data_source, "split": self.split, "seed": self.config.seed,
-            "test_fraction": self.config.test_fraction, "rows_in_file": self.total_rows,
-            "rows_evaluated": len(self.table), "rows_dropped": dict(self.table.dropped),
-            "mapping": self.table.mapping, "prices": self.prices_source, "notes": list(self.table.notes),
+            "data": self.data_source,
+            "split": self.split,
+            "seed": self.config.seed,
+            "test_fraction": self.config.test_fraction,
+            "rows_in_file": self.total_rows,
+            "rows_evaluated": len(self.table),
+            "rows_dropped": dict(self.table.dropped),
+            "mapping": self.table.mapping,
+            "prices": self.prices_source,
+            "notes": list(self.table.notes),
             "metadata_labels": list(self.config.metadata_labels),
         }
 
@@ -128,7 +145,8 @@ class Evaluation:
         res = outcome.result
         return {
             **self.header(),
-            "policy": policy.source, "route": self.route_for(policy, route),
+            "policy": policy.source,
+            "route": self.route_for(policy, route),
             "result": res.as_dict() | self.relative(res.quality, res.cost_per_1k),
             "baselines": b.as_dict() | {"random_matched_cost": b.random_at(res.cost_per_1k).as_dict()},
             "seconds": {"load": round(self.load_seconds, 3), "replay": round(elapsed, 3)},
@@ -144,7 +162,12 @@ class Evaluation:
         }
 
     def curve(
-        self, document: dict[str, Any], source: str, path: str, values: Sequence[Any], route: str | None = None
+        self,
+        document: dict[str, Any],
+        source: str,
+        path: str,
+        values: Sequence[Any],
+        route: str | None = None,
     ) -> dict[str, Any]:
         """Sweep ``path`` over ``values``; each point is a full replay of the changed policy."""
         started = time.perf_counter()
@@ -154,13 +177,23 @@ class Evaluation:
             policy = policy_from_document(set_knob(document, path, value), f"{source} [{path}={value}]")
             res = self.run(policy, route).result
             points.append(self.point(value, res))
-            rows.append({"value": value, "quality": res.quality, "cost_per_1k": res.cost_per_1k,
-                         "share": res.share} | self.relative(res.quality, res.cost_per_1k))
+            rows.append(
+                {"value": value, "quality": res.quality, "cost_per_1k": res.cost_per_1k, "share": res.share}
+                | self.relative(res.quality, res.cost_per_1k)
+            )
         elapsed = time.perf_counter() - started
         return {
-            **self.header(), "policy": source, "knob": path, "points": rows,
-            "metrics": self.curve_metrics(points), "baselines": self.baselines.as_dict(),
-            "seconds": {"load": round(self.load_seconds, 3), "sweep": round(elapsed, 3), "per_point": round(elapsed / max(1, len(values)), 3)},
+            **self.header(),
+            "policy": source,
+            "knob": path,
+            "points": rows,
+            "metrics": self.curve_metrics(points),
+            "baselines": self.baselines.as_dict(),
+            "seconds": {
+                "load": round(self.load_seconds, 3),
+                "sweep": round(elapsed, 3),
+                "per_point": round(elapsed / max(1, len(values)), 3),
+            },
             "_points": points,
         }
 
@@ -189,7 +222,9 @@ class Evaluation:
             out[f"cpt{pct}_strong_share"] = cpt(points, qw, qs, target, share)
             dollars_needed = cpt(points, qw, qs, target, dollars)
             out[f"cpt{pct}_cost_per_1k"] = dollars_needed
-            out[f"cpt{pct}_cost_vs_strongest"] = dollars_needed / cs if dollars_needed is not None and cs else None
+            out[f"cpt{pct}_cost_vs_strongest"] = (
+                dollars_needed / cs if dollars_needed is not None and cs else None
+            )
         pts = [(p.cost_per_1k, p.quality) for p in points]
         out["aiq"] = aiq(pts, cw, cs)
         out["aiq_random"] = aiq([(cw, qw), (cs, qs)], cw, cs)
@@ -218,6 +253,8 @@ def _policy_price(policy: Policy) -> Any:
         price = price_of(spec)
         if price.input_per_mtok is None:
             return None
-        return TokenPrice(price.input_per_mtok, price.output_per_mtok or 0.0, f"{price.source}: {spec.litellm_model}")
+        return TokenPrice(
+            price.input_per_mtok, price.output_per_mtok or 0.0, f"{price.source}: {spec.litellm_model}"
+        )
 
     return lookup

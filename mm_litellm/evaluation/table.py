@@ -68,7 +68,9 @@ def select_split(
         raise EvaluationError(f"unknown split '{split}'; allowed: train, test, all")
     chosen = []
     for row in rows:
-        row_split = row.split if row.split is not None and not resplit else assign_split(row.id, seed, test_fraction)
+        row_split = (
+            row.split if row.split is not None and not resplit else assign_split(row.id, seed, test_fraction)
+        )
         if row_split == split:
             chosen.append(row)
     return chosen
@@ -92,7 +94,9 @@ def build_table(
     missing = [f"{p} -> {d}" for p, d in mapping.items() if d not in present]
     if missing:
         known = ", ".join(sorted(present)) or "(none)"
-        raise EvaluationError(f"mapped to models the dataset does not have: {', '.join(missing)}; dataset models: {known}")
+        raise EvaluationError(
+            f"mapped to models the dataset does not have: {', '.join(missing)}; dataset models: {known}"
+        )
     resolved: dict[str, TokenPrice | None] = {}
 
     def price_for(policy_model: str) -> TokenPrice | None:  # looked up only when a row needs it
@@ -103,7 +107,9 @@ def build_table(
             resolved[policy_model] = price
         return resolved[policy_model]
 
-    table = OutcomeTable(rows=[], mapping=dict(mapping), score={m: [] for m in mapping}, cost={m: [] for m in mapping})
+    table = OutcomeTable(
+        rows=[], mapping=dict(mapping), score={m: [] for m in mapping}, cost={m: [] for m in mapping}
+    )
     no_completion = 0
     for row in rows:
         scores: list[float] = []
@@ -144,7 +150,10 @@ def build_table(
 
 
 def _cost(
-    row: OutcomeRow, outcome: Outcome, price_for: Callable[[str], TokenPrice | None], policy_model: str,
+    row: OutcomeRow,
+    outcome: Outcome,
+    price_for: Callable[[str], TokenPrice | None],
+    policy_model: str,
     default_completion: int | None,
 ) -> tuple[float | None, int]:
     if outcome.cost_usd is not None:
@@ -153,13 +162,15 @@ def _cost(
     price = price_for(policy_model)
     if price is None or prompt_tokens is None:
         return None, 0
-    guessed = outcome.completion_tokens is None
-    completion = outcome.completion_tokens if not guessed else (default_completion or 0)
-    return price.cost(prompt_tokens, completion), int(guessed)
+    if outcome.completion_tokens is None:
+        return price.cost(prompt_tokens, default_completion or 0), 1
+    return price.cost(prompt_tokens, outcome.completion_tokens), 0
 
 
-def _unpriced_message(row: OutcomeRow, policy_model: str, data_model: str, prices: PinnedPrices | None) -> str:
+def _unpriced_message(
+    row: OutcomeRow, policy_model: str, data_model: str, prices: PinnedPrices | None
+) -> str:
     where = f"row '{row.id}', model '{data_model}' (policy model '{policy_model}')"
     if prices is None:
-        return f"{where}: no cost_usd, and no price: pass --prices FILE (a pinned price table) or price the policy model"
+        return f"{where}: no cost_usd, and no price: pass --prices FILE or price the policy model"
     return f"{where}: no cost_usd and no price: add it to {prices.path} or give the row prompt_tokens"

@@ -45,15 +45,19 @@ def make_rows(n_easy: int = 60, n_hard: int = 40) -> list[dict[str, Any]]:
     rows = []
     for i in range(n_easy + n_hard):
         hard = i >= n_easy
-        rows.append({
-            "id": f"r{i}", "task": "hard" if hard else "easy", "split": None,
-            "prompt": ("x" * 400) if hard else "short question",
-            "labels": {"category": "B" if hard else "A"},
-            "outcomes": {
-                "weak-model": {"score": 0.0 if hard else 1.0, "cost_usd": 0.001},
-                "strong-model": {"score": 1.0, "cost_usd": 0.010},
-            },
-        })
+        rows.append(
+            {
+                "id": f"r{i}",
+                "task": "hard" if hard else "easy",
+                "split": None,
+                "prompt": ("x" * 400) if hard else "short question",
+                "labels": {"category": "B" if hard else "A"},
+                "outcomes": {
+                    "weak-model": {"score": 0.0 if hard else 1.0, "cost_usd": 0.001},
+                    "strong-model": {"score": 1.0, "cost_usd": 0.010},
+                },
+            }
+        )
     return rows
 
 

@@ -11,7 +11,13 @@ import sqlalchemy as sa
 from mm_litellm.cli.main import main
 from mm_litellm.evaluation.dataset import load_dataset
 from mm_litellm.evaluation.errors import EvaluationError
-from mm_litellm.evaluation.export import LedgerCall, export_rows, read_ledger, read_recorded_outcomes, read_scores_file
+from mm_litellm.evaluation.export import (
+    LedgerCall,
+    export_rows,
+    read_ledger,
+    read_recorded_outcomes,
+    read_scores_file,
+)
 
 
 def test_ensemble_members_become_one_row_with_several_outcomes() -> None:
@@ -26,27 +32,70 @@ def test_ensemble_members_become_one_row_with_several_outcomes() -> None:
     assert [r.id for r in rows] == ["p1", "b1"]  # the failed call and the unscored one are left out
     p1 = rows[0]
     assert p1.prompt == "2+2?" and p1.task == "math" and p1.metadata == {"tags": ["t"]}
-    assert {m: (o.score, o.cost_usd) for m, o in p1.outcomes.items()} == {"small": (0.0, 0.001), "big": (1.0, 0.010)}
+    assert {m: (o.score, o.cost_usd) for m, o in p1.outcomes.items()} == {
+        "small": (0.0, 0.001),
+        "big": (1.0, 0.010),
+    }
 
 
-def test_reads_ledger_and_recorded_outcomes_by_reflection(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_reads_ledger_and_recorded_outcomes_by_reflection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     url = f"sqlite:///{tmp_path / 'mm.db'}"
     engine = sa.create_engine(url)
     meta = sa.MetaData()
-    ledger = sa.Table("mm_ledger", meta, sa.Column("call_id", sa.String, primary_key=True), sa.Column("model", sa.String),
-                      sa.Column("prompt_tokens", sa.Integer), sa.Column("completion_tokens", sa.Integer),
-                      sa.Column("cost_usd", sa.Float), sa.Column("task", sa.String), sa.Column("route", sa.String),
-                      sa.Column("tags", sa.String), sa.Column("parent_id", sa.String), sa.Column("status", sa.String))
-    outcomes = sa.Table("prompt_assignments", meta, sa.Column("call_id", sa.String, primary_key=True),
-                        sa.Column("success", sa.Boolean), sa.Column("score", sa.Float))
+    ledger = sa.Table(
+        "mm_ledger",
+        meta,
+        sa.Column("call_id", sa.String, primary_key=True),
+        sa.Column("model", sa.String),
+        sa.Column("prompt_tokens", sa.Integer),
+        sa.Column("completion_tokens", sa.Integer),
+        sa.Column("cost_usd", sa.Float),
+        sa.Column("task", sa.String),
+        sa.Column("route", sa.String),
+        sa.Column("tags", sa.String),
+        sa.Column("parent_id", sa.String),
+        sa.Column("status", sa.String),
+    )
+    outcomes = sa.Table(
+        "prompt_assignments",
+        meta,
+        sa.Column("call_id", sa.String, primary_key=True),
+        sa.Column("success", sa.Boolean),
+        sa.Column("score", sa.Float),
+    )
     meta.create_all(engine)
     with engine.begin() as conn:
-        conn.execute(ledger.insert(), [
-            {"call_id": "x", "model": "small", "prompt_tokens": 5, "completion_tokens": 1, "cost_usd": 0.1,
-             "task": "qa", "route": "auto", "tags": "a,b", "parent_id": None, "status": "success"},
-            {"call_id": "y", "model": "big", "prompt_tokens": 5, "completion_tokens": 1, "cost_usd": 0.3,
-             "task": "qa", "route": "auto", "tags": "", "parent_id": None, "status": "success"},
-        ])
+        conn.execute(
+            ledger.insert(),
+            [
+                {
+                    "call_id": "x",
+                    "model": "small",
+                    "prompt_tokens": 5,
+                    "completion_tokens": 1,
+                    "cost_usd": 0.1,
+                    "task": "qa",
+                    "route": "auto",
+                    "tags": "a,b",
+                    "parent_id": None,
+                    "status": "success",
+                },
+                {
+                    "call_id": "y",
+                    "model": "big",
+                    "prompt_tokens": 5,
+                    "completion_tokens": 1,
+                    "cost_usd": 0.3,
+                    "task": "qa",
+                    "route": "auto",
+                    "tags": "",
+                    "parent_id": None,
+                    "status": "success",
+                },
+            ],
+        )
         conn.execute(outcomes.insert(), [{"call_id": "x", "success": True, "score": None}])
     calls = read_ledger(url)
     assert calls[0] == LedgerCall("x", "small", 5, 1, 0.1, "qa", "auto", ("a", "b"), None, "success")

@@ -25,12 +25,20 @@ def test_policy_built_to_be_the_oracle_scores_as_the_oracle(synthetic: dict[str,
     report = ev.report(policy)
     res, b = report["result"], report["baselines"]
     assert res["quality"] == pytest.approx(1.0) == pytest.approx(b["oracle"]["quality"])
-    assert res["cost_per_1k"] == pytest.approx(0.6 * 1 + 0.4 * 10) == pytest.approx(b["oracle"]["cost_per_1k"])
+    assert (
+        res["cost_per_1k"] == pytest.approx(0.6 * 1 + 0.4 * 10) == pytest.approx(b["oracle"]["cost_per_1k"])
+    )
     assert res["share"] == {"weak": 0.6, "strong": 0.4}
     assert res["rules"] == {"(route default)": 0.6, "long": 0.4}
     assert res["per_task"]["hard"]["share"] == {"strong": 1.0}
-    assert b["always_cheapest"] == {"quality": pytest.approx(0.6), "cost_per_1k": pytest.approx(1.0), "detail": "weak"}
-    assert b["always_strongest"]["quality"] == 1.0 and b["always_strongest"]["cost_per_1k"] == pytest.approx(10.0)
+    assert b["always_cheapest"] == {
+        "quality": pytest.approx(0.6),
+        "cost_per_1k": pytest.approx(1.0),
+        "detail": "weak",
+    }
+    assert b["always_strongest"]["quality"] == 1.0 and b["always_strongest"]["cost_per_1k"] == pytest.approx(
+        10.0
+    )
     assert res["pgr"] == pytest.approx(1.0)
     # random at the policy's cost $4.6: p = (4.6 - 1) / 9 = 0.4, expected quality 0.6 + 0.4 * 0.4
     assert b["random_matched_cost"]["quality"] == pytest.approx(0.76)
@@ -46,10 +54,16 @@ def test_random_baseline_expected_value_and_clipping() -> None:
 
 def test_routing_to_an_unmapped_model_is_an_error_naming_it(synthetic: dict[str, Path]) -> None:
     policy = parse_policy(
-        synthetic["policy"].read_text().replace("  strong:\n    litellm_params: {model: openai/strong-model}",
-                                                 "  strong:\n    litellm_params: {model: openai/other}")
+        synthetic["policy"]
+        .read_text()
+        .replace(
+            "  strong:\n    litellm_params: {model: openai/strong-model}",
+            "  strong:\n    litellm_params: {model: openai/other}",
+        )
     )
-    with pytest.raises(EvaluationError, match=r"models with no recorded outcome: strong \(40 rows\); map each"):
+    with pytest.raises(
+        EvaluationError, match=r"models with no recorded outcome: strong \(40 rows\); map each"
+    ):
         Evaluation(load_dataset(synthetic["data"]), policy, EvalConfig(), split="all").report(policy)
 
 
@@ -104,33 +118,69 @@ def test_split_is_seeded_stable_and_near_the_fraction() -> None:
 
 def test_costs_from_pinned_prices_and_tokens(tmp_path: Path, synthetic: dict[str, Path]) -> None:
     prices = tmp_path / "prices.json"
-    prices.write_text(json.dumps({"per_million_tokens_usd": {"weak-model": [1.0, 2.0], "strong-model": [10.0, 30.0]}}))
-    rows = [{"id": "t", "prompt": "q", "prompt_tokens": 1000,
-             "outcomes": {"weak-model": {"score": 1, "completion_tokens": 500},
-                          "strong-model": {"score": 1, "cost_usd": 0.5}}},
-            {"id": "u", "prompt": "q", "prompt_tokens": 1000,
-             "outcomes": {"weak-model": {"score": 1}, "strong-model": {"score": 1, "cost_usd": 0.5}}}]
+    prices.write_text(
+        json.dumps({"per_million_tokens_usd": {"weak-model": [1.0, 2.0], "strong-model": [10.0, 30.0]}})
+    )
+    rows = [
+        {
+            "id": "t",
+            "prompt": "q",
+            "prompt_tokens": 1000,
+            "outcomes": {
+                "weak-model": {"score": 1, "completion_tokens": 500},
+                "strong-model": {"score": 1, "cost_usd": 0.5},
+            },
+        },
+        {
+            "id": "u",
+            "prompt": "q",
+            "prompt_tokens": 1000,
+            "outcomes": {"weak-model": {"score": 1}, "strong-model": {"score": 1, "cost_usd": 0.5}},
+        },
+    ]
     data = tmp_path / "d.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows))
     policy = load_policy(synthetic["policy"])
-    ev = Evaluation(load_dataset(data), policy, EvalConfig(prices=str(prices), default_completion_tokens=100), split="all")
+    ev = Evaluation(
+        load_dataset(data), policy, EvalConfig(prices=str(prices), default_completion_tokens=100), split="all"
+    )
     assert ev.table.cost["weak"] == [pytest.approx(0.002), pytest.approx(0.0012)]
     assert ev.table.cost["strong"] == [0.5, 0.5]  # the row's own cost wins
-    assert ev.table.notes == ["1 outcome(s) recorded no completion tokens; priced with default_completion_tokens=100"]
+    assert ev.table.notes == [
+        "1 outcome(s) recorded no completion tokens; priced with default_completion_tokens=100"
+    ]
     assert load_pinned_prices(prices).get("weak-model").cost(1_000_000, 0) == 1.0
 
 
 def test_missing_price_is_an_error_saying_how_to_fix_it(tmp_path: Path) -> None:
     data = tmp_path / "d.jsonl"
-    data.write_text(json.dumps({"id": "x", "prompt": "q", "prompt_tokens": 3, "outcomes": {"m": {"score": 1}}}) + "\n")
-    with pytest.raises(EvaluationError, match=r"row 'x', model 'm' \(policy model 'a'\): no cost_usd, and no price"):
+    data.write_text(
+        json.dumps({"id": "x", "prompt": "q", "prompt_tokens": 3, "outcomes": {"m": {"score": 1}}}) + "\n"
+    )
+    with pytest.raises(
+        EvaluationError, match=r"row 'x', model 'm' \(policy model 'a'\): no cost_usd, and no price"
+    ):
         build_table(load_dataset(data), {"a": "m"}, fallback_price=lambda _model: None)
 
 
-def test_policy_pricing_prices_models_missing_from_the_pinned_table(tmp_path: Path, synthetic: dict[str, Path]) -> None:
+def test_policy_pricing_prices_models_missing_from_the_pinned_table(
+    tmp_path: Path, synthetic: dict[str, Path]
+) -> None:
     data = tmp_path / "d.jsonl"
-    data.write_text(json.dumps({"id": "x", "prompt": "q", "prompt_tokens": 1000, "outcomes": {
-        "weak-model": {"score": 1, "completion_tokens": 0}, "strong-model": {"score": 1, "completion_tokens": 100}}}) + "\n")
+    data.write_text(
+        json.dumps(
+            {
+                "id": "x",
+                "prompt": "q",
+                "prompt_tokens": 1000,
+                "outcomes": {
+                    "weak-model": {"score": 1, "completion_tokens": 0},
+                    "strong-model": {"score": 1, "completion_tokens": 100},
+                },
+            }
+        )
+        + "\n"
+    )
     policy = load_policy(synthetic["policy"])  # pricing: weak 1/1, strong 10/10 USD per 1M tokens
     ev = Evaluation(load_dataset(data), policy, EvalConfig(), split="all")
     assert ev.table.cost == {"weak": [pytest.approx(0.001)], "strong": [pytest.approx(0.011)]}
@@ -148,11 +198,18 @@ def test_eval_config_file_resolves_prices_and_rejects_unknown_keys(tmp_path: Pat
 
 
 def test_labels_reach_the_router_only_when_opted_in(synthetic: dict[str, Path]) -> None:
-    policy = parse_policy(synthetic["policy"].read_text().replace(
-        "{name: long, when: {input_tokens: {gt: 50}}, use: strong}",
-        "{name: by-category, when: {metadata.category: B}, use: strong}"))
+    policy = parse_policy(
+        synthetic["policy"]
+        .read_text()
+        .replace(
+            "{name: long, when: {input_tokens: {gt: 50}}, use: strong}",
+            "{name: by-category, when: {metadata.category: B}, use: strong}",
+        )
+    )
     rows = load_dataset(synthetic["data"])
     hidden = Evaluation(rows, policy, EvalConfig(), split="all").run(policy).result
-    visible = Evaluation(rows, policy, EvalConfig(metadata_labels=("category",)), split="all").run(policy).result
+    visible = (
+        Evaluation(rows, policy, EvalConfig(metadata_labels=("category",)), split="all").run(policy).result
+    )
     assert hidden.share == {"weak": 1.0}
     assert visible.share == {"weak": 0.6, "strong": 0.4}

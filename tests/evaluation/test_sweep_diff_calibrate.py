@@ -11,7 +11,14 @@ from mm_litellm.evaluation.config import EvalConfig
 from mm_litellm.evaluation.dataset import load_dataset
 from mm_litellm.evaluation.diff import bootstrap_mean_ci, diff_policies
 from mm_litellm.evaluation.errors import EvaluationError
-from mm_litellm.evaluation.knobs import get_knob, parse_path, parse_values, policy_from_document, read_document, set_knob
+from mm_litellm.evaluation.knobs import (
+    get_knob,
+    parse_path,
+    parse_values,
+    policy_from_document,
+    read_document,
+    set_knob,
+)
 from mm_litellm.evaluation.session import Evaluation
 from mm_litellm.policy import load_policy
 
@@ -63,7 +70,11 @@ def test_diff_of_identical_policies_is_zero(synthetic: dict[str, Path]) -> None:
     policy = load_policy(synthetic["policy"])
     ev = Evaluation.from_file(synthetic["data"], policy, EvalConfig(), split="all")
     report = diff_policies(ev, policy, policy)
-    assert report["changed"] == 0 and report["delta_quality"] == 0 and report["delta_cost_per_1k_ci"] == [0.0, 0.0]
+    assert (
+        report["changed"] == 0
+        and report["delta_quality"] == 0
+        and report["delta_cost_per_1k_ci"] == [0.0, 0.0]
+    )
 
 
 def test_diff_counts_changes_and_its_intervals_are_seeded(synthetic: dict[str, Path]) -> None:
@@ -82,13 +93,16 @@ def test_bootstrap_interval_of_a_constant_is_the_constant() -> None:
     assert bootstrap_mean_ci([[2.0] * 50], samples=100, seed=1, confidence=0.9) == [(2.0, 2.0)]
 
 
-def test_calibrate_knob_picks_the_cheapest_value_meeting_the_quality_target(synthetic: dict[str, Path]) -> None:
+def test_calibrate_knob_picks_the_cheapest_value_meeting_the_quality_target(
+    synthetic: dict[str, Path],
+) -> None:
     policy = load_policy(synthetic["policy"])
     config = EvalConfig(seed=1)
     rows = load_dataset(synthetic["data"])
     train = Evaluation(rows, policy, config, split="train")
-    doc, fit = calibrate_knob(train, read_document(synthetic["policy"]), "p", KNOB, [0, 50, 100_000],
-                              Target("quality", 0.95))
+    doc, fit = calibrate_knob(
+        train, read_document(synthetic["policy"]), "p", KNOB, [0, 50, 100_000], Target("quality", 0.95)
+    )
     assert fit["value"] == 50 and fit["met_on_train"]
     assert get_knob(doc, KNOB) == 50
 
@@ -99,8 +113,9 @@ def test_calibrate_groups_learns_the_oracle_assignment(synthetic: dict[str, Path
     rows = load_dataset(synthetic["data"])
     train = Evaluation(rows, weak, config, split="train")
     test = Evaluation(rows, weak, config, split="test")
-    doc, fit = calibrate_groups(train, read_document(synthetic["weak"]), weak, "metadata.category",
-                                Target("cost", 0.5), min_rows=3)
+    doc, fit = calibrate_groups(
+        train, read_document(synthetic["weak"]), weak, "metadata.category", Target("cost", 0.5), min_rows=3
+    )
     assert fit["assignment"] == {"A": "weak", "B": "strong"} and fit["met_on_train"]
     calibrated = policy_from_document(doc, "calibrated.yaml")
     rule = calibrated.routes["auto"].rules[0]
@@ -114,10 +129,27 @@ def test_calibrate_groups_keeps_existing_rules_first_unless_asked(synthetic: dic
     policy = load_policy(synthetic["policy"])
     config = EvalConfig(metadata_labels=("category",))
     train = Evaluation(load_dataset(synthetic["data"]), policy, config, split="all")
-    doc, fit = calibrate_groups(train, read_document(synthetic["policy"]), policy, "metadata.category",
-                                Target("cost", 0.5), min_rows=3)
+    _doc, fit = calibrate_groups(
+        train,
+        read_document(synthetic["policy"]),
+        policy,
+        "metadata.category",
+        Target("cost", 0.5),
+        min_rows=3,
+    )
     assert fit["rows_kept_as_before"] == 40  # the 'long' rule still decides the hard rows
-    first, fit_first = calibrate_groups(train, read_document(synthetic["policy"]), policy, "metadata.category",
-                                        Target("cost", 0.5), min_rows=3, position="first")
-    assert [r["name"] for r in first["routes"]["auto"]["rules"]] == ["calibrated-strong", "calibrated-weak", "long"]
+    first, fit_first = calibrate_groups(
+        train,
+        read_document(synthetic["policy"]),
+        policy,
+        "metadata.category",
+        Target("cost", 0.5),
+        min_rows=3,
+        position="first",
+    )
+    assert [r["name"] for r in first["routes"]["auto"]["rules"]] == [
+        "calibrated-strong",
+        "calibrated-weak",
+        "long",
+    ]
     assert fit_first["rows_kept_as_before"] == 0
