@@ -213,3 +213,12 @@ def test_labels_reach_the_router_only_when_opted_in(synthetic: dict[str, Path]) 
     )
     assert hidden.share == {"weak": 1.0}
     assert visible.share == {"weak": 0.6, "strong": 0.4}
+
+
+def test_importing_evaluation_does_not_import_litellm() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, mm_litellm.evaluation, mm_litellm.cli.evaluate; print('litellm' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
