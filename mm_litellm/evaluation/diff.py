@@ -55,14 +55,12 @@ def diff_policies(
     b = evaluation.run(new, route)
     table = evaluation.table
     n = len(table)
-    dq = [
-        table.score[y][i] - table.score[x][i]
-        for i, (x, y) in enumerate(zip(a.targets, b.targets, strict=True))
-    ]
-    dc = [
-        (table.cost[y][i] - table.cost[x][i]) * 1000
-        for i, (x, y) in enumerate(zip(a.targets, b.targets, strict=True))
-    ]
+
+    def cost_of(outcome: Any, i: int) -> float:
+        return outcome.costs[i] if outcome.costs is not None else table.cost[outcome.targets[i]][i]
+
+    dq = [table.score[b.targets[i]][i] - table.score[a.targets[i]][i] for i in range(n)]
+    dc = [(cost_of(b, i) - cost_of(a, i)) * 1000 for i in range(n)]
     changed = [i for i in range(n) if a.targets[i] != b.targets[i]]
     transitions = Counter(f"{a.targets[i]} -> {b.targets[i]}" for i in changed)
     by_task = Counter(table.rows[i].task or "(none)" for i in changed)

@@ -72,8 +72,8 @@ class Replayer:
             self._features[key] = cached
         return cached
 
-    def decide(self, policy: Policy, route: str) -> tuple[list[str], list[str | None]]:
-        """The policy model each row is routed to, and the rule that decided it."""
+    def decide(self, policy: Policy, route: str) -> tuple[list[str], list[str | None], list[tuple[str, ...]]]:
+        """The policy model each row is routed to, the rule that decided it, and its escalation chain."""
         engine = RoutingEngine(policy)
         if not engine.handles(route):
             known = ", ".join(sorted(policy.routes)) or "(none)"
@@ -84,10 +84,12 @@ class Replayer:
         plan = engine.plan
         targets: list[str] = []
         rules: list[str | None] = []
+        chains: list[tuple[str, ...]] = []
         for features in self.features(policy, route):
             decided = plan(route, features=features)
             targets.append(decided.target)
             rules.append(decided.rule)
+            chains.append(tuple(getattr(decided, "escalation", ()) or ()))
         unmapped = Counter(t for t in targets if t not in self.table.score)
         if unmapped:
             shown = ", ".join(f"{m} ({n} rows)" for m, n in unmapped.most_common())
@@ -95,7 +97,7 @@ class Replayer:
                 f"the policy routes rows to models with no recorded outcome: {shown}; map each to a dataset "
                 f"model with --map MODEL=DATASET_MODEL (mapped: {', '.join(self.table.models)})"
             )
-        return targets, rules
+        return targets, rules, chains
 
 
 def _feature_fingerprint(policy: Policy) -> str:
@@ -108,9 +110,16 @@ def _feature_fingerprint(policy: Policy) -> str:
 
 
 def summarize(
-    table: OutcomeTable, targets: Sequence[str], rules: Sequence[str | None] | None = None
+    table: OutcomeTable,
+    targets: Sequence[str],
+    rules: Sequence[str | None] | None = None,
+    costs: Sequence[float] | None = None,
 ) -> PolicyResult:
-    """Mean quality, cost per 1,000 requests, share per model and the per-task breakdown."""
+    """Mean quality, cost per 1,000 requests, share per model and the per-task breakdown.
+
+    ``costs`` (USD per row) replaces the served model's cost where a row paid for more than one
+    call (escalation hops).
+    """
     n = len(targets)
     if n != len(table):
         raise EvaluationError(f"{n} decisions for {len(table)} rows")
@@ -119,7 +128,8 @@ def summarize(
     tasks: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     task_models: dict[str, Counter[str]] = defaultdict(Counter)
     for i, (row, model) in enumerate(zip(table.rows, targets, strict=True)):
-        q, c = score[model][i], cost[model][i]
+        q = score[model][i]
+        c = cost[model][i] if costs is None else costs[i]
         total_q += q
         total_c += c
         bucket = tasks[row.task or "(none)"]

@@ -28,11 +28,13 @@ __all__ = ["Evaluation", "Outcome", "resolve_mapping"]
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """A policy's decisions over the table and their summary."""
+    """A policy's decisions over the table and their summary (``targets``: the final model per row)."""
 
     targets: list[str]
     rules: list[str | None]
     result: PolicyResult
+    costs: list[float] | None = None
+    escalation: dict[str, Any] | None = None
 
 
 def resolve_mapping(policy: Policy, rows: Sequence[OutcomeRow], explicit: dict[str, str]) -> dict[str, str]:
@@ -111,8 +113,28 @@ class Evaluation:
         return chosen
 
     def run(self, policy: Policy, route: str | None = None) -> Outcome:
-        targets, rules = self.replayer.decide(policy, self.route_for(policy, route))
-        return Outcome(targets, rules, summarize(self.table, targets, rules))
+        targets, rules, chains = self.replayer.decide(policy, self.route_for(policy, route))
+        if not any(chains):
+            return Outcome(targets, rules, summarize(self.table, targets, rules))
+        finals, costs, stats = self._escalate(policy, targets, chains)
+        result = summarize(self.table, finals, rules, costs)
+        return Outcome(finals, rules, result, costs, stats)
+
+    def _escalate(
+        self, policy: Policy, first: list[str], chains: list[tuple[str, ...]]
+    ) -> tuple[list[str], list[float], dict[str, Any]]:
+        """Confidence escalation replayed from recorded answers with the policy's own scorer."""
+        from mm_litellm.evaluation.escalation import replay_escalation
+        from mm_litellm.routing.confidence import scorer_for  # type: ignore[import-not-found,unused-ignore]
+
+        settings = getattr(policy, "escalation", None)
+        scorer = scorer_for(settings)
+        threshold = float(getattr(settings, "threshold", 0.6))
+        max_cost = getattr(settings, "max_cost", None)
+        finals, costs, stats = replay_escalation(
+            self.table, first, chains, lambda text: scorer.score(text).score, threshold, max_cost
+        )
+        return finals, costs, stats.as_dict() | {"threshold": threshold, "max_cost_usd": max_cost}
 
     def point(self, value: object, result: PolicyResult) -> CurvePoint:
         return CurvePoint(
@@ -147,7 +169,9 @@ class Evaluation:
             **self.header(),
             "policy": policy.source,
             "route": self.route_for(policy, route),
-            "result": res.as_dict() | self.relative(res.quality, res.cost_per_1k),
+            "result": res.as_dict()
+            | self.relative(res.quality, res.cost_per_1k)
+            | {"escalation": outcome.escalation},
             "baselines": b.as_dict() | {"random_matched_cost": b.random_at(res.cost_per_1k).as_dict()},
             "seconds": {"load": round(self.load_seconds, 3), "replay": round(elapsed, 3)},
         }

@@ -30,6 +30,8 @@ class OutcomeTable:
     """policy model -> dataset model."""
     score: dict[str, list[float]]
     cost: dict[str, list[float]]
+    answers: dict[str, list[str | None]] = field(default_factory=dict)
+    """The recorded answer text per model (``None`` where none was recorded): the confidence signal."""
     dropped: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
 
@@ -53,6 +55,7 @@ class OutcomeTable:
             mapping=dict(self.mapping),
             score={m: [v[i] for i in keep] for m, v in self.score.items()},
             cost={m: [v[i] for i in keep] for m, v in self.cost.items()},
+            answers={m: [v[i] for i in keep] for m, v in self.answers.items()},
             dropped=Counter(self.dropped),
             notes=list(self.notes),
         )
@@ -108,12 +111,17 @@ def build_table(
         return resolved[policy_model]
 
     table = OutcomeTable(
-        rows=[], mapping=dict(mapping), score={m: [] for m in mapping}, cost={m: [] for m in mapping}
+        rows=[],
+        mapping=dict(mapping),
+        score={m: [] for m in mapping},
+        cost={m: [] for m in mapping},
+        answers={m: [] for m in mapping},
     )
     no_completion = 0
     for row in rows:
         scores: list[float] = []
         costs: list[float] = []
+        answers: list[str | None] = []
         reason = None
         for policy_model, data_model in mapping.items():
             outcome = row.outcomes.get(data_model)
@@ -129,11 +137,13 @@ def build_table(
             no_completion += guessed
             scores.append(outcome.score)
             costs.append(cost)
+            answers.append(outcome.answer)
         if reason is not None:
             table.dropped[reason] += 1
             continue
         table.rows.append(row)
-        for model, s, c in zip(mapping, scores, costs, strict=True):
+        for model, s, c, a in zip(mapping, scores, costs, answers, strict=True):
+            table.answers[model].append(a)
             table.score[model].append(s)
             table.cost[model].append(c)
     if no_completion:

@@ -222,3 +222,23 @@ def test_importing_evaluation_does_not_import_litellm() -> None:
     code = "import sys, mm_litellm.evaluation, mm_litellm.cli.evaluate; print('litellm' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_escalation_replay_pays_every_hop_and_keeps_the_last_score(synthetic: dict[str, Path]) -> None:
+    from mm_litellm.evaluation.escalation import replay_escalation
+
+    rows = load_dataset(synthetic["data"])
+    table = build_table(rows, {"weak": "weak-model", "strong": "strong-model"})
+    n = len(table)
+    table.answers["weak"] = ["I am not sure" if r.task == "hard" else "Paris." for r in table.rows]
+    table.answers["weak"][-1] = None  # one hard row recorded no answer: no signal
+    unsure = {"I am not sure": 0.2, "Paris.": 0.9}
+    finals, costs, stats = replay_escalation(
+        table, ["weak"] * n, [("strong",)] * n, unsure.__getitem__, threshold=0.6, max_cost_usd=None
+    )
+    assert finals.count("strong") == 39 and stats.escalated == 39 and stats.no_signal == 1
+    assert costs[-2] == pytest.approx(0.011) and costs[0] == pytest.approx(0.001)
+    capped = replay_escalation(
+        table, ["weak"] * n, [("strong",)] * n, unsure.__getitem__, 0.6, max_cost_usd=0.005
+    )
+    assert capped[2].capped == 39 and capped[0] == ["weak"] * n
