@@ -129,8 +129,11 @@ class Evaluation:
 
         settings = getattr(policy, "escalation", None)
         scorer = scorer_for(settings)
-        threshold = float(getattr(settings, "threshold", 0.6))
+        threshold = float(getattr(settings, "min_confidence", 0.6))
         max_cost = getattr(settings, "max_cost", None)
+        max_hops = getattr(settings, "max_hops", None)
+        if max_hops is not None:
+            chains = [chain[:max_hops] for chain in chains]
         finals, costs, stats = replay_escalation(
             self.table, first, chains, lambda text: scorer.score(text).score, threshold, max_cost
         )
