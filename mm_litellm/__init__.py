@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from mm_litellm.ensemble import register_ensembles
 from mm_litellm.errors import (
     ConfigurationError,
+    EnsembleError,
     MissingSecretError,
     MMLiteLLMError,
     PolicyError,
@@ -28,6 +30,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "ConfigurationError",
+    "EnsembleError",
     "MMLiteLLMError",
     "MissingSecretError",
     "Plan",
@@ -41,4 +44,5 @@ __all__ = [
     "decision_of",
     "load_policy",
     "parse_policy",
+    "register_ensembles",
 ]

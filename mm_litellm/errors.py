@@ -8,7 +8,10 @@ decides::
     ├── PolicyError              the policy file is invalid (every problem, with file:line and field path)
     ├── ConfigurationError       the process is set up wrongly for the call being made
     │   └── MissingSecretError   an ``os.environ/NAME`` secret a model needs is not set
-    └── RoutingError             the policy cannot choose a model for this request
+    ├── RoutingError             the policy cannot choose a model for this request
+    └── EnsembleError            an ensemble cannot answer
+        ├── QuorumLostError      too few members answered (every member and why it failed)
+        └── NoAgreementError     the members disagree and the ensemble is set to fail then
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from dataclasses import dataclass
 
 __all__ = [
     "ConfigurationError",
+    "EnsembleError",
     "MMLiteLLMError",
     "MissingSecretError",
+    "NoAgreementError",
     "PolicyError",
     "PolicyIssue",
+    "QuorumLostError",
     "RoutingError",
 ]
 
@@ -77,3 +83,31 @@ class RoutingError(MMLiteLLMError):
     def __init__(self, route: str, message: str) -> None:
         self.route = route
         super().__init__(f"route '{route}': {message}")
+
+
+class EnsembleError(MMLiteLLMError):
+    """An ensemble could not answer. ``failures`` maps each failed member to its error.
+
+    ``status_code`` is what LiteLLM reports when it wraps this error (the ensemble runs as a
+    LiteLLM provider): 503 for a lost quorum, 422 for a disagreement.
+    """
+
+    status_code = 500
+
+    def __init__(self, ensemble: str, message: str, failures: dict[str, str] | None = None) -> None:
+        self.ensemble = ensemble
+        self.failures = dict(failures or {})
+        self.message = f"ensemble '{ensemble}': {message}"
+        super().__init__(self.message)
+
+
+class QuorumLostError(EnsembleError):
+    """Fewer members answered than the ensemble's quorum."""
+
+    status_code = 503
+
+
+class NoAgreementError(EnsembleError):
+    """The members disagree (a tie or too little agreement) and ``on_disagreement`` is ``fail``."""
+
+    status_code = 422

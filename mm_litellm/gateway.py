@@ -62,7 +62,9 @@ def _prepare(rt: _runtime.Runtime, model: str, messages: list[Any] | None, kwarg
     rt.secrets.check(plan.target, kwargs)
     call = dict(kwargs)
     metadata = dict(kwargs.get("metadata") or {})
-    metadata[TRACE_KEY] = {"requested_model": model, "route": plan.route, "rule": plan.rule}
+    context = metadata.get(TRACE_KEY)  # the caller's (identity, ...): add to it, never replace it
+    metadata[TRACE_KEY] = {**(context if isinstance(context, Mapping) else {}),
+                           "requested_model": model, "route": plan.route, "rule": plan.rule}
     call["metadata"] = metadata
     if plan.fallbacks and "fallbacks" not in kwargs:
         call["fallbacks"] = [{plan.target: list(plan.fallbacks)}]
@@ -76,7 +78,8 @@ def _finish(response: Any, plan: Plan) -> Any:
         headers = hidden.get("additional_headers") or {}
         trace["served_model"] = headers.get("x-litellm-model-group", plan.target)
         trace["attempted_fallbacks"] = headers.get("x-litellm-attempted-fallbacks", 0)
-        hidden[TRACE_KEY] = trace
+        earlier = hidden.get(TRACE_KEY)  # e.g. an ensemble's details, set by its provider
+        hidden[TRACE_KEY] = {**earlier, **trace} if isinstance(earlier, Mapping) else trace
     if structlog.is_configured():  # an unconfigured structlog prints to stdout: stay quiet then
         log.info("route.decided", **trace)
     return response

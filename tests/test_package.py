@@ -23,9 +23,9 @@ def test_import_does_not_import_litellm_or_configure_logging() -> None:
 def test_public_api_is_pinned() -> None:
     assert mm_litellm.__all__ == sorted(mm_litellm.__all__)
     assert set(mm_litellm.__all__) == {
-        "ConfigurationError", "MMLiteLLMError", "MissingSecretError", "Plan", "Policy", "PolicyError",
+        "ConfigurationError", "EnsembleError", "MMLiteLLMError", "MissingSecretError", "Plan", "Policy", "PolicyError",
         "RoutingError", "__version__", "acompletion", "completion", "configure", "decision_of", "load_policy",
-        "parse_policy",
+        "parse_policy", "register_ensembles",
     }
     for name in mm_litellm.__all__:
         assert hasattr(mm_litellm, name), name
@@ -34,7 +34,9 @@ def test_public_api_is_pinned() -> None:
 def test_error_hierarchy() -> None:
     from mm_litellm import errors
 
-    for name in ("PolicyError", "ConfigurationError", "RoutingError"):
+    for name in ("PolicyError", "ConfigurationError", "RoutingError", "EnsembleError"):
         assert issubclass(getattr(errors, name), errors.MMLiteLLMError)
     assert issubclass(errors.MissingSecretError, errors.ConfigurationError)
     assert issubclass(errors.PolicyError, ValueError)
+    assert issubclass(errors.QuorumLostError, errors.EnsembleError)
+    assert issubclass(errors.NoAgreementError, errors.EnsembleError)

@@ -29,6 +29,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     target = p.add_mutually_exclusive_group()
     target.add_argument("--model", help="a route, alias or model of the policy, or any LiteLLM model string")
     target.add_argument("--route", help="a route of the policy (default: the policy's default_route)")
+    target.add_argument("--ensemble", metavar="NAME",
+                        help="an ensemble of the policy (served as ensemble/NAME)")
+    p.add_argument("--ensemble-size", type=int, metavar="N",
+                   help="with --ensemble: ask only its first N members (fewer members cost less)")
     p.add_argument("--system", help="a system message to send before the prompt")
     p.add_argument("--max-tokens", type=int, metavar="N", help="limit the answer's length")
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
@@ -64,9 +68,21 @@ def handle(args: argparse.Namespace) -> int:
     policy = resolve_policy(args.policy)
     rt = configure(policy)
     quiet_litellm()
-    model = args.model or args.route or policy.default_route
+    if args.ensemble and args.ensemble not in policy.ensembles:
+        fail(f"unknown ensemble '{args.ensemble}'; known: {', '.join(policy.ensembles) or '(none)'}")
+    if args.ensemble_size is not None:
+        if not args.ensemble:
+            fail("--ensemble-size needs --ensemble NAME")
+        from mm_litellm.policy.ensembles import resized
+
+        try:
+            policy = resized(policy, args.ensemble, args.ensemble_size)
+        except ValueError as exc:
+            fail(str(exc))
+        rt = configure(policy)
+    model = f"ensemble/{args.ensemble}" if args.ensemble else args.model or args.route or policy.default_route
     if model is None:
-        fail("no model: pass --model or --route, or set default_route in the policy")
+        fail("no model: pass --model, --route or --ensemble, or set default_route in the policy")
     if args.route and args.route not in policy.routes:
         fail(f"unknown route '{args.route}'; known: {', '.join(policy.routes) or '(none)'}")
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [
@@ -75,18 +91,28 @@ def handle(args: argparse.Namespace) -> int:
     kwargs: dict[str, Any] = {"metadata": parse_meta(args.meta)}
     if args.max_tokens:
         kwargs["max_tokens"] = args.max_tokens
-    if args.mock is not None:
+    mocked_members = None
+    if args.mock is not None and args.ensemble:  # every member answers the mock text; the strategy still runs
+        from mm_litellm.testing.mocks import MockLLM
+
+        mocked_members = MockLLM().script("*", args.mock)
+    elif args.mock is not None:
         kwargs["mock_response"] = _mock_reply(litellm(), policy, model, messages, args.mock)
     if rt is not None and rt.engine.handles(model):
         _ = rt.router  # build the Router before timing the call
     started = time.perf_counter()
     try:
-        response = mm_litellm.completion(model=model, messages=messages, **kwargs)
+        if mocked_members is not None:
+            with mocked_members.installed():
+                response = mm_litellm.completion(model=model, messages=messages, **kwargs)
+        else:
+            response = mm_litellm.completion(model=model, messages=messages, **kwargs)
     except mm_litellm.MMLiteLLMError as exc:
         fail(str(exc))
     except Exception as exc:  # a provider error from LiteLLM: say which, without a traceback
         fail(f"{type(exc).__name__}: {exc}")
-    record = result_record(response, strategy="auto", latency=time.perf_counter() - started, mocked=args.mock is not None)
+    record = result_record(response, strategy="ensemble" if args.ensemble else "auto",
+                           latency=time.perf_counter() - started, mocked=args.mock is not None)
     if args.output:
         Path(args.output).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     if args.json:
@@ -114,19 +140,36 @@ def result_record(response: Any, *, strategy: str, latency: float, mocked: bool)
     hidden = getattr(response, "_hidden_params", {}) or {}
     trace = decision_of(response) or {}
     usage = getattr(response, "usage", None)
+    ensemble = trace.pop("ensemble", None)
+    metadata: dict[str, Any] = {
+        "decision": trace, "mocked": mocked, "litellm_model": hidden.get("litellm_model_name")}
+    if ensemble is not None:
+        metadata |= _ensemble_metadata(ensemble)
     return {
         "response": response.choices[0].message.content,
         "model_used": trace.get("served_model") or response.model,
         "cost": hidden.get("response_cost"),
         "latency": round(latency, 4),
-        "confidence": None,
+        "confidence": ensemble["confidence"] if ensemble else None,
         "input_tokens": getattr(usage, "prompt_tokens", None),
         "output_tokens": getattr(usage, "completion_tokens", None),
         "strategy": strategy,
-        "ensemble_models": [],
-        "metadata": {"decision": trace, "mocked": mocked, "litellm_model": hidden.get("litellm_model_name")},
+        "ensemble_models": [c["served_by"] or c["model"] for c in ensemble["calls"] if c["role"] == "member"]
+        if ensemble else [],
+        "metadata": metadata,
         "timestamp": datetime.now(timezone.utc).isoformat(),
     }
+
+
+def _ensemble_metadata(ensemble: dict[str, Any]) -> dict[str, Any]:
+    """Seed 003's ensemble fields (size, per-member confidences) plus the full details."""
+    from mm_litellm.ensemble.heuristics import confidence
+
+    members = [c for c in ensemble["calls"] if c["role"] == "member"]
+    confidences = ensemble.get("all_confidences") or [
+        confidence(c["answer"]) if c["ok"] else None for c in members
+    ]
+    return {"ensemble_size": len(members), "all_confidences": confidences, "ensemble": ensemble}
 
 
 def _print_summary(record: dict[str, Any]) -> None:
@@ -142,6 +185,12 @@ def _print_summary(record: dict[str, Any]) -> None:
             lines.append(f"         fell back from '{trace.get('model')}' ({trace['attempted_fallbacks']} fallback(s))")
     else:
         lines.append("why:     not named by the policy: passed straight through to LiteLLM")
+    ensemble = record["metadata"].get("ensemble")
+    if ensemble:
+        failed = ", ".join(f"{m} ({f['error_class']})" for m, f in ensemble["failures"].items()) or "none"
+        lines.append(f"ensemble: {ensemble['name']} ({ensemble['strategy']}), members "
+                     f"{', '.join(ensemble['members'])}; confidence {ensemble['confidence']:.2f}; "
+                     f"failed: {failed}")
     tokens = f"{record['input_tokens']} input + {record['output_tokens']} output tokens"
     if cost is None:
         lines.append(f"cost:    unpriced: the model is not in LiteLLM's price table; add pricing: to it ({tokens})")

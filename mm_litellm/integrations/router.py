@@ -13,7 +13,8 @@ from typing import Any
 
 from mm_litellm.errors import MissingSecretError
 from mm_litellm.integrations._litellm import litellm, mocks_active
-from mm_litellm.policy.schema import ModelSpec, Policy
+from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
+from mm_litellm.policy.schema import ModelSpec, Policy, RetryPolicy
 
 __all__ = ["build_router", "model_list", "router_settings", "secret_refs", "SecretCheck"]
 
@@ -43,6 +44,10 @@ def model_list(policy: Policy) -> list[dict[str, Any]]:
             if spec.context_window is not None:
                 info["max_input_tokens"] = spec.context_window
             entries.append({"model_name": alias, "litellm_params": params, "model_info": info})
+    for name in policy.ensembles:  # served by the ensemble provider (integrations/ensemble_provider.py)
+        group = ENSEMBLE_PREFIX + name
+        info = {"id": group, "mm_ensemble": name}
+        entries.append({"model_name": group, "litellm_params": {"model": group}, "model_info": info})
     return entries
 
 
@@ -66,11 +71,18 @@ def router_settings(policy: Policy) -> dict[str, Any]:
         settings["default_fallbacks"] = list(s.default_fallbacks)
     if s.retry_policy is not None:
         settings["retry_policy"] = s.retry_policy.model_dump(exclude_none=True)
+    if policy.ensembles:  # members are retried; retrying the whole ensemble would repeat every member
+        no_retries = {"DefaultRetries": 0, **{f: 0 for f in RetryPolicy.model_fields}}
+        settings["model_group_retry_policy"] = {ENSEMBLE_PREFIX + n: no_retries for n in policy.ensembles}
     return settings
 
 
 def build_router(policy: Policy, **overrides: Any) -> Any:
     """A new ``litellm.Router`` serving every model of ``policy`` (``overrides`` win)."""
+    if policy.ensembles:
+        from mm_litellm.integrations.ensemble_provider import ensure_registered
+
+        ensure_registered()
     return litellm().Router(model_list=model_list(policy), **(router_settings(policy) | overrides))
 
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX, check_ensemble_references
 from mm_litellm.policy.schema import Policy
 from mm_litellm.routing.conditions import ConditionError, compile_when
 
 __all__ = ["check_references", "known_targets"]
 
 Loc = tuple[str | int, ...]
-ENSEMBLE_PREFIX = "ensemble/"
 
 
 def _listing(names: object) -> str:
@@ -28,7 +28,10 @@ def known_targets(policy: Policy) -> set[str]:
 
 def check_references(policy: Policy) -> list[tuple[Loc, str]]:
     """Every cross-reference problem in ``policy``, as (path, message) pairs."""
-    return [*_names(policy), *_aliases(policy), *_router(policy), *_routes(policy), *_cycles(policy)]
+    return [
+        *_names(policy), *_aliases(policy), *_router(policy), *_routes(policy), *_cycles(policy),
+        *check_ensemble_references(policy),
+    ]
 
 
 def _names(policy: Policy) -> Iterator[tuple[Loc, str]]:
@@ -50,7 +53,8 @@ def _model_ref(policy: Policy, name: str, loc: Loc) -> Iterator[tuple[Loc, str]]
 def _target_ref(policy: Policy, name: str, loc: Loc) -> Iterator[tuple[Loc, str]]:
     """A rule's ``use`` / a route's ``default``: a model, a route or a legacy alias."""
     if name.startswith(ENSEMBLE_PREFIX):
-        yield loc, f"'{name}': ensembles are not available in this version of mm_litellm"
+        if name[len(ENSEMBLE_PREFIX):] not in policy.ensembles:
+            yield loc, f"unknown ensemble '{name}'; known: {_listing(ENSEMBLE_PREFIX + e for e in policy.ensembles)}"
     elif name not in known_targets(policy):
         yield loc, (
             f"unknown model or route '{name}'; known models: {_listing(policy.models)}; "

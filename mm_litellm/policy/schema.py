@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, PlainSerializer, PrivateAttr, model_validator
 
+from mm_litellm.policy.ensembles import EnsembleSpec
 from mm_litellm.policy.types import TIERS, FrozenDict, Name, Tier, freeze
 from mm_litellm.policy.types import Frozen as _Frozen
 
@@ -182,6 +183,7 @@ class Policy(_Frozen):
     router: RouterSettings = Field(default_factory=RouterSettings)
     routes: FrozenDict(Route) = Field(default_factory=dict)  # type: ignore[valid-type]
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    ensembles: FrozenDict(EnsembleSpec) = Field(default_factory=dict)  # type: ignore[valid-type]
     default_route: Name | None = None
     """What ``mm-litellm run`` uses when neither ``--model`` nor ``--route`` is given."""
     _source: str = PrivateAttr(default="<string>")

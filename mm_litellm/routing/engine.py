@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mm_litellm.errors import RoutingError
+from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
 from mm_litellm.policy.schema import Policy, Route, Rule
 from mm_litellm.routing.conditions import Condition, compile_when
 from mm_litellm.routing.features import RequestFeatures, extract_features
@@ -46,7 +47,10 @@ class RoutingEngine:
     def handles(self, model: str) -> bool:
         """True when ``model`` is a route, alias or model of the policy (else: pass-through)."""
         policy = self.policy
-        return model in policy.routes or model in policy.aliases or model in policy.models
+        return (
+            model in policy.routes or model in policy.aliases or model in policy.models
+            or (model.startswith(ENSEMBLE_PREFIX) and model[len(ENSEMBLE_PREFIX):] in policy.ensembles)
+        )
 
     def plan(
         self,
@@ -67,6 +71,9 @@ class RoutingEngine:
             name = alias_target
         if name in policy.models:
             return Plan(requested=model, target=name, reason=reason + f"model '{name}' declared in the policy")
+        if name.startswith(ENSEMBLE_PREFIX):  # a Router group served by the ensemble provider
+            why = f"ensemble '{name[len(ENSEMBLE_PREFIX):]}' declared in the policy"
+            return Plan(requested=model, target=name, reason=reason + why)
         if features is None:
             features = extract_features(model, messages, kwargs or {})
         return self._route(model, name, features, reason, explain)

@@ -37,6 +37,10 @@ ERRORS: dict[str, tuple[str, int]] = {
 """Error names a script accepts, with the LiteLLM exception class each one raises."""
 
 
+PASS_THROUGH_PREFIXES = ("ensemble/",)
+"""Models served by mm_litellm's own providers: never mocked, their member calls are."""
+
+
 class UnscriptedModelError(AssertionError):
     """A call reached a model the test did not script (a strict ``MockLLM`` refuses it)."""
 
@@ -165,7 +169,7 @@ class MockLLM:
         return None
 
     def _inject(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        if "mock_response" in kwargs:
+        if "mock_response" in kwargs or str(kwargs.get("model", "")).startswith(PASS_THROUGH_PREFIXES):
             return kwargs
         model = str(kwargs.get("model", ""))
         meta = kwargs.get("metadata") or kwargs.get("litellm_metadata") or {}
