@@ -45,14 +45,18 @@ def replay_escalation(
     score: Scorer,
     threshold: float,
     max_cost_usd: float | None,
+    paid: Sequence[float] | None = None,
 ) -> tuple[list[str], list[float], EscalationStats]:
-    """Final model and total cost (USD) per row after escalation, and what happened."""
+    """Final model and total cost (USD) per row after escalation, and what happened.
+
+    ``paid`` is what each row already cost (an ensemble's calls); default: its first model's cost.
+    """
     finals: list[str] = []
     costs: list[float] = []
     stats = EscalationStats()
     for i, (model, chain) in enumerate(zip(first, chains, strict=True)):
-        spent = table.cost[model][i]
-        if chain:
+        spent = paid[i] if paid is not None else table.cost[model][i]
+        if chain and model in table.cost:
             stats.rows_with_chain += 1
             went = False
             for nxt in chain:

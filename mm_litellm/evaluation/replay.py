@@ -20,7 +20,21 @@ from mm_litellm.policy.schema import Policy
 from mm_litellm.routing.engine import RoutingEngine
 from mm_litellm.routing.features import RequestFeatures, extract_features
 
-__all__ = ["PolicyResult", "Replayer", "summarize"]
+__all__ = ["Decisions", "PolicyResult", "Replayer", "summarize"]
+
+ENSEMBLE_PREFIX = "ensemble/"
+FAILED = ""
+"""Target of a row whose request failed (an ensemble that could not answer, with no fallback)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    """What the engine planned for every row."""
+
+    targets: list[str]
+    rules: list[str | None]
+    chains: list[tuple[str, ...]]
+    fallbacks: list[tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +86,8 @@ class Replayer:
             self._features[key] = cached
         return cached
 
-    def decide(self, policy: Policy, route: str) -> tuple[list[str], list[str | None], list[tuple[str, ...]]]:
-        """The policy model each row is routed to, the rule that decided it, and its escalation chain."""
+    def decide(self, policy: Policy, route: str) -> Decisions:
+        """Per row: the target (a model or an ensemble), the rule, the escalation chain, the fallbacks."""
         engine = RoutingEngine(policy)
         if not engine.handles(route):
             known = ", ".join(sorted(policy.routes)) or "(none)"
@@ -85,19 +99,27 @@ class Replayer:
         targets: list[str] = []
         rules: list[str | None] = []
         chains: list[tuple[str, ...]] = []
+        fallbacks: list[tuple[str, ...]] = []
         for features in self.features(policy, route):
             decided = plan(route, features=features)
             targets.append(decided.target)
             rules.append(decided.rule)
             chains.append(tuple(getattr(decided, "escalation", ()) or ()))
-        unmapped = Counter(t for t in targets if t not in self.table.score)
+            fallbacks.append(decided.fallbacks)
+        unmapped = Counter(
+            t for t in targets if t not in self.table.score and not t.startswith(ENSEMBLE_PREFIX)
+        )
         if unmapped:
             shown = ", ".join(f"{m} ({n} rows)" for m, n in unmapped.most_common())
             raise EvaluationError(
                 f"the policy routes rows to models with no recorded outcome: {shown}; map each to a dataset "
                 f"model with --map MODEL=DATASET_MODEL (mapped: {', '.join(self.table.models)})"
             )
-        return targets, rules, chains
+        return Decisions(targets, rules, chains, fallbacks)
+
+    def messages(self) -> list[list[Any]]:
+        """The chat messages of every row (what ensemble members are asked)."""
+        return [messages for messages, _kwargs in self._requests]
 
 
 def _feature_fingerprint(policy: Policy) -> str:
@@ -128,8 +150,12 @@ def summarize(
     tasks: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0])
     task_models: dict[str, Counter[str]] = defaultdict(Counter)
     for i, (row, model) in enumerate(zip(table.rows, targets, strict=True)):
-        q = score[model][i]
-        c = cost[model][i] if costs is None else costs[i]
+        if model == FAILED:
+            q, c = 0.0, costs[i] if costs is not None else 0.0
+            model = "(failed)"
+        else:
+            q = score[model][i]
+            c = cost[model][i] if costs is None else costs[i]
         total_q += q
         total_c += c
         bucket = tasks[row.task or "(none)"]
@@ -137,7 +163,7 @@ def summarize(
         bucket[1] += q
         bucket[2] += c
         task_models[row.task or "(none)"][model] += 1
-    share = {m: k / n for m, k in Counter(targets).most_common()}
+    share = {(m or "(failed)"): k / n for m, k in Counter(targets).most_common()}
     per_task = {
         task: {
             "n": int(k),

@@ -34,7 +34,8 @@ class Outcome:
     rules: list[str | None]
     result: PolicyResult
     costs: list[float] | None = None
-    escalation: dict[str, Any] | None = None
+    replayed: dict[str, Any] | None = None
+    """Ensemble and escalation statistics, when the policy used them."""
 
 
 def resolve_mapping(policy: Policy, rows: Sequence[OutcomeRow], explicit: dict[str, str]) -> dict[str, str]:
@@ -53,7 +54,8 @@ def resolve_mapping(policy: Policy, rows: Sequence[OutcomeRow], explicit: dict[s
             mapping[name] = name
         elif bare in dataset_models:
             mapping[name] = bare
-    return {**mapping, **{p: d for p, d in explicit.items() if p in policy.models}}
+    targets = set(policy.models) | {f"ensemble/{name}" for name in getattr(policy, "ensembles", {})}
+    return {**mapping, **{p: d for p, d in explicit.items() if p in targets}}
 
 
 class Evaluation:
@@ -84,7 +86,7 @@ class Evaluation:
         prices_path = config.prices or _beside(data_source, "prices_pinned.json")
         prices: PinnedPrices | None = load_pinned_prices(prices_path) if prices_path else None
         self.prices_source = prices_path
-        skipped = sorted(set(config.models) - set(policy.models))
+        skipped = sorted(set(config.models) - set(mapping))
         self.table: OutcomeTable = build_table(
             chosen,
             mapping,
@@ -113,15 +115,32 @@ class Evaluation:
         return chosen
 
     def run(self, policy: Policy, route: str | None = None) -> Outcome:
-        targets, rules, chains = self.replayer.decide(policy, self.route_for(policy, route))
-        if not any(chains):
-            return Outcome(targets, rules, summarize(self.table, targets, rules))
-        finals, costs, stats = self._escalate(policy, targets, chains)
-        result = summarize(self.table, finals, rules, costs)
-        return Outcome(finals, rules, result, costs, stats)
+        decided = self.replayer.decide(policy, self.route_for(policy, route))
+        targets, rules = list(decided.targets), decided.rules
+        costs: list[float] | None = None
+        extra: dict[str, Any] = {}
+        ensemble_rows = [
+            i for i, t in enumerate(targets) if t.startswith("ensemble/") and t not in self.table.score
+        ]
+        if ensemble_rows:
+            from mm_litellm.evaluation.ensembles import replay_ensembles
+
+            finals, paid, stats = replay_ensembles(
+                policy, self.table, ensemble_rows, targets, decided.fallbacks, self.replayer.messages()
+            )
+            costs = [self.table.cost[t][i] if i not in paid else 0.0 for i, t in enumerate(targets)]
+            for i in ensemble_rows:
+                targets[i], costs[i] = finals[i], paid[i]
+            extra["ensembles"] = stats.as_dict()
+        chains = [() if i in set(ensemble_rows) else c for i, c in enumerate(decided.chains)]
+        if any(chains):
+            targets, costs, escalation = self._escalate(policy, targets, chains, costs)
+            extra["escalation"] = escalation
+        result = summarize(self.table, targets, rules, costs)
+        return Outcome(targets, rules, result, costs, extra or None)
 
     def _escalate(
-        self, policy: Policy, first: list[str], chains: list[tuple[str, ...]]
+        self, policy: Policy, first: list[str], chains: list[tuple[str, ...]], paid: list[float] | None
     ) -> tuple[list[str], list[float], dict[str, Any]]:
         """Confidence escalation replayed from recorded answers with the policy's own scorer."""
         from mm_litellm.evaluation.escalation import replay_escalation
@@ -135,7 +154,7 @@ class Evaluation:
         if max_hops is not None:
             chains = [chain[:max_hops] for chain in chains]
         finals, costs, stats = replay_escalation(
-            self.table, first, chains, lambda text: scorer.score(text).score, threshold, max_cost
+            self.table, first, chains, lambda text: scorer.score(text).score, threshold, max_cost, paid
         )
         return finals, costs, stats.as_dict() | {"threshold": threshold, "max_cost_usd": max_cost}
 
@@ -174,7 +193,7 @@ class Evaluation:
             "route": self.route_for(policy, route),
             "result": res.as_dict()
             | self.relative(res.quality, res.cost_per_1k)
-            | {"escalation": outcome.escalation},
+            | {"replayed": outcome.replayed},
             "baselines": b.as_dict() | {"random_matched_cost": b.random_at(res.cost_per_1k).as_dict()},
             "seconds": {"load": round(self.load_seconds, 3), "replay": round(elapsed, 3)},
         }
