@@ -20,6 +20,7 @@ from mm_litellm.errors import (
 )
 from mm_litellm.gateway import acompletion, completion, decision_of
 from mm_litellm.policy import Policy, load_policy, parse_policy
+from mm_litellm.prompts.api import record_outcome, register_prompts
 from mm_litellm.routing.plan import Plan
 from mm_litellm.runtime import configure
 
@@ -44,5 +45,7 @@ __all__ = [
     "decision_of",
     "load_policy",
     "parse_policy",
+    "record_outcome",
     "register_ensembles",
+    "register_prompts",
 ]

@@ -14,6 +14,7 @@ import structlog
 
 from mm_litellm import runtime as _runtime
 from mm_litellm.integrations._litellm import litellm
+from mm_litellm.prompts import apply as _prompts
 from mm_litellm.routing.plan import Plan
 
 __all__ = ["acompletion", "completion", "decision_of"]
@@ -24,28 +25,30 @@ TRACE_KEY = "mm_litellm"
 """Key of the decision trace in ``response._hidden_params`` and in the call's ``metadata``."""
 
 
-def completion(model: str, messages: list[Any] | None = None, **kwargs: Any) -> Any:
+def completion(model: str | None = None, messages: list[Any] | None = None, **kwargs: Any) -> Any:
     """Drop-in for ``litellm.completion``: routed when the policy names ``model``."""
     rt = _runtime.current()
+    model, messages, prompt = _prompts.prepare(model, messages, kwargs, rt)  # prompt_id= renders first
     if rt is None or not rt.engine.handles(model):
         if messages is not None:
             kwargs["messages"] = messages
-        return litellm().completion(model=model, **kwargs)
+        return _prompts.settled(prompt, litellm().completion(model=model, **kwargs))
     plan, call = _prepare(rt, model, messages, kwargs)
     response = rt.router.completion(model=plan.target, messages=messages or [], **call)
-    return _finish(response, plan)
+    return _prompts.settled(prompt, _finish(response, plan))
 
 
-async def acompletion(model: str, messages: list[Any] | None = None, **kwargs: Any) -> Any:
+async def acompletion(model: str | None = None, messages: list[Any] | None = None, **kwargs: Any) -> Any:
     """Drop-in for ``litellm.acompletion``: routed when the policy names ``model``."""
     rt = _runtime.current()
+    model, messages, prompt = _prompts.prepare(model, messages, kwargs, rt)  # prompt_id= renders first
     if rt is None or not rt.engine.handles(model):
         if messages is not None:
             kwargs["messages"] = messages
-        return await litellm().acompletion(model=model, **kwargs)
+        return _prompts.settled(prompt, await litellm().acompletion(model=model, **kwargs))
     plan, call = _prepare(rt, model, messages, kwargs)
     response = await rt.router.acompletion(model=plan.target, messages=messages or [], **call)
-    return _finish(response, plan)
+    return _prompts.settled(prompt, _finish(response, plan))
 
 
 def decision_of(response: Any) -> dict[str, Any] | None:

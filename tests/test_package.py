@@ -25,7 +25,7 @@ def test_public_api_is_pinned() -> None:
     assert set(mm_litellm.__all__) == {
         "ConfigurationError", "EnsembleError", "MMLiteLLMError", "MissingSecretError", "Plan", "Policy", "PolicyError",
         "RoutingError", "__version__", "acompletion", "completion", "configure", "decision_of", "load_policy",
-        "parse_policy", "register_ensembles",
+        "parse_policy", "record_outcome", "register_ensembles", "register_prompts",
     }
     for name in mm_litellm.__all__:
         assert hasattr(mm_litellm, name), name

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, Field, PlainSerializer, PrivateAttr, model_validator
 
 from mm_litellm.policy.ensembles import EnsembleSpec
+from mm_litellm.policy.prompts import PromptsSettings
 from mm_litellm.policy.types import TIERS, FrozenDict, Name, Tier, freeze
 from mm_litellm.policy.types import Frozen as _Frozen
 
@@ -184,6 +185,7 @@ class Policy(_Frozen):
     routes: FrozenDict(Route) = Field(default_factory=dict)  # type: ignore[valid-type]
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     ensembles: FrozenDict(EnsembleSpec) = Field(default_factory=dict)  # type: ignore[valid-type]
+    prompts: PromptsSettings | None = None
     default_route: Name | None = None
     """What ``mm-litellm run`` uses when neither ``--model`` nor ``--route`` is given."""
     _source: str = PrivateAttr(default="<string>")
