@@ -332,9 +332,8 @@ def handle_export(args: argparse.Namespace) -> int:
         if url.startswith("os.environ/"):
             url = os.environ.get(url.removeprefix("os.environ/"), "") or fail(f"{url} is not set")
     calls = read_ledger(url)
-    scores = read_recorded_outcomes(url)
-    if args.scores:
-        scores.update(read_scores_file(args.scores))
+    labels = read_scores_file(args.scores) if args.scores else {}
+    scores = read_recorded_outcomes(url, overridden=labels) | labels
     prompts: dict[str, str] = {}
     if args.prompts:
         for line in Path(args.prompts).read_text(encoding="utf-8").splitlines():

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,8 +143,11 @@ def read_ledger(url: str) -> list[LedgerCall]:
     return calls
 
 
-def read_recorded_outcomes(url: str) -> dict[str, float]:
-    """Scores recorded with ``record_outcome`` (``success`` counts as 1/0), by call id."""
+def read_recorded_outcomes(url: str, *, overridden: Collection[str] = ()) -> dict[str, float]:
+    """Scores recorded with ``record_outcome`` (``success`` counts as 1/0), by call id.
+
+    Calls in ``overridden`` (scored by the user's own labels) are left out.
+    """
     from sqlalchemy import MetaData, Table, select
     from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
@@ -158,11 +161,22 @@ def read_recorded_outcomes(url: str) -> dict[str, float]:
     except SQLAlchemyError as exc:
         raise EvaluationError(f"{url}: cannot read recorded outcomes: {exc}") from exc
     scores: dict[str, float] = {}
+    outside: list[str] = []
     for r in records:
+        if str(r["call_id"]) in overridden:
+            continue
         if r.get("score") is not None:
-            scores[str(r["call_id"])] = float(r["score"])
+            value = float(r["score"])
+            if not 0 <= value <= 1:
+                outside.append(str(r["call_id"]))
+            scores[str(r["call_id"])] = value
         elif r.get("success") is not None:
             scores[str(r["call_id"])] = 1.0 if r["success"] else 0.0
+    if outside:
+        raise EvaluationError(
+            f"{len(outside)} recorded score(s) are outside 0..1 (e.g. call '{outside[0]}'); outcome datasets "
+            "score 0..1: give rescaled scores with --scores FILE, which override the recorded ones"
+        )
     return scores
 
 

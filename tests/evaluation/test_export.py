@@ -116,3 +116,38 @@ def test_missing_ledger_and_bad_scores_are_clear_errors(tmp_path: Path) -> None:
     bad.write_text('{"call_id": "a", "score": 3}\n')
     with pytest.raises(EvaluationError, match=r"s.jsonl:1: expected"):
         read_scores_file(bad)
+
+
+def test_reads_outcomes_recorded_in_the_prompt_registrys_own_table(tmp_path: Path) -> None:
+    from sqlmodel import Session, SQLModel
+
+    from mm_litellm.prompts.store import Assignment
+
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    engine = sa.create_engine(url)
+    SQLModel.metadata.create_all(engine, tables=[Assignment.__table__])  # type: ignore[attr-defined]
+    with Session(engine) as s:
+        s.add(Assignment(call_id="c1", experiment="e", variant="A", prompt_id="p", version=1, success=False))
+        s.add(Assignment(call_id="c2", experiment="e", variant="B", prompt_id="p", version=2, score=0.75))
+        s.add(Assignment(call_id="c3", experiment="e", variant="B", prompt_id="p", version=2))
+        s.commit()
+    assert read_recorded_outcomes(url) == {"c1": 0.0, "c2": 0.75}
+
+
+def test_recorded_scores_outside_0_1_must_be_rescaled(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'o.db'}"
+    engine = sa.create_engine(url)
+    meta = sa.MetaData()
+    table = sa.Table(
+        "prompt_assignments",
+        meta,
+        sa.Column("call_id", sa.String, primary_key=True),
+        sa.Column("success", sa.Boolean),
+        sa.Column("score", sa.Float),
+    )
+    meta.create_all(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), [{"call_id": "a", "success": None, "score": 7.0}])
+    with pytest.raises(EvaluationError, match=r"1 recorded score\(s\) are outside 0..1 \(e.g. call 'a'\)"):
+        read_recorded_outcomes(url)
+    assert read_recorded_outcomes(url, overridden={"a"}) == {}
