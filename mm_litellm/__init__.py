@@ -21,6 +21,7 @@ from mm_litellm.errors import (
 from mm_litellm.gateway import acompletion, completion, decision_of
 from mm_litellm.policy import Policy, load_policy, parse_policy
 from mm_litellm.prompts.api import record_outcome, register_prompts
+from mm_litellm.routing.explain import Explanation, explain
 from mm_litellm.routing.plan import Plan
 from mm_litellm.runtime import configure
 
@@ -32,6 +33,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 __all__ = [
     "ConfigurationError",
     "EnsembleError",
+    "Explanation",
     "MMLiteLLMError",
     "MissingSecretError",
     "Plan",
@@ -43,6 +45,7 @@ __all__ = [
     "completion",
     "configure",
     "decision_of",
+    "explain",
     "load_policy",
     "parse_policy",
     "record_outcome",

@@ -7,6 +7,7 @@ is planned by the routing engine and served by the policy's ``litellm.Router``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -35,7 +36,13 @@ def completion(model: str | None = None, messages: list[Any] | None = None, **kw
         return _prompts.settled(prompt, litellm().completion(model=model, **kwargs))
     plan, call = _prepare(rt, model, messages, kwargs)
     response = rt.router.completion(model=plan.target, messages=messages or [], **call)
-    return _prompts.settled(prompt, _finish(response, plan))
+    escalation = None
+    if plan.escalation and not kwargs.get("stream"):
+        from mm_litellm.integrations.escalation import escalate
+
+        complete = functools.partial(rt.router.completion, messages=messages or [])
+        response, escalation = escalate(rt, plan, call, response, complete)
+    return _prompts.settled(prompt, _finish(response, plan, escalation))
 
 
 async def acompletion(model: str | None = None, messages: list[Any] | None = None, **kwargs: Any) -> Any:
@@ -48,7 +55,13 @@ async def acompletion(model: str | None = None, messages: list[Any] | None = Non
         return _prompts.settled(prompt, await litellm().acompletion(model=model, **kwargs))
     plan, call = _prepare(rt, model, messages, kwargs)
     response = await rt.router.acompletion(model=plan.target, messages=messages or [], **call)
-    return _prompts.settled(prompt, _finish(response, plan))
+    escalation = None
+    if plan.escalation and not kwargs.get("stream"):
+        from mm_litellm.integrations.escalation import aescalate
+
+        complete = functools.partial(rt.router.acompletion, messages=messages or [])
+        response, escalation = await aescalate(rt, plan, call, response, complete)
+    return _prompts.settled(prompt, _finish(response, plan, escalation))
 
 
 def decision_of(response: Any) -> dict[str, Any] | None:
@@ -68,14 +81,18 @@ def _prepare(rt: _runtime.Runtime, model: str, messages: list[Any] | None, kwarg
     context = metadata.get(TRACE_KEY)  # the caller's (identity, ...): add to it, never replace it
     metadata[TRACE_KEY] = {**(context if isinstance(context, Mapping) else {}),
                            "requested_model": model, "route": plan.route, "rule": plan.rule}
+    if plan.features is not None:
+        metadata[TRACE_KEY].update(task=plan.features.task, tier=plan.features.tier)
     call["metadata"] = metadata
     if plan.fallbacks and "fallbacks" not in kwargs:
         call["fallbacks"] = [{plan.target: list(plan.fallbacks)}]
     return plan, call
 
 
-def _finish(response: Any, plan: Plan) -> Any:
+def _finish(response: Any, plan: Plan, escalation: dict[str, Any] | None = None) -> Any:
     trace = plan.trace()
+    if escalation is not None:
+        trace["escalation"] = escalation
     hidden = getattr(response, "_hidden_params", None)
     if isinstance(hidden, dict):
         headers = hidden.get("additional_headers") or {}

@@ -43,6 +43,10 @@ class Runtime:
                     from mm_litellm.integrations.router import build_router
 
                     self._router = build_router(self.policy)
+                    if any(r.strategy == "speed_optimized" for r in self.policy.routes.values()):
+                        from mm_litellm.integrations.latency import install
+
+                        install()  # observed latencies feed the speed_optimized strategy
         return self._router
 
 

@@ -57,6 +57,7 @@ default_route: auto
 def _isolate_litellm_and_runtime() -> Iterator[None]:
     """No active policy; structlog, LiteLLM callbacks and added price entries reset after."""
     from mm_litellm import runtime
+    from mm_litellm.routing.latency import LATENCY
 
     runtime.configure(None)
     litellm = _loaded_litellm()
@@ -64,6 +65,7 @@ def _isolate_litellm_and_runtime() -> Iterator[None]:
     yield
     runtime.configure(None)
     structlog.reset_defaults()  # the CLI configures structlog in-process
+    LATENCY.reset()  # observed latencies steer speed_optimized routes
     litellm = _loaded_litellm()
     if litellm is not None:
         litellm.logging_callback_manager._reset_all_callbacks()

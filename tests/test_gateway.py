@@ -27,7 +27,7 @@ def test_route_default_serves_the_cheap_model(mm_policy, mm_mock) -> None:
     assert response._hidden_params["response_cost"] == pytest.approx(12 * 0.15e-6 + 3 * 0.6e-6)
     assert [c.model for c in mm_mock.calls] == ["openai/gpt-4o-mini"]
     assert mm_mock.calls[0].kwargs["metadata"]["mm_litellm"] == {
-        "requested_model": "auto", "route": "auto", "rule": None}
+        "requested_model": "auto", "route": "auto", "rule": None, "task": "general", "tier": "basic"}
 
 
 def test_rate_limit_falls_back_along_the_route(mm_policy, mm_mock) -> None:

@@ -23,9 +23,10 @@ def test_import_does_not_import_litellm_or_configure_logging() -> None:
 def test_public_api_is_pinned() -> None:
     assert mm_litellm.__all__ == sorted(mm_litellm.__all__)
     assert set(mm_litellm.__all__) == {
-        "ConfigurationError", "EnsembleError", "MMLiteLLMError", "MissingSecretError", "Plan", "Policy", "PolicyError",
-        "RoutingError", "__version__", "acompletion", "completion", "configure", "decision_of", "load_policy",
-        "parse_policy", "record_outcome", "register_ensembles", "register_prompts",
+        "ConfigurationError", "EnsembleError", "Explanation", "MMLiteLLMError", "MissingSecretError", "Plan",
+        "Policy", "PolicyError", "RoutingError", "__version__", "acompletion", "completion", "configure",
+        "decision_of", "explain", "load_policy", "parse_policy", "record_outcome", "register_ensembles",
+        "register_prompts",
     }
     for name in mm_litellm.__all__:
         assert hasattr(mm_litellm, name), name

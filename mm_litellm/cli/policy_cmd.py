@@ -1,4 +1,4 @@
-"""``mm-litellm policy ...``: validate policy files (later: test, evaluate, diff, calibrate)."""
+"""``mm-litellm policy ...``: validate policy files and test their routing (later: evaluate, diff, calibrate)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     check.add_argument("file", help="the policy YAML file")
     check.set_defaults(handler=handle_check)
+    test = verbs.add_parser(
+        "test",
+        help="decide sample prompts and compare with the expected model/route/rule; exit 1 on a mismatch",
+        description="Run a YAML file of routing cases (prompt or messages + metadata -> expected model, route, "
+        "rule, task, tier) through the policy without calling any provider. Exit 1 with a diff on a mismatch.",
+    )
+    test.add_argument("cases", help="the cases YAML file (see docs/routing.md)")
+    test.add_argument("--policy", metavar="FILE", help="policy file (default: the cases file's 'policy:', "
+                      "else $MM_LITELLM_POLICY or config/policy.yaml)")
+    test.add_argument("-v", "--verbose", action="store_true", help="also list the cases that pass, with the reason")
+    test.set_defaults(handler=handle_test)
     register_policy_verbs(verbs)
 
 
@@ -37,3 +48,34 @@ def handle_check(args: argparse.Namespace) -> int:
         f"{len(policy.aliases)} aliases)"
     )
     return 0
+
+
+def handle_test(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mm_litellm.cli.common import resolve_policy
+    from mm_litellm.routing.cases import load_cases, run_cases
+    from mm_litellm.routing.engine import RoutingEngine
+
+    try:
+        cases = load_cases(args.cases)
+    except PolicyError as exc:
+        print(exc)
+        return 1
+    path = args.policy
+    if path is None and cases.policy is not None:
+        path = str(Path(args.cases).parent / cases.policy)
+    policy = resolve_policy(path)
+    results = run_cases(RoutingEngine(policy), cases.cases)
+    failed = [r for r in results if not r.passed]
+    for r in results:
+        if not r.passed:
+            print(f"FAIL {r.case.name}")
+            for line in r.mismatches:
+                print(f"     {line}")
+            if r.reason:
+                print(f"     why: {r.reason}")
+        elif args.verbose:
+            print(f"ok   {r.case.name}: {r.actual['model']} ({r.reason})")
+    print(f"{len(results) - len(failed)} passed, {len(failed)} failed ({args.cases} against {policy.source})")
+    return 1 if failed else 0

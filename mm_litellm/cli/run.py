@@ -29,6 +29,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     target = p.add_mutually_exclusive_group()
     target.add_argument("--model", help="a route, alias or model of the policy, or any LiteLLM model string")
     target.add_argument("--route", help="a route of the policy (default: the policy's default_route)")
+    p.add_argument("-s", "--strategy", choices=("auto", "cheapest", "fallback"), default="auto",
+                   help="auto: the route (default); cheapest: the policy's cost_optimized route; fallback: "
+                        "escalate along --chain while answers look unsure (seed 003)")
+    p.add_argument("--chain", metavar="NAME|a,b,c",
+                   help="for --strategy fallback: a chain of the policy or a comma-separated list of its models "
+                        "(default: the 'mixed' chain)")
+    p.add_argument("-c", "--max-cost", type=float, metavar="USD",
+                   help="cap in USD: escalation stops before exceeding it; cheapest skips models estimated above it")
     target.add_argument("--ensemble", metavar="NAME",
                         help="an ensemble of the policy (served as ensemble/NAME)")
     p.add_argument("--ensemble-size", type=int, metavar="N",
@@ -65,7 +73,16 @@ def handle(args: argparse.Namespace) -> int:
     from mm_litellm.integrations._litellm import litellm
     from mm_litellm.runtime import configure
 
+    from mm_litellm.errors import ConfigurationError
+    from mm_litellm.routing.presets import with_preset
+
     policy = resolve_policy(args.policy)
+    try:
+        policy, preset = with_preset(policy, args.strategy, args.chain, args.max_cost)
+    except ConfigurationError as exc:
+        fail(str(exc))
+    if preset is not None and (args.model or args.route or args.ensemble):
+        fail(f"--strategy {args.strategy} chooses the route itself; drop --model/--route/--ensemble")
     rt = configure(policy)
     quiet_litellm()
     if args.ensemble and args.ensemble not in policy.ensembles:
@@ -80,7 +97,7 @@ def handle(args: argparse.Namespace) -> int:
         except ValueError as exc:
             fail(str(exc))
         rt = configure(policy)
-    model = f"ensemble/{args.ensemble}" if args.ensemble else args.model or args.route or policy.default_route
+    model = preset or (f"ensemble/{args.ensemble}" if args.ensemble else args.model or args.route or policy.default_route)
     if model is None:
         fail("no model: pass --model, --route or --ensemble, or set default_route in the policy")
     if args.route and args.route not in policy.routes:
@@ -89,6 +106,8 @@ def handle(args: argparse.Namespace) -> int:
         {"role": "user", "content": args.prompt}
     ]
     kwargs: dict[str, Any] = {"metadata": parse_meta(args.meta)}
+    if args.max_cost is not None:
+        kwargs["metadata"]["max_cost"] = args.max_cost
     if args.max_tokens:
         kwargs["max_tokens"] = args.max_tokens
     mocked_members = None
@@ -111,8 +130,8 @@ def handle(args: argparse.Namespace) -> int:
         fail(str(exc))
     except Exception as exc:  # a provider error from LiteLLM: say which, without a traceback
         fail(f"{type(exc).__name__}: {exc}")
-    record = result_record(response, strategy="ensemble" if args.ensemble else "auto",
-                           latency=time.perf_counter() - started, mocked=args.mock is not None)
+    record = result_record(response, strategy="ensemble" if args.ensemble else args.strategy,
+                           latency=time.perf_counter() - started, mocked=args.mock is not None, policy=policy)
     if args.output:
         Path(args.output).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     if args.json:
@@ -130,10 +149,14 @@ def _mock_reply(lt: Any, policy: Any, model: str, messages: list[dict[str, str]]
     counting_model = spec.litellm_model if spec is not None else "gpt-4o-mini"
     prompt_tokens = lt.token_counter(model=counting_model, messages=messages)
     completion_tokens = lt.token_counter(model=counting_model, text=text, count_response_tokens=True)
-    return model_response(text, model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    response = model_response(text, model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    # As a dict, LiteLLM builds a fresh response per call (escalation hops each get their own).
+    return response.model_dump()
 
 
-def result_record(response: Any, *, strategy: str, latency: float, mocked: bool) -> dict[str, Any]:
+def result_record(
+    response: Any, *, strategy: str, latency: float, mocked: bool, policy: Any = None
+) -> dict[str, Any]:
     """Seed 003's JSON result: response, model_used, cost, latency, tokens, strategy, metadata."""
     from mm_litellm.gateway import decision_of
 
@@ -150,7 +173,7 @@ def result_record(response: Any, *, strategy: str, latency: float, mocked: bool)
         "model_used": trace.get("served_model") or response.model,
         "cost": hidden.get("response_cost"),
         "latency": round(latency, 4),
-        "confidence": ensemble["confidence"] if ensemble else None,
+        "confidence": ensemble["confidence"] if ensemble else _confidence(response, trace, policy),
         "input_tokens": getattr(usage, "prompt_tokens", None),
         "output_tokens": getattr(usage, "completion_tokens", None),
         "strategy": strategy,
@@ -160,6 +183,17 @@ def result_record(response: Any, *, strategy: str, latency: float, mocked: bool)
         "timestamp": datetime.now(timezone.utc).isoformat(),
     }
 
+
+def _confidence(response: Any, trace: dict[str, Any], policy: Any) -> float | None:
+    """The escalation's score of the chosen answer, else the policy's scorer on the answer."""
+    escalation = trace.get("escalation")
+    if escalation:
+        return float(escalation["hops"][escalation["chosen_hop"]]["confidence"])
+    if policy is None:
+        return None
+    from mm_litellm.routing.confidence import scorer_for
+
+    return scorer_for(policy.escalation).score(response.choices[0].message.content or "", response).score
 
 def _ensemble_metadata(ensemble: dict[str, Any]) -> dict[str, Any]:
     """Seed 003's ensemble fields (size, per-member confidences) plus the full details."""
@@ -181,6 +215,13 @@ def _print_summary(record: dict[str, Any]) -> None:
     ]
     if trace:
         lines.append(f"why:     {trace.get('reason')}")
+        for hop in (trace.get("escalation") or {}).get("hops", []):
+            spent = "unpriced" if hop["cost"] is None else f"${hop['cost']:.6f}"
+            lines.append(f"         hop {hop['model']}: confidence {hop['confidence']:.2f} ({spent})"
+                         f"{'' if hop['confident'] else ' unsure: ' + ', '.join(hop['reasons'])}")
+        if trace.get("escalation"):
+            esc = trace["escalation"]
+            lines.append(f"         escalation stopped: {esc['stopped']} (all hops: ${esc['total_cost']:.6f})")
         if trace.get("attempted_fallbacks"):
             lines.append(f"         fell back from '{trace.get('model')}' ({trace['attempted_fallbacks']} fallback(s))")
     else:

@@ -13,6 +13,7 @@ from pydantic import AfterValidator, Field, PlainSerializer, PrivateAttr, model_
 
 from mm_litellm.policy.ensembles import EnsembleSpec
 from mm_litellm.policy.prompts import PromptsSettings
+from mm_litellm.policy.routing import ClassifierSettings, EscalationSettings, Requirements
 from mm_litellm.policy.types import TIERS, FrozenDict, Name, Tier, freeze
 from mm_litellm.policy.types import Frozen as _Frozen
 
@@ -157,12 +158,20 @@ class Rule(_Frozen):
 class Route(_Frozen):
     """A name callers use as ``model=``; the policy decides which model serves it."""
 
-    strategy: Literal["task_based"] = "task_based"
+    strategy: Literal["task_based", "cost_optimized", "quality_optimized", "speed_optimized"] = "task_based"
+    """How a request no rule decides is served: the ``default`` (task_based) or the best candidate."""
     rules: tuple[Rule, ...] = ()
     default: Name | None = None
     """Target when no rule matches; without it an unmatched request is a ``RoutingError``."""
     fallbacks: tuple[Name, ...] = ()
     """Models tried in order when the chosen one fails (LiteLLM Router fallbacks, per request)."""
+    candidates: tuple[Name, ...] = ()
+    """Models a strategy chooses among (default: every model of the policy)."""
+    require: Requirements = Field(default_factory=Requirements)
+    expected_output_tokens: int = Field(default=500, gt=0)
+    """Output size assumed when estimating a candidate's cost (the request's max_tokens wins)."""
+    escalate: Name | None = None
+    """A chain (``chains:``): when the answer looks unsure, try its next model (``escalation:``)."""
     description: str = ""
 
 
@@ -184,6 +193,9 @@ class Policy(_Frozen):
     router: RouterSettings = Field(default_factory=RouterSettings)
     routes: FrozenDict(Route) = Field(default_factory=dict)  # type: ignore[valid-type]
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
+    chains: FrozenDict(tuple[Name, ...]) = Field(default_factory=dict)  # type: ignore[valid-type]
+    escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     ensembles: FrozenDict(EnsembleSpec) = Field(default_factory=dict)  # type: ignore[valid-type]
     prompts: PromptsSettings | None = None
     default_route: Name | None = None

@@ -6,14 +6,21 @@ arguments (``messages``, ``tools``, ``response_format``, ``metadata``, ``user``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from mm_litellm.routing.classifier import Classifier, request_text
 
 __all__ = ["FACTS", "RequestFeatures", "estimate_tokens", "extract_features"]
 
 FACTS: dict[str, str] = {
     "model": "the model name the caller asked for",
-    "input_tokens": "estimated input tokens (characters / 4, plus per-message overhead)",
+    "task": "task type from the classifier: reasoning, extraction, classification, code, summarization, "
+    "math, creative or general (patterns in the policy's classifier: section)",
+    "tier": "complexity tier from the classifier: basic, intermediate, advanced or expert",
+    "input_tokens": "input tokens: characters / 4 plus per-message overhead, counted exactly with "
+    "litellm.token_counter when near a threshold a rule or context window uses",
+    "input_tokens_exact": "true when input_tokens was counted exactly",
     "message_count": "number of chat messages",
     "has_images": "true when a message carries an image part",
     "has_tools": "true when the request offers tools or functions",
@@ -39,9 +46,9 @@ class RequestFeatures:
     """What the routing rules see of one request."""
 
     __slots__ = (
-        "budget_mode", "has_images", "has_tools", "input_tokens", "json_mode", "latency_critical",
-        "max_tokens", "message_count", "metadata", "model", "preferred_model", "priority", "stream",
-        "tags", "team", "user",
+        "_classifier", "_task", "_text", "_tier", "budget_mode", "has_images", "has_tools", "input_tokens",
+        "input_tokens_exact", "json_mode", "latency_critical", "max_tokens", "message_count", "metadata",
+        "model", "preferred_model", "priority", "stream", "tags", "team", "user",
     )
 
     def __init__(
@@ -57,10 +64,20 @@ class RequestFeatures:
         max_tokens: int | None = None,
         metadata: Mapping[str, Any] | None = None,
         user: str | None = None,
+        input_tokens_exact: bool = False,
+        text: str = "",
+        classifier: Classifier | None = None,
+        task: str | None = None,
+        tier: str | None = None,
     ) -> None:
         meta = metadata or {}
         self.model = model
         self.input_tokens = input_tokens
+        self.input_tokens_exact = input_tokens_exact
+        self._text = text
+        self._classifier = classifier
+        self._task = task
+        self._tier = tier
         self.message_count = message_count
         self.has_images = has_images
         self.has_tools = has_tools
@@ -76,6 +93,26 @@ class RequestFeatures:
         self.preferred_model = meta.get("preferred_model")
         tags = meta.get("tags")
         self.tags = tuple(tags) if isinstance(tags, list | tuple) else ((tags,) if tags else ())
+
+    @property
+    def task(self) -> str:
+        """Task type, classified on first use (a route whose rules never test it never pays)."""
+        if self._task is None:
+            self._task = self._classifier.task(self._text) if self._classifier is not None else "general"
+        return self._task
+
+    @property
+    def tier(self) -> str:
+        """Complexity tier, classified on first use."""
+        if self._tier is None:
+            classifier = self._classifier
+            self._tier = classifier.tier(self._text, self.input_tokens) if classifier is not None else "basic"
+        return self._tier
+
+    @property
+    def text(self) -> str:
+        """The text the classifier reads (the last user message)."""
+        return self._text
 
     def as_dict(self) -> dict[str, Any]:
         """The features as a plain dict (for explain output and the decision trace)."""
@@ -107,9 +144,30 @@ def estimate_tokens(messages: Sequence[Any] | None) -> tuple[int, int, bool]:
     return chars // _CHARS_PER_TOKEN + _TOKENS_PER_MESSAGE * len(messages), len(messages), images
 
 
-def extract_features(model: str, messages: Sequence[Any] | None, kwargs: Mapping[str, Any]) -> RequestFeatures:
-    """Compute the features of one LiteLLM-style request."""
+def near(tokens: int, thresholds: Sequence[int], band: float) -> bool:
+    """Whether an estimate is close enough to a threshold that its error could flip a decision."""
+    return any(abs(tokens - t) <= band * t for t in thresholds)
+
+
+def extract_features(
+    model: str,
+    messages: Sequence[Any] | None,
+    kwargs: Mapping[str, Any],
+    *,
+    classifier: Classifier | None = None,
+    thresholds: Sequence[int] = (),
+    counter: Callable[[Sequence[Any]], int] | None = None,
+    band: float = 0.15,
+) -> RequestFeatures:
+    """Compute the features of one LiteLLM-style request.
+
+    ``counter`` (an exact token counter) runs only when the cheap estimate is within ``band``
+    of one of ``thresholds``: exact counts cost milliseconds on long prompts.
+    """
     tokens, count, images = estimate_tokens(messages)
+    exact = False
+    if counter is not None and thresholds and messages and near(tokens, thresholds, band):
+        tokens, exact = counter(messages), True
     response_format = kwargs.get("response_format")
     if isinstance(response_format, Mapping):
         json_mode = response_format.get("type") in _JSON_FORMATS
@@ -127,4 +185,7 @@ def extract_features(model: str, messages: Sequence[Any] | None, kwargs: Mapping
         max_tokens=kwargs.get("max_tokens") or kwargs.get("max_completion_tokens"),
         metadata=metadata if isinstance(metadata, Mapping) else None,
         user=kwargs.get("user"),
+        input_tokens_exact=exact,
+        text=request_text(messages) if classifier is not None else "",
+        classifier=classifier,
     )

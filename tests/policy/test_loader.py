@@ -174,8 +174,8 @@ routes:
         "not_in, gt, gte, lt, lte, contains, exists, matches",
         "p.yaml:10 routes.auto.rules[1].name: duplicate rule name 'r' in route 'auto'",
         "p.yaml:10 routes.auto.rules[1].when.colour: unknown fact 'colour'; allowed: budget_mode, has_images, "
-        "has_tools, input_tokens, json_mode, latency_critical, max_tokens, message_count, model, "
-        "preferred_model, priority, stream, tags, team, user, metadata.<path>, any, not",
+        "has_tools, input_tokens, input_tokens_exact, json_mode, latency_critical, max_tokens, message_count, "
+        "model, preferred_model, priority, stream, tags, task, team, tier, user, metadata.<path>, any, not",
         "p.yaml:11 routes.auto.rules[2].when.input_tokens.gt: 'gt' takes a number",
         "p.yaml:12 routes.auto.rules[3].when.priority.in: 'in' takes a list",
         "p.yaml:13 routes.auto.rules[4].when.metadata.x.matches: invalid regular expression: "

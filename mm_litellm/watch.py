@@ -1,0 +1,114 @@
+"""Opt-in hot reload: swap in a changed policy file, keep the last good one if it is invalid.
+
+A small polling thread (stat every ``interval`` seconds; no extra dependency) reloads the file
+when its modification time or size changes. A file that fails validation is refused with a
+logged error listing its problems, and the last good policy keeps serving. Requests already
+running finish on the policy they started with: each request takes the active runtime once,
+at its start (:func:`mm_litellm.runtime.current`).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import structlog
+
+from mm_litellm import runtime
+from mm_litellm.errors import PolicyError
+from mm_litellm.policy.loader import load_policy
+from mm_litellm.policy.schema import Policy
+
+__all__ = ["PolicyWatcher", "watch_policy"]
+
+log = structlog.get_logger("mm_litellm.watch")
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
+class PolicyWatcher:
+    """Reloads ``path`` into the process's runtime when it changes (see :func:`watch_policy`)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        interval: float = 1.0,
+        on_reload: Callable[[Policy], None] | None = None,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError(f"interval must be positive, got {interval}")
+        self.path = Path(path)
+        self.interval = interval
+        self.on_reload = on_reload
+        self.reloads = 0
+        self.refusals = 0
+        self._seen = _signature(self.path)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def check(self) -> bool:
+        """Reload now if the file changed; True when a new policy was swapped in."""
+        signature = _signature(self.path)
+        if signature is None or signature == self._seen:
+            return False
+        self._seen = signature
+        try:
+            policy = load_policy(self.path)
+        except PolicyError as exc:
+            self.refusals += 1
+            log.error(
+                "policy.reload_refused",
+                path=str(self.path),
+                problems=[str(i) for i in exc.issues],
+                keeping="the last good policy",
+            )
+            return False
+        runtime.configure(policy)
+        self.reloads += 1
+        log.info("policy.reloaded", path=str(self.path), routes=len(policy.routes), models=len(policy.models))
+        if self.on_reload is not None:
+            self.on_reload(policy)
+        return True
+
+    def start(self) -> PolicyWatcher:
+        """Start polling in a daemon thread."""
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="mm-litellm-policy-watch", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop polling (waits for the thread to finish)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except Exception as exc:  # the watcher must outlive any surprise; the last policy serves on
+                log.error("policy.watch_failed", path=str(self.path), error=repr(exc))
+
+    def __enter__(self) -> PolicyWatcher:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def watch_policy(path: str | os.PathLike[str], *, interval: float = 1.0) -> PolicyWatcher:
+    """Load ``path`` as the active policy and reload it whenever it changes (started watcher)."""
+    runtime.configure(path)
+    return PolicyWatcher(path, interval=interval).start()
