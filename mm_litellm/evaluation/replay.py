@@ -18,7 +18,7 @@ from mm_litellm.evaluation.errors import EvaluationError
 from mm_litellm.evaluation.table import OutcomeTable
 from mm_litellm.policy.schema import Policy
 from mm_litellm.routing.engine import RoutingEngine
-from mm_litellm.routing.features import RequestFeatures, extract_features
+from mm_litellm.routing.features import RequestFeatures
 
 __all__ = ["Decisions", "PolicyResult", "Replayer", "summarize"]
 
@@ -74,21 +74,41 @@ class Replayer:
                 elif key in row.labels:
                     metadata[key] = row.labels[key]
             self._requests.append((row.chat(), {"metadata": metadata}))
-        self._features: dict[tuple[str, str], list[RequestFeatures]] = {}
-        self.rules_seen: Counter[str] = Counter()
+        self._features: dict[tuple[Any, ...], list[RequestFeatures]] = {}
+        self._counts: dict[int, int] = {}
 
-    def features(self, policy: Policy, route: str) -> list[RequestFeatures]:
-        """Features of every row as ``route`` requests see them; cached per route and classifier."""
-        key = (route, _feature_fingerprint(policy))
+    def count_tokens(self, messages: Any) -> int:
+        """LiteLLM's exact count, once per row: the engine asks only for rows near a threshold."""
+        key = id(messages)
+        count = self._counts.get(key)
+        if count is None:
+            from mm_litellm.integrations.tokens import count_tokens
+
+            count = self._counts[key] = count_tokens(messages)
+        return count
+
+    def engine(self, policy: Policy) -> RoutingEngine:
+        return RoutingEngine(policy, counter=self.count_tokens)
+
+    def features(
+        self, policy: Policy, route: str, engine: RoutingEngine | None = None
+    ) -> list[RequestFeatures]:
+        """Features of every row as the engine computes them for ``route``.
+
+        Cached per route, classifier settings and token thresholds (what decides an exact
+        count), so a sweep that changes neither reuses them, task and tier included.
+        """
+        engine = engine or self.engine(policy)
+        key = (route, _feature_fingerprint(policy), tuple(getattr(engine, "thresholds", ())))
         cached = self._features.get(key)
         if cached is None:
-            cached = [extract_features(route, messages, kwargs) for messages, kwargs in self._requests]
+            cached = [engine.features(route, messages, kwargs) for messages, kwargs in self._requests]
             self._features[key] = cached
         return cached
 
     def decide(self, policy: Policy, route: str) -> Decisions:
         """Per row: the target (a model or an ensemble), the rule, the escalation chain, the fallbacks."""
-        engine = RoutingEngine(policy)
+        engine = self.engine(policy)
         if not engine.handles(route):
             known = ", ".join(sorted(policy.routes)) or "(none)"
             raise EvaluationError(
@@ -100,7 +120,7 @@ class Replayer:
         rules: list[str | None] = []
         chains: list[tuple[str, ...]] = []
         fallbacks: list[tuple[str, ...]] = []
-        for features in self.features(policy, route):
+        for features in self.features(policy, route, engine):
             decided = plan(route, features=features)
             targets.append(decided.target)
             rules.append(decided.rule)
@@ -123,7 +143,7 @@ class Replayer:
 
 
 def _feature_fingerprint(policy: Policy) -> str:
-    """The parts of a policy that change request features (none yet beyond the route name)."""
+    """The policy's classifier settings: what, besides the route and thresholds, changes features."""
     section = getattr(policy, "classifier", None)
     if section is None:
         return ""

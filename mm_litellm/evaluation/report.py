@@ -12,7 +12,10 @@ def _pct(value: float | None) -> str:
 
 
 def _header(r: dict[str, Any]) -> list[str]:
-    mapping = ", ".join(f"{p}={d}" for p, d in r["mapping"].items())
+    by_data: dict[str, list[str]] = {}
+    for policy_model, data_model in r["mapping"].items():
+        by_data.setdefault(data_model, []).append(policy_model)
+    mapping = "; ".join(f"{', '.join(p)} = {d}" for d, p in by_data.items())
     lines = [
         f"data:    {r['data']} (split {r['split']}, seed {r['seed']}): {r['rows_evaluated']:,} of "
         f"{r['rows_in_file']:,} rows",

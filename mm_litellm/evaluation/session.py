@@ -158,10 +158,14 @@ class Evaluation:
         )
         return finals, costs, stats.as_dict() | {"threshold": threshold, "max_cost_usd": max_cost}
 
+    def strong_share(self, result: PolicyResult) -> float:
+        """Share of requests answered by the strongest recorded model (under any policy name)."""
+        mapping = self.table.mapping
+        strongest = mapping[self.baselines.strongest_model]
+        return sum(v for m, v in result.share.items() if mapping.get(m) == strongest)
+
     def point(self, value: object, result: PolicyResult) -> CurvePoint:
-        return CurvePoint(
-            value, result.quality, result.cost_per_1k, result.share.get(self.baselines.strongest_model, 0.0)
-        )
+        return CurvePoint(value, result.quality, result.cost_per_1k, self.strong_share(result))
 
     # --- reports -------------------------------------------------------------------------------
 
