@@ -189,10 +189,22 @@ def calibrate_groups(
         candidates.append((q / n, c / n * 1000, (lam, chosen, default)))
     b = train.baselines
     (lam, chosen, default), met = target.pick(candidates, b.strongest.quality, b.strongest.cost_per_1k)
+    if met:  # the frontier is convex; a greedy pass fills what is left of the budget (or the margin)
+        chosen = _refine(
+            target,
+            chosen,
+            sums,
+            models,
+            b.strongest.quality * n,
+            b.strongest.cost_per_1k * n / 1000,
+            fixed_q + rest[default][0],
+            fixed_c + rest[default][1],
+        )
     if position == "first":
         default = policy.routes[route_name].default or default
     new_doc = _with_group_rules(document, route_name, fact, chosen, default, position)
-    best = next(c for c in candidates if c[2][0] == lam)
+    train_q = fixed_q + sum(sums[k][m][0] for k, m in chosen.items()) + rest[default][0]
+    train_c = fixed_c + sum(sums[k][m][1] for k, m in chosen.items()) + rest[default][1]
     return new_doc, {
         "method": "groups",
         "fact": fact,
@@ -200,8 +212,8 @@ def calibrate_groups(
         "position": position,
         "lambda": lam,
         "met_on_train": met,
-        "train_quality": best[0],
-        "train_cost_per_1k": best[1],
+        "train_quality": train_q / n,
+        "train_cost_per_1k": train_c / n * 1000,
         "groups": len(groups),
         "groups_left_to_default": len(small),
         "default": default,
@@ -209,6 +221,44 @@ def calibrate_groups(
         "rows_fitted": sum(counts.values()),
         "rows_kept_as_before": n - sum(counts.values()),
     }
+
+
+def _refine(
+    target: Target,
+    chosen: dict[Any, str],
+    sums: dict[Any, dict[str, list[float]]],
+    models: Sequence[str],
+    strong_q: float,
+    strong_c: float,
+    base_q: float,
+    base_c: float,
+) -> dict[Any, str]:
+    """Greedy moves (one group to another model) that keep the target and improve it, until none does.
+
+    ``strong_q``/``strong_c``: always-strongest's summed quality and cost on the fitted rows;
+    ``base_q``/``base_c``: what the rows outside the groups contribute.
+    """
+    chosen = dict(chosen)
+    q = base_q + sum(sums[k][m][0] for k, m in chosen.items())
+    c = base_c + sum(sums[k][m][1] for k, m in chosen.items())
+    budget, goal, eps = target.ratio * strong_c, target.ratio * strong_q, 1e-9
+    while True:
+        best: tuple[float, Any, str, float, float] | None = None
+        for k, current in chosen.items():
+            for m in models:
+                dq = sums[k][m][0] - sums[k][current][0]
+                dc = sums[k][m][1] - sums[k][current][1]
+                if target.kind == "cost":
+                    gain, ok = dq, c + dc <= budget + eps
+                else:
+                    gain, ok = -dc, q + dq >= goal - eps
+                if ok and gain > eps and (best is None or gain > best[0]):
+                    best = (gain, k, m, dq, dc)
+        if best is None:
+            return chosen
+        _gain, k, m, dq, dc = best
+        chosen[k] = m
+        q, c = q + dq, c + dc
 
 
 def _with_group_rules(

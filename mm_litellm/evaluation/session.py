@@ -104,7 +104,11 @@ class Evaluation:
 
     @classmethod
     def from_file(cls, data: str | Path, policy: Policy, config: EvalConfig, **kwargs: Any) -> Evaluation:
-        return cls(load_dataset(data), policy, config, data_source=str(data), **kwargs)
+        started = time.perf_counter()
+        rows = load_dataset(data)
+        evaluation = cls(rows, policy, config, data_source=str(data), **kwargs)
+        evaluation.load_seconds = time.perf_counter() - started  # reading the file included
+        return evaluation
 
     def route_for(self, policy: Policy, route: str | None) -> str:
         chosen = route or self.config.route or policy.default_route

@@ -153,3 +153,22 @@ def test_calibrate_groups_keeps_existing_rules_first_unless_asked(synthetic: dic
         "long",
     ]
     assert fit_first["rows_kept_as_before"] == 0
+
+
+def test_greedy_refinement_fills_the_budget_the_convex_frontier_leaves() -> None:
+    from mm_litellm.evaluation.calibrate import _refine
+
+    # group "big": +10 quality for +90 cost (ratio 0.11); "small": +2 for +5 (ratio 0.4), "tiny": +1 for +4.
+    sums = {
+        "big": {"w": [0.0, 10.0], "s": [10.0, 100.0]},
+        "small": {"w": [0.0, 1.0], "s": [2.0, 6.0]},
+        "tiny": {"w": [0.0, 1.0], "s": [1.0, 5.0]},
+    }
+    start = {"big": "w", "small": "w", "tiny": "w"}
+    # budget: 0.5 x always-strong cost (111) = 55.5; base cost 12: small and tiny fit, big does not
+    refined = _refine(Target("cost", 0.5), start, sums, ["w", "s"], strong_q=13.0, strong_c=111.0, base_q=0.0, base_c=0.0)
+    assert refined == {"big": "w", "small": "s", "tiny": "s"}
+    # quality target 0.9 x 13 = 11.7 from all-strong (13, 111): drop tiny (-1 quality) only
+    refined = _refine(Target("quality", 0.9), {"big": "s", "small": "s", "tiny": "s"}, sums, ["w", "s"],
+                      strong_q=13.0, strong_c=111.0, base_q=0.0, base_c=0.0)
+    assert refined == {"big": "s", "small": "s", "tiny": "w"}
