@@ -99,7 +99,7 @@ class Replayer:
         count), so a sweep that changes neither reuses them, task and tier included.
         """
         engine = engine or self.engine(policy)
-        key = (route, _feature_fingerprint(policy), tuple(getattr(engine, "thresholds", ())))
+        key = (route, _feature_fingerprint(policy), engine.thresholds)
         cached = self._features.get(key)
         if cached is None:
             cached = [engine.features(route, messages, kwargs) for messages, kwargs in self._requests]
@@ -124,7 +124,7 @@ class Replayer:
             decided = plan(route, features=features)
             targets.append(decided.target)
             rules.append(decided.rule)
-            chains.append(tuple(getattr(decided, "escalation", ()) or ()))
+            chains.append(decided.escalation)
             fallbacks.append(decided.fallbacks)
         unmapped = Counter(
             t for t in targets if t not in self.table.score and not t.startswith(ENSEMBLE_PREFIX)
@@ -144,11 +144,7 @@ class Replayer:
 
 def _feature_fingerprint(policy: Policy) -> str:
     """The policy's classifier settings: what, besides the route and thresholds, changes features."""
-    section = getattr(policy, "classifier", None)
-    if section is None:
-        return ""
-    dump = section.model_dump(mode="json") if hasattr(section, "model_dump") else section
-    return json.dumps(dump, sort_keys=True, default=str)
+    return json.dumps(policy.classifier.model_dump(mode="json"), sort_keys=True, default=str)
 
 
 def summarize(

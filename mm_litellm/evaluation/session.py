@@ -148,15 +148,12 @@ class Evaluation:
     ) -> tuple[list[str], list[float], dict[str, Any]]:
         """Confidence escalation replayed from recorded answers with the policy's own scorer."""
         from mm_litellm.evaluation.escalation import replay_escalation
-        from mm_litellm.routing.confidence import scorer_for  # type: ignore[import-not-found,unused-ignore]
+        from mm_litellm.routing.confidence import scorer_for
 
-        settings = getattr(policy, "escalation", None)
+        settings = policy.escalation
         scorer = scorer_for(settings)
-        threshold = float(getattr(settings, "min_confidence", 0.6))
-        max_cost = getattr(settings, "max_cost", None)
-        max_hops = getattr(settings, "max_hops", None)
-        if max_hops is not None:
-            chains = [chain[:max_hops] for chain in chains]
+        threshold, max_cost = settings.min_confidence, settings.max_cost
+        chains = [chain[: settings.max_hops] for chain in chains]
         finals, costs, stats = replay_escalation(
             self.table, first, chains, lambda text: scorer.score(text).score, threshold, max_cost, paid
         )

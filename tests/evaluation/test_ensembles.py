@@ -88,3 +88,46 @@ def test_an_ensemble_recorded_as_a_whole_can_be_mapped(data: Path) -> None:
         Evaluation(load_dataset(data), policy, EvalConfig(), split="all").run(policy)
     mapped = Evaluation(load_dataset(data), policy, EvalConfig(models={"ensemble/judged": "c"}), split="all")
     assert mapped.run(policy).result.share == {"ensemble/judged": 1.0}
+
+
+ESCALATING = """
+version: 1
+models:
+  a: {litellm_params: {model: openai/a}}
+  b: {litellm_params: {model: openai/b}}
+  c: {litellm_params: {model: openai/c}}
+chains:
+  up: [a, b, c]
+escalation: {min_confidence: 0.6, short_answer_words: 0}
+routes:
+  careful: {default: a, escalate: up}
+default_route: careful
+"""
+
+
+def test_escalation_replays_the_policy_chain_with_its_own_scorer(tmp_path: Path) -> None:
+    sure, unsure = "The answer is 42, definitely.", "I am not sure, it might be 41."
+    data = tmp_path / "esc.jsonl"
+    lines = []
+    for i, (first, second) in enumerate([(sure, sure)] * 3 + [(unsure, sure)] * 2 + [(unsure, unsure)]):
+        lines.append(
+            {
+                "id": f"e{i}",
+                "prompt": "q",
+                "outcomes": {
+                    "a": {"score": 1.0 if first is sure else 0.0, "cost_usd": 0.001, "answer": first},
+                    "b": {"score": 1.0 if second is sure else 0.0, "cost_usd": 0.002, "answer": second},
+                    "c": {"score": 1.0, "cost_usd": 0.010, "answer": sure},
+                },
+            }
+        )
+    data.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    policy = parse_policy(ESCALATING)
+    outcome = Evaluation(
+        load_dataset(data), policy, EvalConfig(models={"a": "a", "b": "b", "c": "c"}), split="all"
+    ).run(policy)
+    assert outcome.result.share == {"a": 0.5, "b": pytest.approx(1 / 3), "c": pytest.approx(1 / 6)}
+    assert outcome.result.quality == 1.0
+    expected = (3 * 0.001 + 2 * 0.003 + 0.013) / 6 * 1000
+    assert outcome.result.cost_per_1k == pytest.approx(expected)
+    assert outcome.replayed is not None and outcome.replayed["escalation"]["hops"] == 4

@@ -166,9 +166,19 @@ def test_greedy_refinement_fills_the_budget_the_convex_frontier_leaves() -> None
     }
     start = {"big": "w", "small": "w", "tiny": "w"}
     # budget: 0.5 x always-strong cost (111) = 55.5; base cost 12: small and tiny fit, big does not
-    refined = _refine(Target("cost", 0.5), start, sums, ["w", "s"], strong_q=13.0, strong_c=111.0, base_q=0.0, base_c=0.0)
+    refined = _refine(
+        Target("cost", 0.5), start, sums, ["w", "s"], strong_q=13.0, strong_c=111.0, base_q=0.0, base_c=0.0
+    )
     assert refined == {"big": "w", "small": "s", "tiny": "s"}
     # quality target 0.9 x 13 = 11.7 from all-strong (13, 111): drop tiny (-1 quality) only
-    refined = _refine(Target("quality", 0.9), {"big": "s", "small": "s", "tiny": "s"}, sums, ["w", "s"],
-                      strong_q=13.0, strong_c=111.0, base_q=0.0, base_c=0.0)
+    refined = _refine(
+        Target("quality", 0.9),
+        {"big": "s", "small": "s", "tiny": "s"},
+        sums,
+        ["w", "s"],
+        strong_q=13.0,
+        strong_c=111.0,
+        base_q=0.0,
+        base_c=0.0,
+    )
     assert refined == {"big": "s", "small": "s", "tiny": "w"}
