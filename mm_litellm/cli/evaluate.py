@@ -31,7 +31,7 @@ def register_policy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentPar
         description="Run the routing engine over every row of an outcome dataset (no provider calls) and "
         "report quality, cost per 1,000 requests, share per model and per task, beside always-cheapest, "
         "always-strongest, random at matched cost and the oracle. With --sweep/--values: the cost-quality "
-        "curve with APGR, CPT(50%%/80%%) and AIQ; --plot writes it as a PNG. Docs: docs/evaluation.md.",
+        "curve with APGR, CPT(50%/80%) and AIQ; --plot writes it as a PNG. Docs: docs/evaluation.md.",
     )
     ev.add_argument(
         "--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else {DEFAULT_POLICY})"
