@@ -8,7 +8,6 @@ threshold re-runs only the rules: that is what keeps 14,000 rows well under a se
 from __future__ import annotations
 
 import json
-import random
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -114,7 +113,6 @@ class Replayer:
             raise EvaluationError(
                 f"'{route}' is not a route, alias or model of {policy.source}; routes: {known}"
             )
-        random.seed(self.seed)  # any randomised strategy replays the same way for the same seed
         plan = engine.plan
         targets: list[str] = []
         rules: list[str | None] = []
