@@ -61,9 +61,8 @@ class PolicyResult:
 class Replayer:
     """Runs policies over one outcome table; requests and features are built once and cached."""
 
-    def __init__(self, table: OutcomeTable, *, metadata_labels: Sequence[str] = (), seed: int = 0) -> None:
+    def __init__(self, table: OutcomeTable, *, metadata_labels: Sequence[str] = ()) -> None:
         self.table = table
-        self.seed = seed
         self._requests: list[tuple[list[Any], dict[str, Any]]] = []
         for row in table.rows:
             metadata = dict(row.metadata)

@@ -98,7 +98,7 @@ class Evaluation:
             self.table.notes.append(
                 f"mapping entries for models this policy does not declare: {', '.join(skipped)}"
             )
-        self.replayer = Replayer(self.table, metadata_labels=config.metadata_labels, seed=config.seed)
+        self.replayer = Replayer(self.table, metadata_labels=config.metadata_labels)
         self.baselines: Baselines = compute_baselines(self.table)
         self.load_seconds = time.perf_counter() - started
 
