@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from mm_litellm.budget.usage import usage_report
 from mm_litellm.ensemble import register_ensembles
 from mm_litellm.errors import (
+    BudgetExceeded,
+    BudgetStoreError,
     ConfigurationError,
     EnsembleError,
     MissingSecretError,
@@ -31,6 +34,8 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0.0.0"
 
 __all__ = [
+    "BudgetExceeded",
+    "BudgetStoreError",
     "ConfigurationError",
     "EnsembleError",
     "Explanation",
@@ -51,4 +56,5 @@ __all__ = [
     "record_outcome",
     "register_ensembles",
     "register_prompts",
+    "usage_report",
 ]

@@ -9,16 +9,21 @@ decides::
     ├── ConfigurationError       the process is set up wrongly for the call being made
     │   └── MissingSecretError   an ``os.environ/NAME`` secret a model needs is not set
     ├── RoutingError             the policy cannot choose a model for this request
-    └── EnsembleError            an ensemble cannot answer
-        ├── QuorumLostError      too few members answered (every member and why it failed)
-        └── NoAgreementError     the members disagree and the ensemble is set to fail then
+    ├── EnsembleError            an ensemble cannot answer
+    │   ├── QuorumLostError      too few members answered (every member and why it failed)
+    │   └── NoAgreementError     the members disagree and the ensemble is set to fail then
+    ├── BudgetExceeded           a budget (or the request's max_cost) does not admit the call
+    └── BudgetStoreError         the budget store failed and the policy fails closed
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 __all__ = [
+    "BudgetExceeded",
+    "BudgetStoreError",
     "ConfigurationError",
     "EnsembleError",
     "MMLiteLLMError",
@@ -83,6 +88,39 @@ class RoutingError(MMLiteLLMError):
     def __init__(self, route: str, message: str) -> None:
         self.route = route
         super().__init__(f"route '{route}': {message}")
+
+
+class BudgetExceeded(MMLiteLLMError):
+    """A budget does not admit the call. Carries the budget, its scope, spend, limit and reset time.
+
+    ``spent`` includes what concurrent calls have reserved; ``unit`` is ``usd`` or ``tokens``;
+    ``resets_at`` is when the window ends (``None`` for a per-request ``max_cost``).
+    """
+
+    def __init__(
+        self, budget: str, scope: str, spent: float, limit: float, resets_at: datetime | None,
+        unit: str = "usd", estimate: float = 0.0, reason: str | None = None,
+    ) -> None:
+        self.budget = budget
+        self.scope = scope
+        self.spent = spent
+        self.limit = limit
+        self.resets_at = resets_at
+        self.unit = unit
+        self.estimate = estimate
+        when = f"; resets at {resets_at.isoformat()}" if resets_at is not None else ""
+        super().__init__(reason or (
+            f"budget '{budget}' ({scope}) exceeded: spent {_amount(spent, unit)} of {_amount(limit, unit)}, "
+            f"this call needs up to {_amount(estimate, unit)}{when}"
+        ))
+
+
+def _amount(value: float, unit: str) -> str:
+    return f"${value:.6f}" if unit == "usd" else f"{int(value)} tokens"
+
+
+class BudgetStoreError(MMLiteLLMError):
+    """The budget store could not be read or written, and the policy fails closed."""
 
 
 class EnsembleError(MMLiteLLMError):

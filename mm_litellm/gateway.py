@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from mm_litellm import runtime as _runtime
+from mm_litellm.budget.guard import admit
 from mm_litellm.integrations._litellm import litellm
 from mm_litellm.prompts import apply as _prompts
 from mm_litellm.routing.plan import Plan
@@ -35,7 +36,9 @@ def completion(model: str | None = None, messages: list[Any] | None = None, **kw
             kwargs["messages"] = messages
         return _prompts.settled(prompt, litellm().completion(model=model, **kwargs))
     plan, call = _prepare(rt, model, messages, kwargs)
-    response = rt.router.completion(model=plan.target, messages=messages or [], **call)
+    plan, held = admit(rt, plan, messages, call)
+    with held:
+        response = rt.router.completion(model=plan.target, messages=messages or [], **call)
     escalation = None
     if plan.escalation and not kwargs.get("stream"):
         from mm_litellm.integrations.escalation import escalate
@@ -54,7 +57,9 @@ async def acompletion(model: str | None = None, messages: list[Any] | None = Non
             kwargs["messages"] = messages
         return _prompts.settled(prompt, await litellm().acompletion(model=model, **kwargs))
     plan, call = _prepare(rt, model, messages, kwargs)
-    response = await rt.router.acompletion(model=plan.target, messages=messages or [], **call)
+    plan, held = admit(rt, plan, messages, call)
+    with held:
+        response = await rt.router.acompletion(model=plan.target, messages=messages or [], **call)
     escalation = None
     if plan.escalation and not kwargs.get("stream"):
         from mm_litellm.integrations.escalation import aescalate

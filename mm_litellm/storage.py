@@ -2,32 +2,117 @@
 
 SQLite (a file, WAL mode) is the embedded default; PostgreSQL (``postgresql+psycopg://``)
 is what several processes or proxy instances share. Table classes live in their own
-packages; :func:`ensure_schema` creates and upgrades them.
+packages; :func:`ensure_schema` creates and upgrades them by running, once per database,
+every entry of :data:`MIGRATIONS` newer than the version recorded in ``schema_version``.
+
+Adding a schema change: append a :class:`Migration` with the next version number (never
+edit or reorder a released one); its ``apply`` gets a connection inside the migration
+transaction. See docs/budgets.md ("Schema changes").
 """
 
 from __future__ import annotations
 
+import os
+import sqlite3
 import threading
-from typing import Any
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlmodel import create_engine
 
-__all__ = ["engine_for", "make_engine"]
+from mm_litellm.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from mm_litellm.policy.schema import Policy
+
+__all__ = [
+    "DATABASE_ENV",
+    "MIGRATIONS",
+    "Migration",
+    "database_url",
+    "engine_for",
+    "ensure_schema",
+    "make_engine",
+    "schema_version",
+    "write_transaction",
+]
+
+DATABASE_ENV = "MM_LITELLM_DATABASE_URL"
+"""Environment variable that, when set, overrides the policy's ``database.url``."""
+
+_ENV_PREFIX = "os.environ/"
 
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
+_ensured: weakref.WeakKeyDictionary[Engine, int] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema step. ``version`` numbers are consecutive; ``apply`` must be idempotent-safe DDL."""
+
+    version: int
+    description: str
+    apply: Callable[[Connection], None]
+
+
+def _budget_tables_v1(conn: Connection) -> None:
+    from sqlmodel import SQLModel
+
+    from mm_litellm.budget import models
+
+    SQLModel.metadata.create_all(conn, tables=[t.__table__ for t in models.TABLES])  # type: ignore[union-attr]
+
+
+MIGRATIONS: list[Migration] = [
+    Migration(1, "usage ledger, budget counters, reservations and alerts", _budget_tables_v1),
+]
+"""Every schema step, in order. Other packages append theirs (with the next version number)."""
+
+
+def database_url(source: Policy | str) -> str:
+    """The URL to use: ``$MM_LITELLM_DATABASE_URL`` if set, else the policy's.
+
+    A policy URL of the form ``os.environ/NAME`` is read from that environment variable.
+    """
+    override = os.environ.get(DATABASE_ENV)
+    if override:
+        return override
+    url = source if isinstance(source, str) else source.database.url
+    if url.startswith(_ENV_PREFIX):
+        name = url[len(_ENV_PREFIX) :]
+        value = os.environ.get(name)
+        if not value:
+            raise ConfigurationError(
+                f"database.url is '{url}' and the environment variable {name} is not set; "
+                f"set it (or {DATABASE_ENV}) to a URL such as sqlite:///mm_litellm.db"
+            )
+        return value
+    return url
 
 
 def make_engine(url: str) -> Engine:
-    """A new engine for ``url``; SQLite files get WAL, a busy timeout and foreign keys."""
+    """A new engine for ``url``; SQLite files get WAL, a busy timeout and foreign keys.
+
+    On SQLite the driver's own implicit transactions are switched off and mm_litellm emits
+    ``BEGIN`` itself, so that a writer can ask for ``BEGIN IMMEDIATE`` (take the write lock
+    first, then read) with :func:`write_transaction`.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        # bound datetimes (raw SQL) in the exact text form SQLAlchemy's DateTime stores, so a
+        # "window_start = :s" written by either path finds the same row
+        sqlite3.register_adapter(datetime, _sqlite_datetime)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # we emit BEGIN ourselves (see below)
             cursor = dbapi_connection.cursor()
             if parsed.database not in (None, "", ":memory:"):
                 cursor.execute("PRAGMA journal_mode=WAL")
@@ -36,12 +121,22 @@ def make_engine(url: str) -> Engine:
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.close()
 
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Connection) -> None:
+            mode = conn.get_execution_options().get("sqlite_begin", "")
+            conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
-def engine_for(url: str) -> Engine:
-    """The process-wide engine for ``url`` (created once; engines pool their connections)."""
+def _sqlite_datetime(value: datetime) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S.%f")
+
+
+def engine_for(source: Policy | str) -> Engine:
+    """The process-wide engine for a URL or a policy's database (created once; pooled)."""
+    url = database_url(source) if not isinstance(source, str) else source
     engine = _engines.get(url)
     if engine is None:
         with _lock:
@@ -49,3 +144,58 @@ def engine_for(url: str) -> Engine:
             if engine is None:
                 engine = _engines[url] = make_engine(url)
     return engine
+
+
+def write_transaction(engine: Engine) -> Connection:
+    """A connection whose transactions take the write lock at ``BEGIN`` on SQLite.
+
+    Use as ``with write_transaction(engine) as conn, conn.begin(): ...``. On PostgreSQL it is a
+    plain connection: lock rows with ``SELECT ... FOR UPDATE`` inside the transaction.
+    """
+    conn = engine.connect()
+    if engine.dialect.name == "sqlite":
+        conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+    return conn
+
+
+def schema_version(engine: Engine) -> int:
+    """The schema version recorded in the database (0 for an empty database)."""
+    with engine.connect() as conn:
+        return _read_version(conn)
+
+
+def _read_version(conn: Connection) -> int:
+    conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    value = conn.execute(text("SELECT MAX(version) FROM schema_version")).scalar()
+    return int(value or 0)
+
+
+def ensure_schema(engine: Engine) -> int:
+    """Create or upgrade the database to the newest :data:`MIGRATIONS` version; returns it.
+
+    Safe to call from several processes at once: the check and every step run under the
+    database's write lock (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock). Each
+    engine is checked once per process.
+    """
+    target = MIGRATIONS[-1].version if MIGRATIONS else 0
+    if _ensured.get(engine) == target:
+        return target
+    versions = [m.version for m in MIGRATIONS]
+    if versions != list(range(1, len(versions) + 1)):
+        raise ConfigurationError(
+            f"storage.MIGRATIONS must be numbered 1, 2, 3, ... in order; found {versions}"
+        )
+    with write_transaction(engine) as conn, conn.begin():
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(715517)"))  # serialises concurrent upgrades
+        current = _read_version(conn)
+        if current > target:
+            raise ConfigurationError(
+                f"the database is at schema version {current}, newer than this mm_litellm knows ({target}); "
+                "upgrade mm_litellm"
+            )
+        for migration in MIGRATIONS[current:]:
+            migration.apply(conn)
+            conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": migration.version})
+    _ensured[engine] = target
+    return target

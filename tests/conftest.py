@@ -53,6 +53,18 @@ default_route: auto
 """A small policy for unit tests: no retries (LiteLLM's retries really sleep)."""
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _ledger_outside_the_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A policy with ``budgets:`` records every call: keep that database out of the repo and cwd."""
+    saved = os.environ.get("MM_LITELLM_DATABASE_URL")
+    os.environ["MM_LITELLM_DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('ledger') / 'mm_litellm.db'}"
+    yield
+    if saved is None:
+        os.environ.pop("MM_LITELLM_DATABASE_URL", None)
+    else:
+        os.environ["MM_LITELLM_DATABASE_URL"] = saved
+
+
 @pytest.fixture(autouse=True)
 def _isolate_litellm_and_runtime() -> Iterator[None]:
     """No active policy; structlog, LiteLLM callbacks and added price entries reset after."""

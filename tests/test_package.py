@@ -23,10 +23,10 @@ def test_import_does_not_import_litellm_or_configure_logging() -> None:
 def test_public_api_is_pinned() -> None:
     assert mm_litellm.__all__ == sorted(mm_litellm.__all__)
     assert set(mm_litellm.__all__) == {
-        "ConfigurationError", "EnsembleError", "Explanation", "MMLiteLLMError", "MissingSecretError", "Plan",
-        "Policy", "PolicyError", "RoutingError", "__version__", "acompletion", "completion", "configure",
-        "decision_of", "explain", "load_policy", "parse_policy", "record_outcome", "register_ensembles",
-        "register_prompts",
+        "BudgetExceeded", "BudgetStoreError", "ConfigurationError", "EnsembleError", "Explanation", "MMLiteLLMError",
+        "MissingSecretError", "Plan", "Policy", "PolicyError", "RoutingError", "__version__", "acompletion",
+        "completion", "configure", "decision_of", "explain", "load_policy", "parse_policy", "record_outcome",
+        "register_ensembles", "register_prompts", "usage_report",
     }
     for name in mm_litellm.__all__:
         assert hasattr(mm_litellm, name), name
@@ -35,7 +35,7 @@ def test_public_api_is_pinned() -> None:
 def test_error_hierarchy() -> None:
     from mm_litellm import errors
 
-    for name in ("PolicyError", "ConfigurationError", "RoutingError", "EnsembleError"):
+    for name in ("PolicyError", "ConfigurationError", "RoutingError", "EnsembleError", "BudgetExceeded", "BudgetStoreError"):
         assert issubclass(getattr(errors, name), errors.MMLiteLLMError)
     assert issubclass(errors.MissingSecretError, errors.ConfigurationError)
     assert issubclass(errors.PolicyError, ValueError)

@@ -8,7 +8,7 @@ from typing import Literal
 from mm_litellm.integrations._litellm import litellm
 from mm_litellm.policy.schema import ModelSpec
 
-__all__ = ["ModelPrice", "price_of"]
+__all__ = ["ModelPrice", "count_prompt_tokens", "litellm_price", "price_of"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,28 @@ def price_of(spec: ModelSpec) -> ModelPrice:
 def _litellm_info(model: str) -> dict | None:  # type: ignore[type-arg]
     lt = litellm()
     try:
-        return dict(lt.get_model_info(model=model))
+        info = dict(lt.get_model_info(model=model))
     except Exception:  # LiteLLM raises a bare Exception for a model missing from its table
         return None
+    # A Router registers an empty entry for a deployment it does not know, and get_model_info
+    # then reports it at price 0: only a price present in the table's own entry counts.
+    raw = lt.model_cost.get(info.get("key") or model) or {}
+    if raw.get("input_cost_per_token") is None:
+        info["input_cost_per_token"] = info["output_cost_per_token"] = None
+    return info
+
+
+def litellm_price(model: str) -> tuple[float, float] | None:
+    """USD per token (input, output) of a LiteLLM model string from its price table, or ``None``."""
+    info = _litellm_info(model)
+    if not info or info.get("input_cost_per_token") is None:
+        return None
+    return float(info["input_cost_per_token"]), float(info.get("output_cost_per_token") or 0.0)
+
+
+def count_prompt_tokens(model: str, messages: list) -> int:  # type: ignore[type-arg]
+    """Prompt tokens of ``messages`` for ``model`` (LiteLLM's ``token_counter``)."""
+    try:
+        return int(litellm().token_counter(model=model, messages=messages))
+    except Exception:  # an unknown model or odd content: fall back to LiteLLM's default tokenizer
+        return int(litellm().token_counter(messages=messages))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from mm_litellm.policy.budgets import budget_references
 from mm_litellm.policy.routing import check_routing_references
 from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX, check_ensemble_references
 from mm_litellm.policy.prompts import check_prompts
@@ -35,6 +36,7 @@ def check_references(policy: Policy) -> list[tuple[Loc, str]]:
         *check_ensemble_references(policy),
         *check_prompts(policy),
         *check_routing_references(policy),
+        *budget_references(policy),
     ]
 
 

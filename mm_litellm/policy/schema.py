@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, PlainSerializer, PrivateAttr, model_validator
 
+from mm_litellm.policy.budgets import BudgetSettings
 from mm_litellm.policy.ensembles import EnsembleSpec
 from mm_litellm.policy.prompts import PromptsSettings
 from mm_litellm.policy.routing import ClassifierSettings, EscalationSettings, Requirements
@@ -198,6 +199,7 @@ class Policy(_Frozen):
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
     ensembles: FrozenDict(EnsembleSpec) = Field(default_factory=dict)  # type: ignore[valid-type]
     prompts: PromptsSettings | None = None
+    budgets: BudgetSettings | None = None
     default_route: Name | None = None
     """What ``mm-litellm run`` uses when neither ``--model`` nor ``--route`` is given."""
     _source: str = PrivateAttr(default="<string>")

@@ -1,0 +1,224 @@
+"""The gateway's budget step: reserve before the call, downgrade or refuse, release on error.
+
+``plan, held = admit(runtime, plan, messages, call)`` then ``with held: <the call>``. The
+call's reservation id travels in ``metadata["mm_litellm"]["reservation"]``; the ledger
+callback settles it when LiteLLM reports the call's success, and ``held`` releases it if the
+call raises. A policy without a ``budgets:`` section makes this a no-op.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import weakref
+from typing import TYPE_CHECKING, Any, Literal
+
+import structlog
+
+from mm_litellm.errors import BudgetExceeded, BudgetStoreError
+from mm_litellm.routing.plan import Plan
+
+if TYPE_CHECKING:  # the service (SQLAlchemy) is imported on the first call of a policy with budgets
+    from mm_litellm.budget.service import BudgetService, Estimate
+    from mm_litellm.runtime import Runtime
+
+__all__ = ["Held", "admit", "service_for"]
+
+log = structlog.get_logger("mm_litellm.budget")
+
+_services: weakref.WeakKeyDictionary[Any, BudgetService | None] = weakref.WeakKeyDictionary()
+_NONE: Any = object()
+_lock = threading.Lock()
+
+
+def service_for(rt: Runtime) -> BudgetService | None:
+    """The runtime's budget service (built once, with its ledger callback registered)."""
+    service = _services.get(rt, _NONE)
+    if service is _NONE:
+        with _lock:  # concurrent first calls must share one service (one ledger callback)
+            service = _services.get(rt, _NONE)
+            if service is _NONE:
+                service = _build(rt)
+                _services[rt] = service
+    elif service is not None:
+        from mm_litellm.integrations.callbacks import register_service
+
+        register_service(service)  # cheap when registered; LiteLLM's callbacks may have been reset
+    return service  # type: ignore[no-any-return]
+
+
+def _build(rt: Runtime) -> BudgetService | None:
+    if rt.policy.budgets is None:
+        return None
+    from mm_litellm.budget.service import BudgetService
+    from mm_litellm.integrations.callbacks import register_service
+    from mm_litellm.storage import engine_for
+
+    service = BudgetService(rt.policy, engine_for(rt.policy))
+    register_service(service)
+    return service
+
+
+class Held:
+    """Releases the reservation when the call raises (success is settled by the callback)."""
+
+    __slots__ = ("reservation", "service")
+
+    def __init__(self, service: BudgetService | None, reservation: str | None) -> None:
+        self.service = service
+        self.reservation = reservation
+
+    def __enter__(self) -> Held:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
+        if exc_type is not None and self.reservation is not None and self.service is not None:
+            self.service.release(self.reservation)
+        return False
+
+
+_NOTHING_HELD = Held(None, None)
+
+
+def admit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple[Plan, Held]:
+    """Reserve the plan's estimated cost; re-plan on a downgrade; raise :class:`BudgetExceeded`."""
+    try:
+        service = service_for(rt)
+    except Exception as exc:  # the store cannot even be opened
+        if rt.policy.budgets is None or rt.policy.budgets.on_store_error == "block":
+            raise BudgetStoreError(
+                f"budget store failed, call refused (budgets.on_store_error: block): {exc}"
+            ) from exc
+        log.error("budget.store_failed", error=str(exc), policy="on_store_error: allow")
+        call.pop("max_cost", None)
+        return plan, _NOTHING_HELD
+    max_cost = call.pop("max_cost", None)
+    mm = call["metadata"].setdefault("mm_litellm", {})
+    if max_cost is None:
+        max_cost = mm.get("max_cost")
+    if service is None:
+        if max_cost is not None:
+            raise BudgetExceeded(
+                "max_cost",
+                "request",
+                0.0,
+                float(max_cost),
+                None,
+                reason=(
+                    "max_cost needs a 'budgets:' section in the policy (prices and the ledger come from it)"
+                ),
+            )
+        return plan, _NOTHING_HELD
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mm_litellm.budget.service import identity_of
+    from mm_litellm.budget.windows import CallContext
+    from mm_litellm.routing.features import estimate_tokens
+
+    ident = identity_of(call)
+    cheap = estimate_tokens(messages)[0]
+    soft: set[str] = set()
+    original = plan
+    cache: dict[str, Estimate] = {}
+    for _ in range(len(rt.policy.models) + len(service.limits) + 2):
+        chain = [plan.target, *plan.fallbacks]
+
+        def exact(chain: list[str] = chain) -> list[Estimate]:
+            return [cache.get(m) or cache.setdefault(m, service.estimate(m, messages, call)) for m in chain]
+
+        # cheap token estimates first: a lease far from every limit admits the call without a
+        # store round trip; the store path (near a limit) refines them with exact counts
+        estimates = (
+            exact()
+            if max_cost is not None
+            else [service.estimate(m, messages, call, exact=False, cheap_prompt=cheap) for m in chain]
+        )
+        if max_cost is not None:
+            _check_max_cost(estimates[0], float(max_cost))
+        ctx = CallContext(
+            model=plan.target,
+            route=plan.route,
+            user=ident["user"],
+            team=ident["team"],
+            key=ident["key"],
+            tags=ident["tags"],
+        )
+        try:
+            rid, denial = service.reserve(ctx, estimates, frozenset(soft), refine=exact)
+        except SQLAlchemyError as exc:
+            if service.settings.on_store_error == "block":
+                raise BudgetStoreError(
+                    f"budget store {service.store.engine.url!r} failed, call refused "
+                    f"(budgets.on_store_error: block): {exc}"
+                ) from exc
+            log.error("budget.store_failed", error=str(exc), policy="on_store_error: allow")
+            return plan, _NOTHING_HELD
+        if denial is None:
+            break
+        limit, model = denial.limit, denial.key[1]
+        if limit.scope == "model" and model != plan.target and model in plan.fallbacks:
+            plan = dataclasses.replace(plan, fallbacks=tuple(f for f in plan.fallbacks if f != model))
+            continue  # that fallback's own budget is spent: it may not serve this call
+        if limit.on_exceed != "downgrade":
+            raise service.exceeded(denial)
+        target = limit.downgrade_to or service.cheapest_model() or plan.target
+        soft.add(limit.name)
+        new = rt.engine.plan(target, messages, call)
+        log.warning(
+            "budget.downgrade",
+            budget=limit.name,
+            scope_key=model,
+            from_model=plan.target,
+            to_model=new.target,
+        )
+        mm["downgraded"] = {"budget": limit.name, "from": plan.target, "to": new.target}
+        plan = dataclasses.replace(
+            plan,
+            target=new.target,
+            fallbacks=new.fallbacks,
+            escalation=new.escalation,  # the cheaper plan's own chain: no climbing back up
+            reason=f"{plan.reason}; budget '{limit.name}' exhausted: downgraded to '{new.target}'",
+        )
+    else:  # pragma: no cover - every pass removes a fallback or softens a budget
+        assert denial is not None
+        raise service.exceeded(denial)
+    if (
+        plan is not original
+        and "fallbacks" in call
+        and call["fallbacks"] == [{original.target: list(original.fallbacks)}]
+    ):
+        if plan.fallbacks:
+            call["fallbacks"] = [{plan.target: list(plan.fallbacks)}]
+        else:
+            del call["fallbacks"]
+    if rid is None:
+        return plan, _NOTHING_HELD
+    mm["reservation"] = rid
+    return plan, Held(service, rid)
+
+
+def _check_max_cost(estimate: Estimate, max_cost: float) -> None:
+    if estimate.usd is None:
+        raise BudgetExceeded(
+            "max_cost",
+            "request",
+            0.0,
+            max_cost,
+            None,
+            reason=(f"max_cost ${max_cost} cannot be checked: model '{estimate.model}' has no known price"),
+        )
+    if estimate.usd > max_cost:
+        raise BudgetExceeded(
+            "max_cost",
+            "request",
+            0.0,
+            max_cost,
+            None,
+            estimate=estimate.usd,
+            reason=(
+                f"max_cost ${max_cost:.6f} exceeded: model '{estimate.model}' "
+                f"may cost up to ${estimate.usd:.6f} "
+                f"({estimate.prompt_tokens} prompt + {estimate.completion_tokens} completion tokens); "
+                "lower max_tokens or use a cheaper model"
+            ),
+        )

@@ -1,0 +1,364 @@
+"""One policy's budgets over one database: estimate, reserve, record, settle, alert.
+
+The gateway asks :meth:`BudgetService.admit` before a call (estimate the plan's cost, reserve
+it atomically, downgrade or refuse); the LiteLLM callback hands every finished call to
+:meth:`record`, and the background writer settles it: ledger row in, spend added to the
+counters of the model that actually served, reservation released, alerts claimed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from mm_litellm.budget.alerts import AlertSink
+from mm_litellm.budget.leases import LeaseBook
+from mm_litellm.budget.store import BudgetStore, Charge, CounterKey, Denial, Release
+from mm_litellm.budget.windows import CallContext, scope_keys, utcnow, window_bounds
+from mm_litellm.budget.writer import LedgerWriter
+from mm_litellm.errors import BudgetExceeded
+from mm_litellm.policy.budgets import BudgetLimit, BudgetSettings
+from mm_litellm.policy.schema import Policy
+
+__all__ = ["BudgetService", "Estimate", "identity_of", "live_services"]
+
+log = structlog.get_logger("mm_litellm.budget")
+
+ENSEMBLE_PREFIX = "ensemble/"
+LEASE_CALLS = 32
+"""Calls' worth of budget a process may hold in advance on a counter far from its limit."""
+
+_live: weakref.WeakSet[BudgetService] = weakref.WeakSet()
+
+
+def live_services() -> list[BudgetService]:
+    """Every budget service of this process that is still in use."""
+    return list(_live)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Upper bound of one call: prompt tokens counted, completion bounded by ``max_tokens``."""
+
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    usd: float | None
+    """``None`` when the model has no known price."""
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+def identity_of(kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    """user/team/key/tags of a call: ``metadata["mm_litellm"]["identity"]`` first (set by the
+    proxy's authentication), else the caller's ``user=`` and ``metadata`` user/team/tags."""
+    metadata = kwargs.get("metadata") or {}
+    trusted = (metadata.get("mm_litellm") or {}).get("identity") or {}
+    tags = trusted.get("tags") if trusted.get("tags") is not None else metadata.get("tags")
+    return {
+        "user": trusted.get("user") or kwargs.get("user") or metadata.get("user"),
+        "team": trusted.get("team") or metadata.get("team"),
+        "key": trusted.get("key"),
+        "tags": tuple(dict.fromkeys(str(t) for t in tags))
+        if isinstance(tags, list | tuple)
+        else ((str(tags),) if tags else ()),
+    }
+
+
+class BudgetService:
+    """Budgets and ledger of one policy. Thread-safe; one per policy per process."""
+
+    def __init__(self, policy: Policy, engine: Any) -> None:
+        self.policy = policy
+        self.settings: BudgetSettings = policy.budgets or BudgetSettings()
+        self.tz = ZoneInfo(self.settings.timezone)
+        self.limits: dict[str, BudgetLimit] = {limit.name: limit for limit in self.settings.limits}
+        self.store = BudgetStore(engine, self.settings.reservation_ttl_s)
+        self.alerts = AlertSink(self.settings)
+        self.writer = LedgerWriter(self._write)
+        self.leases = LeaseBook(self.settings.reservation_ttl_s / 2)
+        self._prices: dict[str, tuple[float, float] | None] = {}
+        self._windows: dict[str, tuple[datetime, datetime]] = {}
+        self._open: set[str] = set()
+        """Reservations this process holds whose call has not been recorded yet."""
+        self._open_cond = threading.Condition()
+        _live.add(self)
+        ref = weakref.ref(self)
+        atexit.register(lambda: (s := ref()) is not None and s.flush(timeout=5.0))
+
+    # -- estimation ---------------------------------------------------------------------------
+    def price(self, model: str) -> tuple[float, float] | None:
+        """USD per token (input, output) of a policy model or LiteLLM model; ``None`` if unknown."""
+        if model not in self._prices:
+            from mm_litellm.integrations.prices import litellm_price, price_of
+
+            spec = self.policy.models.get(model)
+            if spec is not None:
+                p = price_of(spec)
+                self._prices[model] = (
+                    None
+                    if p.input_per_mtok is None
+                    else (p.input_per_mtok / 1e6, (p.output_per_mtok or 0) / 1e6)
+                )
+            else:
+                self._prices[model] = litellm_price(model)
+        return self._prices[model]
+
+    def estimate(
+        self,
+        model: str,
+        messages: Sequence[Any] | None,
+        kwargs: Mapping[str, Any],
+        *,
+        exact: bool = True,
+        cheap_prompt: int | None = None,
+    ) -> Estimate:
+        """Cost bound of calling ``model`` (policy alias or LiteLLM model) with these arguments.
+
+        ``exact`` counts prompt tokens with LiteLLM's ``token_counter``; otherwise characters / 4
+        (good enough far from a limit, where a lease admits the call: see :meth:`reserve`).
+        """
+        ensemble = self._ensemble(model)
+        if ensemble is not None:  # an ensemble call costs what all its member calls cost
+            parts = [
+                self.estimate(m, messages, kwargs, exact=exact, cheap_prompt=cheap_prompt)
+                for _, m in ensemble.model_refs()
+            ]
+            usd = None if any(p.usd is None for p in parts) else sum(p.usd or 0.0 for p in parts)
+            return Estimate(
+                model, sum(p.prompt_tokens for p in parts), sum(p.completion_tokens for p in parts), usd
+            )
+        spec = self.policy.models.get(model)
+        if exact:
+            from mm_litellm.integrations.prices import count_prompt_tokens
+
+            prompt = count_prompt_tokens(spec.litellm_model if spec else model, list(messages or []))
+        elif cheap_prompt is not None:  # counted once for the whole chain by the caller
+            prompt = cheap_prompt
+        else:
+            from mm_litellm.routing.features import estimate_tokens
+
+            prompt = estimate_tokens(messages)[0]
+        completion = (
+            kwargs.get("max_tokens")
+            or kwargs.get("max_completion_tokens")
+            or self.settings.default_max_tokens
+        )
+        price = self.price(model)
+        usd = None if price is None else prompt * price[0] + int(completion) * price[1]
+        return Estimate(model, prompt, int(completion), usd)
+
+    def _ensemble(self, model: str) -> Any:
+        if not model.startswith(ENSEMBLE_PREFIX):
+            return None
+        return (getattr(self.policy, "ensembles", None) or {}).get(model[len(ENSEMBLE_PREFIX) :])
+
+    # -- which counters a call touches ---------------------------------------------------------
+    def counters(self, ctx: CallContext, when: datetime) -> list[tuple[BudgetLimit, CounterKey]]:
+        out: list[tuple[BudgetLimit, CounterKey]] = []
+        for limit in self.settings.limits:
+            keys = scope_keys(limit, ctx)
+            if keys:
+                start, end = self._bounds(limit.window, when)
+                out.extend((limit, (limit.name, key, start, end)) for key in keys)
+        return out
+
+    def _bounds(self, window: str, when: datetime) -> tuple[datetime, datetime]:
+        """``window_bounds``, remembered until the window ends (the hot path asks per call)."""
+        cached = self._windows.get(window)
+        if cached is not None and cached[0] <= when < cached[1]:
+            return cached
+        bounds = window_bounds(window, when, self.tz)
+        self._windows[window] = bounds
+        return bounds
+
+    def charges_of(self, row: Mapping[str, Any]) -> list[tuple[BudgetLimit, CounterKey]]:
+        """Counters a settled ledger row adds spend to: those of the model that really served."""
+        if (row.get("model") or "").startswith(ENSEMBLE_PREFIX) or (row.get("deployment") or "").startswith(
+            ENSEMBLE_PREFIX
+        ):
+            return []  # the ensemble's members are recorded (and counted) one by one
+        tags = tuple(t for t in (row.get("tags") or "").split(",") if t)
+        ctx = CallContext(
+            model=row.get("model"),
+            route=row.get("route"),
+            user=row.get("user"),
+            team=row.get("team"),
+            key=row.get("api_key"),
+            tags=tags,
+        )
+        return self.counters(ctx, row["ts"])
+
+    # -- admission ----------------------------------------------------------------------------
+    def reserve(
+        self,
+        ctx: CallContext,
+        estimates: Sequence[Estimate],
+        soft: frozenset[str] = frozenset(),
+        refine: Callable[[], Sequence[Estimate]] | None = None,
+    ) -> tuple[str | None, Denial | None]:
+        """Reserve the estimate of a call whose serving model is one of ``estimates`` (the first is
+        the planned one, the rest its fallbacks): model budgets per model, others the maximum.
+
+        A lease of this process admits the call without a store round trip; otherwise
+        ``refine()`` (exact token counts) replaces the estimates and the store decides.
+        """
+        now = utcnow()
+        charges = self._charges(ctx, estimates, soft, now)
+        if not charges:
+            return None, None
+        self._check_unpriced(charges, estimates[0])
+        rid = uuid.uuid4().hex
+        with self._open_cond:
+            self._open.add(rid)
+        if self.leases.take(rid, charges):
+            return rid, None
+        if refine is not None:
+            estimates = refine()
+            charges = self._charges(ctx, estimates, soft, now)
+        return self._reserve_in_store(rid, charges, estimates[0])
+
+    def _charges(
+        self, ctx: CallContext, estimates: Sequence[Estimate], soft: frozenset[str], now: datetime
+    ) -> list[Charge]:
+        usd = max((e.usd or 0.0) for e in estimates)
+        tokens = max(e.tokens for e in estimates)
+        charges: list[Charge] = []
+        for limit, key in self.counters(ctx, now):
+            if limit.scope == "model":
+                continue
+            charges.append(Charge(limit, key, usd, tokens, limit.name not in soft))
+        for est in estimates:
+            model_ctx = CallContext(model=est.model)
+            for limit, key in self.counters(model_ctx, now):
+                if limit.scope == "model":
+                    enforce = limit.name not in soft  # a spent fallback is dropped by the caller
+                    charges.append(Charge(limit, key, est.usd or 0.0, est.tokens, enforce))
+        return charges
+
+    def _check_unpriced(self, charges: list[Charge], first: Estimate) -> None:
+        if first.usd is None and self.settings.on_unpriced == "block":
+            usd_limit = next((c.limit for c in charges if c.limit.unit == "usd"), None)
+            if usd_limit is not None:
+                raise BudgetExceeded(
+                    usd_limit.name,
+                    usd_limit.scope,
+                    0.0,
+                    usd_limit.limit,
+                    None,
+                    reason=(
+                        f"model '{first.model}' has no known price and budget '{usd_limit.name}' is in USD; "
+                        "add 'pricing' to the model or set budgets.on_unpriced: allow"
+                    ),
+                )
+
+    def _reserve_in_store(
+        self, rid: str, charges: list[Charge], first: Estimate
+    ) -> tuple[str | None, Denial | None]:
+        returns = self.leases.surrender([c.key for c in charges])
+        try:
+            denial, grants = self.store.reserve_leased(rid, charges, LEASE_CALLS, returns)
+        except BaseException:
+            self._closed([rid])
+            for back in returns:  # rolled back: give the remainders back in the background
+                self.writer.release(back)
+            raise
+        if denial is not None:
+            self._closed([rid])
+            for back in returns:
+                self.writer.release(back)
+            return None, denial
+        for back in self.leases.granted(rid, charges, grants):
+            self.writer.release(back)
+        return rid, None
+
+    def exceeded(self, denial: Denial) -> BudgetExceeded:
+        limit = denial.limit
+        scope = limit.scope if limit.scope == "global" else f"{limit.scope}={denial.key[1]}"
+        resets = denial.key[3].replace(tzinfo=ZoneInfo("UTC")).astimezone(self.tz)
+        return BudgetExceeded(
+            limit.name, scope, denial.used, limit.limit, resets, limit.unit, denial.estimate
+        )
+
+    def cheapest_model(self, exclude: str | None = None) -> str | None:
+        """The policy model with the lowest known price (input plus output), for downgrades."""
+        priced = [
+            (p[0] + p[1], name)
+            for name in self.policy.models
+            if name != exclude and (p := self.price(name)) is not None
+        ]
+        return min(priced)[1] if priced else None
+
+    # -- recording ----------------------------------------------------------------------------
+    def record(self, row: Mapping[str, Any]) -> None:
+        """Queue a ledger row (settled in the background; see :meth:`flush`)."""
+        self.writer.submit(row)
+        rid = row.get("reservation_id")
+        if rid and row.get("status") == "success" and not row.get("parent_id"):
+            self._closed([rid])
+
+    def release(self, reservation_id: str) -> None:
+        """Give a reservation back (its call raised); written by the background writer."""
+        self.writer.release(reservation_id)
+        self._closed([reservation_id])
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every call this process admitted has been recorded (LiteLLM reports
+        success from a worker thread, a moment after the call returns), give unused leases
+        back, and write every queued row. True when done; False on timeout (e.g. a stream
+        nobody finished reading)."""
+        deadline = time.monotonic() + timeout
+        with self._open_cond:
+            done = self._open_cond.wait_for(lambda: not self._open, timeout=timeout)
+        for back in self.leases.surrender_all():
+            self.writer.release(back)
+        return self.writer.flush(max(0.0, deadline - time.monotonic())) and done
+
+    def _closed(self, reservation_ids: list[str]) -> None:
+        with self._open_cond:
+            self._open.difference_update(reservation_ids)
+            self._open_cond.notify_all()
+
+    def _write(self, rows: list[Mapping[str, Any]], releases: list[Any]) -> None:
+        # a row gives its call's hold back only when the call finished; a failed attempt of a
+        # Router call may be followed by a fallback that still needs the hold
+        # ensemble members and escalation hops (parent_id set) share their parent's hold: the
+        # parent's own row, which LiteLLM reports last, gives it back
+        wanted = [
+            *releases,
+            *(
+                r["reservation_id"]
+                for r in rows
+                if r.get("reservation_id") and r.get("status") == "success" and not r.get("parent_id")
+            ),
+        ]
+        partial: list[Release] = []
+        settled: list[str] = []
+        seen: set[str] = set()
+        for item in wanted:
+            if isinstance(item, Release):
+                partial.append(item)
+                continue
+            if item in seen:
+                continue
+            seen.add(item)
+            shares = self.leases.shares(item)
+            if shares is not None:  # None: given back already (a duplicate event), or not ours
+                partial.extend(shares)
+                settled.append(item)
+        _, alerts = self.store.settle(rows, [], self.charges_of, self.limits, partial)
+        self.leases.forget(settled)  # only now: a failed batch is retried with the same shares
+        if alerts:
+            self.alerts.deliver(alerts)

@@ -1,0 +1,57 @@
+"""Python entry points: ``usage_report`` (the numbers behind ``mm-litellm usage``) and ``flush``.
+
+Their imports are lazy, so that ``import mm_litellm`` stays free of SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from mm_litellm.errors import ConfigurationError
+from mm_litellm.policy.schema import Policy
+
+if TYPE_CHECKING:
+    from mm_litellm.budget.report import UsageReport
+
+__all__ = ["flush", "usage_report"]
+
+
+def usage_report(
+    source: Policy | str | None = None,
+    *,
+    since: str | datetime | None = None,
+    until: str | datetime | None = None,
+    by: str = "model",
+) -> UsageReport:
+    """Totals, cost and tokens by ``by`` (model, route, user, team, key, tag, day, ...), budget
+    use and unpriced calls, from the ledger of ``source`` (a policy, a database URL, or the
+    active policy when omitted). ``since``/``until``: ``24h``, ``7d``, or an ISO date/time."""
+    from mm_litellm import runtime
+    from mm_litellm.budget.report import build_report, parse_time
+    from mm_litellm.storage import engine_for
+
+    if source is None:
+        rt = runtime.current()
+        if rt is None:
+            raise ConfigurationError(
+                "usage_report() needs a policy or a database URL: no policy is configured"
+            )
+        source = rt.policy
+    flush(timeout=2.0)  # rows of calls that just finished; an unread stream must not stall a report
+    settings = source.budgets if isinstance(source, Policy) else None
+    return build_report(engine_for(source), settings, since=parse_time(since), until=parse_time(until), by=by)
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Write every ledger row this process has queued (all budget services); True when done."""
+    import sys
+
+    if "mm_litellm.budget.service" not in sys.modules:
+        return True  # no budget service was ever created in this process
+    from mm_litellm.budget.service import live_services
+
+    ok = True
+    for service in live_services():
+        ok = service.flush(timeout) and ok
+    return ok

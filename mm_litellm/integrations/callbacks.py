@@ -1,0 +1,183 @@
+"""The ledger's LiteLLM callback: every finished call, success or failure, becomes a ledger row.
+
+``register_callbacks(policy)`` is the one call that makes plain ``litellm.completion`` /
+``Router`` calls recorded and counted against the policy's budgets; the gateway registers
+the same callback for its runtime. The callback only translates LiteLLM's payload (its
+standard logging object) into a row and queues it: the background writer does the I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+import structlog
+
+from mm_litellm.budget.service import BudgetService, identity_of
+from mm_litellm.budget.windows import utcnow
+from mm_litellm.integrations._litellm import litellm
+from mm_litellm.policy.schema import Policy
+
+__all__ = ["ledger_row", "register_callbacks", "register_service"]
+
+log = structlog.get_logger("mm_litellm.budget")
+
+
+def register_callbacks(policy: Policy, *, engine: Any = None) -> BudgetService:
+    """Record every LiteLLM call of this process in ``policy``'s ledger and budgets.
+
+    Returns the :class:`BudgetService` (``.flush()`` writes queued rows now). Without a
+    ``budgets:`` section the ledger is still kept (no limits).
+    """
+    from mm_litellm.storage import engine_for
+
+    service = BudgetService(policy, engine if engine is not None else engine_for(policy))
+    register_service(service)
+    return service
+
+
+def register_service(service: BudgetService) -> Any:
+    """Add ``service``'s callback to ``litellm.callbacks`` unless it is there already."""
+    callback = getattr(service, "_callback", None)
+    if callback is None:
+        callback = service._callback = _make_logger_class()(service)  # type: ignore[attr-defined]
+    lt = litellm()
+    if callback not in lt.callbacks:
+        lt.callbacks.append(callback)
+    return callback
+
+
+_logger_class: Any = None
+
+
+def _make_logger_class() -> Any:
+    global _logger_class
+    if _logger_class is None:
+        from litellm.integrations.custom_logger import CustomLogger
+
+        class LedgerLogger(CustomLogger):
+            """Queues a ledger row for each success and failure event."""
+
+            def __init__(self, service: BudgetService) -> None:
+                super().__init__()
+                self.service = service
+                self.ledger = f"{service.store.engine.url!r}#{id(service)}"  # distinct: LiteLLM de-duplicates
+
+            def log_success_event(
+                self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+            ) -> None:
+                self._record(kwargs, start_time, end_time, "success")
+
+            def log_failure_event(
+                self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+            ) -> None:
+                self._record(kwargs, start_time, end_time, "error")
+
+            async def async_log_success_event(
+                self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+            ) -> None:
+                self._record(kwargs, start_time, end_time, "success")
+
+            async def async_log_failure_event(
+                self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+            ) -> None:
+                self._record(kwargs, start_time, end_time, "error")
+
+            def _record(self, kwargs: Any, start: Any, end: Any, status: str) -> None:
+                try:
+                    row = ledger_row(self.service, kwargs, start, end, status)
+                except Exception as exc:  # a malformed event must be seen, never crash the caller
+                    log.error("budget.ledger_event_unreadable", error=str(exc))
+                    return
+                if row is not None:
+                    self.service.record(row)
+
+        _logger_class = LedgerLogger
+    return _logger_class
+
+
+def ledger_row(
+    service: BudgetService, kwargs: Mapping[str, Any], start: Any, end: Any, status: str
+) -> dict[str, Any] | None:
+    """A ledger row from LiteLLM's callback arguments (``None`` when the event has no call id)."""
+    slo = kwargs.get("standard_logging_object") or {}
+    call_id = kwargs.get("litellm_call_id") or slo.get("litellm_call_id")
+    if not call_id:
+        return None
+    params = kwargs.get("litellm_params") or {}
+    metadata = params.get("metadata") or kwargs.get("metadata") or {}
+    mm = metadata.get("mm_litellm") or {}
+    ident = identity_of({"metadata": metadata, "user": kwargs.get("user") or slo.get("end_user")})
+    tags = list(ident["tags"]) or list(slo.get("request_tags") or [])
+    model = slo.get("model_group") or kwargs.get("model") or slo.get("model")
+    deployment = slo.get("model") or kwargs.get("model")
+    provider = slo.get("custom_llm_provider")
+    if deployment and provider and "/" not in str(deployment):
+        deployment = f"{provider}/{deployment}"
+    prompt_tokens = int(slo.get("prompt_tokens") or 0)
+    completion_tokens = int(slo.get("completion_tokens") or 0)
+    cost, priced, source = _cost(service, model, kwargs, slo, prompt_tokens, completion_tokens, status)
+    exception = kwargs.get("exception")
+    prompt = mm.get("prompt") or {}
+    return {
+        "call_id": str(call_id),
+        "ts": utcnow(),
+        "route": mm.get("route"),
+        "rule": mm.get("rule"),
+        "requested_model": mm.get("requested_model") or model,
+        "model": model,
+        "deployment": deployment,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "cost_usd": cost,
+        "priced": priced,
+        "cost_source": source,
+        "latency_ms": _ms(start, end),
+        "status": status,
+        "error_class": type(exception).__name__ if exception is not None else None,
+        "task": mm.get("task"),
+        "user": ident["user"],
+        "team": ident["team"],
+        "api_key": ident["key"],
+        "tags": "," + ",".join(str(t) for t in tags) + "," if tags else "",
+        "parent_id": mm.get("parent_id"),
+        "escalation_hop": mm.get("escalation_hop"),
+        "prompt_id": prompt.get("id"),
+        "prompt_version": None if prompt.get("version") is None else str(prompt.get("version")),
+        "prompt_variant": prompt.get("variant"),
+        "reservation_id": mm.get("reservation"),
+    }
+
+
+def _cost(
+    service: BudgetService,
+    model: str | None,
+    kwargs: Mapping[str, Any],
+    slo: Mapping[str, Any],
+    prompt_tokens: int,
+    completion_tokens: int,
+    status: str,
+) -> tuple[float | None, bool, str]:
+    """(cost, priced, source): LiteLLM's ``response_cost``, the policy override, or unpriced."""
+    spec = service.policy.models.get(model or "")
+    source = "policy" if spec is not None and spec.pricing is not None else "litellm"
+    cost = kwargs.get("response_cost")
+    if cost is None:
+        cost = slo.get("response_cost")
+    if cost is not None and (cost > 0 or status != "success" or service.price(model or "") is not None):
+        return float(cost), True, source
+    if status != "success" and not (prompt_tokens or completion_tokens):
+        return 0.0, True, source  # a failed call that used no tokens costs nothing
+    price = service.price(model or "") if model else None
+    if price is None:
+        return None, False, "unpriced"
+    return prompt_tokens * price[0] + completion_tokens * price[1], True, source
+
+
+def _ms(start: Any, end: Any) -> float | None:
+    if isinstance(start, datetime) and isinstance(end, datetime):
+        return (end - start).total_seconds() * 1000.0
+    if isinstance(start, int | float) and isinstance(end, int | float):
+        return (end - start) * 1000.0
+    return None

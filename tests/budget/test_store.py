@@ -1,0 +1,172 @@
+"""The store: schema migrations, atomic reservations, crash expiry, idempotent settlement, alerts once."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from mm_litellm import storage
+from mm_litellm.budget.store import BudgetStore, Charge
+from mm_litellm.budget.windows import utcnow
+from mm_litellm.policy.budgets import BudgetLimit
+
+CAP = BudgetLimit(name="cap", limit_usd=1.0, alert_at=(0.5, 0.8))
+KEY = ("cap", "*", datetime(2026, 1, 1), datetime(2099, 1, 1))
+
+
+def _row(call_id: str, cost: float | None, reservation: str | None = None, **kw: Any) -> dict[str, Any]:
+    return {
+        "call_id": call_id,
+        "ts": utcnow(),
+        "model": "small",
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "cost_usd": cost,
+        "priced": cost is not None,
+        "cost_source": "policy" if cost is not None else "unpriced",
+        "status": "success",
+        "tags": "",
+        "reservation_id": reservation,
+        **kw,
+    }
+
+
+def _charges(_row: Any) -> list[tuple[BudgetLimit, Any]]:
+    return [(CAP, KEY)]
+
+
+def _counter(store: BudgetStore) -> tuple[float, int, float, int, int]:
+    with store.engine.connect() as c:
+        return tuple(
+            c.execute(
+                text(  # type: ignore[return-value]
+                    "SELECT spent_usd, spent_tokens, reserved_usd, reserved_tokens, unpriced_calls"
+                    " FROM mm_budget_counter"
+                )
+            ).one()
+        )
+
+
+@pytest.fixture
+def store(tmp_path: Any) -> BudgetStore:
+    return BudgetStore(storage.make_engine(f"sqlite:///{tmp_path / 'b.db'}"), ttl_s=600)
+
+
+def test_schema_is_versioned_and_upgrades_once(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = storage.make_engine(f"sqlite:///{tmp_path / 's.db'}")
+    assert storage.schema_version(engine) == 0
+    assert storage.ensure_schema(engine) == 1
+    applied: list[int] = []
+
+    def add_column(conn: Any) -> None:
+        applied.append(2)
+        conn.execute(text("ALTER TABLE mm_ledger ADD COLUMN region VARCHAR"))
+
+    monkeypatch.setattr(
+        storage, "MIGRATIONS", [*storage.MIGRATIONS, storage.Migration(2, "ledger region", add_column)]
+    )
+    assert storage.ensure_schema(engine) == 2
+    fresh = storage.make_engine(f"sqlite:///{tmp_path / 's.db'}")  # another process: already upgraded
+    assert storage.ensure_schema(fresh) == 2
+    assert applied == [2]
+    with engine.connect() as c:
+        assert [r[0] for r in c.execute(text("SELECT version FROM schema_version ORDER BY version"))] == [
+            1,
+            2,
+        ]
+        c.execute(text("SELECT region FROM mm_ledger"))
+
+
+def test_database_newer_than_the_code_is_refused(tmp_path: Any) -> None:
+    engine = storage.make_engine(f"sqlite:///{tmp_path / 'n.db'}")
+    storage.ensure_schema(engine)
+    with engine.begin() as c:
+        c.execute(text("INSERT INTO schema_version (version) VALUES (99)"))
+    with pytest.raises(
+        storage.ConfigurationError, match="schema version 99, newer than this mm_litellm knows"
+    ):
+        storage.ensure_schema(storage.make_engine(f"sqlite:///{tmp_path / 'n.db'}"))
+
+
+def test_database_url_env_override_and_environment_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(storage.DATABASE_ENV, raising=False)
+    monkeypatch.setenv("MY_DB", "sqlite:///x.db")
+    assert storage.database_url("os.environ/MY_DB") == "sqlite:///x.db"
+    with pytest.raises(storage.ConfigurationError, match="the environment variable NOPE_DB is not set"):
+        storage.database_url("os.environ/NOPE_DB")
+    monkeypatch.setenv(storage.DATABASE_ENV, "sqlite:///override.db")
+    assert storage.database_url("sqlite:///policy.db") == "sqlite:///override.db"
+
+
+def test_reserve_admits_until_the_limit_then_denies(store: BudgetStore) -> None:
+    for i in range(4):
+        assert store.reserve(f"r{i}", [Charge(CAP, KEY, 0.25, 100)]) is None
+    denial = store.reserve("r4", [Charge(CAP, KEY, 0.25, 100)])
+    assert denial is not None and denial.used == pytest.approx(1.0) and denial.estimate == 0.25
+    assert _counter(store)[2] == pytest.approx(1.0)
+    assert (
+        store.reserve("soft", [Charge(CAP, KEY, 0.25, 100, enforce=False)]) is None
+    )  # downgraded calls still count
+
+
+def test_denied_reservation_holds_nothing_on_any_counter(store: BudgetStore) -> None:
+    other = BudgetLimit(name="other", limit_usd=0.1)
+    okey = ("other", "*", KEY[2], KEY[3])
+    assert store.reserve("a", [Charge(CAP, KEY, 0.5, 1), Charge(other, okey, 0.5, 1)]) is not None
+    with store.engine.connect() as c:
+        assert c.execute(text("SELECT COALESCE(SUM(reserved_usd), 0) FROM mm_budget_counter")).scalar() == 0
+        assert c.execute(text("SELECT COUNT(*) FROM mm_budget_reservation")).scalar() == 0
+
+
+def test_settlement_is_idempotent_by_call_id(store: BudgetStore) -> None:
+    store.reserve("r1", [Charge(CAP, KEY, 0.3, 15)])
+    new, _ = store.settle([_row("call-1", 0.2, "r1")], ["r1"], _charges, {"cap": CAP})
+    assert new == 1
+    again, _ = store.settle([_row("call-1", 0.2, "r1"), _row("call-1", 0.2)], ["r1"], _charges, {"cap": CAP})
+    assert again == 0
+    spent, tokens, reserved, _, _ = _counter(store)
+    assert (spent, tokens, reserved) == (pytest.approx(0.2), 15, pytest.approx(0.0))
+    with store.engine.connect() as c:
+        assert c.execute(text("SELECT COUNT(*) FROM mm_ledger")).scalar() == 1
+
+
+def test_unpriced_rows_are_null_not_zero(store: BudgetStore) -> None:
+    store.settle([_row("u1", None)], [], _charges, {"cap": CAP})
+    assert _counter(store)[4] == 1
+    with store.engine.connect() as c:
+        assert c.execute(text("SELECT cost_usd, priced, cost_source FROM mm_ledger")).one() == (
+            None,
+            False,
+            "unpriced",
+        )
+
+
+def test_crashed_reservations_expire(tmp_path: Any) -> None:
+    store = BudgetStore(storage.make_engine(f"sqlite:///{tmp_path / 'e.db'}"), ttl_s=0.3)
+    assert store.reserve("crashed", [Charge(CAP, KEY, 0.9, 1)]) is None
+    assert store.reserve("next", [Charge(CAP, KEY, 0.2, 1)]) is not None  # the crashed call still counts
+    time.sleep(0.4)
+    assert store.reserve("next", [Charge(CAP, KEY, 0.2, 1)]) is None  # ...until its reservation expires
+    assert _counter(store)[2] == pytest.approx(0.2)
+    store.reserve("late", [Charge(CAP, KEY, 0.1, 1)])
+    time.sleep(0.4)
+    assert store.expire() == 2
+    assert _counter(store)[2] == pytest.approx(0.0)
+
+
+def test_alerts_are_claimed_once_per_threshold_per_window(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    one, two = BudgetStore(storage.make_engine(url)), BudgetStore(storage.make_engine(url))  # two processes
+    _, alerts = one.settle([_row("c1", 0.55)], [], _charges, {"cap": CAP})
+    assert [a.threshold for a in alerts] == [0.5]
+    _, alerts = two.settle([_row("c2", 0.01)], [], _charges, {"cap": CAP})
+    assert alerts == []
+    _, alerts = two.settle([_row("c3", 0.5)], [], _charges, {"cap": CAP})
+    assert [(a.threshold, a.spent) for a in alerts] == [(0.8, pytest.approx(1.06))]
+    next_window = ("cap", "*", KEY[3], KEY[3] + timedelta(days=1))
+    _, alerts = one.settle([_row("c4", 0.9)], [], lambda _r: [(CAP, next_window)], {"cap": CAP})
+    assert [a.threshold for a in alerts] == [0.5, 0.8]
