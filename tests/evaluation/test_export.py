@@ -151,3 +151,69 @@ def test_recorded_scores_outside_0_1_must_be_rescaled(tmp_path: Path) -> None:
     with pytest.raises(EvaluationError, match=r"1 recorded score\(s\) are outside 0..1 \(e.g. call 'a'\)"):
         read_recorded_outcomes(url)
     assert read_recorded_outcomes(url, overridden={"a"}) == {}
+
+
+def test_exports_the_budget_ledger_written_by_its_own_schema(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from sqlmodel import Session
+
+    from mm_litellm.budget.models import LedgerRow
+    from mm_litellm.storage import ensure_schema, make_engine
+
+    url = f"sqlite:///{tmp_path / 'ledger.db'}"
+    engine = make_engine(url)
+    ensure_schema(engine)
+    now = datetime.now(timezone.utc)
+    with Session(engine) as s:
+        # an ensemble call (its own ledger row) and its two members (parent_id = the ensemble's call id)
+        s.add(
+            LedgerRow(
+                call_id="e1",
+                ts=now,
+                model="ensemble/vote",
+                prompt_tokens=24,
+                completion_tokens=12,
+                cost_usd=0.0021,
+                task="math",
+                route="auto",
+                tags=",team-a,",
+            )
+        )
+        s.add(
+            LedgerRow(
+                call_id="m1",
+                ts=now,
+                model="gpt-4o-mini",
+                prompt_tokens=12,
+                completion_tokens=3,
+                cost_usd=0.0001,
+                task="math",
+                parent_id="e1",
+                tags=",team-a,",
+            )
+        )
+        s.add(
+            LedgerRow(
+                call_id="m2",
+                ts=now,
+                model="gpt-4o",
+                prompt_tokens=12,
+                completion_tokens=9,
+                cost_usd=0.002,
+                task="math",
+                parent_id="e1",
+                tags=",team-a,",
+            )
+        )
+        s.add(LedgerRow(call_id="z", ts=now, model="gpt-4o", status="error", error_class="Timeout"))
+        s.commit()
+    rows = export_rows(read_ledger(url), {"e1": 1.0, "m1": 0.0, "m2": 1.0})
+    assert len(rows) == 1
+    row = rows[0]
+    assert row.id == "e1" and row.task == "math" and row.metadata == {"tags": ["team-a"], "route": "auto"}
+    assert {m: (o.score, o.cost_usd, o.completion_tokens) for m, o in row.outcomes.items()} == {
+        "ensemble/vote": (1.0, 0.0021, 12),
+        "gpt-4o-mini": (0.0, 0.0001, 3),
+        "gpt-4o": (1.0, 0.002, 9),
+    }
