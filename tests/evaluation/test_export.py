@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -154,7 +155,7 @@ def test_recorded_scores_outside_0_1_must_be_rescaled(tmp_path: Path) -> None:
 
 
 def test_exports_the_budget_ledger_written_by_its_own_schema(tmp_path: Path) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sqlmodel import Session
 
@@ -164,7 +165,7 @@ def test_exports_the_budget_ledger_written_by_its_own_schema(tmp_path: Path) -> 
     url = f"sqlite:///{tmp_path / 'ledger.db'}"
     engine = make_engine(url)
     ensure_schema(engine)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with Session(engine) as s:
         # an ensemble call (its own ledger row) and its two members (parent_id = the ensemble's call id)
         s.add(
