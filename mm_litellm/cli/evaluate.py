@@ -327,10 +327,9 @@ def handle_export(args: argparse.Namespace) -> int:
         url = args.db
     else:
         from mm_litellm.policy import load_policy
+        from mm_litellm.storage import database_url
 
-        url = load_policy(_policy_path(args.policy)).database.url
-        if url.startswith("os.environ/"):
-            url = os.environ.get(url.removeprefix("os.environ/"), "") or fail(f"{url} is not set")
+        url = database_url(load_policy(_policy_path(args.policy)))  # $MM_LITELLM_DATABASE_URL wins
     calls = read_ledger(url)
     labels = read_scores_file(args.scores) if args.scores else {}
     scores = read_recorded_outcomes(url, overridden=labels) | labels
