@@ -218,3 +218,19 @@ def test_exports_the_budget_ledger_written_by_its_own_schema(tmp_path: Path) -> 
         "gpt-4o-mini": (0.0, 0.0001, 3),
         "gpt-4o": (1.0, 0.002, 9),
     }
+
+
+def test_export_cli_takes_the_database_from_the_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mm_litellm.storage import DATABASE_ENV, ensure_schema, make_engine
+
+    monkeypatch.delenv(DATABASE_ENV, raising=False)  # the test set-up points it at a scratch database
+
+    db = tmp_path / "own.db"
+    ensure_schema(make_engine(f"sqlite:///{db}"))
+    policy = tmp_path / "p.yaml"
+    policy.write_text(f"version: 1\ndatabase: {{url: 'sqlite:///{db}'}}\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["policy", "export-outcomes", "--policy", str(policy), "--out", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote 0 rows to {out} from 0 ledger calls and 0 scores"
