@@ -164,3 +164,13 @@ async def test_a_policy_that_does_not_load_refuses_with_500(tmp_path: Path, monk
     with pytest.raises(ProxyException) as exc:
         await user_api_key_auth(None, ALICE)
     assert exc.value.code == "500"
+
+
+async def test_keys_file_named_by_the_environment(policy: None, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    extra = new_key()
+    path = tmp_path / "more-keys.yaml"
+    path.write_text(f"keys:\n  ops: {{hash: '{hash_key(extra)}', user: ops, team: platform}}\n")
+    monkeypatch.setenv("MM_LITELLM_KEYS", str(path))
+    assert identity_of(await user_api_key_auth(None, extra)).as_dict()["team"] == "platform"
+    assert identity_of(await user_api_key_auth(None, ALICE)).user == "alice"  # the policy's keys still work
