@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from mm_litellm.cli.evaluate import register_policy_verbs
 from mm_litellm.errors import PolicyError
 from mm_litellm.policy import load_policy
 
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                       "else $MM_LITELLM_POLICY or config/policy.yaml)")
     test.add_argument("-v", "--verbose", action="store_true", help="also list the cases that pass, with the reason")
     test.set_defaults(handler=handle_test)
+    register_policy_verbs(verbs)
 
 
 def handle_check(args: argparse.Namespace) -> int:

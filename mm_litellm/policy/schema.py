@@ -14,6 +14,7 @@ from pydantic import AfterValidator, Field, PlainSerializer, PrivateAttr, model_
 from mm_litellm.policy.budgets import BudgetSettings
 from mm_litellm.policy.ensembles import EnsembleSpec
 from mm_litellm.policy.prompts import PromptsSettings
+from mm_litellm.policy.proxy import ProxySettings
 from mm_litellm.policy.routing import ClassifierSettings, EscalationSettings, Requirements
 from mm_litellm.policy.types import TIERS, FrozenDict, Name, Tier, freeze
 from mm_litellm.policy.types import Frozen as _Frozen
@@ -202,6 +203,7 @@ class Policy(_Frozen):
     budgets: BudgetSettings | None = None
     default_route: Name | None = None
     """What ``mm-litellm run`` uses when neither ``--model`` nor ``--route`` is given."""
+    proxy: ProxySettings = Field(default_factory=ProxySettings)
     _source: str = PrivateAttr(default="<string>")
 
     @property

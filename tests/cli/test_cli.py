@@ -98,7 +98,7 @@ def test_policy_check(tmp_path: Path) -> None:
     assert result.stdout.splitlines() == [
         f"{bad}:2 models.a.tier: Input should be 'basic', 'intermediate', 'advanced' or 'expert'",
         f"{bad}:3 routez: unknown key 'routez'; allowed: version, models, aliases, router, routes, database, "
-        "classifier, chains, escalation, ensembles, prompts, budgets, default_route",
+        "classifier, chains, escalation, ensembles, prompts, budgets, default_route, proxy",
         "",
         f"2 problem(s) in {bad}",
     ]

@@ -1,0 +1,113 @@
+"""Plain ``litellm --config config/proxy.yaml``: find the policy and give LiteLLM's router its models.
+
+``mm-litellm proxy`` writes ``model_list`` and ``router_settings`` into the config it generates,
+so nothing here has anything to do then. When an operator starts LiteLLM directly on the base
+config instead, two things are missing, and this module supplies them once per policy:
+
+- the policy path: ``$MM_LITELLM_POLICY``, else ``mm_litellm.policy`` of the config file LiteLLM
+  loaded (``proxy_server.user_config_file_path``);
+- the policy's models: added to the proxy's ``litellm.Router`` through its public
+  ``add_deployment`` and ``update_settings`` (the calls LiteLLM's own model-management endpoints
+  use), on the first request.
+
+Either way, the budget ledger's callback (and, with an active prompt experiment, the prompt
+manager that settles experiment calls) is registered here too, once per loaded policy, from the
+custom auth (which runs before LiteLLM sets up the request's logging). Router settings LiteLLM cannot change at run time
+  (``content_policy_fallbacks``, ``default_fallbacks``) need the generated config.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from typing import Any
+
+from mm_litellm.runtime import POLICY_ENV
+
+__all__ = ["attach_models", "find_policy"]
+
+_state: dict[str, Any] = {"looked": False, "attached": None}
+_lock = threading.Lock()
+
+
+def _proxy_server() -> Any:
+    return sys.modules.get("litellm.proxy.proxy_server")
+
+
+def find_policy() -> None:
+    """Set ``$MM_LITELLM_POLICY`` from the loaded proxy config when it is not set (once)."""
+    if _state["looked"]:
+        return
+    with _lock:
+        if _state["looked"]:
+            return
+        _state["looked"] = True
+        if os.environ.get(POLICY_ENV):
+            return
+        config_path = getattr(_proxy_server(), "user_config_file_path", None)
+        if not isinstance(config_path, str) or not config_path:
+            return
+        from mm_litellm.proxy.config import policy_path_of, read_base_config
+
+        path = policy_path_of(read_base_config(config_path), config_path)
+        if path is not None:
+            os.environ[POLICY_ENV] = str(path)
+
+
+def attach_models(runtime: Any) -> None:
+    """Add the policy's model groups the proxy's router lacks and register the ledger (once per policy)."""
+    if _state["attached"] is runtime:
+        return
+    with _lock:
+        if _state["attached"] is runtime:
+            return
+        router = getattr(_proxy_server(), "llm_router", None)
+        if router is None:
+            return  # not inside a started proxy (yet): nothing to attach to
+        _add_missing(router, runtime.policy)
+        if runtime.policy.budgets is not None:
+            _register_ledger(runtime)
+        prompts = runtime.policy.prompts
+        if prompts is not None and any(spec.active for spec in prompts.experiments.values()):
+            # settles A/B experiment calls from LiteLLM's success and failure events; only then
+            # is it worth a callback on every request
+            from mm_litellm.integrations.prompt_manager import install
+
+            install()
+        _state["attached"] = runtime
+
+
+def _register_ledger(runtime: Any) -> None:
+    """Put the ledger callback in place before the first request's logging is set up."""
+    from mm_litellm.budget.guard import service_for
+
+    try:
+        service_for(runtime)
+    except Exception as exc:  # the store cannot be opened: the budget step refuses (or allows) per policy
+        import structlog
+
+        structlog.get_logger("mm_litellm.proxy").error("proxy.ledger_unavailable", error=str(exc))
+
+
+def _add_missing(router: Any, policy: Any) -> None:
+    from litellm.types.router import Deployment
+
+    from mm_litellm.integrations.router import model_list, router_settings
+    from mm_litellm.proxy.config import listed_names
+
+    known = set(router.get_model_names())
+    missing = [entry for entry in model_list(policy) if entry["model_name"] not in known]
+    if not missing:
+        return
+    if policy.ensembles:  # ensemble groups need their provider (config/proxy.yaml registers it too)
+        from mm_litellm.integrations.ensemble_provider import ensure_registered
+
+        ensure_registered()
+    for entry in missing:
+        router.add_deployment(Deployment(**entry))
+    settings = router_settings(policy)
+    settings.pop("content_policy_fallbacks", None)
+    settings.pop("default_fallbacks", None)
+    settings["model_group_alias"] = listed_names(policy) | dict(router.model_group_alias or {})
+    router.update_settings(**settings)

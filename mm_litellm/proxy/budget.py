@@ -1,0 +1,73 @@
+"""The budget step of a proxy request: reserve before the call, refuse with 429, release on failure.
+
+One call into the budget module (``mm_litellm.budget.guard.admit``, the step the SDK gateway
+runs): it reserves the plan's estimated cost for the authenticated identity atomically in the
+ledger's store, re-plans on a ``downgrade`` budget, or raises ``BudgetExceeded``. The
+reservation id stays in ``metadata["mm_litellm"]["reservation"]``; the ledger callback settles
+it from LiteLLM's success event, and :func:`release` gives it back when the call finally fails.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mm_litellm.errors import BudgetExceeded, BudgetStoreError
+from mm_litellm.proxy.precall import CONTEXT_KEY, RequestRefused, context_of, metadata_of
+from mm_litellm.routing.plan import Plan
+
+__all__ = ["refusal", "release", "reserve"]
+
+
+def reserve(rt: Any, plan: Plan, data: dict[str, Any]) -> Plan:
+    """Admit ``plan`` under the policy's budgets; returns the plan to run (a downgrade changes it)."""
+    from mm_litellm.budget.guard import admit
+
+    # The budget step falls back on the call's `user` and metadata user/team/tags when the
+    # identity lacks one; in the proxy those are the client's, so it sees the identity only.
+    view = {k: v for k, v in data.items() if k not in ("user", "metadata")}
+    view["metadata"] = {CONTEXT_KEY: metadata_of(data)[CONTEXT_KEY]}  # the same dict: admit adds to it
+    try:
+        admitted, _held = admit(rt, plan, data.get("messages"), view)
+    except BudgetExceeded as exc:
+        raise refusal(exc) from exc
+    except BudgetStoreError as exc:
+        raise RequestRefused(503, f"mm_litellm: {exc}", kind="service_unavailable", code="budget_store_error",
+                             details={"reason": "budget_store_error"}) from exc
+    data.pop("max_cost", None)  # a per-request cap is the budget step's, not a provider parameter
+    if "fallbacks" in view:
+        data["fallbacks"] = view["fallbacks"]
+    else:
+        data.pop("fallbacks", None)
+    return admitted
+
+
+def refusal(exc: BudgetExceeded) -> RequestRefused:
+    """HTTP 429 naming the budget, its scope, what was spent, the limit and when it resets."""
+    return RequestRefused(
+        429, f"mm_litellm: {exc}", kind="budget_exceeded", param=None, code="budget_exceeded",
+        details={
+            "reason": "budget_exceeded",
+            "budget": exc.budget,
+            "scope": exc.scope,
+            "spent": exc.spent,
+            "limit": exc.limit,
+            "unit": exc.unit,
+            "estimate": exc.estimate,
+            "resets_at": exc.resets_at.isoformat() if exc.resets_at is not None else None,
+        },
+    )
+
+
+def release(data: dict[str, Any]) -> None:
+    """Give back the reservation of a request that failed (nothing is charged for it)."""
+    ctx = context_of(data)
+    rid = ctx.get("reservation") if ctx is not None else None
+    if not rid:
+        return
+    from mm_litellm.budget.guard import service_for
+    from mm_litellm.proxy.precall import current_runtime
+
+    rt = current_runtime()  # loaded: this request reserved under it
+    service = service_for(rt) if rt is not None else None
+    if service is not None:
+        service.release(rid)

@@ -1,0 +1,71 @@
+"""The routing decision as HTTP response headers (``x-mm-*``), from the request's mm_litellm context.
+
+Headers are sent before a streamed body, so a stream carries everything but the cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
+from mm_litellm.proxy.precall import CONTEXT_KEY, context_of
+
+__all__ = ["decision_headers"]
+
+
+def decision_headers(data: Mapping[str, Any], response: Any,
+                     call_info: Mapping[str, Any] | None = None) -> dict[str, str] | None:
+    """``x-mm-route``, ``x-mm-rule``, ``x-mm-model``, ``x-mm-cost`` (when known) for one response."""
+    ctx = context_of(data)
+    if ctx is None or "requested_model" not in ctx:
+        return None
+    headers: dict[str, str] = {}
+    if ctx.get("route"):
+        headers["x-mm-route"] = str(ctx["route"])
+        headers["x-mm-rule"] = str(ctx.get("rule") or "default")
+    served = _served_model(response) or ctx.get("model") or data.get("model")
+    if served:
+        headers["x-mm-model"] = str(served)
+    downgraded = ctx.get("downgraded")
+    if isinstance(downgraded, Mapping):
+        headers["x-mm-budget-downgrade"] = f"{downgraded.get('budget')}: {downgraded.get('from')} -> {downgraded.get('to')}"
+    hidden = getattr(response, "_hidden_params", None)
+    target = str(ctx.get("model") or data.get("model") or "")
+    if target.startswith(ENSEMBLE_PREFIX):
+        headers["x-mm-ensemble"] = target[len(ENSEMBLE_PREFIX):]
+    if isinstance(hidden, Mapping):
+        trace = hidden.get(CONTEXT_KEY)
+        ensemble = trace.get("ensemble") if isinstance(trace, Mapping) else None
+        if isinstance(ensemble, Mapping):
+            headers["x-mm-ensemble"] = str(ensemble.get("name"))
+            headers["x-mm-ensemble-members"] = ",".join(str(m) for m in ensemble.get("members") or ())
+            if isinstance(ensemble.get("confidence"), int | float):
+                headers["x-mm-ensemble-confidence"] = f"{ensemble['confidence']:.3f}"
+        escalation = trace.get("escalation") if isinstance(trace, Mapping) else None
+        cost = hidden.get("response_cost")
+        if isinstance(escalation, Mapping):  # the request cost every hop, not only the answer kept
+            hops = escalation.get("hops") or []
+            headers["x-mm-escalation"] = ",".join(str(h.get("model")) for h in hops)
+            headers["x-mm-escalation-stopped"] = str(escalation.get("stopped") or "")
+            cost = escalation.get("total_cost", cost)
+        if isinstance(cost, int | float):
+            headers["x-mm-cost"] = f"{cost:.10f}".rstrip("0").rstrip(".") or "0"
+        attempted = (hidden.get("additional_headers") or {}).get("x-litellm-attempted-fallbacks")
+        if attempted:
+            headers["x-mm-fallbacks"] = str(attempted)
+    return headers
+
+
+def _served_model(response: Any) -> str | None:
+    """The Router group that really answered (after fallbacks), from LiteLLM's hidden params."""
+    hidden = getattr(response, "_hidden_params", None)
+    if not isinstance(hidden, Mapping):
+        return None
+    group = (hidden.get("additional_headers") or {}).get("x-litellm-model-group")
+    if isinstance(group, str) and group:
+        return group
+    model_id = hidden.get("model_id")
+    if isinstance(model_id, str) and "#" in model_id:  # our deployment ids are "<alias>#<n>"
+        return model_id.split("#", 1)[0]
+    return None

@@ -1,0 +1,64 @@
+"""Key hashing, the keys file and the lookup (no proxy process)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mm_litellm.errors import PolicyError
+from mm_litellm.policy import parse_policy
+from mm_litellm.policy.proxy import KeySpec
+from mm_litellm.proxy.keys import KeyStore, hash_key, load_keys_file, new_key, verify, well_formed
+
+
+def test_hashes_verify_and_differ_by_scheme() -> None:
+    secret = new_key()
+    assert secret.startswith("sk-mm-") and len(secret) > 40
+    sha = hash_key(secret)
+    assert sha.startswith("sha256$") and verify(secret, sha) and not verify(secret + "x", sha)
+    salted = hash_key(secret, "scrypt")
+    assert salted != hash_key(secret, "scrypt")  # a fresh salt each time
+    assert verify(secret, salted) and not verify("other", salted)
+    with pytest.raises(ValueError, match="unknown hash scheme"):
+        hash_key(secret, "md5")
+
+
+@pytest.mark.parametrize("token", ["", " ", "a b", "x" * 257, "caf\u00e9", "line\nbreak", None])
+def test_malformed_tokens(token: object) -> None:
+    assert not well_formed(token)
+
+
+def test_store_finds_sha256_and_scrypt_keys_and_skips_disabled() -> None:
+    a, b, c = new_key(), new_key(), new_key()
+    store = KeyStore({
+        "a": KeySpec(hash=hash_key(a), user="alice"),
+        "b": KeySpec(hash=hash_key(b, "scrypt"), user="bob"),
+        "c": KeySpec(hash=hash_key(c), disabled=True),
+    })
+    assert store.lookup(a).key_id == "a"  # type: ignore[union-attr]
+    assert store.lookup(b).spec.user == "bob"  # type: ignore[union-attr]
+    assert store.lookup(b).key_id == "b"  # type: ignore[union-attr]  # second time: remembered
+    assert store.lookup(c) is None
+    assert store.lookup(new_key()) is None
+    assert store.lookup("bad key") is None
+
+
+def test_a_plain_secret_in_the_policy_is_refused() -> None:
+    with pytest.raises(PolicyError) as info:
+        parse_policy("proxy:\n  keys:\n    alice: {hash: sk-mm-plaintext-secret}\n")
+    text = str(info.value)
+    assert "<string>:3 proxy.keys.alice.hash" in text and "never the key itself" in text
+    assert "sk-mm-plaintext-secret" not in text  # errors never echo secrets
+
+
+def test_keys_file_errors_have_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "keys.yaml"
+    path.write_text(f"keys:\n  ok: {{hash: '{hash_key('k')}'}}\n  bad: {{hash: nope, colour: red}}\n")
+    with pytest.raises(PolicyError) as info:
+        load_keys_file(path)
+    lines = str(info.value).splitlines()
+    assert any(f"{path}:3 keys.bad.hash" in line for line in lines)
+    assert any(f"{path}:3 keys.bad.colour" in line for line in lines)
+    with pytest.raises(PolicyError, match="cannot read the keys file"):
+        load_keys_file(tmp_path / "missing.yaml")
