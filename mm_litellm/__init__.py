@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from mm_litellm.api import RunResult, arun, route_to_model, run, run_ensemble, run_with_fallback
+from mm_litellm.batch import BatchReport, abatch, batch
 from mm_litellm.budget.usage import usage_report
 from mm_litellm.ensemble import register_ensembles
 from mm_litellm.errors import (
@@ -34,6 +36,7 @@ except PackageNotFoundError:  # running from a source tree that was not installe
     __version__ = "0.0.0"
 
 __all__ = [
+    "BatchReport",
     "BudgetExceeded",
     "BudgetStoreError",
     "ConfigurationError",
@@ -45,8 +48,12 @@ __all__ = [
     "Policy",
     "PolicyError",
     "RoutingError",
+    "RunResult",
     "__version__",
+    "abatch",
     "acompletion",
+    "arun",
+    "batch",
     "completion",
     "configure",
     "decision_of",
@@ -56,5 +63,9 @@ __all__ = [
     "record_outcome",
     "register_ensembles",
     "register_prompts",
+    "route_to_model",
+    "run",
+    "run_ensemble",
+    "run_with_fallback",
     "usage_report",
 ]

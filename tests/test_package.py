@@ -23,10 +23,11 @@ def test_import_does_not_import_litellm_or_configure_logging() -> None:
 def test_public_api_is_pinned() -> None:
     assert mm_litellm.__all__ == sorted(mm_litellm.__all__)
     assert set(mm_litellm.__all__) == {
-        "BudgetExceeded", "BudgetStoreError", "ConfigurationError", "EnsembleError", "Explanation", "MMLiteLLMError",
-        "MissingSecretError", "Plan", "Policy", "PolicyError", "RoutingError", "__version__", "acompletion",
-        "completion", "configure", "decision_of", "explain", "load_policy", "parse_policy", "record_outcome",
-        "register_ensembles", "register_prompts", "usage_report",
+        "BatchReport", "BudgetExceeded", "BudgetStoreError", "ConfigurationError", "EnsembleError", "Explanation",
+        "MMLiteLLMError", "MissingSecretError", "Plan", "Policy", "PolicyError", "RoutingError", "RunResult",
+        "__version__", "abatch", "acompletion", "arun", "batch", "completion", "configure", "decision_of", "explain",
+        "load_policy", "parse_policy", "record_outcome", "register_ensembles", "register_prompts", "route_to_model",
+        "run", "run_ensemble", "run_with_fallback", "usage_report",
     }
     for name in mm_litellm.__all__:
         assert hasattr(mm_litellm, name), name

@@ -1,0 +1,189 @@
+"""Batch throughput against the fake upstream, beside the ideal and beside LiteLLM alone, in one run.
+
+The fake OpenAI-compatible upstream (``mm_litellm.testing.upstream.FakeUpstream``) answers
+every request after ``--latency`` seconds; it runs in its own process so that its work does
+not share this process's interpreter lock. With ``--concurrency`` calls in flight the ideal
+is ``concurrency / latency`` requests per second. Variants, each ``--requests`` calls after a
+warm-up (interleaved in ``--rounds`` so that load changes hit every variant alike),
+all over LiteLLM's real HTTP path (its aiohttp transport by default):
+
+- raw aiohttp client           the upstream and loopback alone (no LiteLLM): the ceiling here
+- litellm.acompletion          LiteLLM alone, under an asyncio.Semaphore
+- Router.acompletion           the very Router mm_litellm routes through, called directly
+- mm_litellm.abatch            the batch API: policy route, arun, RunResult, metrics
+
+Target (issue 9): abatch at least 70% of ideal.
+
+    python bench/batch.py [--requests 1000] [--concurrency 50] [--latency 0.05] [--rounds 4]
+                          [--httpx] [--uvloop]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # measure this checkout's mm_litellm
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+import litellm
+
+import mm_litellm
+from mm_litellm.testing._upstream_app import measure_throughput
+
+SERVER = """
+import signal, sys
+from mm_litellm.testing.upstream import FakeUpstream
+up = FakeUpstream(latency=float(sys.argv[1])).start()
+print(up.url, flush=True)
+signal.sigwait({signal.SIGTERM, signal.SIGINT})
+up.stop()
+"""
+
+POLICY = """
+version: 1
+router: {{num_retries: 0}}
+models:
+  bench-model:
+    litellm_params: {{model: openai/bench-model, api_base: "{base}", api_key: sk-fake}}
+    pricing: {{input_per_mtok: 0.15, output_per_mtok: 0.6}}
+routes:
+  auto: {{default: bench-model}}
+default_route: auto
+"""
+
+MESSAGES = [{"role": "user", "content": "ping"}]
+
+
+async def timed(total: int, concurrency: int, call: Callable[[int], Awaitable[object]]) -> float:
+    """Requests/s of ``total`` calls of ``call`` with at most ``concurrency`` in flight."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with gate:
+            await call(i)
+
+    start = time.perf_counter()
+    await asyncio.gather(*(one(i) for i in range(total)))
+    return total / (time.perf_counter() - start)
+
+
+async def measure(args: argparse.Namespace, url: str) -> dict[str, tuple[float, float]]:
+    """Requests/s and CPU milliseconds per request of each variant.
+
+    The requests are split into rounds and each round runs every variant once, in a rotating
+    order, so that the machine's changing load hits them alike. CPU time (this process, all
+    threads) hardly depends on what else runs on the machine, so it shows the per-call cost
+    even when the wall-clock rate is squeezed by other work."""
+    base = url + "/v1"
+    runtime = mm_litellm.configure(mm_litellm.parse_policy(POLICY.format(base=base)))
+    assert runtime is not None
+    router = runtime.router
+    c = args.concurrency
+
+    async def bare(i: int) -> object:
+        return await litellm.acompletion(
+            model="openai/bench-model", api_base=base, api_key="sk-fake", messages=MESSAGES
+        )
+
+    async def routed(i: int) -> object:
+        return await router.acompletion(model="bench-model", messages=MESSAGES)
+
+    async def raw(n: int) -> float:
+        return n / await measure_throughput(url, n, c, "aiohttp")
+
+    async def litellm_alone(n: int) -> float:
+        return n / await timed(n, c, bare)
+
+    async def router_alone(n: int) -> float:
+        return n / await timed(n, c, routed)
+
+    async def batched(n: int) -> float:
+        report = await mm_litellm.abatch(["ping"] * n, max_concurrency=c)
+        assert report.metrics.succeeded == n, report.summary()
+        return report.metrics.wall_time
+
+    variants = {
+        "raw aiohttp client": raw,
+        "litellm.acompletion": litellm_alone,
+        "Router.acompletion": router_alone,
+        "mm_litellm.abatch": batched,
+    }
+    for run in variants.values():  # warm-up: clients, connection pools, caches
+        await run(c)
+    seconds = dict.fromkeys(variants, 0.0)
+    cpu = dict.fromkeys(variants, 0.0)
+    per_round = args.requests // args.rounds
+    order = list(variants)
+    for r in range(args.rounds):
+        for name in order[r % len(order) :] + order[: r % len(order)]:
+            await asyncio.sleep(0.3)  # let LiteLLM's background logging of the last variant finish
+            started = time.process_time()
+            seconds[name] += await variants[name](per_round)
+            cpu[name] += time.process_time() - started
+    total = per_round * args.rounds
+    return {name: (total / seconds[name], cpu[name] * 1000 / total) for name in variants}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--latency", type=float, default=0.05, help="fake upstream latency, seconds")
+    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default 4)")
+    parser.add_argument("--uvloop", action="store_true", help="run the client side on uvloop")
+    parser.add_argument("--httpx", action="store_true", help="LiteLLM's httpx transport instead of aiohttp")
+    args = parser.parse_args()
+    litellm.suppress_debug_info = True
+    litellm.disable_aiohttp_transport = args.httpx
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(args.latency)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        if args.uvloop:
+            import uvloop
+
+            results = uvloop.run(measure(args, url))
+        else:
+            results = asyncio.run(measure(args, url))
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    ideal = args.concurrency / args.latency
+    transport = "httpx" if args.httpx else "aiohttp"
+    print(
+        f"{args.requests} requests, concurrency {args.concurrency}, "
+        f"upstream latency {args.latency * 1000:.0f} ms, "
+        f"LiteLLM {transport} transport, {'uvloop' if args.uvloop else 'asyncio'} loop, "
+        f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}"
+    )
+    print(f"{'variant':<22} {'req/s':>8} {'of ideal':>9} {'CPU ms/req':>11} {'CPU-bound req/s':>16}")
+    print(f"{'ideal':<22} {ideal:>8.0f} {'100%':>9}")
+    for name, (rate, cpu_ms) in results.items():
+        print(f"{name:<22} {rate:>8.0f} {rate / ideal:>9.0%} {cpu_ms:>11.2f} {1000 / cpu_ms:>16.0f}")
+    rates = {name: rate for name, (rate, _) in results.items()}
+    ratio = rates["mm_litellm.abatch"] / rates["litellm.acompletion"]
+    cpu_ratio = results["mm_litellm.abatch"][1] / results["litellm.acompletion"][1]
+    print(
+        f"CPU per request, abatch / litellm.acompletion: {cpu_ratio:.2f}x "
+        "(CPU-bound req/s: one core's worth of this process's CPU time per request)"
+    )
+    print(
+        f"abatch / litellm.acompletion: {ratio:.2f}x; "
+        f"abatch / ideal: {rates['mm_litellm.abatch'] / ideal:.0%} "
+        "(target >= 70%)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,143 @@
+"""JSONL files for batch runs: reading input rows, and an output file that a rerun resumes.
+
+The output is append-only, one complete JSON line per finished row, each written with a
+single ``write`` and then flushed and fsynced, so an interrupted run (Ctrl-C, SIGTERM,
+SIGKILL, a crash) leaves every finished row on disk and at most one torn last line, which
+the next run cuts off before appending. A row is identified by its ``id`` field when it
+has one, else by its position among the input's non-blank lines; a rerun skips every row
+whose key is already in the output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["InputRow", "OutputJournal", "read_rows", "row_key"]
+
+
+@dataclass(frozen=True, slots=True)
+class InputRow:
+    """One non-blank input line: its position, line number, key, and the parsed request or why not."""
+
+    index: int
+    line: int
+    key: str
+    request: Any
+    problem: str | None = None
+    """Why the line cannot be run (invalid JSON, duplicate id); the row is then reported as an error."""
+
+    @property
+    def id(self) -> str | None:
+        return self.key[3:] if self.key.startswith("id:") else None
+
+
+def row_key(index: int, row_id: Any) -> str:
+    """The resume key: ``id:<id>`` for a row with an ``id``, else ``row:<index>``."""
+    return f"id:{row_id}" if row_id is not None else f"row:{index}"
+
+
+def read_rows(path: Path) -> Iterator[InputRow]:
+    """Input rows in file order, lazily. Bad lines become rows with a ``problem``, never dropped."""
+    first_line: dict[str, int] = {}
+    index = 0
+    with path.open(encoding="utf-8") as handle:
+        for number, text in enumerate(handle, start=1):
+            if not text.strip():
+                continue
+            try:
+                request = json.loads(text)
+            except json.JSONDecodeError as exc:
+                yield InputRow(
+                    index,
+                    number,
+                    row_key(index, None),
+                    None,
+                    f"{path.name}:{number}: not valid JSON ({exc.msg} at column {exc.colno})",
+                )
+                index += 1
+                continue
+            row_id = request.get("id") if isinstance(request, Mapping) else None
+            key = row_key(index, row_id)
+            if row_id is not None and key in first_line:
+                yield InputRow(
+                    index,
+                    number,
+                    row_key(index, None),
+                    request,
+                    f"{path.name}:{number}: duplicate id {row_id!r} (first at line {first_line[key]})",
+                )
+            else:
+                if row_id is not None:
+                    first_line[key] = number
+                yield InputRow(index, number, key, request)
+            index += 1
+
+
+def count_rows(path: Path) -> int:
+    """Non-blank lines of ``path`` (the progress line's total)."""
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+class OutputJournal:
+    """The output JSONL of a batch run: finished keys on open, durable appends after."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.done: set[str] = set()
+        self.torn_bytes = 0
+        """Bytes of a torn last line cut off when the file was opened (0 when it was whole)."""
+        self._fd: int | None = None
+
+    def open(self) -> OutputJournal:
+        """Read what earlier runs finished, cut a torn last line, and open for appending."""
+        if self.path.exists():
+            data = self.path.read_bytes()
+            good = len(data)
+            if data and not data.endswith(b"\n"):
+                good = data.rfind(b"\n") + 1
+            for number, line in enumerate(data[:good].splitlines(), start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                    self.done.add(row_key(row["index"], row.get("id")))
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ValueError(
+                        f"{self.path}:{number}: not a batch output row ({exc}); "
+                        "use a new --output file or repair this one"
+                    ) from exc
+            if good < len(data):
+                self.torn_bytes = len(data) - good
+                with self.path.open("r+b") as handle:
+                    handle.truncate(good)
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        return self
+
+    def write(self, row: Mapping[str, Any]) -> None:
+        """Append one row as one complete line, then fsync it."""
+        if self._fd is None:
+            raise RuntimeError("OutputJournal.write before open()")
+        data = (json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        os.fsync(self._fd)
+        self.done.add(row_key(row["index"], row.get("id")))
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> OutputJournal:
+        return self.open()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,212 @@
+"""``mm-litellm batch``: a JSONL file of prompts through the policy, resumable, with progress.
+
+Exit status: 0 every row answered; 3 finished with failed rows; 4 stopped by a budget block
+(the blocked and unsent rows are not written, so a rerun sends them); 130 interrupted (Ctrl-C or
+SIGTERM; finished rows are on disk, rerun the same command to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, TextIO
+
+from mm_litellm.cli.common import add_policy_option, fail, quiet_litellm, resolve_policy
+
+__all__ = ["EXIT_FAILED_ROWS", "EXIT_STOPPED", "Progress", "register"]
+
+EXIT_FAILED_ROWS = 3
+EXIT_STOPPED = 4
+EXIT_INTERRUPTED = 130
+MOCK_ANSWER = "[mocked answer] No provider was called."
+BAR_WIDTH = 20
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "batch",
+        help="run a JSONL file of prompts through the policy concurrently (resumable)",
+        description='Run every row of INPUT (JSONL: {"id": ..., "prompt": ...} or {"messages": [...]}, '
+        "optionally strategy, model, metadata, max_tokens...) through the policy and append one result "
+        "line per row to OUTPUT. Rerunning with the same OUTPUT skips the rows already there.",
+        epilog="Exit status: 0 all rows ok, 3 some rows failed, 4 stopped by a budget, 130 interrupted.",
+    )
+    p.add_argument("input", metavar="INPUT.jsonl", help="one request per line")
+    p.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.jsonl",
+        help="results, one line per row (appended; rows already in it are skipped)",
+    )
+    add_policy_option(p)
+    p.add_argument(
+        "--max-concurrency", type=int, default=8, metavar="N", help="calls in flight at once (default 8)"
+    )
+    p.add_argument("--rpm", type=float, metavar="N", help="at most N requests per minute, across the batch")
+    p.add_argument("--tpm", type=float, metavar="N", help="at most N tokens per minute, across the batch")
+    p.add_argument(
+        "--strategy",
+        default="auto",
+        choices=("auto", "cheapest", "fallback", "ensemble"),
+        help="default strategy for rows that do not name one (default auto)",
+    )
+    p.add_argument("--model", help="default model, route or ensemble for rows that do not name one")
+    p.add_argument("--max-tokens", type=int, metavar="N", help="default answer length limit")
+    p.add_argument(
+        "--mock",
+        nargs="?",
+        const=MOCK_ANSWER,
+        metavar="TEXT",
+        help="answer offline with TEXT (LiteLLM's mock_response: routing, Router and cost still run)",
+    )
+    p.add_argument(
+        "--mock-delay", type=float, metavar="SECONDS", help="with --mock: simulated latency per call"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="log routing decisions and LiteLLM's activity"
+    )
+    p.set_defaults(handler=handle)
+
+
+class Progress:
+    """One progress line on stderr: rewritten in place on a terminal, every few seconds otherwise."""
+
+    def __init__(self, total: int, already: int, stream: TextIO = sys.stderr, quiet: bool = False) -> None:
+        self.total, self.already, self.stream, self.quiet = total, already, stream, quiet
+        self.done = self.failed = 0
+        self.cost = 0.0
+        self.started = self._last = time.monotonic()
+        self._tty = stream.isatty()
+
+    def update(self, ok: bool, cost: float | None) -> None:
+        self.done += 1
+        self.failed += 0 if ok else 1
+        self.cost += cost or 0.0
+        now = time.monotonic()
+        if now - self._last >= (0.2 if self._tty else 5.0):
+            self._last = now
+            self.show()
+
+    def line(self) -> str:
+        rate = self.done / max(time.monotonic() - self.started, 1e-9)
+        finished = self.already + self.done
+        filled = int(BAR_WIDTH * finished / self.total) if self.total else BAR_WIDTH
+        bar = "#" * filled + "-" * (BAR_WIDTH - filled)
+        return (
+            f"[{bar}] {finished}/{self.total} done ({self.done} this run, "
+            f"{self.failed} failed), ${self.cost:.6f} so far, {rate:.1f} rows/s"
+        )
+
+    def show(self, final: bool = False) -> None:
+        if self.quiet:
+            return
+        if self._tty:
+            self.stream.write("\r\x1b[K" + self.line() + ("\n" if final else ""))
+        else:
+            self.stream.write(self.line() + "\n")
+        self.stream.flush()
+
+
+def handle(args: argparse.Namespace) -> int:
+    from mm_litellm.batch.journal import OutputJournal, count_rows
+    from mm_litellm.runtime import configure
+
+    source, output = Path(args.input), Path(args.output)
+    if not source.is_file():
+        fail(f"no input file '{source}'")
+    if args.max_concurrency < 1:
+        fail("--max-concurrency must be at least 1")
+    if args.mock_delay is not None and args.mock is None:
+        fail("--mock-delay needs --mock")
+    configure(resolve_policy(args.policy))
+    quiet_litellm()
+    journal = OutputJournal(output)
+    try:
+        journal.open()
+    except ValueError as exc:
+        fail(str(exc))
+    try:
+        if journal.torn_bytes:
+            print(
+                f"mm-litellm: {output}: cut a torn last line ({journal.torn_bytes} bytes) left by an "
+                "interrupted run",
+                file=sys.stderr,
+            )
+        total = count_rows(source)
+        if total and len(journal.done) >= total and not journal.torn_bytes:
+            print(f"nothing to do: all {total} rows of {source} are already in {output}")
+            return 0
+        progress = Progress(total, len(journal.done), quiet=args.quiet)
+        return asyncio.run(_run(args, source, journal, progress))
+    finally:
+        journal.close()
+
+
+async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: Progress) -> int:
+    from mm_litellm.batch import BatchItem, abatch
+    from mm_litellm.batch.journal import InputRow, read_rows
+    from mm_litellm.batch.requests import Unrunnable
+
+    sent: list[InputRow] = []
+
+    def pending() -> Iterator[Any]:
+        for row in read_rows(source):
+            if row.key in journal.done:
+                continue
+            sent.append(row)
+            yield Unrunnable(row.problem, row.id) if row.problem else row.request
+
+    def record(item: BatchItem) -> None:
+        if item.status == "skipped" or item.blocked:  # refused by a budget before any call:
+            return  # not written, so a rerun (after the budget resets or is raised) sends it
+        row = sent[item.index]
+        journal.write(item.to_dict() | {"index": row.index, "id": row.id})
+        progress.update(item.ok, item.result.cost if item.result is not None else None)
+
+    defaults: dict[str, Any] = {"strategy": args.strategy}
+    for key, value in (
+        ("model", args.model),
+        ("max_tokens", args.max_tokens),
+        ("mock_response", args.mock),
+        ("mock_delay", args.mock_delay),
+    ):
+        if value is not None:
+            defaults[key] = value
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        report = await abatch(
+            pending(),
+            max_concurrency=args.max_concurrency,
+            rpm=args.rpm,
+            tpm=args.tpm,
+            on_result=record,
+            defaults=defaults,
+        )
+    except asyncio.CancelledError:
+        progress.show(final=True)
+        print(
+            f"mm-litellm: interrupted; {len(journal.done)} rows are in {journal.path}; rerun the same "
+            "command to resume",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    progress.show(final=True)
+    print(report.summary())
+    if report.stopped:
+        print(f"mm-litellm: stopped early: {report.stopped}; rerun to send the rest", file=sys.stderr)
+        return EXIT_STOPPED
+    return EXIT_FAILED_ROWS if report.metrics.failed else 0
