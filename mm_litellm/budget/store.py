@@ -130,6 +130,21 @@ _SETTLE = text(
 )
 
 
+def _merge(partial: Sequence[Release]) -> list[Release]:
+    """One give-back per (hold, counter): every call admitted from one lease gives its share of
+    the same hold back, so a batch has many shares of few holds; summed, they are one statement
+    each instead of one per call (the same amounts in the end)."""
+    merged: dict[tuple[str, CounterKey], list[float]] = {}
+    for back in partial:
+        acc = merged.get((back.rid, back.key))
+        if acc is None:
+            merged[(back.rid, back.key)] = [back.usd, back.tokens]
+        else:
+            acc[0] += back.usd
+            acc[1] += back.tokens
+    return [Release(rid, key, usd, int(tokens)) for (rid, key), (usd, tokens) in merged.items()]
+
+
 class BudgetStore:
     """Reservations and settlement over one database (SQLite or PostgreSQL)."""
 
@@ -344,7 +359,7 @@ class BudgetStore:
             ids = (
                 self._counter_ids(conn, list(spends) + [p.key for p in partial]) if spends or partial else {}
             )
-            for back in partial:
+            for back in _merge(partial):
                 got = conn.execute(
                     _GIVE_BACK, {"u": back.usd, "t": back.tokens, "r": back.rid, "c": ids[back.key]}
                 ).first()
