@@ -314,7 +314,7 @@ class BudgetStore:
         self,
         rows: Sequence[Mapping[str, Any]],
         releases: Sequence[str],
-        charges_of: Callable[[Mapping[str, Any]], list[tuple[BudgetLimit, CounterKey]]],
+        charges_of: Callable[[Mapping[str, Any]], Sequence[tuple[BudgetLimit, CounterKey]]],
         limits: Mapping[str, BudgetLimit],
         partial: Sequence[Release] = (),
     ) -> tuple[int, list[Alert]]:
