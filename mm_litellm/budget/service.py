@@ -9,6 +9,7 @@ counters of the model that actually served, reservation released, alerts claimed
 from __future__ import annotations
 
 import atexit
+import itertools
 import threading
 import time
 import uuid
@@ -98,6 +99,10 @@ class BudgetService:
         ] = {}
         self._model_ctx: dict[str, CallContext] = {}
         self._estimates: dict[tuple[str, int, int], Estimate] = {}
+        self._rid_prefix = uuid.uuid4().hex[:20]
+        """Reservation ids are this random prefix plus a counter: unique across the processes
+        sharing the store, without reading the OS's random source on every call."""
+        self._rid_seq = itertools.count(1)
         self._open: set[str] = set()
         """Reservations this process holds whose call has not been recorded yet."""
         self._open_cond = threading.Condition()
@@ -262,7 +267,7 @@ class BudgetService:
         if not charges:
             return None, None
         self._check_unpriced(charges, estimates[0])
-        rid = uuid.uuid4().hex
+        rid = f"{self._rid_prefix}{next(self._rid_seq):x}"
         with self._open_cond:
             self._open.add(rid)
         if self.leases.take(rid, charges):
