@@ -465,6 +465,9 @@ class BudgetStore:
         limits: Mapping[str, BudgetLimit],
     ) -> list[Alert]:
         alerts: list[Alert] = []
+        ids = {k: cid for k, cid in ids.items() if (lim := limits.get(k[0])) is not None and lim.alert_at}
+        if not ids:  # no threshold on these budgets: no need to read the counters back
+            return alerts
         rows = self._lock(conn, sorted(set(ids.values())))
         now = utcnow()
         for key, cid in ids.items():
