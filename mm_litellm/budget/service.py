@@ -9,6 +9,7 @@ counters of the model that actually served, reservation released, alerts claimed
 from __future__ import annotations
 
 import atexit
+import itertools
 import threading
 import time
 import uuid
@@ -35,6 +36,8 @@ __all__ = ["BudgetService", "Estimate", "identity_of", "live_services"]
 log = structlog.get_logger("mm_litellm.budget")
 
 ENSEMBLE_PREFIX = "ensemble/"
+COUNTER_CACHE_SIZE = 4096
+"""Call contexts whose counters are remembered (see :meth:`BudgetService.counters`)."""
 LEASE_CALLS = 32
 """Calls' worth of budget a process may hold in advance on a counter far from its limit."""
 
@@ -91,6 +94,15 @@ class BudgetService:
         self.leases = LeaseBook(self.settings.reservation_ttl_s / 2)
         self._prices: dict[str, tuple[float, float] | None] = {}
         self._windows: dict[str, tuple[datetime, datetime]] = {}
+        self._counters: dict[
+            CallContext, tuple[datetime, datetime, tuple[tuple[BudgetLimit, CounterKey], ...]]
+        ] = {}
+        self._model_ctx: dict[str, CallContext] = {}
+        self._estimates: dict[tuple[str, int, int], Estimate] = {}
+        self._rid_prefix = uuid.uuid4().hex[:20]
+        """Reservation ids are this random prefix plus a counter: unique across the processes
+        sharing the store, without reading the OS's random source on every call."""
+        self._rid_seq = itertools.count(1)
         self._open: set[str] = set()
         """Reservations this process holds whose call has not been recorded yet."""
         self._open_cond = threading.Condition()
@@ -130,6 +142,32 @@ class BudgetService:
         ``exact`` counts prompt tokens with LiteLLM's ``token_counter``; otherwise characters / 4
         (good enough far from a limit, where a lease admits the call: see :meth:`reserve`).
         """
+        completion = int(
+            kwargs.get("max_tokens")
+            or kwargs.get("max_completion_tokens")
+            or self.settings.default_max_tokens
+        )
+        if not exact and cheap_prompt is not None:  # the gateway's hot path: same inputs, same bound
+            key = (model, cheap_prompt, completion)
+            cached = self._estimates.get(key)
+            if cached is None:
+                if len(self._estimates) >= COUNTER_CACHE_SIZE:
+                    self._estimates.clear()
+                cached = self._estimates[key] = self._estimate(
+                    model, messages, kwargs, exact, cheap_prompt, completion
+                )
+            return cached
+        return self._estimate(model, messages, kwargs, exact, cheap_prompt, completion)
+
+    def _estimate(
+        self,
+        model: str,
+        messages: Sequence[Any] | None,
+        kwargs: Mapping[str, Any],
+        exact: bool,
+        cheap_prompt: int | None,
+        completion: int,
+    ) -> Estimate:
         ensemble = self._ensemble(model)
         if ensemble is not None:  # an ensemble call costs what all its member calls cost
             parts = [
@@ -151,11 +189,6 @@ class BudgetService:
             from mm_litellm.routing.features import estimate_tokens
 
             prompt = estimate_tokens(messages)[0]
-        completion = (
-            kwargs.get("max_tokens")
-            or kwargs.get("max_completion_tokens")
-            or self.settings.default_max_tokens
-        )
         price = self.price(model)
         usd = None if price is None else prompt * price[0] + int(completion) * price[1]
         return Estimate(model, prompt, int(completion), usd)
@@ -166,14 +199,28 @@ class BudgetService:
         return (getattr(self.policy, "ensembles", None) or {}).get(model[len(ENSEMBLE_PREFIX) :])
 
     # -- which counters a call touches ---------------------------------------------------------
-    def counters(self, ctx: CallContext, when: datetime) -> list[tuple[BudgetLimit, CounterKey]]:
+    def counters(self, ctx: CallContext, when: datetime) -> Sequence[tuple[BudgetLimit, CounterKey]]:
+        """The (budget, counter key) pairs a call with ``ctx`` at ``when`` counts against.
+
+        Remembered per context until the earliest of its windows ends: every call asks (for its
+        identity and for each model of its chain), and the answer only changes with the window.
+        """
+        cached = self._counters.get(ctx)
+        if cached is not None and cached[0] <= when < cached[1]:
+            return cached[2]
         out: list[tuple[BudgetLimit, CounterKey]] = []
+        valid_from, valid_until = datetime.min, datetime.max
         for limit in self.settings.limits:
             keys = scope_keys(limit, ctx)
             if keys:
                 start, end = self._bounds(limit.window, when)
+                valid_from, valid_until = max(valid_from, start), min(valid_until, end)
                 out.extend((limit, (limit.name, key, start, end)) for key in keys)
-        return out
+        if len(self._counters) >= COUNTER_CACHE_SIZE:  # many distinct users/tags: start over
+            self._counters.clear()
+        result = tuple(out)
+        self._counters[ctx] = (valid_from, valid_until, result)
+        return result
 
     def _bounds(self, window: str, when: datetime) -> tuple[datetime, datetime]:
         """``window_bounds``, remembered until the window ends (the hot path asks per call)."""
@@ -184,7 +231,7 @@ class BudgetService:
         self._windows[window] = bounds
         return bounds
 
-    def charges_of(self, row: Mapping[str, Any]) -> list[tuple[BudgetLimit, CounterKey]]:
+    def charges_of(self, row: Mapping[str, Any]) -> Sequence[tuple[BudgetLimit, CounterKey]]:
         """Counters a settled ledger row adds spend to: those of the model that really served."""
         if (row.get("model") or "").startswith(ENSEMBLE_PREFIX) or (row.get("deployment") or "").startswith(
             ENSEMBLE_PREFIX
@@ -220,7 +267,7 @@ class BudgetService:
         if not charges:
             return None, None
         self._check_unpriced(charges, estimates[0])
-        rid = uuid.uuid4().hex
+        rid = f"{self._rid_prefix}{next(self._rid_seq):x}"
         with self._open_cond:
             self._open.add(rid)
         if self.leases.take(rid, charges):
@@ -241,7 +288,9 @@ class BudgetService:
                 continue
             charges.append(Charge(limit, key, usd, tokens, limit.name not in soft))
         for est in estimates:
-            model_ctx = CallContext(model=est.model)
+            model_ctx = self._model_ctx.get(est.model)
+            if model_ctx is None:
+                model_ctx = self._model_ctx[est.model] = CallContext(model=est.model)
             for limit, key in self.counters(model_ctx, now):
                 if limit.scope == "model":
                     enforce = limit.name not in soft  # a spent fallback is dropped by the caller
