@@ -12,29 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from pg import pg_server, pg_url  # noqa: F401  (fixtures re-exported for this package)
 
-MESSAGES = [{"role": "user", "content": "Summarise the quarterly report in two sentences."}]
-
-BASE = """
-version: 1
-models:
-  small:
-    litellm_params: {model: openai/gpt-4o-mini, api_key: test}
-    tier: basic
-    pricing: {input_per_mtok: 1000, output_per_mtok: 1000}
-  big:
-    litellm_params: {model: openai/gpt-4o, api_key: test}
-    tier: advanced
-    pricing: {input_per_mtok: 4000, output_per_mtok: 4000}
-  local:
-    litellm_params: {model: openai/llama-local-unpriced, api_key: test}
-router: {num_retries: 0}
-routes:
-  auto:
-    rules:
-      - {name: vip, when: {priority: high}, use: big}
-    default: small
-"""
-"""small costs $0.001 per token, big $0.004, local is unpriced."""
+from budget_support import BASE, MESSAGES, prompt_tokens  # noqa: F401  (shared with the test modules)
 
 
 @pytest.fixture
@@ -74,9 +52,3 @@ def service() -> Iterator[Callable[[], Any]]:
     for svc in made:
         if svc is not None:
             svc.flush(timeout=5)
-
-
-def prompt_tokens(model: str = "openai/gpt-4o-mini") -> int:
-    from mm_litellm.integrations.prices import count_prompt_tokens
-
-    return count_prompt_tokens(model, MESSAGES)

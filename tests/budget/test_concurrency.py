@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BASE, MESSAGES, prompt_tokens
+from budget_support import BASE, MESSAGES, prompt_tokens
 from sqlalchemy import text
 
 import mm_litellm

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import structlog
-from conftest import BASE, MESSAGES, prompt_tokens
+from budget_support import BASE, MESSAGES, prompt_tokens
 from sqlalchemy import text
 
 import mm_litellm

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import BASE, MESSAGES
+from budget_support import BASE, MESSAGES
 from sqlalchemy import text
 
 import mm_litellm
