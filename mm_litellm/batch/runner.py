@@ -22,6 +22,7 @@ from mm_litellm.batch.limiter import RateLimiter
 from mm_litellm.batch.report import BatchItem, BatchMetrics, BatchReport
 from mm_litellm.batch.requests import InvalidRequest, request_id, to_run_kwargs
 from mm_litellm.errors import BudgetExceeded, BudgetStoreError
+from mm_litellm.integrations.callbacks_drain import drain_callbacks
 from mm_litellm.routing.features import estimate_tokens
 
 __all__ = ["abatch", "batch", "is_stop_error"]
@@ -116,7 +117,10 @@ def batch(
     on_result: OnResult | None = None,
     defaults: Mapping[str, Any] | None = None,
 ) -> BatchReport:
-    """Synchronous :func:`abatch` (runs its own event loop; inside a running loop, await ``abatch``)."""
+    """Synchronous :func:`abatch` (runs its own event loop; inside a running loop, await ``abatch``).
+
+    Before its loop closes it waits for LiteLLM's queued success/failure callbacks, so the
+    ledger records every call of the batch."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -125,16 +129,21 @@ def batch(
         raise RuntimeError(
             "mm_litellm.batch() was called inside a running event loop; use 'await abatch(...)'"
         )
-    return asyncio.run(
-        abatch(
-            requests,
-            max_concurrency=max_concurrency,
-            rpm=rpm,
-            tpm=tpm,
-            on_result=on_result,
-            defaults=defaults,
-        )
-    )
+
+    async def run_then_drain() -> BatchReport:
+        try:
+            return await abatch(
+                requests,
+                max_concurrency=max_concurrency,
+                rpm=rpm,
+                tpm=tpm,
+                on_result=on_result,
+                defaults=defaults,
+            )
+        finally:  # this loop closes next: let LiteLLM record the last calls (ledger, budgets) first
+            await drain_callbacks()
+
+    return asyncio.run(run_then_drain())
 
 
 async def _run_one(

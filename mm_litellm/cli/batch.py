@@ -194,6 +194,7 @@ async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: P
             defaults=defaults,
         )
     except asyncio.CancelledError:
+        await _drain_quietly(5.0)
         progress.show(final=True)
         print(
             f"mm-litellm: interrupted; {len(journal.done)} rows are in {journal.path}; rerun the same "
@@ -204,9 +205,21 @@ async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: P
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    await _drain_quietly(10.0)
     progress.show(final=True)
     print(report.summary())
     if report.stopped:
         print(f"mm-litellm: stopped early: {report.stopped}; rerun to send the rest", file=sys.stderr)
         return EXIT_STOPPED
     return EXIT_FAILED_ROWS if report.metrics.failed else 0
+
+
+async def _drain_quietly(timeout: float) -> None:
+    """LiteLLM's queued callbacks (the ledger) before the loop closes; never fails the command."""
+    from mm_litellm.integrations.callbacks_drain import drain_callbacks
+
+    try:
+        if not await drain_callbacks(timeout):
+            print(f"mm-litellm: LiteLLM callbacks still running after {timeout:.0f} s", file=sys.stderr)
+    except Exception as exc:  # a callback's own error must not lose the batch's output
+        print(f"mm-litellm: LiteLLM callbacks failed at shutdown: {exc}", file=sys.stderr)

@@ -43,7 +43,7 @@ def per_call(prompt: str, max_tokens: int) -> float:
     ) * 0.001
 
 
-def test_a_budget_block_stops_the_batch_and_says_so(tmp_path: Path, mm_policy, mm_mock) -> None:
+def test_a_budget_block_stops_the_batch_and_says_so(ledger: Path, mm_policy, mm_mock) -> None:
     cost = per_call("q", 20)
     mm_policy(POLICY.format(limit=cost * 3 + 1e-9))
     mm_mock.script("small", "ok", prompt_tokens=1, completion_tokens=20)
@@ -56,6 +56,14 @@ def test_a_budget_block_stops_the_batch_and_says_so(tmp_path: Path, mm_policy, m
         and "blocked by BudgetExceeded: budget 'daily' (global) exceeded" in report.stopped
     )
     assert len(mm_mock.calls) == 3
+    # the sync batch let LiteLLM's async callbacks finish before closing its loop: all recorded
+    from sqlalchemy import create_engine, text
+
+    from mm_litellm.budget import usage
+
+    assert usage.flush(timeout=5)
+    with create_engine(f"sqlite:///{ledger}").connect() as db:
+        assert db.execute(text("SELECT COUNT(*) FROM mm_ledger WHERE status = 'success'")).scalar() == 3
 
 
 def test_a_request_over_its_own_max_cost_fails_alone(mm_policy, mm_mock) -> None:
