@@ -7,24 +7,13 @@ answers matter.
 
 from __future__ import annotations
 
+import functools
 import re
+
+from mm_litellm.routing.confidence import HeuristicScorer
 
 __all__ = ["coherence", "completeness", "confidence", "consensus", "key_terms"]
 
-_LOW = (
-    "not sure",
-    "uncertain",
-    "might be",
-    "possibly",
-    "i think",
-    "seems like",
-    "appears to",
-    "need more context",
-    "would need to",
-    "i don't know",
-    "unclear",
-)
-_HIGH = ("definitely", "certainly", "clearly", "proven", "established", "confirmed")
 _STOP = frozenset(
     [
         "a",
@@ -81,17 +70,17 @@ _STOP = frozenset(
 
 
 def confidence(text: str) -> float:
-    """0..1 from seed 003's indicators: hedges and very short answers lower it, firm words raise it."""
-    lowered = text.casefold()
-    score = 0.7
-    score -= 0.15 * sum(phrase in lowered for phrase in _LOW)
-    score += 0.1 * sum(word in lowered for word in _HIGH)
-    words = len(text.split())
-    if words < 20:
-        score -= 0.2
-    elif words > 80:
-        score += 0.1
-    return round(min(1.0, max(0.0, score)), 4)
+    """0..1: the same heuristic escalation uses (seed 003's indicators, refusals, short answers).
+
+    One implementation for the whole product: :class:`mm_litellm.routing.confidence.HeuristicScorer`
+    with the default settings.
+    """
+    return _default_scorer().score(text).score
+
+
+@functools.cache
+def _default_scorer() -> HeuristicScorer:
+    return HeuristicScorer()
 
 
 def completeness(text: str, longest: int) -> float:
