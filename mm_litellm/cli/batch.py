@@ -118,6 +118,11 @@ def handle(args: argparse.Namespace) -> int:
     from mm_litellm.batch.journal import OutputJournal, count_rows
     from mm_litellm.runtime import configure
 
+    if args.mock is not None:
+        from mm_litellm.cli.common import keep_mocks_out_of_the_ledger
+
+        keep_mocks_out_of_the_ledger()
+
     source, output = Path(args.input), Path(args.output)
     if not source.is_file():
         fail(f"no input file '{source}'")

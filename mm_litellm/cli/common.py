@@ -68,3 +68,22 @@ def fail(message: str, code: int = 1) -> NoReturn:
     """Print ``message`` to stderr and exit with ``code``."""
     print(f"mm-litellm: {message}", file=sys.stderr)
     raise SystemExit(code)
+
+
+def keep_mocks_out_of_the_ledger() -> str | None:
+    """Point the ledger at a scratch database for a ``--mock`` run, unless one was named.
+
+    Mocked answers are not spend: they must not count against the real budgets or appear in
+    ``mm-litellm usage``. ``$MM_LITELLM_DATABASE_URL`` set by the caller still wins. Returns the
+    scratch URL, or ``None`` when the caller's choice was kept.
+    """
+    import tempfile
+
+    from mm_litellm.storage import DATABASE_ENV
+
+    if os.environ.get(DATABASE_ENV):
+        return None
+    url = f"sqlite:///{Path(tempfile.gettempdir()) / 'mm_litellm-mock.db'}"
+    os.environ[DATABASE_ENV] = url
+    return url
+

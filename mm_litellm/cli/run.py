@@ -47,7 +47,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="request metadata the rules can test (repeatable), e.g. --meta priority=high")
     p.add_argument("--mock", nargs="?", const=MOCK_ANSWER, metavar="TEXT",
                    help="answer offline with TEXT instead of calling a provider (the routing, Router, "
-                        "callbacks and cost calculation still run; token counts are real)")
+                        "callbacks and cost calculation still run; token counts are real; the ledger is a "
+                        "scratch database in the temp directory unless MM_LITELLM_DATABASE_URL is set)")
     p.add_argument("-o", "--output", metavar="FILE", help="also write the result as JSON to FILE")
     p.add_argument("--json", action="store_true", help="print the JSON result instead of the summary")
     p.add_argument("-v", "--verbose", action="store_true", help="log the routing decision and LiteLLM's activity")
@@ -72,6 +73,11 @@ def handle(args: argparse.Namespace) -> int:
     import mm_litellm
     from mm_litellm.integrations._litellm import litellm
     from mm_litellm.runtime import configure
+
+    if args.mock is not None:
+        from mm_litellm.cli.common import keep_mocks_out_of_the_ledger
+
+        keep_mocks_out_of_the_ledger()
 
     from mm_litellm.errors import ConfigurationError
     from mm_litellm.routing.presets import with_preset

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -41,6 +42,22 @@ def test_run_meta_and_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert (record["response"], record["model_used"]) == ("sure", "gpt-4o")
     assert record["metadata"]["decision"]["rule"] == "high-priority"
     assert record["cost"] == pytest.approx(record["input_tokens"] * 2.5e-6 + record["output_tokens"] * 10e-6)
+
+
+def test_mocked_runs_stay_out_of_the_real_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--mock answers are not spend: the policy's ledger (./mm_litellm.db here) is not written."""
+    from mm_litellm.storage import DATABASE_ENV
+
+    monkeypatch.delenv(DATABASE_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "hi", "--policy", str(EXAMPLE_POLICY), "--mock"]) == 0
+    from mm_litellm.budget.usage import flush
+
+    flush()  # the ledger writer has written the call (to the scratch database)
+    assert not list(tmp_path.glob("mm_litellm.db*"))
+    assert os.environ[DATABASE_ENV].endswith("mm_litellm-mock.db")
 
 
 def test_run_without_keys_and_without_mock_names_the_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
