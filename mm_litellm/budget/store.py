@@ -10,9 +10,7 @@ therefore enforce one budget together.
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -20,7 +18,19 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from mm_litellm.budget.dbapi import (
+    COUNTER_ID,
+    COUNTER_INSERT,
+    GIVE_BACK,
+    RES_DELETE,
+    RES_INSERT,
+    RESERVE,
+    SETTLE,
+)
+from mm_litellm.budget.dbapi import Cursor as _Cursor
 from mm_litellm.budget.models import LedgerRow
+from mm_litellm.budget.records import Alert, Charge, CounterKey, Denial, Release, Spend
+from mm_litellm.budget.records import merge_releases as _merge
 from mm_litellm.budget.windows import utcnow
 from mm_litellm.policy.budgets import BudgetLimit
 from mm_litellm.storage import ensure_schema, write_transaction
@@ -30,119 +40,6 @@ __all__ = ["LEASE_HEADROOM", "Alert", "BudgetStore", "Charge", "CounterKey", "De
 EPS = 1e-12
 LEASE_HEADROOM = 50
 """A process may hold a lease on a counter only while the counter has room for this many calls."""
-CounterKey = tuple[str, str, datetime, datetime]
-"""(budget name, scope value, window start, window end), times naive UTC."""
-
-
-@dataclass(frozen=True)
-class Charge:
-    """One counter a call is estimated to spend on: ``usd`` and ``tokens`` held until settled."""
-
-    limit: BudgetLimit
-    key: CounterKey
-    usd: float
-    tokens: int
-    enforce: bool = True
-
-
-@dataclass(frozen=True)
-class Release:
-    """Give back part of a hold: ``usd``/``tokens`` of reservation ``rid`` on counter ``key``."""
-
-    rid: str
-    key: CounterKey
-    usd: float
-    tokens: int
-
-
-@dataclass(frozen=True)
-class Spend:
-    """What settled calls add to one counter."""
-
-    usd: float = 0.0
-    tokens: int = 0
-    unpriced: int = 0
-
-
-@dataclass(frozen=True)
-class Denial:
-    """Why a reservation was refused: the first budget that had no room."""
-
-    limit: BudgetLimit
-    key: CounterKey
-    used: float
-    estimate: float
-
-
-@dataclass(frozen=True)
-class Alert:
-    """A threshold crossed for the first time in a window (claimed in the store, so sent once)."""
-
-    budget: str
-    scope: str
-    scope_key: str
-    window_start: datetime
-    window_end: datetime
-    threshold: float
-    spent: float
-    limit: float
-    unit: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "budget": self.budget,
-            "scope": self.scope,
-            "scope_key": self.scope_key,
-            "window_start": self.window_start.isoformat(),
-            "resets_at": self.window_end.isoformat(),
-            "threshold": self.threshold,
-            "spent": self.spent,
-            "limit": self.limit,
-            "unit": self.unit,
-        }
-
-
-_COUNTER_INSERT = text(
-    "INSERT INTO mm_budget_counter (budget, scope_key, window_start, window_end, spent_usd, spent_tokens,"
-    " reserved_usd, reserved_tokens, unpriced_calls) VALUES (:b, :k, :s, :e, 0, 0, 0, 0, 0)"
-    " ON CONFLICT (budget, scope_key, window_start) DO NOTHING"
-)
-_COUNTER_ID = text(
-    "SELECT id FROM mm_budget_counter WHERE budget = :b AND scope_key = :k AND window_start = :s"
-)
-_RESERVE = text(
-    "UPDATE mm_budget_counter SET reserved_usd = reserved_usd + :u, reserved_tokens = reserved_tokens + :t"
-    " WHERE id = :id"
-)
-_RES_INSERT = text(
-    "INSERT INTO mm_budget_reservation (id, counter_id, amount_usd, amount_tokens, created_at, expires_at)"
-    " VALUES (:r, :c, :u, :t, :now, :exp)"
-)
-_GIVE_BACK = text(
-    "UPDATE mm_budget_reservation SET amount_usd = amount_usd - :u, amount_tokens = amount_tokens - :t"
-    " WHERE id = :r AND counter_id = :c RETURNING amount_usd, amount_tokens"
-)
-_RES_DELETE = text("DELETE FROM mm_budget_reservation WHERE id = :r AND counter_id = :c")
-_SETTLE = text(
-    "UPDATE mm_budget_counter SET spent_usd = spent_usd + :su, spent_tokens = spent_tokens + :st,"
-    " unpriced_calls = unpriced_calls + :un, reserved_usd = reserved_usd - :ru,"
-    " reserved_tokens = reserved_tokens - :rt WHERE id = :id"
-)
-
-
-def _merge(partial: Sequence[Release]) -> list[Release]:
-    """One give-back per (hold, counter): every call admitted from one lease gives its share of
-    the same hold back, so a batch has many shares of few holds; summed, they are one statement
-    each instead of one per call (the same amounts in the end)."""
-    merged: dict[tuple[str, CounterKey], list[float]] = {}
-    for back in partial:
-        acc = merged.get((back.rid, back.key))
-        if acc is None:
-            merged[(back.rid, back.key)] = [back.usd, back.tokens]
-        else:
-            acc[0] += back.usd
-            acc[1] += back.tokens
-    return [Release(rid, key, usd, int(tokens)) for (rid, key), (usd, tokens) in merged.items()]
 
 
 class BudgetStore:
@@ -213,7 +110,7 @@ class BudgetStore:
                 freed = cur.give_back(back, cid)
                 if freed is not None:
                     cur.run(
-                        _SETTLE.text,
+                        SETTLE.text,
                         {"su": 0.0, "st": 0, "un": 0, "ru": freed[0], "rt": int(freed[1]), "id": cid},
                     )
             if returns:
@@ -236,10 +133,10 @@ class BudgetStore:
                         grants[charge.key] = min(float(lease), room / 4 / amount)
             held = [(c, 1.0 + grants.get(c.key, 0.0)) for c in ordered]
             cur.many(
-                _RESERVE.text, [{"u": c.usd * f, "t": round(c.tokens * f), "id": ids[c.key]} for c, f in held]
+                RESERVE.text, [{"u": c.usd * f, "t": round(c.tokens * f), "id": ids[c.key]} for c, f in held]
             )
             cur.many(
-                _RES_INSERT.text,
+                RES_INSERT.text,
                 [
                     {
                         "r": reservation_id,
@@ -272,10 +169,10 @@ class BudgetStore:
             if cid is None:
                 b, k, start, end = key
                 params = {"b": b, "k": k, "s": start, "e": end}
-                found = cur.one(_COUNTER_ID.text, params)
+                found = cur.one(COUNTER_ID.text, params)
                 if found is None:
-                    cur.run(_COUNTER_INSERT.text, params)
-                    found = cur.one(_COUNTER_ID.text, params)
+                    cur.run(COUNTER_INSERT.text, params)
+                    found = cur.one(COUNTER_ID.text, params)
                 cid = created[key] = int(found[0])
             ids[key] = cid
         return ids, created
@@ -361,7 +258,7 @@ class BudgetStore:
             )
             for back in _merge(partial):
                 got = conn.execute(
-                    _GIVE_BACK, {"u": back.usd, "t": back.tokens, "r": back.rid, "c": ids[back.key]}
+                    GIVE_BACK, {"u": back.usd, "t": back.tokens, "r": back.rid, "c": ids[back.key]}
                 ).first()
                 if got is None:
                     continue  # the hold expired meanwhile: the sweep already released it
@@ -369,7 +266,7 @@ class BudgetStore:
                 acc[0] += back.usd
                 acc[1] += back.tokens
                 if got[0] <= 1e-9 and got[1] <= 0:  # used up: drop the row and its rounding remainder
-                    conn.execute(_RES_DELETE, {"r": back.rid, "c": ids[back.key]})
+                    conn.execute(RES_DELETE, {"r": back.rid, "c": ids[back.key]})
                     acc[0] += got[0]
                     acc[1] += got[1]
             by_id: dict[int, tuple[list[float], list[float]]] = {}
@@ -384,7 +281,7 @@ class BudgetStore:
             for cid in sorted(by_id):  # counter-id order, like reserve: no deadlock between writers
                 spent, held = by_id[cid]
                 conn.execute(
-                    _SETTLE,
+                    SETTLE,
                     {
                         "su": spent[0],
                         "st": int(spent[1]),
@@ -418,10 +315,10 @@ class BudgetStore:
             cid = self._ids.get(key)
             if cid is None:
                 b, k, s, e = key
-                found = conn.execute(_COUNTER_ID, {"b": b, "k": k, "s": s}).scalar()
+                found = conn.execute(COUNTER_ID, {"b": b, "k": k, "s": s}).scalar()
                 if found is None:
-                    conn.execute(_COUNTER_INSERT, {"b": b, "k": k, "s": s, "e": e})
-                    found = conn.execute(_COUNTER_ID, {"b": b, "k": k, "s": s}).scalar()
+                    conn.execute(COUNTER_INSERT, {"b": b, "k": k, "s": s, "e": e})
+                    found = conn.execute(COUNTER_ID, {"b": b, "k": k, "s": s}).scalar()
                 assert found is not None, "the counter row was just inserted"
                 cid = int(found)
             ids[key] = cid
@@ -454,7 +351,7 @@ class BudgetStore:
                 {"c": cid, "now": now},
             )
             conn.execute(
-                _SETTLE, {"su": 0.0, "st": 0, "un": 0, "ru": stale[0], "rt": int(stale[1]), "id": cid}
+                SETTLE, {"su": 0.0, "st": 0, "un": 0, "ru": stale[0], "rt": int(stale[1]), "id": cid}
             )
         return self._lock(conn, [cid])[cid]
 
@@ -510,87 +407,3 @@ class BudgetStore:
                         )
                     )
         return alerts
-
-
-_NAMED = re.compile(r"(?<![:\w]):(\w+)")
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"  # how SQLAlchemy stores DateTime in SQLite: compare equal
-
-
-class _Cursor:
-    """A DB-API cursor with the few operations the reservation hot path needs, per dialect."""
-
-    def __init__(self, raw: Any, pg: bool) -> None:
-        self.raw = raw
-        self.pg = pg
-        self.cur = raw.cursor()
-        self._sql: dict[str, str] = {}
-
-    def _q(self, sql: str) -> str:
-        out = self._sql.get(sql)
-        if out is None:
-            out = self._sql[sql] = _NAMED.sub(r"%(\1)s", sql) if self.pg else sql
-        return out
-
-    def _p(self, params: Mapping[str, Any]) -> Mapping[str, Any]:
-        if self.pg:
-            return params
-        return {k: (v.strftime(_SQLITE_TIME) if isinstance(v, datetime) else v) for k, v in params.items()}
-
-    def begin(self) -> None:
-        if not self.pg:
-            self.cur.execute("BEGIN IMMEDIATE")  # the write lock first: no lost update between readers
-
-    def commit(self) -> None:
-        if self.pg:
-            self.raw.commit()
-        else:
-            self.cur.execute("COMMIT")
-
-    def rollback(self) -> None:
-        if self.pg:
-            self.raw.rollback()
-        else:
-            self.cur.execute("ROLLBACK")
-
-    def run(self, sql: str, params: Mapping[str, Any]) -> None:
-        self.cur.execute(self._q(sql), self._p(params))
-
-    def many(self, sql: str, params: Sequence[Mapping[str, Any]]) -> None:
-        self.cur.executemany(self._q(sql), [self._p(p) for p in params])
-
-    def one(self, sql: str, params: Mapping[str, Any]) -> Any:
-        self.cur.execute(self._q(sql), self._p(params))
-        return self.cur.fetchone()
-
-    def lock(self, ids: Sequence[int]) -> dict[int, tuple[float, int, float, int]]:
-        marks = ", ".join(["%s" if self.pg else "?"] * len(ids))
-        self.cur.execute(
-            "SELECT id, spent_usd, spent_tokens, reserved_usd, reserved_tokens FROM mm_budget_counter"
-            f" WHERE id IN ({marks}) ORDER BY id" + (" FOR UPDATE" if self.pg else ""),
-            list(ids),
-        )
-        return {r[0]: (r[1], r[2], r[3], r[4]) for r in self.cur.fetchall()}
-
-    def give_back(self, back: Release, cid: int) -> tuple[float, int] | None:
-        """Return part of a hold; the amount the counter gets back (``None``: the hold is gone)."""
-        got = self.one(_GIVE_BACK.text, {"u": back.usd, "t": back.tokens, "r": back.rid, "c": cid})
-        if got is None:
-            return None
-        if got[0] <= 1e-9 and got[1] <= 0:
-            self.run(_RES_DELETE.text, {"r": back.rid, "c": cid})
-            return back.usd + got[0], back.tokens + int(got[1])
-        return back.usd, back.tokens
-
-    def expire(self, cid: int, now: datetime) -> tuple[float, int, float, int]:
-        params = {"c": cid, "now": now}
-        stale = self.one(
-            "SELECT COALESCE(SUM(amount_usd), 0), COALESCE(SUM(amount_tokens), 0)"
-            " FROM mm_budget_reservation WHERE counter_id = :c AND expires_at < :now",
-            params,
-        )
-        if stale[0] or stale[1]:
-            self.run("DELETE FROM mm_budget_reservation WHERE counter_id = :c AND expires_at < :now", params)
-            self.run(
-                _SETTLE.text, {"su": 0.0, "st": 0, "un": 0, "ru": stale[0], "rt": int(stale[1]), "id": cid}
-            )
-        return self.lock([cid])[cid]
