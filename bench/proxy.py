@@ -104,6 +104,33 @@ def start(cmd: list[str], env: dict[str, str], log: Path, port: int) -> subproce
     raise SystemExit(f"proxy on port {port} did not start:\n{log.read_text()[-3000:]}")
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User+system CPU seconds of ``pid`` and its descendants (Linux ``/proc``; ``None`` elsewhere).
+
+    Throughput on a shared machine swings with the neighbours' load; the proxies' own CPU per
+    request is a second, steadier view of what each proxy costs.
+    """
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    stats: dict[int, tuple[int, float]] = {}
+    for d in proc.iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[int(d.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"))
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        if p in stats:
+            total += stats[p][1]
+        todo.extend(c for c, (parent, _) in stats.items() if parent == p)
+    return total
+
+
 def stop(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
@@ -171,14 +198,21 @@ def main() -> None:
                         "--port", str(mm_port)], env, work / "mm.log", mm_port)
             try:
                 results: dict[str, list[float]] = {"plain": [], "mm_litellm": []}
+                cpu_ms: dict[str, list[float]] = {"plain": [], "mm_litellm": []}
                 for i in range(args.rounds):
-                    for name, url, k, model, check in (
-                        ("plain", f"http://127.0.0.1:{plain_port}", master, "small", None),
-                        ("mm_litellm", f"http://127.0.0.1:{mm_port}", key, "auto", "small"),
+                    for name, url, k, model, check, pid in (
+                        ("plain", f"http://127.0.0.1:{plain_port}", master, "small", None, plain.pid),
+                        ("mm_litellm", f"http://127.0.0.1:{mm_port}", key, "auto", "small", mm.pid),
                     ):
+                        cpu0 = cpu_seconds(pid)
                         rps = asyncio.run(measure(url, k, model, args.concurrency, args.seconds, check))
+                        cpu1 = cpu_seconds(pid)
                         results[name].append(rps)
-                        print(f"  round {i + 1} {name:<10} {rps:7.1f} req/s", flush=True)
+                        per = ""
+                        if cpu0 is not None and cpu1 is not None and rps > 0:
+                            cpu_ms[name].append((cpu1 - cpu0) * 1000 / (rps * args.seconds + 1))
+                            per = f"  {cpu_ms[name][-1]:5.1f} ms CPU/req"
+                        print(f"  round {i + 1} {name:<10} {rps:7.1f} req/s{per}", flush=True)
             finally:
                 stop(mm)
         finally:
@@ -193,6 +227,10 @@ def main() -> None:
     print(f"  mm_litellm proxy      {mm_rps:7.1f} req/s")
     print(f"  ratio mm/plain        {mm_rps / plain_rps:7.3f}   (target >= 0.90; "
           f"median of per-round ratios {statistics.median(ratios):.3f})")
+    if cpu_ms["plain"] and cpu_ms["mm_litellm"]:
+        p_cpu, m_cpu = statistics.median(cpu_ms["plain"]), statistics.median(cpu_ms["mm_litellm"])
+        print(f"  proxy CPU per request plain {p_cpu:.1f} ms, mm_litellm {m_cpu:.1f} ms, "
+              f"ratio plain/mm {p_cpu / m_cpu:.3f}   (steadier than req/s on a shared machine)")
 
 
 if __name__ == "__main__":
