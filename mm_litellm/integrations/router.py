@@ -28,19 +28,22 @@ def model_list(policy: Policy) -> list[dict[str, Any]]:
     for alias, spec in policy.models.items():
         for i, deployment in enumerate(spec.all_deployments):
             params = dict(deployment.litellm_params)
-            if spec.pricing is not None:  # LiteLLM keeps deployment prices scoped to the deployment
-                per_token_in = spec.pricing.input_per_mtok / 1e6
-                params["input_cost_per_token"] = per_token_in
-                params["output_cost_per_token"] = spec.pricing.output_per_mtok / 1e6
-                # Cache prices are not in the override: charge cached input like fresh input,
-                # so a budget never under-counts (and LiteLLM does not warn about them).
-                params.setdefault("cache_read_input_token_cost", per_token_in)
-                params.setdefault("cache_creation_input_token_cost", per_token_in)
             if deployment.rpm is not None:
                 params["rpm"] = deployment.rpm
             if deployment.tpm is not None:
                 params["tpm"] = deployment.tpm
             info: dict[str, Any] = {"id": f"{alias}#{i}", "mm_alias": alias, "mm_tier": spec.tier}
+            if spec.pricing is not None:
+                # In model_info, not litellm_params: the Router registers these once under the
+                # deployment's id and prices its calls from there; in litellm_params LiteLLM
+                # would re-register them (and rebuild its cost-map index) on every request.
+                per_token_in = spec.pricing.input_per_mtok / 1e6
+                info["input_cost_per_token"] = per_token_in
+                info["output_cost_per_token"] = spec.pricing.output_per_mtok / 1e6
+                # Cache prices are not in the override: charge cached input like fresh input,
+                # so a budget never under-counts (and LiteLLM does not warn about them).
+                info["cache_read_input_token_cost"] = params.pop("cache_read_input_token_cost", per_token_in)
+                info["cache_creation_input_token_cost"] = params.pop("cache_creation_input_token_cost", per_token_in)
             if spec.context_window is not None:
                 info["max_input_tokens"] = spec.context_window
             entries.append({"model_name": alias, "litellm_params": params, "model_info": info})

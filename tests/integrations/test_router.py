@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from mm_litellm import parse_policy
 from mm_litellm.integrations.router import build_router, model_list, router_settings, secret_refs
 
@@ -36,9 +38,27 @@ def test_model_list_groups_deployments_under_the_alias() -> None:
     assert entries[1]["litellm_params"]["tpm"] == 99
     assert entries[0]["model_info"] == {"id": "pool#0", "mm_alias": "pool", "mm_tier": "basic",
                                         "max_input_tokens": 64000}
-    assert entries[2]["litellm_params"]["input_cost_per_token"] == 0.5e-6
-    assert entries[2]["litellm_params"]["output_cost_per_token"] == 1.5e-6
-    assert entries[2]["litellm_params"]["cache_read_input_token_cost"] == 0.5e-6
+    assert entries[2]["model_info"]["input_cost_per_token"] == 0.5e-6
+    assert entries[2]["model_info"]["output_cost_per_token"] == 1.5e-6
+    assert entries[2]["model_info"]["cache_read_input_token_cost"] == 0.5e-6
+    assert not any("cost" in k for e in entries for k in e["litellm_params"])
+
+
+def test_policy_prices_the_call_without_registering_them_per_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prices in litellm_params make LiteLLM re-register them and rebuild its cost-map index on
+    every request (~10% of a proxy's CPU); in model_info the Router registers them once."""
+    import litellm
+
+    router = build_router(parse_policy(POLICY))
+    calls: list[object] = []
+    real = litellm.register_model
+    monkeypatch.setattr(litellm, "register_model", lambda *a, **k: (calls.append(a), real(*a, **k))[1])
+    r = router.completion(model="local", messages=[{"role": "user", "content": "hi"}], mock_response="hello")
+    assert calls == []
+    usage = r.usage
+    assert r._hidden_params["response_cost"] == pytest.approx(
+        usage.prompt_tokens * 0.5e-6 + usage.completion_tokens * 1.5e-6
+    )
 
 
 def test_router_settings_are_litellms_shapes() -> None:
