@@ -14,7 +14,7 @@ from typing import Any
 import structlog
 
 from mm_litellm import runtime as _runtime
-from mm_litellm.budget.guard import admit
+from mm_litellm.budget.guard import aadmit, admit
 from mm_litellm.integrations._litellm import litellm
 from mm_litellm.prompts import apply as _prompts
 from mm_litellm.routing.plan import Plan
@@ -57,7 +57,7 @@ async def acompletion(model: str | None = None, messages: list[Any] | None = Non
             kwargs["messages"] = messages
         return _prompts.settled(prompt, await litellm().acompletion(model=model, **kwargs))
     plan, call = _prepare(rt, model, messages, kwargs)
-    plan, held = admit(rt, plan, messages, call)
+    plan, held = await aadmit(rt, plan, messages, call)
     with held:
         response = await rt.router.acompletion(model=plan.target, messages=messages or [], **call)
     escalation = None

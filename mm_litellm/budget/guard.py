@@ -1,13 +1,15 @@
 """The gateway's budget step: reserve before the call, downgrade or refuse, release on error.
 
-``plan, held = admit(runtime, plan, messages, call)`` then ``with held: <the call>``. The
-call's reservation id travels in ``metadata["mm_litellm"]["reservation"]``; the ledger
-callback settles it when LiteLLM reports the call's success, and ``held`` releases it if the
-call raises. A policy without a ``budgets:`` section makes this a no-op.
+``plan, held = admit(runtime, plan, messages, call)`` then ``with held: <the call>``
+(``await aadmit(...)`` on an event loop). The call's reservation id travels in
+``metadata["mm_litellm"]["reservation"]``; the ledger callback settles it when LiteLLM reports
+the call's success, and ``held`` releases it if the call raises. A policy without a
+``budgets:`` section makes this a no-op.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import weakref
@@ -22,7 +24,7 @@ if TYPE_CHECKING:  # the service (SQLAlchemy) is imported on the first call of a
     from mm_litellm.budget.service import BudgetService, Estimate
     from mm_litellm.runtime import Runtime
 
-__all__ = ["Held", "admit", "service_for"]
+__all__ = ["Held", "aadmit", "admit", "service_for"]
 
 log = structlog.get_logger("mm_litellm.budget")
 
@@ -80,8 +82,36 @@ class Held:
 _NOTHING_HELD = Held(None, None)
 
 
-def admit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple[Plan, Held]:
-    """Reserve the plan's estimated cost; re-plan on a downgrade; raise :class:`BudgetExceeded`."""
+async def aadmit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple[Plan, Held]:
+    """:func:`admit` on an event loop, which it never blocks on the store.
+
+    A lease of this process admits most calls in place, in microseconds. When only the store
+    can decide (the first call, a lease refill, every call near a limit, a ``max_cost`` check
+    with exact token counts), :func:`admit` runs in a worker thread, so one request's database
+    round trip (a PostgreSQL network hop, a wait for SQLite's write lock) does not stall every
+    other request the loop is serving.
+    """
+    service = _services.get(rt, _NONE)
+    if service is not _NONE:  # built: opening the store (first call) is I/O too
+        mm = call["metadata"].get("mm_litellm") or {}
+        if service is None or (call.get("max_cost") is None and mm.get("max_cost") is None):
+            from mm_litellm.budget.service import NeedsStore
+
+            try:
+                return admit(rt, plan, messages, call, store=False)
+            except NeedsStore:
+                pass
+    return await asyncio.to_thread(admit, rt, plan, messages, call)
+
+
+def admit(
+    rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any], *, store: bool = True
+) -> tuple[Plan, Held]:
+    """Reserve the plan's estimated cost; re-plan on a downgrade; raise :class:`BudgetExceeded`.
+
+    ``store=False`` admits from this process's leases only and raises ``NeedsStore`` (having
+    changed nothing) when the store would have to decide.
+    """
     try:
         service = service_for(rt)
     except Exception as exc:  # the store cannot even be opened
@@ -144,7 +174,7 @@ def admit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -> tuple
             tags=ident["tags"],
         )
         try:
-            rid, denial = service.reserve(ctx, estimates, frozenset(soft), refine=exact)
+            rid, denial = service.reserve(ctx, estimates, frozenset(soft), refine=exact, store=store)
         except SQLAlchemyError as exc:
             if service.settings.on_store_error == "block":
                 raise BudgetStoreError(

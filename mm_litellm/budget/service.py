@@ -31,7 +31,7 @@ from mm_litellm.errors import BudgetExceeded
 from mm_litellm.policy.budgets import BudgetLimit, BudgetSettings
 from mm_litellm.policy.schema import Policy
 
-__all__ = ["BudgetService", "Estimate", "identity_of", "live_services"]
+__all__ = ["BudgetService", "Estimate", "NeedsStore", "identity_of", "live_services"]
 
 log = structlog.get_logger("mm_litellm.budget")
 
@@ -47,6 +47,10 @@ _live: weakref.WeakSet[BudgetService] = weakref.WeakSet()
 def live_services() -> list[BudgetService]:
     """Every budget service of this process that is still in use."""
     return list(_live)
+
+
+class NeedsStore(Exception):
+    """No lease of this process covers the call: only the store can admit it (see ``reserve``)."""
 
 
 @dataclass(frozen=True)
@@ -255,12 +259,16 @@ class BudgetService:
         estimates: Sequence[Estimate],
         soft: frozenset[str] = frozenset(),
         refine: Callable[[], Sequence[Estimate]] | None = None,
+        *,
+        store: bool = True,
     ) -> tuple[str | None, Denial | None]:
         """Reserve the estimate of a call whose serving model is one of ``estimates`` (the first is
         the planned one, the rest its fallbacks): model budgets per model, others the maximum.
 
         A lease of this process admits the call without a store round trip; otherwise
         ``refine()`` (exact token counts) replaces the estimates and the store decides.
+        With ``store=False`` only a lease may admit it: :class:`NeedsStore` is raised instead
+        of going to the store (the caller then reserves again off its event loop).
         """
         now = utcnow()
         charges = self._charges(ctx, estimates, soft, now)
@@ -272,6 +280,9 @@ class BudgetService:
             self._open.add(rid)
         if self.leases.take(rid, charges):
             return rid, None
+        if not store:
+            self._closed([rid])
+            raise NeedsStore
         if refine is not None:
             estimates = refine()
             charges = self._charges(ctx, estimates, soft, now)

@@ -1,7 +1,7 @@
 """The budget step of a proxy request: reserve before the call, refuse with 429, release on failure.
 
-One call into the budget module (``mm_litellm.budget.guard.admit``, the step the SDK gateway
-runs): it reserves the plan's estimated cost for the authenticated identity atomically in the
+One call into the budget module (``mm_litellm.budget.guard.aadmit``, the step the SDK gateway
+runs; it never blocks the proxy's event loop on the store): it reserves the plan's estimated cost for the authenticated identity atomically in the
 ledger's store, re-plans on a ``downgrade`` budget, or raises ``BudgetExceeded``. The
 reservation id stays in ``metadata["mm_litellm"]["reservation"]``; the ledger callback settles
 it from LiteLLM's success event, and :func:`release` gives it back when the call finally fails.
@@ -18,16 +18,16 @@ from mm_litellm.routing.plan import Plan
 __all__ = ["refusal", "release", "reserve"]
 
 
-def reserve(rt: Any, plan: Plan, data: dict[str, Any]) -> Plan:
+async def reserve(rt: Any, plan: Plan, data: dict[str, Any]) -> Plan:
     """Admit ``plan`` under the policy's budgets; returns the plan to run (a downgrade changes it)."""
-    from mm_litellm.budget.guard import admit
+    from mm_litellm.budget.guard import aadmit
 
     # The budget step falls back on the call's `user` and metadata user/team/tags when the
     # identity lacks one; in the proxy those are the client's, so it sees the identity only.
     view = {k: v for k, v in data.items() if k not in ("user", "metadata")}
     view["metadata"] = {CONTEXT_KEY: metadata_of(data)[CONTEXT_KEY]}  # the same dict: admit adds to it
     try:
-        admitted, _held = admit(rt, plan, data.get("messages"), view)
+        admitted, _held = await aadmit(rt, plan, data.get("messages"), view)
     except BudgetExceeded as exc:
         raise refusal(exc) from exc
     except BudgetStoreError as exc:

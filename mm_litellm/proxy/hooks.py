@@ -37,7 +37,7 @@ class ProxyHandler(CustomLogger):  # type: ignore[misc]
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict[str, Any],
                                   call_type: Any) -> dict[str, Any]:
         try:
-            return prepare_request(user_api_key_dict, data, str(call_type))
+            return await prepare_request(user_api_key_dict, data, str(call_type))
         except RequestRefused as exc:
             raise proxy_exception(exc) from exc
 

@@ -82,7 +82,7 @@ def current_runtime() -> _runtime.Runtime | None:
     return rt
 
 
-def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> dict[str, Any]:
+async def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> dict[str, Any]:
     """Apply the policy to one proxy request in place; raise :class:`RequestRefused` to refuse it."""
     identity = identity_of(auth)
     metadata = metadata_of(data)
@@ -127,7 +127,7 @@ def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> dict[str
         # downgrade re-plans. Nothing is reserved (or charged) for a request refused before this.
         from mm_litellm.proxy.budget import reserve
 
-        admitted = reserve(rt, plan, data)
+        admitted = await reserve(rt, plan, data)
         if admitted is not plan:
             data["model"] = admitted.target
             ctx.update(model=admitted.target, fallbacks=list(admitted.fallbacks))

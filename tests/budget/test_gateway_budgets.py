@@ -337,3 +337,32 @@ async def test_an_ensemble_reserves_all_members_and_counts_money_once(
     assert spent == pytest.approx(members_cost) and reserved == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(BudgetExceeded):  # spent + a whole panel estimate no longer fits
         await mm_litellm.acompletion(model="ensemble/pair", messages=MESSAGES, max_tokens=50)
+
+
+async def test_acompletion_never_reserves_in_the_store_on_the_event_loop(
+    budget_policy: Any, mm_mock: Any, service: Any
+) -> None:
+    """A store round trip (PostgreSQL hop, SQLite write lock) would stall every request the loop
+    serves: lease-covered calls are admitted in place, the store is asked from a worker thread."""
+    budget_policy("budgets: {limits: [{name: g, limit_usd: 1000000}]}\n")
+    mm_mock.script("small", "ok", prompt_tokens=10, completion_tokens=5)
+    await mm_litellm.acompletion(model="auto", messages=MESSAGES, max_tokens=50)  # builds the service
+    svc = service()
+    loop_thread = threading.get_ident()
+    store_threads: list[int] = []
+    real = svc.store.reserve_leased
+
+    def spy(*args: Any, **kwargs: Any) -> Any:
+        store_threads.append(threading.get_ident())
+        return real(*args, **kwargs)
+
+    svc.store.reserve_leased = spy
+    for _ in range(40):  # more than one lease's worth (32 calls): at least one refill
+        await mm_litellm.acompletion(model="auto", messages=MESSAGES, max_tokens=50)
+    assert store_threads and loop_thread not in store_threads
+    assert len(store_threads) < 40  # the others were admitted from leases, on the loop
+    assert await asyncio.to_thread(svc.flush)
+    assert not svc._open  # no reservation left open by a lease attempt that fell back
+    assert _rows(svc, "SELECT COUNT(*) FROM mm_ledger")[0][0] == 41
+    spent, reserved = _rows(svc, "SELECT spent_usd, reserved_usd FROM mm_budget_counter")[0]
+    assert spent == pytest.approx(41 * 15 * 0.001) and reserved == pytest.approx(0.0, abs=1e-9)

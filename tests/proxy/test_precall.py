@@ -91,7 +91,7 @@ async def test_forged_body_identity_is_replaced(policy: None) -> None:
     auth = await user_api_key_auth(None, ALICE)
     data = request(user="bob", team="research", mm_litellm={"identity": {"user": "bob", "key": "bob"}})
     data["user"] = "bob"
-    prepare_request(auth, data, "acompletion")
+    await prepare_request(auth, data, "acompletion")
     ctx = data["metadata"]["mm_litellm"]
     assert ctx["identity"]["user"] == "alice" and ctx["identity"]["key"] == "alice"
     assert (ctx["rule"], data["model"]) == (None, "small")  # the 'user: bob' rule did not fire
@@ -99,10 +99,10 @@ async def test_forged_body_identity_is_replaced(policy: None) -> None:
 
 async def test_route_rewrites_model_and_sets_fallbacks(policy: None) -> None:
     auth = await user_api_key_auth(None, ALICE)
-    data = prepare_request(auth, request(priority="high"), "acompletion")
+    data = await prepare_request(auth, request(priority="high"), "acompletion")
     assert data["model"] == "big"
     assert "fallbacks" not in data  # the route fallbacks minus the target itself: none left
-    data = prepare_request(auth, request(), "acompletion")
+    data = await prepare_request(auth, request(), "acompletion")
     assert data["model"] == "small" and data["fallbacks"] == [{"small": ["big"]}]
     ctx = data["metadata"]["mm_litellm"]
     assert {k: ctx[k] for k in ("requested_model", "route", "rule", "model")} == {
@@ -111,28 +111,28 @@ async def test_route_rewrites_model_and_sets_fallbacks(policy: None) -> None:
 
 async def test_body_may_only_narrow(policy: None) -> None:
     auth = await user_api_key_auth(None, ALICE)
-    data = prepare_request(auth, request(budget_mode=True), "acompletion")
+    data = await prepare_request(auth, request(budget_mode=True), "acompletion")
     assert data["metadata"]["mm_litellm"]["budget_mode"] is True
     assert data["model"] == "small"
-    data = prepare_request(auth, request(budget_mode="yes please"), "acompletion")
+    data = await prepare_request(auth, request(budget_mode="yes please"), "acompletion")
     assert "budget_mode" not in data["metadata"]["mm_litellm"]
 
 
 async def test_routing_error_and_model_allowlist_refuse(policy: None) -> None:
     alice, bob = await user_api_key_auth(None, ALICE), await user_api_key_auth(None, BOB)
     with pytest.raises(RequestRefused) as info:
-        prepare_request(alice, request("strict"), "acompletion")
+        await prepare_request(alice, request("strict"), "acompletion")
     assert info.value.status == 400 and "no rule matched" in info.value.message
     with pytest.raises(RequestRefused) as info:
-        prepare_request(bob, request("auto"), "acompletion")
+        await prepare_request(bob, request("auto"), "acompletion")
     assert info.value.status == 403 and "may not use model 'auto'" in info.value.message
 
 
 async def test_unrouted_calls_keep_their_model_but_carry_identity(policy: None) -> None:
     auth = await user_api_key_auth(None, ALICE)
-    data = prepare_request(auth, request("openai/some-other-model"), "acompletion")
+    data = await prepare_request(auth, request("openai/some-other-model"), "acompletion")
     assert data["model"] == "openai/some-other-model" and "fallbacks" not in data
-    data = prepare_request(auth, {"model": "small", "input": "x"}, "aembedding")
+    data = await prepare_request(auth, {"model": "small", "input": "x"}, "aembedding")
     assert data["model"] == "small" and data["metadata"]["mm_litellm"]["identity"]["user"] == "alice"
 
 
@@ -159,7 +159,7 @@ async def test_a_policy_that_does_not_load_refuses_with_500(tmp_path: Path, monk
     monkeypatch.setenv("MM_LITELLM_POLICY", str(bad))
     runtime.reset()
     with pytest.raises(RequestRefused) as info:
-        prepare_request(None, request(), "acompletion")
+        await prepare_request(None, request(), "acompletion")
     assert info.value.status == 500 and "unknown model or route 'nowhere'" in info.value.message
     with pytest.raises(ProxyException) as exc:
         await user_api_key_auth(None, ALICE)
