@@ -9,11 +9,16 @@ Both proxies run at once as real ``litellm`` processes in front of one loopback
              hashed key, the pre-call hook routing ``model="auto"`` to ``small`` by a rule, a
              budget reservation per call and its ledger row (SQLite), x-mm-* response headers.
 
-Throughput is requests/s at a fixed concurrency, measured in alternating rounds (plain, mm,
-plain, mm, ...) so that machine noise hits both alike; the median round of each is
+Throughput is requests/s at a fixed concurrency, measured in alternating rounds (which proxy
+goes first alternates too) so that machine noise hits both alike; the median round of each is
 reported, with their ratio. Target (issue 7): mm_litellm >= 0.90 of plain.
 
-    python bench/proxy.py [--concurrency 8] [--seconds 2] [--rounds 8] [--no-budgets]
+On a machine with two or more CPUs both proxies run on CPU 1 and this process (the client and
+the fake upstream) on CPU 0, so the proxy under load never competes with its own client for a
+core: two identical plain proxies then measure within 1% of each other, where unpinned they
+differed by up to 9% on the shared 2-core machine. ``--no-pin`` turns that off.
+
+    python bench/proxy.py [--concurrency 8] [--seconds 2] [--rounds 8] [--no-budgets] [--no-pin]
 """
 
 from __future__ import annotations
@@ -87,9 +92,12 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(cmd: list[str], env: dict[str, str], log: Path, port: int) -> subprocess.Popen[bytes]:
+def start(cmd: list[str], env: dict[str, str], log: Path, port: int,
+          cpus: set[int] | None = None) -> subprocess.Popen[bytes]:
+    """Start a proxy (on ``cpus`` only, with every thread and child it makes) and wait until it answers."""
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, preexec_fn=pin)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -174,7 +182,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8, help="rounds per proxy (alternating)")
     parser.add_argument("--no-budgets", action="store_true",
                         help="policy without budgets (no reservation, no ledger): routing and auth only")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="do not pin the proxies to CPU 1 and the client to CPU 0")
     args = parser.parse_args()
+
+    proxy_cpus: set[int] | None = None
+    available = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if not args.no_pin and len(available) >= 2:
+        proxy_cpus = {available[1]}
+        os.sched_setaffinity(0, {available[0]})  # the client and the fake upstream (a thread of this process)
 
     master = "sk-master-" + secrets.token_urlsafe(32)
     key = new_key()
@@ -191,19 +207,20 @@ def main() -> None:
         plain_port, mm_port = free_port(), free_port()
         print("starting both proxies ...", flush=True)
         plain = start([litellm_exe, "--config", str(work / "plain.yaml"), "--port", str(plain_port),
-                       "--host", "127.0.0.1"], env, work / "plain.log", plain_port)
+                       "--host", "127.0.0.1"], env, work / "plain.log", plain_port, proxy_cpus)
         try:
             mm = start([sys.executable, "-m", "mm_litellm.cli.main", "proxy", "--config",
                         str(ROOT / "config" / "proxy.yaml"), "--policy", str(work / "policy.yaml"),
-                        "--port", str(mm_port)], env, work / "mm.log", mm_port)
+                        "--port", str(mm_port)], env, work / "mm.log", mm_port, proxy_cpus)
             try:
                 results: dict[str, list[float]] = {"plain": [], "mm_litellm": []}
                 cpu_ms: dict[str, list[float]] = {"plain": [], "mm_litellm": []}
+                both = [
+                    ("plain", f"http://127.0.0.1:{plain_port}", master, "small", None, plain.pid),
+                    ("mm_litellm", f"http://127.0.0.1:{mm_port}", key, "auto", "small", mm.pid),
+                ]
                 for i in range(args.rounds):
-                    for name, url, k, model, check, pid in (
-                        ("plain", f"http://127.0.0.1:{plain_port}", master, "small", None, plain.pid),
-                        ("mm_litellm", f"http://127.0.0.1:{mm_port}", key, "auto", "small", mm.pid),
-                    ):
+                    for name, url, k, model, check, pid in both if i % 2 == 0 else both[::-1]:
                         cpu0 = cpu_seconds(pid)
                         rps = asyncio.run(measure(url, k, model, args.concurrency, args.seconds, check))
                         cpu1 = cpu_seconds(pid)
@@ -221,8 +238,9 @@ def main() -> None:
     mm_rps = statistics.median(results["mm_litellm"])
     ratios = [m / p for p, m in zip(results["plain"], results["mm_litellm"], strict=True)]
     what = "routing + keys, no budgets" if args.no_budgets else "routing + keys + budget reservation and ledger"
+    pinning = "unpinned" if proxy_cpus is None else f"proxies on CPU {min(proxy_cpus)}, client on CPU {available[0]}"
     print(f"\nmm_litellm proxy with {what}; concurrency {args.concurrency}, "
-          f"{args.rounds} x {args.seconds:g} s rounds each, medians:")
+          f"{args.rounds} x {args.seconds:g} s rounds each ({pinning}), medians:")
     print(f"  plain LiteLLM proxy   {plain_rps:7.1f} req/s")
     print(f"  mm_litellm proxy      {mm_rps:7.1f} req/s")
     print(f"  ratio mm/plain        {mm_rps / plain_rps:7.3f}   (target >= 0.90; "
