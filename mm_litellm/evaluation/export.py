@@ -12,11 +12,10 @@ Input is a small interface, not another package's classes:
   so without it the exported rows carry only metadata (task, tags, route) for the rules to test.
 
 Calls that share a ``parent_id`` (an ensemble's members, whose ``parent_id`` is the ensemble
-call's id, together with that call) are one prompt answered by several models: they become one
-row with several outcomes, which is what a replay needs to compare models. A call answered by
-one model only is still exported; a replay that routes it elsewhere drops it (counted in the
-report). Escalation hops are recorded with ``escalation_hop`` but no ``parent_id`` today, so
-they cannot be joined to their first call and are exported as rows of their own.
+call's id, and escalation hops, whose ``parent_id`` is the first call's id, together with that
+call) are one prompt answered by several models: they become one row with several outcomes,
+which is what a replay needs to compare models. A call answered by one model only is still
+exported; a replay that routes it elsewhere drops it (counted in the report).
 """
 
 from __future__ import annotations

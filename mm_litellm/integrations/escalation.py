@@ -124,15 +124,27 @@ class Escalation:
         }
 
 
-def _hop_kwargs(call: dict[str, Any], hop: int) -> dict[str, Any]:
+def _hop_kwargs(call: dict[str, Any], hop: int, parent_id: str | None) -> dict[str, Any]:
+    """The next hop's arguments: the call's, marked as hop ``hop`` of the first call ``parent_id``."""
     kwargs = dict(call)
     kwargs.pop("fallbacks", None)  # the route's fallbacks were for the first target
     metadata = dict(kwargs.get("metadata") or {})
     context = dict(metadata.get("mm_litellm") or {})
     context["escalation_hop"] = hop
+    # the ledger groups the hops with the first call (one prompt, several models); the first
+    # call's budget reservation is settled by that call, hops are counted as they happen
+    context.pop("reservation", None)
+    if parent_id:
+        context["parent_id"] = parent_id
     metadata["mm_litellm"] = context
     kwargs["metadata"] = metadata
     return kwargs
+
+
+def _call_id(response: Any) -> str | None:
+    hidden = getattr(response, "_hidden_params", None)
+    call_id = hidden.get("litellm_call_id") if isinstance(hidden, dict) else None
+    return str(call_id) if call_id else None
 
 
 def escalate(
@@ -140,10 +152,10 @@ def escalate(
 ) -> tuple[Any, dict[str, Any]]:
     """Run the loop with ``complete(model=..., **kwargs)`` (a Router's ``completion``)."""
     state = Escalation.start(runtime, plan, call)
-    response, model = first, plan.target
+    response, model, parent = first, plan.target, _call_id(first)
     while (nxt := state.record(model, response)) is not None:
         model = nxt
-        response = complete(model=model, **_hop_kwargs(call, len(state.hops)))
+        response = complete(model=model, **_hop_kwargs(call, len(state.hops), parent))
     return state.answer, state.trace()
 
 
@@ -152,8 +164,8 @@ async def aescalate(
 ) -> tuple[Any, dict[str, Any]]:
     """:func:`escalate` for ``acompletion``."""
     state = Escalation.start(runtime, plan, call)
-    response, model = first, plan.target
+    response, model, parent = first, plan.target, _call_id(first)
     while (nxt := state.record(model, response)) is not None:
         model = nxt
-        response = await complete(model=model, **_hop_kwargs(call, len(state.hops)))
+        response = await complete(model=model, **_hop_kwargs(call, len(state.hops), parent))
     return state.answer, state.trace()

@@ -4,8 +4,8 @@ The loop itself is routing's (``mm_litellm.integrations.escalation.aescalate``, 
 ``mm_litellm.acompletion`` runs); this module runs it from the proxy's post-call success hook,
 whose return value LiteLLM's proxy sends instead of the first answer. Each hop is a new call of
 the proxy's own ``litellm.Router`` (its retries, cooldowns and logging), carrying the request's
-OpenAI parameters and mm_litellm context with ``escalation_hop``; it gets its own LiteLLM call
-id, so the ledger records every hop once. Streams are not escalated (as in the SDK).
+OpenAI parameters and mm_litellm context with ``escalation_hop`` and ``parent_id`` (the first
+call's LiteLLM call id); it gets its own call id, so the ledger records every hop once. Streams are not escalated (as in the SDK).
 """
 
 from __future__ import annotations
@@ -58,7 +58,5 @@ def _hop_metadata(data: Mapping[str, Any]) -> dict[str, Any]:
     """The request's metadata for a hop: LiteLLM's key fields and a copy of mm_litellm's context."""
     metadata = data.get("metadata") or {}
     out = {k: v for k, v in metadata.items() if k.startswith("user_api_key") or k == "tags"}
-    ctx = dict(metadata.get(CONTEXT_KEY) or {})
-    ctx.pop("reservation", None)  # the first call's budget reservation is settled by that call
-    out[CONTEXT_KEY] = ctx
+    out[CONTEXT_KEY] = dict(metadata.get(CONTEXT_KEY) or {})  # each hop adds its number and parent
     return out

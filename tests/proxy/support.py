@@ -155,6 +155,21 @@ class RunningProxy:
                 raise AssertionError(f"no ledger row for call {call_id} after {timeout} s; latest rows: {recent}")
             time.sleep(0.2)
 
+    def ledger_children(self, parent_id: str, expect: int, timeout: float = 15) -> list[dict[str, object]]:
+        """The ledger rows with this ``parent_id`` (escalation hops, ensemble members), once ``expect`` are stored."""
+        import sqlite3
+
+        assert self.workdir is not None
+        deadline = time.monotonic() + timeout
+        while True:
+            with sqlite3.connect(self.workdir / "mm_litellm.db") as db:
+                db.row_factory = sqlite3.Row
+                rows = [dict(r) for r in db.execute(
+                    "SELECT * FROM mm_ledger WHERE parent_id = ? ORDER BY escalation_hop, id", (parent_id,))]
+            if len(rows) >= expect or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.2)
+
     def client(self, key: str):  # type: ignore[no-untyped-def]
         """The official OpenAI client for this proxy (no retries: a test sees the first answer)."""
         import openai

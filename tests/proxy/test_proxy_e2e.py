@@ -206,6 +206,10 @@ def test_unsure_answer_escalates_along_the_chain(proxy: Any) -> None:
     assert headers["x-mm-escalation-stopped"] == "confident"
     assert headers["x-mm-model"] == "big"
     assert float(headers["x-mm-cost"]) == pytest.approx((100e-6 + 20e-6) + (1000e-6 + 300e-6))
+    first = proxy.ledger_row(raw.headers["x-litellm-call-id"])  # the ledger groups a hop with its first call
+    assert (first["model"], first["parent_id"], first["escalation_hop"]) == ("small", None, None)
+    hops = proxy.ledger_children(str(first["call_id"]), expect=1)
+    assert [(h["model"], h["escalation_hop"], h["route"]) for h in hops] == [("big", 1, "careful")]
 
 
 def test_budget_block_is_429_naming_the_budget(proxy: Any) -> None:

@@ -129,3 +129,32 @@ def test_async_escalation(mm_policy, mm_mock) -> None:
     esc = decision_of(response)["escalation"]
     assert [(h["model"], h["reasons"]) for h in esc["hops"]][0] == ("a", ["empty answer"])
     assert response.choices[0].message.content == SURE
+
+
+def test_hops_are_recorded_under_the_first_call(mm_policy, mm_mock, tmp_path, monkeypatch) -> None:
+    """Each hop's ledger row names the first call as its parent: one prompt, answered by several
+    models, which the ledger export turns into one evaluation row."""
+    from sqlalchemy import text
+
+    from mm_litellm.budget.guard import service_for
+    from mm_litellm.runtime import current
+
+    monkeypatch.setenv("MM_LITELLM_DATABASE_URL", f"sqlite:///{tmp_path / 'ledger.db'}")
+    mm_policy(POLICY + "budgets: {limits: [{name: g, limit_usd: 100}]}\n")
+    mm_mock.script("a", UNSURE)
+    mm_mock.script("b", UNSURE)
+    mm_mock.script("c", SURE)
+    response = mm_litellm.completion(model="careful", messages=ASK)
+    assert [h["model"] for h in decision_of(response)["escalation"]["hops"]] == ["a", "b", "c"]
+    service = service_for(current())
+    assert service.flush()
+    with service.store.engine.connect() as c:
+        rows = list(c.execute(text("SELECT call_id, model, parent_id, escalation_hop FROM mm_ledger ORDER BY id")))
+    first = rows[0]
+    assert (first.model, first.parent_id, first.escalation_hop) == ("a", None, None)
+    assert [(r.model, r.parent_id, r.escalation_hop) for r in rows[1:]] == [
+        ("b", first.call_id, 1), ("c", first.call_id, 2)]
+    with service.store.engine.connect() as c:  # spent once per call, nothing left held
+        spent, held = c.execute(text("SELECT spent_usd, reserved_usd FROM mm_budget_counter")).one()
+    assert spent > 0 and held == pytest.approx(0.0, abs=1e-12)
+
