@@ -69,8 +69,19 @@ def _budget_tables_v1(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn, tables=[t.__table__ for t in models.TABLES])  # type: ignore[union-attr]
 
 
+def _prompt_tables_v2(conn: Connection) -> None:
+    # Databases made before version 2 may have these tables already (the prompt registry created
+    # them itself): create_all adds only the missing ones.
+    from sqlmodel import SQLModel
+
+    from mm_litellm.prompts import store
+
+    SQLModel.metadata.create_all(conn, tables=store.TABLES)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "usage ledger, budget counters, reservations and alerts", _budget_tables_v1),
+    Migration(2, "prompt registry: versions, labels, label history, experiment assignments", _prompt_tables_v2),
 ]
 """Every schema step, in order. Other packages append theirs (with the next version number)."""
 

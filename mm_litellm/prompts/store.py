@@ -104,8 +104,9 @@ class PromptStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # Until the shared migration mechanism (storage.ensure_schema) lands, create our tables here.
-        SQLModel.metadata.create_all(engine, tables=TABLES)
+        from mm_litellm.storage import ensure_schema
+
+        ensure_schema(engine)  # the prompt tables are migration 2 of the project's one schema
         self._writer = BackgroundWriter(engine, ASSIGNMENTS)
 
     def flush(self) -> None:

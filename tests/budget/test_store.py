@@ -59,26 +59,53 @@ def store(tmp_path: Any) -> BudgetStore:
 def test_schema_is_versioned_and_upgrades_once(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = storage.make_engine(f"sqlite:///{tmp_path / 's.db'}")
     assert storage.schema_version(engine) == 0
-    assert storage.ensure_schema(engine) == 1
+    assert storage.ensure_schema(engine) == 2
     applied: list[int] = []
 
     def add_column(conn: Any) -> None:
-        applied.append(2)
+        applied.append(3)
         conn.execute(text("ALTER TABLE mm_ledger ADD COLUMN region VARCHAR"))
 
     monkeypatch.setattr(
-        storage, "MIGRATIONS", [*storage.MIGRATIONS, storage.Migration(2, "ledger region", add_column)]
+        storage, "MIGRATIONS", [*storage.MIGRATIONS, storage.Migration(3, "ledger region", add_column)]
     )
-    assert storage.ensure_schema(engine) == 2
+    assert storage.ensure_schema(engine) == 3
     fresh = storage.make_engine(f"sqlite:///{tmp_path / 's.db'}")  # another process: already upgraded
-    assert storage.ensure_schema(fresh) == 2
-    assert applied == [2]
+    assert storage.ensure_schema(fresh) == 3
+    assert applied == [3]
     with engine.connect() as c:
         assert [r[0] for r in c.execute(text("SELECT version FROM schema_version ORDER BY version"))] == [
             1,
             2,
+            3,
         ]
         c.execute(text("SELECT region FROM mm_ledger"))
+
+
+def test_a_version_1_database_gets_the_prompt_tables(tmp_path: Any) -> None:
+    """Migration 2: a ledger made before the prompt registry joined the schema, with and without
+    the prompt tables the registry used to create by itself, upgrades and keeps its rows."""
+    from sqlalchemy import inspect
+
+    from mm_litellm.prompts.store import PromptStore
+
+    for had_prompt_tables in (False, True):
+        engine = storage.make_engine(f"sqlite:///{tmp_path / f'v1-{had_prompt_tables}.db'}")
+        with engine.begin() as c:  # what version 1 left behind
+            storage._read_version(c)
+            storage.MIGRATIONS[0].apply(c)
+            c.execute(text("INSERT INTO schema_version (version) VALUES (1)"))
+            if had_prompt_tables:
+                storage.MIGRATIONS[1].apply(c)
+                c.execute(text("INSERT INTO prompt_labels (prompt_id, label, version, updated_by, updated_at)"
+                                " VALUES ('p', 'production', 1, 'me', CURRENT_TIMESTAMP)"))
+        PromptStore(engine)  # opening the registry upgrades the database
+        assert storage.schema_version(engine) == 2
+        tables = set(inspect(engine).get_table_names())
+        assert {"mm_ledger", "prompt_versions", "prompt_labels", "prompt_assignments"} <= tables
+        with engine.connect() as c:
+            labels = c.execute(text("SELECT COUNT(*) FROM prompt_labels")).scalar()
+        assert labels == (1 if had_prompt_tables else 0)
 
 
 def test_database_newer_than_the_code_is_refused(tmp_path: Any) -> None:
