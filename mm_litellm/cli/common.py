@@ -79,11 +79,14 @@ def keep_mocks_out_of_the_ledger() -> str | None:
     """
     import tempfile
 
-    from mm_litellm.storage import DATABASE_ENV
+    from mm_litellm.storage import DATABASE_ENV, MIGRATIONS
 
     if os.environ.get(DATABASE_ENV):
         return None
-    url = f"sqlite:///{Path(tempfile.gettempdir()) / 'mm_litellm-mock.db'}"
+    # one scratch file per schema version: another mm_litellm version's scratch ledger (older or
+    # newer) is never in the way of a mock run
+    name = f"mm_litellm-mock-v{MIGRATIONS[-1].version}.db"
+    url = f"sqlite:///{Path(tempfile.gettempdir()) / name}"
     os.environ[DATABASE_ENV] = url
     return url
 

@@ -48,7 +48,7 @@ def test_mocked_runs_stay_out_of_the_real_ledger(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """--mock answers are not spend: the policy's ledger (./mm_litellm.db here) is not written."""
-    from mm_litellm.storage import DATABASE_ENV
+    from mm_litellm.storage import DATABASE_ENV, MIGRATIONS
 
     monkeypatch.delenv(DATABASE_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
@@ -57,7 +57,7 @@ def test_mocked_runs_stay_out_of_the_real_ledger(
 
     flush()  # the ledger writer has written the call (to the scratch database)
     assert not list(tmp_path.glob("mm_litellm.db*"))
-    assert os.environ[DATABASE_ENV].endswith("mm_litellm-mock.db")
+    assert os.environ[DATABASE_ENV].endswith(f"mm_litellm-mock-v{MIGRATIONS[-1].version}.db")
 
 
 def test_run_without_keys_and_without_mock_names_the_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
