@@ -101,7 +101,19 @@ async def aadmit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -
                 return admit(rt, plan, messages, call, store=False)
             except NeedsStore:
                 pass
-    return await asyncio.to_thread(admit, rt, plan, messages, call)
+    # The thread runs to its end even if this request is cancelled meanwhile (a client gone, a
+    # caller's timeout): then nobody will hold what it reserved, so it is given back at once.
+    admitted = asyncio.ensure_future(asyncio.to_thread(admit, rt, plan, messages, call))
+    try:
+        return await asyncio.shield(admitted)
+    except asyncio.CancelledError:
+        admitted.add_done_callback(_release_unclaimed)
+        raise
+
+
+def _release_unclaimed(admitted: asyncio.Future[tuple[Plan, Held]]) -> None:
+    if not admitted.cancelled() and admitted.exception() is None:
+        admitted.result()[1].__exit__(asyncio.CancelledError, None, None)
 
 
 def admit(

@@ -6,6 +6,8 @@ error-class fallbacks. mm_litellm only decides which group a request goes to.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from collections.abc import Mapping
@@ -32,12 +34,15 @@ def model_list(policy: Policy) -> list[dict[str, Any]]:
                 params["rpm"] = deployment.rpm
             if deployment.tpm is not None:
                 params["tpm"] = deployment.tpm
-            info: dict[str, Any] = {"id": f"{alias}#{i}", "mm_alias": alias, "mm_tier": spec.tier}
+            info: dict[str, Any] = {"mm_alias": alias, "mm_tier": spec.tier}
             if spec.pricing is not None:
                 # In model_info, not litellm_params: the Router registers these once under the
                 # deployment's id and prices its calls from there; in litellm_params LiteLLM
                 # would re-register them (and rebuild its cost-map index) on every request.
+                # The policy's price wins over one the deployment's litellm_params also give.
                 per_token_in = spec.pricing.input_per_mtok / 1e6
+                params.pop("input_cost_per_token", None)
+                params.pop("output_cost_per_token", None)
                 info["input_cost_per_token"] = per_token_in
                 info["output_cost_per_token"] = spec.pricing.output_per_mtok / 1e6
                 # Cache prices are not in the override: charge cached input like fresh input,
@@ -46,12 +51,27 @@ def model_list(policy: Policy) -> list[dict[str, Any]]:
                 info["cache_creation_input_token_cost"] = params.pop("cache_creation_input_token_cost", per_token_in)
             if spec.context_window is not None:
                 info["max_input_tokens"] = spec.context_window
+            info["id"] = _deployment_id(alias, i, info)
             entries.append({"model_name": alias, "litellm_params": params, "model_info": info})
     for name in policy.ensembles:  # served by the ensemble provider (integrations/ensemble_provider.py)
         group = ENSEMBLE_PREFIX + name
         info = {"id": group, "mm_ensemble": name}
         entries.append({"model_name": group, "litellm_params": {"model": group}, "model_info": info})
     return entries
+
+
+def _deployment_id(alias: str, index: int, info: Mapping[str, Any]) -> str:
+    """``<alias>#<n>``, plus a digest of the prices and context window when the policy sets them.
+
+    LiteLLM keeps a deployment's model info (prices, context window) process-wide under this id,
+    so two Routers whose policies give one alias different prices (a reloaded policy, two
+    policies in one process) must not share an id: the last one built would price both.
+    """
+    overrides = {k: v for k, v in info.items() if not k.startswith("mm_")}
+    if not overrides:
+        return f"{alias}#{index}"
+    digest = hashlib.sha256(json.dumps(overrides, sort_keys=True).encode()).hexdigest()[:10]
+    return f"{alias}#{index}@{digest}"
 
 
 def router_settings(policy: Policy) -> dict[str, Any]:

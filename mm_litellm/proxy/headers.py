@@ -66,6 +66,6 @@ def _served_model(response: Any) -> str | None:
     if isinstance(group, str) and group:
         return group
     model_id = hidden.get("model_id")
-    if isinstance(model_id, str) and "#" in model_id:  # our deployment ids are "<alias>#<n>"
+    if isinstance(model_id, str) and "#" in model_id:  # our deployment ids are "<alias>#<n>[@<digest>]"
         return model_id.split("#", 1)[0]
     return None

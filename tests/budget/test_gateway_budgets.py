@@ -366,3 +366,31 @@ async def test_acompletion_never_reserves_in_the_store_on_the_event_loop(
     assert _rows(svc, "SELECT COUNT(*) FROM mm_ledger")[0][0] == 41
     spent, reserved = _rows(svc, "SELECT spent_usd, reserved_usd FROM mm_budget_counter")[0]
     assert spent == pytest.approx(41 * 15 * 0.001) and reserved == pytest.approx(0.0, abs=1e-9)
+
+
+async def test_a_request_cancelled_while_the_store_decides_holds_nothing(
+    budget_policy: Any, mm_mock: Any, service: Any
+) -> None:
+    """The store is asked from a worker thread, which finishes even when the caller gives up
+    (a timeout, a client gone): what it reserved is given back, not held until it expires."""
+    import time
+
+    budget_policy("budgets: {limits: [{name: g, limit_usd: 0.5}]}\n")  # near the limit: no lease
+    mm_mock.script("small", "ok", prompt_tokens=10, completion_tokens=5)
+    await mm_litellm.acompletion(model="auto", messages=MESSAGES, max_tokens=50)
+    svc = service()
+    assert await asyncio.to_thread(svc.flush)
+    real = svc.store.reserve_leased
+
+    def slow(*args: Any, **kwargs: Any) -> Any:
+        time.sleep(0.3)  # a slow PostgreSQL round trip, a wait for SQLite's write lock
+        return real(*args, **kwargs)
+
+    svc.store.reserve_leased = slow
+    with pytest.raises(asyncio.TimeoutError):
+        await asyncio.wait_for(mm_litellm.acompletion(model="auto", messages=MESSAGES, max_tokens=50), 0.1)
+    await asyncio.sleep(0.5)  # the worker thread has reserved by now
+    assert not svc._open
+    assert await asyncio.to_thread(svc.flush, 5.0)
+    spent, reserved = _rows(svc, "SELECT spent_usd, reserved_usd FROM mm_budget_counter")[0]
+    assert spent == pytest.approx(15 * 0.001) and reserved == pytest.approx(0.0, abs=1e-12)

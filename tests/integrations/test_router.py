@@ -36,8 +36,9 @@ def test_model_list_groups_deployments_under_the_alias() -> None:
     assert [e["model_name"] for e in entries] == ["pool", "pool", "local"]
     assert entries[0]["litellm_params"] == {"model": "openai/gpt-4o-mini", "api_key": "os.environ/KEY_A", "rpm": 10}
     assert entries[1]["litellm_params"]["tpm"] == 99
-    assert entries[0]["model_info"] == {"id": "pool#0", "mm_alias": "pool", "mm_tier": "basic",
-                                        "max_input_tokens": 64000}
+    info = dict(entries[0]["model_info"])
+    assert info.pop("id").startswith("pool#0@")  # a digest of its context window (see below)
+    assert info == {"mm_alias": "pool", "mm_tier": "basic", "max_input_tokens": 64000}
     assert entries[2]["model_info"]["input_cost_per_token"] == 0.5e-6
     assert entries[2]["model_info"]["output_cost_per_token"] == 1.5e-6
     assert entries[2]["model_info"]["cache_read_input_token_cost"] == 0.5e-6
@@ -82,3 +83,33 @@ def test_secret_refs() -> None:
     policy = parse_policy(POLICY)
     assert secret_refs(policy.models["pool"]) == ("KEY_A", "KEY_B")
     assert secret_refs(policy.models["local"]) == ()
+
+
+def _priced(input_per_mtok: float, extra_params: str = "") -> str:
+    return f"""
+models:
+  small:
+    litellm_params: {{model: openai/gpt-4o-mini, api_key: test{extra_params}}}
+    pricing: {{input_per_mtok: {input_per_mtok}, output_per_mtok: {input_per_mtok}}}
+routes:
+  auto: {{default: small}}
+"""
+
+
+def test_two_routers_giving_one_alias_different_prices_each_price_their_own_calls() -> None:
+    """LiteLLM keeps deployment prices process-wide by deployment id: the ids must differ."""
+    dear, cheap = build_router(parse_policy(_priced(1000))), build_router(parse_policy(_priced(1)))
+    ask = [{"role": "user", "content": "hi"}]
+    a = dear.completion(model="small", messages=ask, mock_response="hello")
+    b = cheap.completion(model="small", messages=ask, mock_response="hello")
+    assert a._hidden_params["response_cost"] == pytest.approx(a.usage.total_tokens * 1000e-6)
+    assert b._hidden_params["response_cost"] == pytest.approx(b.usage.total_tokens * 1e-6)
+    same = model_list(parse_policy(_priced(1000)))[0]["model_info"]["id"]
+    assert same == model_list(parse_policy(_priced(1000)))[0]["model_info"]["id"]  # stable across builds
+
+
+def test_the_policy_price_wins_over_one_in_litellm_params() -> None:
+    router = build_router(parse_policy(_priced(1000, ", input_cost_per_token: 0.005, output_cost_per_token: 0.005")))
+    r = router.completion(model="small", messages=[{"role": "user", "content": "hi"}], mock_response="hello")
+    assert r._hidden_params["response_cost"] == pytest.approx(r.usage.total_tokens * 1000e-6)
+
