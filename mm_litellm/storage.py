@@ -81,7 +81,7 @@ def _prompt_tables_v2(conn: Connection) -> None:
 
 MIGRATIONS: list[Migration] = [
     Migration(1, "usage ledger, budget counters, reservations and alerts", _budget_tables_v1),
-    Migration(2, "prompt registry: versions, labels, label history, experiment assignments", _prompt_tables_v2),
+    Migration(2, "prompt registry: versions, labels, label history, assignments", _prompt_tables_v2),
 ]
 """Every schema step, in order. Other packages append theirs (with the next version number)."""
 

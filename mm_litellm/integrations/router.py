@@ -47,8 +47,8 @@ def model_list(policy: Policy) -> list[dict[str, Any]]:
                 info["output_cost_per_token"] = spec.pricing.output_per_mtok / 1e6
                 # Cache prices are not in the override: charge cached input like fresh input,
                 # so a budget never under-counts (and LiteLLM does not warn about them).
-                info["cache_read_input_token_cost"] = params.pop("cache_read_input_token_cost", per_token_in)
-                info["cache_creation_input_token_cost"] = params.pop("cache_creation_input_token_cost", per_token_in)
+                for cache_key in ("cache_read_input_token_cost", "cache_creation_input_token_cost"):
+                    info[cache_key] = params.pop(cache_key, per_token_in)
             if spec.context_window is not None:
                 info["max_input_tokens"] = spec.context_window
             info["id"] = _deployment_id(alias, i, info)

@@ -1,8 +1,9 @@
 """The budget step of a proxy request: reserve before the call, refuse with 429, release on failure.
 
 One call into the budget module (``mm_litellm.budget.guard.aadmit``, the step the SDK gateway
-runs; it never blocks the proxy's event loop on the store): it reserves the plan's estimated cost for the authenticated identity atomically in the
-ledger's store, re-plans on a ``downgrade`` budget, or raises ``BudgetExceeded``. The
+runs; it never blocks the proxy's event loop on the store): it reserves the plan's estimated
+cost for the authenticated identity atomically in the ledger's store, re-plans on a
+``downgrade`` budget, or raises ``BudgetExceeded``. The
 reservation id stays in ``metadata["mm_litellm"]["reservation"]``; the ledger callback settles
 it from LiteLLM's success event, and :func:`release` gives it back when the call finally fails.
 """

@@ -109,7 +109,8 @@ def test_two_routers_giving_one_alias_different_prices_each_price_their_own_call
 
 
 def test_the_policy_price_wins_over_one_in_litellm_params() -> None:
-    router = build_router(parse_policy(_priced(1000, ", input_cost_per_token: 0.005, output_cost_per_token: 0.005")))
+    own = ", input_cost_per_token: 0.005, output_cost_per_token: 0.005"
+    router = build_router(parse_policy(_priced(1000, own)))
     r = router.completion(model="small", messages=[{"role": "user", "content": "hi"}], mock_response="hello")
     assert r._hidden_params["response_cost"] == pytest.approx(r.usage.total_tokens * 1000e-6)
 

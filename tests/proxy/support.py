@@ -156,7 +156,7 @@ class RunningProxy:
             time.sleep(0.2)
 
     def ledger_children(self, parent_id: str, expect: int, timeout: float = 15) -> list[dict[str, object]]:
-        """The ledger rows with this ``parent_id`` (escalation hops, ensemble members), once ``expect`` are stored."""
+        """Ledger rows with this ``parent_id`` (escalation hops, ensemble members), once ``expect`` exist."""
         import sqlite3
 
         assert self.workdir is not None

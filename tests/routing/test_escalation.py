@@ -149,7 +149,8 @@ def test_hops_are_recorded_under_the_first_call(mm_policy, mm_mock, tmp_path, mo
     service = service_for(current())
     assert service.flush()
     with service.store.engine.connect() as c:
-        rows = list(c.execute(text("SELECT call_id, model, parent_id, escalation_hop FROM mm_ledger ORDER BY id")))
+        sql = "SELECT call_id, model, parent_id, escalation_hop FROM mm_ledger ORDER BY id"
+        rows = list(c.execute(text(sql)))
     first = rows[0]
     assert (first.model, first.parent_id, first.escalation_hop) == ("a", None, None)
     assert [(r.model, r.parent_id, r.escalation_hop) for r in rows[1:]] == [
