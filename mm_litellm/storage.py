@@ -59,6 +59,10 @@ class Migration:
     version: int
     description: str
     apply: Callable[[Connection], None]
+    compatible: bool = False
+    """True when code that knows only the earlier versions can go on using the upgraded database
+    (the step adds tables or nullable columns that code never touches): in a rolling upgrade the
+    instances not yet upgraded keep serving. Otherwise they refuse the newer database."""
 
 
 def _budget_tables_v1(conn: Connection) -> None:
@@ -81,7 +85,9 @@ def _prompt_tables_v2(conn: Connection) -> None:
 
 MIGRATIONS: list[Migration] = [
     Migration(1, "usage ledger, budget counters, reservations and alerts", _budget_tables_v1),
-    Migration(2, "prompt registry: versions, labels, label history, assignments", _prompt_tables_v2),
+    Migration(
+        2, "prompt registry: versions, labels, label history, assignments", _prompt_tables_v2, compatible=True
+    ),
 ]
 """Every schema step, in order. Other packages append theirs (with the next version number)."""
 
@@ -181,12 +187,22 @@ def _read_version(conn: Connection) -> int:
     return int(value or 0)
 
 
+def _read_required(conn: Connection, current: int) -> int:
+    """The oldest schema version that code must know to use this database (``current`` when the
+    database does not say: it was upgraded by code that did not record it)."""
+    conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS schema_required (version INTEGER NOT NULL)")
+    value = conn.execute(text("SELECT MAX(version) FROM schema_required")).scalar()
+    return current if value is None else int(value)
+
+
 def ensure_schema(engine: Engine) -> int:
-    """Create or upgrade the database to the newest :data:`MIGRATIONS` version; returns it.
+    """Create or upgrade the database to the newest :data:`MIGRATIONS` version; returns the
+    database's version.
 
     Safe to call from several processes at once: the check and every step run under the
     database's write lock (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock). Each
-    engine is checked once per process.
+    engine is checked once per process. A database a newer mm_litellm has upgraded is used as
+    it is when every step this code does not know is ``compatible``; otherwise it is refused.
     """
     target = MIGRATIONS[-1].version if MIGRATIONS else 0
     if _ensured.get(engine) == target:
@@ -201,12 +217,20 @@ def ensure_schema(engine: Engine) -> int:
             conn.execute(text("SELECT pg_advisory_xact_lock(715517)"))  # serialises concurrent upgrades
         current = _read_version(conn)
         if current > target:
-            raise ConfigurationError(
-                f"the database is at schema version {current}, newer than this mm_litellm knows ({target}); "
-                "upgrade mm_litellm"
-            )
+            required = _read_required(conn, current)
+            if required > target:
+                raise ConfigurationError(
+                    f"the database is at schema version {current} and needs mm_litellm to know at "
+                    f"least version {required}; this mm_litellm knows {target}: upgrade mm_litellm"
+                )
+            _ensured[engine] = target
+            return current
         for migration in MIGRATIONS[current:]:
             migration.apply(conn)
             conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": migration.version})
+        required = max((m.version for m in MIGRATIONS if not m.compatible), default=0)
+        if _read_required(conn, -1) != required:
+            conn.execute(text("DELETE FROM schema_required"))
+            conn.execute(text("INSERT INTO schema_required (version) VALUES (:v)"), {"v": required})
     _ensured[engine] = target
     return target

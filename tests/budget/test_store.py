@@ -111,12 +111,36 @@ def test_a_version_1_database_gets_the_prompt_tables(tmp_path: Any) -> None:
 def test_database_newer_than_the_code_is_refused(tmp_path: Any) -> None:
     engine = storage.make_engine(f"sqlite:///{tmp_path / 'n.db'}")
     storage.ensure_schema(engine)
-    with engine.begin() as c:
+    with engine.begin() as c:  # what a newer mm_litellm with an incompatible step 99 leaves
         c.execute(text("INSERT INTO schema_version (version) VALUES (99)"))
+        c.execute(text("UPDATE schema_required SET version = 99"))
     with pytest.raises(
-        storage.ConfigurationError, match="schema version 99, newer than this mm_litellm knows"
+        storage.ConfigurationError, match="schema version 99 and needs mm_litellm to know at least version 99"
     ):
         storage.ensure_schema(storage.make_engine(f"sqlite:///{tmp_path / 'n.db'}"))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_rolling_upgrade_older_code_keeps_using_a_compatibly_upgraded_database(
+    backend: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """Instances sharing a database are upgraded one by one: a newer one's compatible steps (new
+    tables) do not stop the older ones; an incompatible step does."""
+    url = f"sqlite:///{tmp_path / 'r.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    newest = list(storage.MIGRATIONS)
+    assert storage.ensure_schema(storage.make_engine(url)) == 2  # the newer instance upgraded it
+    monkeypatch.setattr(storage, "MIGRATIONS", newest[:1])  # an instance that knows version 1 only
+    assert storage.ensure_schema(storage.make_engine(url)) == 2
+    assert storage.schema_version(storage.make_engine(url)) == 2
+
+    def rename(conn: Any) -> None:
+        conn.execute(text("ALTER TABLE mm_ledger RENAME COLUMN task TO task_type"))
+
+    monkeypatch.setattr(storage, "MIGRATIONS", [*newest, storage.Migration(3, "ledger: rename", rename)])
+    assert storage.ensure_schema(storage.make_engine(url)) == 3
+    monkeypatch.setattr(storage, "MIGRATIONS", newest)  # the version-2 instance must not read it
+    with pytest.raises(storage.ConfigurationError, match="needs mm_litellm to know at least version 3"):
+        storage.ensure_schema(storage.make_engine(url))
 
 
 def test_database_url_env_override_and_environment_reference(monkeypatch: pytest.MonkeyPatch) -> None:
