@@ -72,15 +72,17 @@ def export_rows(
     prompts = prompts or {}
     rows = []
     for key, members in groups.items():
-        outcomes = {
-            c.model: Outcome(
+        outcomes: dict[str, Outcome] = {}
+        for c in members:
+            earlier = outcomes.get(c.model)
+            if earlier is not None and (earlier.score is not None or scores.get(c.call_id) is None):
+                continue  # one model twice in a group (an ensemble member, then a hop): the first scored
+            outcomes[c.model] = Outcome(
                 score=scores.get(c.call_id),
                 cost_usd=c.cost_usd,
                 prompt_tokens=c.prompt_tokens,
                 completion_tokens=c.completion_tokens,
             )
-            for c in members
-        }
         if only_scored and all(o.score is None for o in outcomes.values()):
             continue
         first = members[0]

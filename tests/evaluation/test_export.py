@@ -39,6 +39,21 @@ def test_ensemble_members_become_one_row_with_several_outcomes() -> None:
     }
 
 
+def test_an_escalated_call_and_its_hops_are_one_row_and_a_repeated_model_keeps_its_scored_answer() -> None:
+    calls = [  # an ensemble call (small + big members) whose unsure answer escalated to big again
+        LedgerCall("e1", "ensemble/pair", 20, 12, 0.011),
+        LedgerCall("m1", "small", 10, 5, 0.001, parent_id="e1"),
+        LedgerCall("m2", "big", 10, 7, 0.010, parent_id="e1"),
+        LedgerCall("h1", "big", 10, 9, 0.012, parent_id="e1"),
+    ]
+    (row,) = export_rows(calls, {"m1": 0.0, "h1": 1.0})
+    assert row.id == "e1"
+    assert {m: (o.score, o.cost_usd) for m, o in row.outcomes.items()} == {
+        "ensemble/pair": (None, 0.011), "small": (0.0, 0.001), "big": (1.0, 0.012)}
+    (row,) = export_rows(calls, {"m1": 0.0, "m2": 0.5, "h1": 1.0})
+    assert row.outcomes["big"].score == 0.5  # both scored: the first answer of that model
+
+
 def test_reads_ledger_and_recorded_outcomes_by_reflection(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
