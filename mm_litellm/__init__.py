@@ -23,7 +23,7 @@ from mm_litellm.errors import (
     PolicyError,
     RoutingError,
 )
-from mm_litellm.gateway import acompletion, completion, decision_of
+from mm_litellm.gateway import Gateway, acompletion, completion, decision_of
 from mm_litellm.policy import Policy, load_policy, parse_policy
 from mm_litellm.prompts.api import record_outcome, register_prompts
 from mm_litellm.routing.explain import Explanation, explain
@@ -42,6 +42,7 @@ __all__ = [
     "ConfigurationError",
     "EnsembleError",
     "Explanation",
+    "Gateway",
     "MMLiteLLMError",
     "MissingSecretError",
     "Plan",

@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from mm_litellm import gateway
 from mm_litellm import runtime as _runtime
+from mm_litellm.context import CONTEXT_KEY
 from mm_litellm.errors import ConfigurationError
 
 __all__ = [
@@ -263,7 +264,7 @@ def build_call(
         if value is not None:
             meta[key] = value
     if max_cost is not None:  # the budget check reads it from the mm_litellm context
-        meta["mm_litellm"] = {**(meta.get("mm_litellm") or {}), "max_cost": max_cost}
+        meta[CONTEXT_KEY] = {**(meta.get(CONTEXT_KEY) or {}), "max_cost": max_cost}
     if ensemble_size is not None:
         meta["ensemble_size"] = ensemble_size
     call: dict[str, Any] = dict(kwargs)

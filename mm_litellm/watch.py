@@ -14,16 +14,15 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-import structlog
-
 from mm_litellm import runtime
 from mm_litellm.errors import PolicyError
+from mm_litellm.logs import get_logger
 from mm_litellm.policy.loader import load_policy
 from mm_litellm.policy.schema import Policy
 
 __all__ = ["PolicyWatcher", "watch_policy"]
 
-log = structlog.get_logger("mm_litellm.watch")
+log = get_logger("mm_litellm.watch")
 
 
 def _signature(path: Path) -> tuple[int, int] | None:

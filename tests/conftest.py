@@ -76,6 +76,7 @@ def _isolate_litellm_and_runtime() -> Iterator[None]:
     keys = set(litellm.model_cost) if litellm is not None else None
     yield
     runtime.configure(None)
+    runtime.wait_retired(10)  # the replaced runtimes close (ledger written, callbacks unregistered)
     structlog.reset_defaults()  # the CLI configures structlog in-process
     LATENCY.reset()  # observed latencies steer speed_optimized routes
     litellm = _loaded_litellm()

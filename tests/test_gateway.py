@@ -26,8 +26,10 @@ def test_route_default_serves_the_cheap_model(mm_policy, mm_mock) -> None:
     # the cost is LiteLLM's, from the exact usage: 12 * 0.15/1M + 3 * 0.6/1M
     assert response._hidden_params["response_cost"] == pytest.approx(12 * 0.15e-6 + 3 * 0.6e-6)
     assert [c.model for c in mm_mock.calls] == ["openai/gpt-4o-mini"]
-    assert mm_mock.calls[0].kwargs["metadata"]["mm_litellm"] == {
-        "requested_model": "auto", "route": "auto", "rule": None, "task": "general", "tier": "basic"}
+    context = mm_mock.calls[0].kwargs["metadata"]["mm_litellm"]
+    assert context.pop("runtime") == mm_litellm.gateway.default_gateway().runtime.id  # the admitting policy
+    assert context == {"requested_model": "auto", "route": "auto", "rule": None, "task": "general",
+                       "tier": "basic", "model": "small", "fallbacks": ["claude"]}
 
 
 def test_rate_limit_falls_back_along_the_route(mm_policy, mm_mock) -> None:

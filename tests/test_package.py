@@ -24,6 +24,7 @@ def test_public_api_is_pinned() -> None:
     assert mm_litellm.__all__ == sorted(mm_litellm.__all__)
     assert set(mm_litellm.__all__) == {
         "BatchReport", "BudgetExceeded", "BudgetStoreError", "ConfigurationError", "EnsembleError", "Explanation",
+        "Gateway",
         "MMLiteLLMError", "MissingSecretError", "Plan", "Policy", "PolicyError", "RoutingError", "RunResult",
         "__version__", "abatch", "acompletion", "arun", "batch", "completion", "configure", "decision_of", "explain",
         "load_policy", "parse_policy", "record_outcome", "register_ensembles", "register_prompts", "route_to_model",

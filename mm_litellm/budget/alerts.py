@@ -13,14 +13,13 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
 from mm_litellm.budget.store import Alert
+from mm_litellm.logs import get_logger
 from mm_litellm.policy.budgets import BudgetSettings
 
 __all__ = ["AlertSink", "add_alert_handler", "remove_alert_handler"]
 
-log = structlog.get_logger("mm_litellm.budget")
+log = get_logger("mm_litellm.budget")
 
 _handlers: list[Callable[[dict[str, Any]], None]] = []
 

@@ -2,7 +2,7 @@
 
 ``plan, held = admit(runtime, plan, messages, call)`` then ``with held: <the call>``
 (``await aadmit(...)`` on an event loop). The call's reservation id travels in
-``metadata["mm_litellm"]["reservation"]``; the ledger callback settles it when LiteLLM reports
+the request context (``reservation``); the ledger callback settles it when LiteLLM reports
 the call's success, and ``held`` releases it if the call raises. A policy without a
 ``budgets:`` section makes this a no-op.
 """
@@ -11,55 +11,21 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import threading
-import weakref
 from typing import TYPE_CHECKING, Any, Literal
 
-import structlog
-
+from mm_litellm.context import CONTEXT_KEY, identify
 from mm_litellm.errors import BudgetExceeded, BudgetStoreError
+from mm_litellm.logs import get_logger
+from mm_litellm.request import record_plan, set_fallbacks
 from mm_litellm.routing.plan import Plan
 
 if TYPE_CHECKING:  # the service (SQLAlchemy) is imported on the first call of a policy with budgets
     from mm_litellm.budget.service import BudgetService, Estimate
     from mm_litellm.runtime import Runtime
 
-__all__ = ["Held", "aadmit", "admit", "service_for"]
+__all__ = ["Held", "aadmit", "admit"]
 
-log = structlog.get_logger("mm_litellm.budget")
-
-_services: weakref.WeakKeyDictionary[Any, BudgetService | None] = weakref.WeakKeyDictionary()
-_NONE: Any = object()
-_lock = threading.Lock()
-
-
-def service_for(rt: Runtime) -> BudgetService | None:
-    """The runtime's budget service (built once, with its ledger callback registered)."""
-    service = _services.get(rt, _NONE)
-    if service is _NONE:
-        with _lock:  # concurrent first calls must share one service (one ledger callback)
-            service = _services.get(rt, _NONE)
-            if service is _NONE:
-                service = _build(rt)
-                _services[rt] = service
-    elif service is not None:
-        from mm_litellm.integrations.callbacks import register_service
-
-        register_service(service)  # cheap when registered; LiteLLM's callbacks may have been reset
-    return service  # type: ignore[no-any-return]
-
-
-def _build(rt: Runtime) -> BudgetService | None:
-    if rt.policy.budgets is None:
-        return None
-    from mm_litellm.budget.service import BudgetService
-    from mm_litellm.integrations.callbacks import register_service
-    from mm_litellm.storage import engine_for
-
-    service = BudgetService(rt.policy, engine_for(rt.policy))
-    register_service(service)
-    return service
-
+log = get_logger("mm_litellm.budget")
 
 class Held:
     """Releases the reservation when the call raises (success is settled by the callback)."""
@@ -91,9 +57,9 @@ async def aadmit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -
     round trip (a PostgreSQL network hop, a wait for SQLite's write lock) does not stall every
     other request the loop is serving.
     """
-    service = _services.get(rt, _NONE)
-    if service is not _NONE:  # built: opening the store (first call) is I/O too
-        mm = call["metadata"].get("mm_litellm") or {}
+    if rt.budget_built:  # opening the store (first call) is I/O too
+        service = rt.budget
+        mm = call["metadata"].get(CONTEXT_KEY) or {}
         if service is None or (call.get("max_cost") is None and mm.get("max_cost") is None):
             from mm_litellm.budget.service import NeedsStore
 
@@ -125,7 +91,7 @@ def admit(
     changed nothing) when the store would have to decide.
     """
     try:
-        service = service_for(rt)
+        service = rt.budget
     except Exception as exc:  # the store cannot even be opened
         if rt.policy.budgets is None or rt.policy.budgets.on_store_error == "block":
             raise BudgetStoreError(
@@ -135,7 +101,7 @@ def admit(
         call.pop("max_cost", None)
         return plan, _NOTHING_HELD
     max_cost = call.pop("max_cost", None)
-    mm = call["metadata"].setdefault("mm_litellm", {})
+    mm = call["metadata"].setdefault(CONTEXT_KEY, {})
     if max_cost is None:
         max_cost = mm.get("max_cost")
     if service is None:
@@ -153,11 +119,10 @@ def admit(
         return plan, _NOTHING_HELD
     from sqlalchemy.exc import SQLAlchemyError
 
-    from mm_litellm.budget.service import identity_of
     from mm_litellm.budget.windows import CallContext
     from mm_litellm.routing.features import estimate_tokens
 
-    ident = identity_of(call)
+    ident = identify(call)
     cheap = estimate_tokens(messages)[0]
     soft: set[str] = set()
     original = plan
@@ -180,10 +145,10 @@ def admit(
         ctx = CallContext(
             model=plan.target,
             route=plan.route,
-            user=ident["user"],
-            team=ident["team"],
-            key=ident["key"],
-            tags=ident["tags"],
+            user=ident.user,
+            team=ident.team,
+            key=ident.key,
+            tags=ident.tags,
         )
         try:
             rid, denial = service.reserve(ctx, estimates, frozenset(soft), refine=exact, store=store)
@@ -224,15 +189,9 @@ def admit(
     else:  # pragma: no cover - every pass removes a fallback or softens a budget
         assert denial is not None
         raise service.exceeded(denial)
-    if (
-        plan is not original
-        and "fallbacks" in call
-        and call["fallbacks"] == [{original.target: list(original.fallbacks)}]
-    ):
-        if plan.fallbacks:
-            call["fallbacks"] = [{plan.target: list(plan.fallbacks)}]
-        else:
-            del call["fallbacks"]
+    if plan is not original:
+        set_fallbacks(call, plan, replacing=original)
+        record_plan(mm, plan)
     if rid is None:
         return plan, _NOTHING_HELD
     mm["reservation"] = rid

@@ -20,20 +20,19 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import structlog
-
 from mm_litellm.budget.alerts import AlertSink
 from mm_litellm.budget.leases import LeaseBook
 from mm_litellm.budget.store import BudgetStore, Charge, CounterKey, Denial, Release
 from mm_litellm.budget.windows import CallContext, scope_keys, utcnow, window_bounds
 from mm_litellm.budget.writer import LedgerWriter
 from mm_litellm.errors import BudgetExceeded
+from mm_litellm.logs import get_logger
 from mm_litellm.policy.budgets import BudgetLimit, BudgetSettings
 from mm_litellm.policy.schema import Policy
 
-__all__ = ["BudgetService", "Estimate", "NeedsStore", "identity_of", "live_services"]
+__all__ = ["BudgetService", "Estimate", "NeedsStore", "live_services"]
 
-log = structlog.get_logger("mm_litellm.budget")
+log = get_logger("mm_litellm.budget")
 
 ENSEMBLE_PREFIX = "ensemble/"
 COUNTER_CACHE_SIZE = 4096
@@ -66,22 +65,6 @@ class Estimate:
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
-
-
-def identity_of(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """user/team/key/tags of a call: ``metadata["mm_litellm"]["identity"]`` first (set by the
-    proxy's authentication), else the caller's ``user=`` and ``metadata`` user/team/tags."""
-    metadata = kwargs.get("metadata") or {}
-    trusted = (metadata.get("mm_litellm") or {}).get("identity") or {}
-    tags = trusted.get("tags") if trusted.get("tags") is not None else metadata.get("tags")
-    return {
-        "user": trusted.get("user") or kwargs.get("user") or metadata.get("user"),
-        "team": trusted.get("team") or metadata.get("team"),
-        "key": trusted.get("key"),
-        "tags": tuple(dict.fromkeys(str(t) for t in tags))
-        if isinstance(tags, list | tuple)
-        else ((str(tags),) if tags else ()),
-    }
 
 
 class BudgetService:

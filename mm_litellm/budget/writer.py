@@ -16,11 +16,11 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import structlog
+from mm_litellm.logs import get_logger
 
 __all__ = ["LedgerWriter"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 
 IDLE_EXIT_S = 2.0
 Item = tuple[str, Any]  # ("row", dict) or ("release", reservation id)

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -186,7 +186,7 @@ def result_record(
         "ensemble_models": [c["served_by"] or c["model"] for c in ensemble["calls"] if c["role"] == "member"]
         if ensemble else [],
         "metadata": metadata,
-        "timestamp": datetime.now(timezone.utc).isoformat(),
+        "timestamp": datetime.now(UTC).isoformat(),
     }
 
 

@@ -1,9 +1,9 @@
-"""The ledger's LiteLLM callback: every finished call, success or failure, becomes a ledger row.
+"""Ledger rows from LiteLLM's callback payload: every finished call, success or failure.
 
-``register_callbacks(policy)`` is the one call that makes plain ``litellm.completion`` /
-``Router`` calls recorded and counted against the policy's budgets; the gateway registers
-the same callback for its runtime. The callback only translates LiteLLM's payload (its
-standard logging object) into a row and queues it: the background writer does the I/O.
+The runtime that admitted a call gets its events from the dispatcher
+(:mod:`mm_litellm.integrations.dispatch`) and turns each into a row with :func:`ledger_row`;
+the background writer does the I/O. ``register_callbacks(policy)`` makes plain
+``litellm.completion`` / ``Router`` calls recorded and counted against the policy's budgets.
 """
 
 from __future__ import annotations
@@ -12,89 +12,33 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-import structlog
-
-from mm_litellm.budget.service import BudgetService, identity_of
+from mm_litellm.budget.service import BudgetService
 from mm_litellm.budget.windows import utcnow
-from mm_litellm.integrations._litellm import litellm
+from mm_litellm.context import CONTEXT_KEY, identify
+from mm_litellm.logs import get_logger
 from mm_litellm.policy.schema import Policy
 
-__all__ = ["ledger_row", "register_callbacks", "register_service"]
+__all__ = ["ledger_row", "register_callbacks"]
 
-log = structlog.get_logger("mm_litellm.budget")
+log = get_logger("mm_litellm.budget")
 
 
 def register_callbacks(policy: Policy, *, engine: Any = None) -> BudgetService:
     """Record every LiteLLM call of this process in ``policy``'s ledger and budgets.
 
-    Returns the :class:`BudgetService` (``.flush()`` writes queued rows now). Without a
-    ``budgets:`` section the ledger is still kept (no limits).
+    Builds an ambient :class:`~mm_litellm.runtime.Runtime` for ``policy`` (it records calls that
+    carry no mm_litellm context) and returns its :class:`BudgetService` (``.flush()`` writes
+    queued rows now). Without a ``budgets:`` section the ledger is still kept (no limits).
+    ``service.runtime.close()`` stops recording.
     """
+    from mm_litellm.runtime import Runtime
     from mm_litellm.storage import engine_for
 
-    service = BudgetService(policy, engine if engine is not None else engine_for(policy))
-    register_service(service)
+    runtime = Runtime(policy, ambient=True, ledger_engine=engine if engine is not None else engine_for(policy))
+    service = runtime.budget
+    assert service is not None  # a ledger engine was given
+    service.runtime = runtime  # type: ignore[attr-defined]
     return service
-
-
-def register_service(service: BudgetService) -> Any:
-    """Add ``service``'s callback to ``litellm.callbacks`` unless it is there already."""
-    callback = getattr(service, "_callback", None)
-    if callback is None:
-        callback = service._callback = _make_logger_class()(service)  # type: ignore[attr-defined]
-    lt = litellm()
-    if callback not in lt.callbacks:
-        lt.callbacks.append(callback)
-    return callback
-
-
-_logger_class: Any = None
-
-
-def _make_logger_class() -> Any:
-    global _logger_class
-    if _logger_class is None:
-        from litellm.integrations.custom_logger import CustomLogger
-
-        class LedgerLogger(CustomLogger):
-            """Queues a ledger row for each success and failure event."""
-
-            def __init__(self, service: BudgetService) -> None:
-                super().__init__()
-                self.service = service
-                self.ledger = f"{service.store.engine.url!r}#{id(service)}"  # distinct: LiteLLM de-duplicates
-
-            def log_success_event(
-                self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
-            ) -> None:
-                self._record(kwargs, start_time, end_time, "success")
-
-            def log_failure_event(
-                self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
-            ) -> None:
-                self._record(kwargs, start_time, end_time, "error")
-
-            async def async_log_success_event(
-                self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
-            ) -> None:
-                self._record(kwargs, start_time, end_time, "success")
-
-            async def async_log_failure_event(
-                self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
-            ) -> None:
-                self._record(kwargs, start_time, end_time, "error")
-
-            def _record(self, kwargs: Any, start: Any, end: Any, status: str) -> None:
-                try:
-                    row = ledger_row(self.service, kwargs, start, end, status)
-                except Exception as exc:  # a malformed event must be seen, never crash the caller
-                    log.error("budget.ledger_event_unreadable", error=str(exc))
-                    return
-                if row is not None:
-                    self.service.record(row)
-
-        _logger_class = LedgerLogger
-    return _logger_class
 
 
 def ledger_row(
@@ -107,9 +51,9 @@ def ledger_row(
         return None
     params = kwargs.get("litellm_params") or {}
     metadata = params.get("metadata") or kwargs.get("metadata") or {}
-    mm = metadata.get("mm_litellm") or {}
-    ident = identity_of({"metadata": metadata, "user": kwargs.get("user") or slo.get("end_user")})
-    tags = list(ident["tags"]) or list(slo.get("request_tags") or [])
+    mm = metadata.get(CONTEXT_KEY) or {}
+    ident = identify({"metadata": metadata, "user": kwargs.get("user") or slo.get("end_user")})
+    tags = list(ident.tags)
     model = slo.get("model_group") or kwargs.get("model") or slo.get("model")
     deployment = slo.get("model") or kwargs.get("model")
     provider = slo.get("custom_llm_provider")
@@ -137,9 +81,9 @@ def ledger_row(
         "status": status,
         "error_class": type(exception).__name__ if exception is not None else None,
         "task": mm.get("task"),
-        "user": ident["user"],
-        "team": ident["team"],
-        "api_key": ident["key"],
+        "user": ident.user,
+        "team": ident.team,
+        "api_key": ident.key,
         "tags": "," + ",".join(str(t) for t in tags) + "," if tags else "",
         "parent_id": mm.get("parent_id"),
         "escalation_hop": mm.get("escalation_hop"),

@@ -18,24 +18,26 @@ import asyncio
 import os
 import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
 from litellm.llms.custom_llm import CustomLLM
 
+from mm_litellm.context import CONTEXT_KEY as TRACE_KEY
+from mm_litellm.context import context_of
 from mm_litellm.ensemble.base import Messages, Reply
 from mm_litellm.ensemble.runner import EnsembleResult, run_ensemble
 from mm_litellm.errors import ConfigurationError
 from mm_litellm.integrations._litellm import litellm
 from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
 from mm_litellm.policy.types import TIERS
+from mm_litellm.request import prepare
 
 __all__ = ["PROVIDER", "EnsembleProvider", "ensure_registered", "handler", "register"]
 
 PROVIDER = "ensemble"
-TRACE_KEY = "mm_litellm"
 
 _ROUTER_KEYS = frozenset(
     {
@@ -103,10 +105,12 @@ class EnsembleProvider(CustomLLM):
 
     # --- running ----------------------------------------------------------------------------
 
-    def _resolve(self, model: str) -> tuple[Any, str, Any]:
+    def _resolve(self, model: str, litellm_params: Any = None) -> tuple[Any, str, Any]:
         from mm_litellm import runtime as _runtime
 
-        rt = self.runtime or _runtime.current()
+        ctx = context_of(litellm_params) if isinstance(litellm_params, Mapping) else None
+        admitted = _runtime.find(ctx.get("runtime")) if ctx is not None else None
+        rt = self.runtime or admitted or _runtime.current()
         name = model[len(ENSEMBLE_PREFIX) :] if model.startswith(ENSEMBLE_PREFIX) else model
         if rt is None:
             raise ConfigurationError(
@@ -129,7 +133,7 @@ class EnsembleProvider(CustomLLM):
         litellm_params: Any,
         executor: ThreadPoolExecutor | None = None,
     ) -> EnsembleResult:
-        rt, name, spec = self._resolve(model)
+        rt, name, spec = self._resolve(model, litellm_params)
         call = _member_caller(rt, name, optional_params, litellm_params or {}, executor)
         return await run_ensemble(name, spec, messages, call, capability=partial(_capability, rt.policy))
 
@@ -140,7 +144,7 @@ class EnsembleProvider(CustomLLM):
 
         Sync members avoid sharing LiteLLM's async HTTP clients across event loops.
         """
-        _rt, _name, spec = self._resolve(model)
+        _rt, _name, spec = self._resolve(model, litellm_params)
         executor = ThreadPoolExecutor(
             max_workers=len(spec.labelled_members()) + 2, thread_name_prefix="mm-ensemble"
         )
@@ -221,14 +225,11 @@ def _group(rt: Any, model: str, messages: Messages, kwargs: dict[str, Any]) -> s
     if model in rt.policy.models:
         rt.secrets.check(model, kwargs)
         return model
-    plan = rt.engine.plan(model, list(messages), kwargs)
+    plan = prepare(rt, kwargs, model, list(messages))
     if plan.target.startswith(ENSEMBLE_PREFIX):
         raise ConfigurationError(
             f"route '{model}' chose '{plan.target}': an ensemble member cannot be an ensemble"
         )
-    if plan.fallbacks:
-        kwargs["fallbacks"] = [{plan.target: list(plan.fallbacks)}]
-    kwargs["metadata"][TRACE_KEY].update({"route": plan.route, "rule": plan.rule})
     rt.secrets.check(plan.target, kwargs)
     return str(plan.target)
 

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from mm_litellm.context import CONTEXT_KEY
 from mm_litellm.routing.confidence import ConfidenceScorer, scorer_for
 from mm_litellm.routing.plan import Plan
 
@@ -129,14 +130,14 @@ def _hop_kwargs(call: dict[str, Any], hop: int, parent_id: str | None) -> dict[s
     kwargs = dict(call)
     kwargs.pop("fallbacks", None)  # the route's fallbacks were for the first target
     metadata = dict(kwargs.get("metadata") or {})
-    context = dict(metadata.get("mm_litellm") or {})
+    context = dict(metadata.get(CONTEXT_KEY) or {})
     context["escalation_hop"] = hop
     # the ledger groups the hops with the first call (one prompt, several models); the first
     # call's budget reservation is settled by that call, hops are counted as they happen
     context.pop("reservation", None)
     if parent_id:
         context["parent_id"] = parent_id
-    metadata["mm_litellm"] = context
+    metadata[CONTEXT_KEY] = context
     kwargs["metadata"] = metadata
     return kwargs
 

@@ -31,15 +31,17 @@ from typing import Any
 import structlog
 
 from mm_litellm.integrations._litellm import litellm
+from mm_litellm.logs import get_logger
 
 litellm()  # sets the local price map before LiteLLM's import below
 from litellm.integrations.custom_prompt_management import CustomPromptManagement  # noqa: E402
 
+from mm_litellm.context import context_of  # noqa: E402
 from mm_litellm.prompts import apply  # noqa: E402
 
 __all__ = ["MMPromptManager", "install", "prompt_manager", "uninstall"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 STASH = "mm_litellm_prompt"
 """Key under which a prompt hook hands its record to ``log_pre_api_call`` of the same call."""
 
@@ -54,7 +56,7 @@ class MMPromptManager(CustomPromptManagement):
     def should_run_prompt_management(
         self, prompt_id: str | None, prompt_spec: Any, dynamic_callback_params: Any
     ) -> bool:
-        registry = apply.active_registry()
+        registry = apply.active_registry(_current())
         return bool(prompt_id) and registry is not None and registry.knows(str(prompt_id))
 
     # --- rendering --------------------------------------------------------------------------
@@ -69,11 +71,13 @@ class MMPromptManager(CustomPromptManagement):
             or not isinstance(kwargs.get("messages"), list)
         ):
             return None  # model or messages passed positionally: the prompt hooks render instead
-        registry = apply.active_registry()
+        registry = apply.active_registry(_current())
         if registry is None or not registry.knows(str(kwargs["prompt_id"])):
             return None
         call = dict(kwargs)
-        model, messages, _ = apply.prepare(call.get("model"), call.get("messages"), call, record_now=True)
+        model, messages, _ = apply.prepare(
+            call.get("model"), call.get("messages"), call, _current(), record_now=True
+        )
         call["model"], call["messages"] = model, messages
         return call
 
@@ -147,7 +151,7 @@ class MMPromptManager(CustomPromptManagement):
         *,
         sync: bool,
     ) -> tuple[str, list[Any], dict[str, Any]]:
-        registry = apply.active_registry()
+        registry = apply.active_registry(_current())
         if not prompt_id or registry is None:
             return model, messages, params
         compiled, info, unit = apply.resolve(registry, str(prompt_id), version, label, {})
@@ -168,7 +172,7 @@ class MMPromptManager(CustomPromptManagement):
         """Write the prompt record into the call's metadata, and store an experiment assignment."""
         dynamic = kwargs.get("standard_callback_dynamic_params")
         stash = dynamic.pop(STASH, None) if isinstance(dynamic, dict) else None
-        registry = apply.active_registry()
+        registry = apply.active_registry(_current())
         if stash is None or registry is None:
             return
         unit = stash.pop("unit", None)
@@ -200,9 +204,9 @@ class MMPromptManager(CustomPromptManagement):
         self._settle(kwargs, response_obj, start_time, end_time, ok=False)
 
     def _settle(self, kwargs: dict[str, Any], response: Any, start: Any, end: Any, *, ok: bool) -> None:
-        metadata = (kwargs.get("litellm_params") or {}).get("metadata") or {}
-        info = (metadata.get(apply.TRACE_KEY) or {}).get("prompt") or {}
-        registry = apply.active_registry()
+        ctx = context_of(kwargs) or {}
+        info = ctx.get("prompt") or {}
+        registry = apply.active_registry(_runtime_of(ctx))
         if not info.get("experiment") or registry is None or registry.store is None:
             return
         try:
@@ -219,6 +223,19 @@ class MMPromptManager(CustomPromptManagement):
             latency_ms=latency,
             response_id=getattr(response, "id", None) if ok else None,
         )
+
+
+def _current() -> Any:
+    from mm_litellm import runtime
+
+    return runtime.current()
+
+
+def _runtime_of(ctx: Any) -> Any:
+    """The runtime that admitted the call, else the active one (plain ``litellm`` calls)."""
+    from mm_litellm import runtime
+
+    return runtime.find(ctx.get("runtime")) or runtime.current()
 
 
 _warned: set[tuple[str, int]] = set()

@@ -18,7 +18,7 @@ from mm_litellm.integrations._litellm import litellm, mocks_active
 from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
 from mm_litellm.policy.schema import ModelSpec, Policy, RetryPolicy
 
-__all__ = ["build_router", "model_list", "router_settings", "secret_refs", "SecretCheck"]
+__all__ = ["SecretCheck", "build_router", "model_list", "router_settings", "secret_refs"]
 
 _ENV_PREFIX = "os.environ/"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

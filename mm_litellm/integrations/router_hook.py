@@ -9,7 +9,7 @@ decides; anything else reaches LiteLLM's own hook unchanged. Build the Router fr
 policy (``build_router(policy)`` or ``model_list(policy)``) so every target is a group.
 
 LiteLLM calls this hook on its async paths (``Router.acompletion``); the decision trace is in
-``request_kwargs["metadata"]["mm_litellm"]``, so callbacks and the budget ledger see it.
+the request's context (:mod:`mm_litellm.context`), so callbacks and the budget ledger see it.
 Per-route fallbacks and confidence escalation are gateway features: use
 ``mm_litellm.acompletion`` for those (Router-level ``fallbacks`` still apply).
 """
@@ -19,18 +19,28 @@ from __future__ import annotations
 from typing import Any
 
 from mm_litellm.policy.schema import Policy
+from mm_litellm.request import prepare
 from mm_litellm.routing.engine import RoutingEngine
+from mm_litellm.runtime import Runtime
 
 __all__ = ["install_routing", "routed_router"]
 
-TRACE_KEY = "mm_litellm"
 
+def install_routing(router: Any, policy: Policy | Runtime | RoutingEngine) -> RoutingEngine:
+    """Make ``router`` route requests for the policy's routes and aliases. Returns the engine.
 
-def install_routing(router: Any, policy: Policy | RoutingEngine) -> RoutingEngine:
-    """Make ``router`` route requests for the policy's routes and aliases. Returns the engine."""
+    Given a :class:`Policy` (or an engine's policy), a :class:`Runtime` is built for it; it
+    lives as long as the router (``router.mm_litellm_runtime``) and records the observed
+    latencies its ``speed_optimized`` routes read.
+    """
     from litellm.types.router import PreRoutingHookResponse
 
-    engine = policy if isinstance(policy, RoutingEngine) else RoutingEngine(policy)
+    if isinstance(policy, Runtime):
+        rt = policy
+    else:
+        rt = Runtime(policy.policy if isinstance(policy, RoutingEngine) else policy)
+        if isinstance(policy, RoutingEngine):
+            rt.engine = policy
     original = router.async_pre_routing_hook
     groups = set(router.get_model_names())
 
@@ -41,7 +51,7 @@ def install_routing(router: Any, policy: Policy | RoutingEngine) -> RoutingEngin
         input: str | list[Any] | None = None,
         specific_deployment: bool | None = False,
     ) -> Any:
-        if model in groups or not engine.handles(model):
+        if model in groups or not rt.engine.handles(model):
             return await original(
                 model=model,
                 request_kwargs=request_kwargs,
@@ -49,23 +59,13 @@ def install_routing(router: Any, policy: Policy | RoutingEngine) -> RoutingEngin
                 input=input,
                 specific_deployment=specific_deployment,
             )
-        plan = engine.plan(model, messages, request_kwargs)
-        metadata = request_kwargs.get("metadata")
-        if not isinstance(metadata, dict):
-            metadata = request_kwargs["metadata"] = {}
-        context = dict(metadata.get(TRACE_KEY) or {})
-        context.update(plan.trace())
-        if plan.features is not None:
-            context.update(task=plan.features.task, tier=plan.features.tier)
-        metadata[TRACE_KEY] = context
+        plan = prepare(rt, request_kwargs, model, messages, fallbacks=False)
         return PreRoutingHookResponse(model=plan.target, messages=messages)
 
     router.async_pre_routing_hook = async_pre_routing_hook
-    if any(r.strategy == "speed_optimized" for r in engine.policy.routes.values()):
-        from mm_litellm.integrations.latency import install
-
-        install()  # observed latencies feed the speed_optimized strategy
-    return engine
+    router.mm_litellm_runtime = rt
+    rt.attach()  # observed latencies feed the speed_optimized strategy
+    return rt.engine
 
 
 def routed_router(policy: Policy, **overrides: Any) -> Any:

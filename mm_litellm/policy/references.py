@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mm_litellm.policy.budgets import budget_references
-from mm_litellm.policy.routing import check_routing_references
 from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX, check_ensemble_references
 from mm_litellm.policy.prompts import check_prompts
+from mm_litellm.policy.routing import check_routing_references
 from mm_litellm.policy.schema import Policy
 from mm_litellm.routing.conditions import ConditionError, compile_when
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
-__all__ = ["TIERS", "FrozenDict", "Frozen", "Name", "Tier", "freeze"]
+__all__ = ["TIERS", "Frozen", "FrozenDict", "Name", "Tier", "freeze"]
 
 Tier = Literal["basic", "intermediate", "advanced", "expert"]
 TIERS: tuple[Tier, ...] = ("basic", "intermediate", "advanced", "expert")
@@ -26,7 +26,7 @@ def freeze(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return types.MappingProxyType(dict(value))
 
 
-def FrozenDict(value_type: Any) -> Any:  # noqa: N802 - reads as a type in annotations
+def FrozenDict(value_type: Any) -> Any:
     """``dict[str, value_type]`` that is read-only after validation and dumps as a plain dict."""
     return Annotated[
         dict[str, value_type],

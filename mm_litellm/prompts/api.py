@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
+from mm_litellm import runtime as _runtime
 from mm_litellm.errors import ConfigurationError
 from mm_litellm.prompts import apply
 
@@ -47,7 +48,7 @@ def register_prompts(
         registry = PromptRegistry(dir, store)
     else:
         apply.set_registered(None)
-        found = apply.active_registry()
+        found = apply.active_registry(_runtime.current())
         if found is None:
             raise ConfigurationError(
                 "register_prompts() found no prompts: pass a registry, a policy with a 'prompts:' section, "
@@ -68,7 +69,7 @@ def record_outcome(call_id: str, *, success: bool | None = None, score: float | 
     ``call_id`` is the call's ``litellm_call_id`` (``decision_of(response)["prompt"]["call_id"]``)
     or the response id (``response.id``).
     """
-    registry = apply.active_registry()
+    registry = apply.active_registry(_runtime.current())
     if registry is None:
         raise ConfigurationError(
             "record_outcome(): no prompt registry (policy 'prompts:' section or register_prompts())"

@@ -12,11 +12,12 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-import weakref
 from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from mm_litellm.context import CONTEXT_KEY as TRACE_KEY
+from mm_litellm.context import identify
 from mm_litellm.prompts.errors import PromptError
 from mm_litellm.prompts.experiments import assign_variant
 
@@ -37,10 +38,8 @@ __all__ = [
 ]
 
 PROMPT_KWARGS = ("prompt_id", "prompt_variables", "prompt_version", "prompt_label")
-TRACE_KEY = "mm_litellm"
 
 _state: dict[str, PromptRegistry | None] = {"registered": None}
-_by_runtime: weakref.WeakKeyDictionary[Any, PromptRegistry] = weakref.WeakKeyDictionary()
 
 
 def set_registered(registry: PromptRegistry | None) -> None:
@@ -49,37 +48,34 @@ def set_registered(registry: PromptRegistry | None) -> None:
 
 
 def active_registry(runtime: Any = None) -> PromptRegistry | None:
-    """The registry given to ``register_prompts``, else the one the active policy describes."""
+    """The registry given to ``register_prompts``, else the one ``runtime``'s policy describes."""
     registered = _state["registered"]
     if registered is not None:
         return registered
-    if runtime is None:
-        from mm_litellm import runtime as _runtime
-
-        runtime = _runtime.current()
     if runtime is None or runtime.policy.prompts is None:
         return None
-    registry = _by_runtime.get(runtime)
-    if registry is None:
-        from mm_litellm.prompts.registry import PromptRegistry
-
-        registry = _by_runtime[runtime] = PromptRegistry.from_policy(runtime.policy)
-    return registry
+    return runtime.prompts  # type: ignore[no-any-return]
 
 
 def unit_of(sticky_by: Sequence[str], kwargs: Mapping[str, Any]) -> str | None:
-    """The first identity named by ``sticky_by`` that the request carries, as ``kind:value``."""
+    """The first identity named by ``sticky_by`` that the request carries, as ``kind:value``.
+
+    Who the caller is comes from :func:`mm_litellm.context.identify` (the one rule budgets use
+    too): behind an authenticated key, ``user`` is the key's user, else the end user the body
+    names *of that key*; ``session`` is the caller's session id.
+    """
+    ident = identify(kwargs)
     metadata = kwargs.get("metadata") or {}
-    identity = (metadata.get(TRACE_KEY) or {}).get("identity") or {}
+    scoped_end_user = f"{ident.key}/{ident.end_user}" if ident.key and ident.end_user else None
     sources = {
-        "user": (kwargs.get("user"), identity.get("user"), metadata.get("user_id"), metadata.get("user")),
-        "key": (identity.get("key"), metadata.get("user_api_key_hash")),
-        "session": (identity.get("session"), metadata.get("session_id"), kwargs.get("litellm_session_id")),
-        "team": (identity.get("team"), metadata.get("team_id"), metadata.get("team")),
+        "user": (ident.user, scoped_end_user),
+        "key": (ident.key,),
+        "session": (metadata.get("session_id"), kwargs.get("litellm_session_id")),
+        "team": (ident.team,),
     }
     for kind in sticky_by:
         for value in sources.get(kind, ()):
-            if value:
+            if value and isinstance(value, str):
                 return f"{kind}:{value}"
     return None
 

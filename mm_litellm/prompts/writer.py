@@ -20,9 +20,11 @@ from sqlalchemy import Table, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from mm_litellm.logs import get_logger
+
 __all__ = ["BackgroundWriter"]
 
-log = structlog.get_logger(__name__)
+log = get_logger(__name__)
 BATCH = 500
 
 

@@ -80,14 +80,12 @@ def attach_models(runtime: Any) -> None:
 
 def _register_ledger(runtime: Any) -> None:
     """Put the ledger callback in place before the first request's logging is set up."""
-    from mm_litellm.budget.guard import service_for
-
     try:
-        service_for(runtime)
+        runtime.budget  # noqa: B018  (built now: the store opens, the runtime registers with LiteLLM)
     except Exception as exc:  # the store cannot be opened: the budget step refuses (or allows) per policy
-        import structlog
+        from mm_litellm.logs import get_logger
 
-        structlog.get_logger("mm_litellm.proxy").error("proxy.ledger_unavailable", error=str(exc))
+        get_logger("mm_litellm.proxy").error("proxy.ledger_unavailable", error=str(exc))
 
 
 def _add_missing(router: Any, policy: Any) -> None:

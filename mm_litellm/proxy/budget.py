@@ -4,7 +4,7 @@ One call into the budget module (``mm_litellm.budget.guard.aadmit``, the step th
 runs; it never blocks the proxy's event loop on the store): it reserves the plan's estimated
 cost for the authenticated identity atomically in the ledger's store, re-plans on a
 ``downgrade`` budget, or raises ``BudgetExceeded``. The
-reservation id stays in ``metadata["mm_litellm"]["reservation"]``; the ledger callback settles
+reservation id stays in the request context (``reservation``); the ledger callback settles
 it from LiteLLM's success event, and :func:`release` gives it back when the call finally fails.
 """
 
@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mm_litellm import runtime as _runtime
+from mm_litellm.context import CONTEXT_KEY, context_of, metadata_of
 from mm_litellm.errors import BudgetExceeded, BudgetStoreError
-from mm_litellm.proxy.precall import CONTEXT_KEY, RequestRefused, context_of, metadata_of
+from mm_litellm.proxy.precall import RequestRefused
 from mm_litellm.routing.plan import Plan
 
 __all__ = ["refusal", "release", "reserve"]
@@ -23,8 +25,8 @@ async def reserve(rt: Any, plan: Plan, data: dict[str, Any]) -> Plan:
     """Admit ``plan`` under the policy's budgets; returns the plan to run (a downgrade changes it)."""
     from mm_litellm.budget.guard import aadmit
 
-    # The budget step falls back on the call's `user` and metadata user/team/tags when the
-    # identity lacks one; in the proxy those are the client's, so it sees the identity only.
+    # The budget step sees the authenticated identity only (the client's `user` and metadata
+    # never choose whose budget is charged; see mm_litellm.context.identify).
     view = {k: v for k, v in data.items() if k not in ("user", "metadata")}
     view["metadata"] = {CONTEXT_KEY: metadata_of(data)[CONTEXT_KEY]}  # the same dict: admit adds to it
     try:
@@ -35,7 +37,7 @@ async def reserve(rt: Any, plan: Plan, data: dict[str, Any]) -> Plan:
         raise RequestRefused(503, f"mm_litellm: {exc}", kind="service_unavailable", code="budget_store_error",
                              details={"reason": "budget_store_error"}) from exc
     data.pop("max_cost", None)  # a per-request cap is the budget step's, not a provider parameter
-    if "fallbacks" in view:
+    if "fallbacks" in view:  # the plan's (prepare), or a downgrade's
         data["fallbacks"] = view["fallbacks"]
     else:
         data.pop("fallbacks", None)
@@ -65,10 +67,7 @@ def release(data: dict[str, Any]) -> None:
     rid = ctx.get("reservation") if ctx is not None else None
     if not rid:
         return
-    from mm_litellm.budget.guard import service_for
-    from mm_litellm.proxy.precall import current_runtime
-
-    rt = current_runtime()  # loaded: this request reserved under it
-    service = service_for(rt) if rt is not None else None
+    rt = _runtime.find(ctx.get("runtime")) if ctx is not None else None  # the one that reserved it
+    service = rt.budget if rt is not None else None
     if service is not None:
         service.release(rid)

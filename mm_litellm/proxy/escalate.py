@@ -15,7 +15,8 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from mm_litellm.proxy.precall import CONTEXT_KEY, context_of, current_runtime
+from mm_litellm import runtime as _runtime
+from mm_litellm.context import CONTEXT_KEY, context_of
 from mm_litellm.routing.plan import Plan
 
 __all__ = ["HOP_PARAMS", "escalate_response"]
@@ -34,7 +35,7 @@ async def escalate_response(data: dict[str, Any], response: Any) -> Any | None:
     chain = ctx.get("escalation_chain") if ctx is not None else None
     if not chain or data.get("stream") or not hasattr(response, "choices"):
         return None
-    rt = current_runtime()
+    rt = _runtime.find(ctx.get("runtime")) if ctx is not None else None  # the policy that admitted it
     router = getattr(sys.modules.get("litellm.proxy.proxy_server"), "llm_router", None)
     if rt is None or router is None:
         return None

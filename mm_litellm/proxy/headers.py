@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mm_litellm.context import CONTEXT_KEY, context_of
 from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
-from mm_litellm.proxy.precall import CONTEXT_KEY, context_of
 
 __all__ = ["decision_headers"]
 

@@ -1,4 +1,4 @@
-"""Who is calling, as the ledger and routing see it, taken from LiteLLM's authenticated key only.
+"""The proxy's caller, from LiteLLM's authenticated key only (see :func:`mm_litellm.context.identify`).
 
 The proxy authenticates a request before any hook runs and hands hooks a ``UserAPIKeyAuth``.
 That object is the only trusted source of identity: the request body's ``user`` and
@@ -11,37 +11,14 @@ declared key into ``UserAPIKeyAuth.metadata["mm_litellm"]``) and LiteLLM's own v
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
+
+from mm_litellm.context import Identity
 
 __all__ = ["AUTH_METADATA_KEY", "Identity", "identity_of"]
 
 AUTH_METADATA_KEY = "mm_litellm"
 """Key in ``UserAPIKeyAuth.metadata`` under which our auth stores the declared key."""
-
-
-@dataclass(frozen=True, slots=True)
-class Identity:
-    """The authenticated caller: key id, owner, team, tags and the key's own limits."""
-
-    key: str | None
-    user: str | None = None
-    team: str | None = None
-    tags: tuple[str, ...] = ()
-    limits: Mapping[str, Any] = field(default_factory=dict)
-    source: str = "litellm"
-    """``mm_litellm`` (a key from the policy or keys file), ``master`` or ``litellm`` (LiteLLM's own keys)."""
-
-    def as_dict(self) -> dict[str, Any]:
-        """The form stored in ``metadata["mm_litellm"]["identity"]`` (plain, JSON-safe)."""
-        return {
-            "key": self.key,
-            "user": self.user,
-            "team": self.team,
-            "tags": list(self.tags),
-            "limits": dict(self.limits),
-            "source": self.source,
-        }
 
 
 def identity_of(auth: Any) -> Identity:

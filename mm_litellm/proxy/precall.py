@@ -10,18 +10,18 @@ hook read later.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from mm_litellm import runtime as _runtime
+from mm_litellm.context import CONTEXT_KEY, Identity, RequestContext, context_of, metadata_of
 from mm_litellm.errors import ConfigurationError, MMLiteLLMError, PolicyError, RoutingError
 from mm_litellm.proxy.attach import attach_models, find_policy
-from mm_litellm.proxy.identity import Identity, identity_of
+from mm_litellm.proxy.identity import identity_of
+from mm_litellm.request import prepare
 
-__all__ = ["ROUTED_CALL_TYPES", "CONTEXT_KEY", "RequestRefused", "context_of", "prepare_request"]
-
-CONTEXT_KEY = "mm_litellm"
-"""Key of mm_litellm's per-call context in the request's metadata (see docs/proxy.md)."""
+__all__ = ["CONTEXT_KEY", "ROUTED_CALL_TYPES", "RequestRefused", "context_of", "prepare_request"]
 
 ROUTED_CALL_TYPES = frozenset({"completion", "acompletion", "text_completion", "atext_completion"})
 """LiteLLM call types whose ``model`` the policy may rewrite (chat and text completions)."""
@@ -43,27 +43,6 @@ class RequestRefused(MMLiteLLMError):
         self.param = param
         self.code = code
         self.details = dict(details or {})
-
-
-def metadata_of(data: dict[str, Any]) -> dict[str, Any]:
-    """The metadata dict LiteLLM uses for this request (``litellm_metadata`` on some routes)."""
-    name = "litellm_metadata" if "metadata" not in data and isinstance(data.get("litellm_metadata"), dict) else "metadata"
-    metadata = data.get(name)
-    if not isinstance(metadata, dict):
-        metadata = {}
-        data[name] = metadata
-    return metadata
-
-
-def context_of(data: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The mm_litellm context the pre-call hook stored in a request (``None`` if it did not run)."""
-    for name in ("metadata", "litellm_metadata"):
-        metadata = data.get(name)
-        if isinstance(metadata, Mapping):
-            ctx = metadata.get(CONTEXT_KEY)
-            if isinstance(ctx, Mapping) and "identity" in ctx:
-                return ctx
-    return None
 
 
 def current_runtime() -> _runtime.Runtime | None:
@@ -88,11 +67,14 @@ async def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> di
     metadata = metadata_of(data)
     requester = metadata.get("requester_metadata")
     requester = requester if isinstance(requester, Mapping) else {}
-    # A fresh dict: whatever the client put under metadata.mm_litellm is discarded.
-    ctx: dict[str, Any] = {"identity": identity.as_dict()}
+    # A fresh context: whatever the client put under metadata.mm_litellm is discarded.
+    body_user = data.get("user")
+    if isinstance(body_user, str) and body_user and identity.end_user is None:
+        identity = dataclasses.replace(identity, end_user=body_user)
+    ctx: RequestContext = {"identity": identity.as_dict()}
     for flag in NARROWING_FLAGS:
         if requester.get(flag) is True:
-            ctx[flag] = True
+            ctx["budget_mode"] = True
     metadata[CONTEXT_KEY] = ctx
     model = data.get("model")
     if call_type not in ROUTED_CALL_TYPES or not isinstance(model, str):
@@ -102,26 +84,19 @@ async def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> di
     rt = current_runtime()
     if rt is None:
         return data
+    ctx["runtime"] = rt.id
 
     if data.get("prompt_id"):  # rendered before routing, so the rules see the rendered request
         model, ctx = _render_prompt(rt, data, model)
 
     if rt.engine.handles(model):
         try:
-            plan = rt.engine.plan(model, data.get("messages"), _routing_kwargs(data, requester, identity))
+            plan = prepare(rt, data, model, data.get("messages"),
+                           routing_view=_routing_kwargs(data, requester, identity))
         except RoutingError as exc:
             raise RequestRefused(400, f"mm_litellm: {exc}", kind="invalid_request_error", param="model",
                                  code="routing_error", details={"reason": "routing_error", "route": exc.route}) from exc
         data["model"] = plan.target
-        if plan.fallbacks and not data.get("fallbacks"):
-            data["fallbacks"] = [{plan.target: list(plan.fallbacks)}]
-        ctx.update(route=plan.route, rule=plan.rule, model=plan.target, fallbacks=list(plan.fallbacks))
-        if plan.strategy is not None:
-            ctx["strategy"] = plan.strategy
-        if plan.features is not None:
-            ctx.update(task=plan.features.task, tier=plan.features.tier)
-        if plan.escalation and not data.get("stream"):
-            ctx["escalation_chain"] = list(plan.escalation)
 
         # Budgets: reserve the plan's estimated cost for the identity; a block is a 429, a
         # downgrade re-plans. Nothing is reserved (or charged) for a request refused before this.
@@ -130,7 +105,6 @@ async def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> di
         admitted = await reserve(rt, plan, data)
         if admitted is not plan:
             data["model"] = admitted.target
-            ctx.update(model=admitted.target, fallbacks=list(admitted.fallbacks))
     return data
 
 
@@ -152,7 +126,7 @@ def _render_prompt(rt: _runtime.Runtime, data: dict[str, Any], model: str) -> tu
         raise RequestRefused(400, f"mm_litellm: {exc}", kind="invalid_request_error", param="prompt_id",
                              code="prompt_error", details={"reason": "prompt_error"}) from exc
     data["model"], data["messages"] = model, messages
-    return model, metadata_of(data)[CONTEXT_KEY]
+    return model, metadata_of(data)[CONTEXT_KEY]  # type: ignore[no-any-return]
 
 
 def _routing_kwargs(data: Mapping[str, Any], requester: Mapping[str, Any], identity: Identity) -> dict[str, Any]:

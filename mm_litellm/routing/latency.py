@@ -1,6 +1,6 @@
 """Observed latency per policy model, as an exponentially weighted moving average.
 
-Fed by LiteLLM's success events (:mod:`mm_litellm.integrations.latency`); read by the
+Each runtime keeps one, fed by LiteLLM's success events of its calls; read by the
 ``speed_optimized`` strategy, which falls back to a model's ``latency_ms`` hint until a
 latency has been observed.
 """

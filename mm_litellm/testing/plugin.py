@@ -40,7 +40,7 @@ def mm_policy() -> Iterator[Callable[[Any], Any]]:
     from mm_litellm import runtime
     from mm_litellm.policy import Policy, load_policy, parse_policy
 
-    saved = runtime._state["runtime"]
+    saved = runtime.DEFAULT.peek()
 
     def activate(source: Any) -> Policy:
         if isinstance(source, Policy):
@@ -54,9 +54,9 @@ def mm_policy() -> Iterator[Callable[[Any], Any]]:
 
     try:
         yield activate
-    finally:
-        with runtime._state_lock:
-            runtime._state["runtime"] = saved
+    finally:  # the test's runtime closes (ledger written, callbacks unregistered)
+        runtime.configure(saved.policy if saved is not None else None)
+        runtime.wait_retired(10)
 
 
 @pytest.fixture

@@ -37,14 +37,13 @@ def budget_policy(mm_policy: Callable[[Any], Any], db_url: str) -> Callable[[str
 def service() -> Iterator[Callable[[], Any]]:
     """The active runtime's budget service (flushed at the end of the test)."""
     from mm_litellm import runtime
-    from mm_litellm.budget.guard import service_for
 
     made: list[Any] = []
 
     def get() -> Any:
         rt = runtime.current()
         assert rt is not None
-        svc = service_for(rt)
+        svc = rt.budget
         made.append(svc)
         return svc
 

@@ -57,7 +57,7 @@ async def test_auth_returns_the_declared_owner(policy: None) -> None:
     assert ALICE not in repr(auth.model_dump())  # only the hash is kept
     who = identity_of(auth)
     assert who.as_dict() == {"key": "alice", "user": "alice", "team": "support", "tags": ["web"],
-                             "limits": {"rpm": 5}, "source": "mm_litellm"}
+                             "limits": {"rpm": 5}, "source": "mm_litellm", "end_user": None}
     assert identity_of(await user_api_key_auth(None, BOB)).user == "bob"  # from the keys file
 
 
@@ -84,7 +84,8 @@ def test_litellm_virtual_key_identity_is_used_as_is() -> None:
     auth = UserAPIKeyAuth(api_key="sk-litellm-virtual", key_alias="ci-bot", user_id="u1", team_id="t1",
                           metadata={"tags": ["batch"]}, max_budget=3.0)
     assert identity_of(auth).as_dict() == {"key": "ci-bot", "user": "u1", "team": "t1", "tags": ["batch"],
-                                           "limits": {"max_budget_usd": 3.0}, "source": "litellm"}
+                                           "limits": {"max_budget_usd": 3.0}, "source": "litellm",
+                                           "end_user": None}
 
 
 async def test_forged_body_identity_is_replaced(policy: None) -> None:
