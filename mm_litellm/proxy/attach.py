@@ -25,9 +25,12 @@ from typing import Any
 
 from mm_litellm.runtime import POLICY_ENV
 
-__all__ = ["attach_models", "find_policy"]
+__all__ = ["WATCH_ENV", "attach_models", "find_policy"]
 
-_state: dict[str, Any] = {"looked": False, "attached": None}
+WATCH_ENV = "MM_LITELLM_WATCH"
+"""Seconds between checks of the policy file for changes (hot reload); unset or 0: no reload."""
+
+_state: dict[str, Any] = {"looked": False, "attached": None, "watcher": None}
 _lock = threading.Lock()
 
 
@@ -43,16 +46,41 @@ def find_policy() -> None:
         if _state["looked"]:
             return
         _state["looked"] = True
-        if os.environ.get(POLICY_ENV):
-            return
-        config_path = getattr(_proxy_server(), "user_config_file_path", None)
-        if not isinstance(config_path, str) or not config_path:
-            return
-        from mm_litellm.proxy.config import policy_path_of, read_base_config
+        if not os.environ.get(POLICY_ENV):
+            config_path = getattr(_proxy_server(), "user_config_file_path", None)
+            if isinstance(config_path, str) and config_path:
+                from mm_litellm.proxy.config import policy_path_of, read_base_config
 
-        path = policy_path_of(read_base_config(config_path), config_path)
-        if path is not None:
-            os.environ[POLICY_ENV] = str(path)
+                path = policy_path_of(read_base_config(config_path), config_path)
+                if path is not None:
+                    os.environ[POLICY_ENV] = str(path)
+        _start_watching()
+
+
+def _start_watching() -> None:
+    """Reload the policy file when it changes, if ``$MM_LITELLM_WATCH`` asks (seconds between checks).
+
+    A reload builds the new policy's runtime and swaps it in; the old one closes once the calls it
+    admitted are recorded (see :mod:`mm_litellm.runtime`). A file that does not load is refused and
+    the last good policy keeps serving.
+    """
+    raw, path = os.environ.get(WATCH_ENV, "").strip(), os.environ.get(POLICY_ENV)
+    if not raw or not path:
+        return
+    from mm_litellm.logs import get_logger
+
+    try:
+        interval = float(raw)
+    except ValueError:
+        get_logger("mm_litellm.proxy").error(
+            "proxy.watch_invalid", value=raw, expected=f"{WATCH_ENV}: seconds between checks, e.g. 1"
+        )
+        return
+    if interval <= 0:
+        return
+    from mm_litellm.watch import PolicyWatcher
+
+    _state["watcher"] = PolicyWatcher(path, interval=interval).start()
 
 
 def attach_models(runtime: Any) -> None:

@@ -75,6 +75,9 @@ def build_proxy_config(base: Mapping[str, Any], policy: Policy, policy_path: str
     config["router_settings"] = settings
     env = dict(config.get("environment_variables") or {})
     env[POLICY_ENV] = str(Path(policy_path).resolve())
+    watch = (base.get(MM_SECTION) or {}).get("watch") if isinstance(base.get(MM_SECTION), Mapping) else None
+    if watch:  # hot reload: seconds between checks of the policy file (mm_litellm.proxy.attach)
+        env["MM_LITELLM_WATCH"] = str(float(watch))
     config["environment_variables"] = env
     return config
 
