@@ -11,11 +11,13 @@ strategy        what is asked of the policy
 ==============  ================================================================================
 ``auto``        ``model=`` if given, else the policy's ``default_route``
 ``cheapest``    the route named ``cheap`` or ``cheapest``, else the first ``cost_optimized`` route
-``fallback``    a chain *name* that a route escalates along (``escalate: NAME``): that route, so
-                an unsure answer escalates to the chain's next model (seed 003); no chain: the
-                route escalating ``mixed`` (else any escalating route, else ``default_route``);
-                a list, ``"a,b,c"`` or a chain no route escalates: ``chain[0]`` with LiteLLM
-                Router fallbacks ``chain[1:]`` for this request (on errors)
+``fallback``    start at the chain's first model; an answer that looks unsure escalates to the
+                next model (seed 003), an error falls back to it. A chain *name* that a route
+                escalates along: that route; a list, ``"a,b,c"`` or another chain of the
+                policy: that chain for this request; no chain: the route escalating ``mixed``
+                (else any escalating route, else ``default_route``). The same meaning as
+                ``mm-litellm run --strategy fallback`` and batch rows. Without a policy only
+                LiteLLM's error fallbacks apply (there is no confidence scorer).
 ``ensemble``    ``ensemble/<name>`` (``model=`` names the ensemble, else the policy picks one)
 ==============  ================================================================================
 """
@@ -278,7 +280,13 @@ def build_call(
     elif strategy == "cheapest":
         call["model"] = _cheap_route(policy, model)
     elif strategy == "fallback":
-        call.update(_fallback_target(policy, model, chain))
+        target = _fallback_target(policy, model, chain)
+        context = target.pop(CONTEXT_KEY, None)
+        if context:
+            meta = dict(call.get("metadata") or {})
+            meta[CONTEXT_KEY] = {**(meta.get(CONTEXT_KEY) or {}), **context}
+            call["metadata"] = meta
+        call.update(target)
     elif strategy == "ensemble":
         call["model"] = _ensemble_target(policy, model, ensemble_size)
     else:
@@ -388,11 +396,11 @@ def _fallback_target(policy: Any, model: str | None, chain: Sequence[str] | str 
             f"not models: {', '.join(bad)}; "
             f"models: {', '.join(policy.models)}"
         )
-    return (
-        {"model": groups[0], "fallbacks": [{groups[0]: groups[1:]}]}
-        if len(groups) > 1
-        else {"model": groups[0]}
-    )
+    if len(groups) == 1:
+        return {"model": groups[0]}
+    # one meaning everywhere (API, batch, CLI): start at chain[0]; an answer that looks unsure
+    # escalates to the next model, an error falls back to it
+    return {"model": groups[0], "fallbacks": [{groups[0]: groups[1:]}], CONTEXT_KEY: {"chain": groups}}
 
 
 def _escalating_route(policy: Any, chain: str, *, any_chain: bool = False) -> str | None:

@@ -63,6 +63,9 @@ class RequestContext(TypedDict, total=False):
     model: str
     fallbacks: list[str]
     escalation_chain: list[str]
+    chain: list[str]
+    """The SDK caller's own chain (``run(strategy="fallback", chain=[...])``): start at its first
+    model, escalate along it while answers look unsure. The proxy never takes it from a client."""
     task: str | None
     tier: str | None
     reservation: str

@@ -11,6 +11,7 @@ one place that does).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +41,9 @@ def prepare(
     """
     plan = rt.engine.plan(model, messages, routing_view if routing_view is not None else request)
     ctx = stamp(rt, request)
+    chain = ctx.get("chain")
+    if chain and plan.target == chain[0]:  # the caller's own chain: unsure answers climb it
+        plan = dataclasses.replace(plan, escalation=tuple(chain[1:]))
     ctx["requested_model"] = model
     record_plan(ctx, plan)
     if plan.escalation and not request.get("stream"):

@@ -90,13 +90,18 @@ class Escalation:
         if confident:
             self.stopped = "confident"
             return None
-        if hop >= len(self.plan.escalation):
+        chain = self.plan.escalation
+        # a model that already answered (the Router's fallback may have served the first call)
+        # is not asked again: climb on from the furthest model of the chain that answered
+        answered = [chain.index(h["model"]) for h in self.hops if h["model"] in chain]
+        remaining = chain[max(answered, default=-1) + 1 :]
+        if not remaining:
             self.stopped = "chain exhausted"
             return None
         if hop >= self.max_hops:
             self.stopped = f"max_hops {self.max_hops} reached"
             return None
-        nxt = self.plan.escalation[hop]
+        nxt = remaining[0]
         if self.max_cost is not None:
             estimated = self.estimate(nxt, *_usage(response))
             if estimated is None or self.spent + estimated > self.max_cost:
@@ -142,6 +147,14 @@ def _hop_kwargs(call: dict[str, Any], hop: int, parent_id: str | None) -> dict[s
     return kwargs
 
 
+def _served(response: Any, target: str) -> str:
+    """The model group that answered (a Router fallback may have served instead of ``target``)."""
+    hidden = getattr(response, "_hidden_params", None)
+    headers = (hidden.get("additional_headers") or {}) if isinstance(hidden, dict) else {}
+    group = headers.get("x-litellm-model-group") if isinstance(headers, dict) else None
+    return group if isinstance(group, str) and group else target
+
+
 def _call_id(response: Any) -> str | None:
     hidden = getattr(response, "_hidden_params", None)
     call_id = hidden.get("litellm_call_id") if isinstance(hidden, dict) else None
@@ -153,7 +166,7 @@ def escalate(
 ) -> tuple[Any, dict[str, Any]]:
     """Run the loop with ``complete(model=..., **kwargs)`` (a Router's ``completion``)."""
     state = Escalation.start(runtime, plan, call)
-    response, model, parent = first, plan.target, _call_id(first)
+    response, model, parent = first, _served(first, plan.target), _call_id(first)
     while (nxt := state.record(model, response)) is not None:
         model = nxt
         response = complete(model=model, **_hop_kwargs(call, len(state.hops), parent))
@@ -165,7 +178,7 @@ async def aescalate(
 ) -> tuple[Any, dict[str, Any]]:
     """:func:`escalate` for ``acompletion``."""
     state = Escalation.start(runtime, plan, call)
-    response, model, parent = first, plan.target, _call_id(first)
+    response, model, parent = first, _served(first, plan.target), _call_id(first)
     while (nxt := state.record(model, response)) is not None:
         model = nxt
         response = await complete(model=model, **_hop_kwargs(call, len(state.hops), parent))

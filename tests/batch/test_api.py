@@ -277,3 +277,21 @@ def test_cheapest_on_the_example_policy_uses_its_cost_optimized_route(mm_policy,
     chosen = mm_litellm.route_to_model("What is 2+2?")
     result = mm_litellm.run("What is 2+2?", strategy="cheapest")
     assert result.decision["route"] == "cheap" and result.model_used == chosen
+
+
+def test_fallback_means_the_same_in_the_api_as_in_the_cli(mm_policy, mm_mock) -> None:
+    """strategy='fallback' with a chain: an unsure answer escalates along it (not only errors)."""
+    mm_policy(TEST_POLICY)
+    mm_mock.script("small", "I am not sure, maybe Lyon?")  # a hedged answer looks unsure
+    mm_mock.script("claude", "Paris is the capital of France.")
+    result = mm_litellm.run("What is the capital of France?", strategy="fallback", chain=["small", "claude"])
+    assert (result.text, result.model_used) == ("Paris is the capital of France.", "claude")
+    assert [h["model"] for h in result.decision["escalation"]["hops"]] == ["small", "claude"]
+    from mm_litellm.routing.presets import with_preset
+
+    policy = mm_litellm.gateway.default_gateway().policy
+    cli_policy, route = with_preset(policy, "fallback", "small,claude")
+    assert route is not None
+    cli_route = cli_policy.routes[route]
+    assert (cli_route.default, cli_policy.chains[cli_route.escalate], cli_route.fallbacks) == (
+        "small", ("small", "claude"), ("claude",))
