@@ -11,8 +11,6 @@ from importlib.metadata import PackageNotFoundError, version
 
 from mm_litellm.api import RunResult, arun, route_to_model, run, run_ensemble, run_with_fallback
 from mm_litellm.batch import BatchReport, abatch, batch
-from mm_litellm.budget.usage import usage_report
-from mm_litellm.ensemble import register_ensembles
 from mm_litellm.errors import (
     BudgetExceeded,
     BudgetStoreError,
@@ -23,12 +21,14 @@ from mm_litellm.errors import (
     PolicyError,
     RoutingError,
 )
-from mm_litellm.gateway import Gateway, acompletion, completion, decision_of
+from mm_litellm.gateway import Gateway, acompletion, completion, decision_of, explain
 from mm_litellm.policy import Policy, load_policy, parse_policy
-from mm_litellm.prompts.api import record_outcome, register_prompts
-from mm_litellm.routing.explain import Explanation, explain
+from mm_litellm.prompting import record_outcome, register_prompts
+from mm_litellm.registration import register_ensembles
+from mm_litellm.routing.explain import Explanation
 from mm_litellm.routing.plan import Plan
 from mm_litellm.runtime import configure
+from mm_litellm.usage import usage_report
 
 try:
     __version__ = version("mm-litellm")

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mm_litellm import runtime as _runtime
-from mm_litellm.budget.guard import aadmit, admit
+from mm_litellm.admission import aadmit, admit
 from mm_litellm.context import CONTEXT_KEY
 from mm_litellm.errors import ConfigurationError
 from mm_litellm.integrations._litellm import litellm
@@ -27,9 +27,10 @@ from mm_litellm.policy.loader import load_policy
 from mm_litellm.policy.schema import Policy
 from mm_litellm.prompts import apply as _prompts
 from mm_litellm.request import prepare, stamp
+from mm_litellm.routing.explain import Explanation, explain_with
 from mm_litellm.routing.plan import Plan
 
-__all__ = ["Gateway", "acompletion", "completion", "decision_of", "default_gateway"]
+__all__ = ["Gateway", "acompletion", "completion", "decision_of", "default_gateway", "explain"]
 
 log = get_logger("mm_litellm.gateway")
 
@@ -123,6 +124,20 @@ class Gateway:
                 response, escalation = await aescalate(rt, plan, call, response, complete)
             return _prompts.settled(prompt, _finish(response, plan, escalation))
 
+    def explain(
+        self, model: str, messages: Sequence[Any] | None = None, *, prompt: str | None = None, **kwargs: Any
+    ) -> Explanation:
+        """What this gateway's policy would do with the request, without calling anyone.
+
+        Takes ``litellm.completion``'s arguments (``prompt=`` is a shortcut for one user message).
+        """
+        if prompt is not None:
+            messages = [*(messages or []), {"role": "user", "content": prompt}]
+        rt = self._runtime_for_call()
+        if rt is None:
+            return Explanation(requested=model, kind="passthrough")
+        return explain_with(rt.engine, model, messages, kwargs)
+
     def flush(self, timeout: float = 10.0) -> bool:
         """Write every ledger row of calls made so far; True when done within ``timeout``."""
         rt = self.runtime
@@ -166,6 +181,29 @@ def completion(model: str | None = None, messages: list[Any] | None = None, **kw
 async def acompletion(model: str | None = None, messages: list[Any] | None = None, **kwargs: Any) -> Any:
     """Drop-in for ``litellm.acompletion``: routed when the active policy names ``model``."""
     return await _DEFAULT.acompletion(model, messages, **kwargs)
+
+
+def explain(
+    model: str,
+    messages: Sequence[Any] | None = None,
+    *,
+    prompt: str | None = None,
+    policy: Policy | str | os.PathLike[str] | None = None,
+    **kwargs: Any,
+) -> Explanation:
+    """What the active policy (or ``policy``: a Policy or a file path) would do with this request.
+
+    Takes ``litellm.completion``'s arguments (``prompt=`` is a shortcut for one user message);
+    no provider is called.
+    """
+    if policy is None:
+        return _DEFAULT.explain(model, messages, prompt=prompt, **kwargs)
+    from mm_litellm.routing.engine import RoutingEngine
+
+    if prompt is not None:
+        messages = [*(messages or []), {"role": "user", "content": prompt}]
+    loaded = policy if isinstance(policy, Policy) else load_policy(policy)
+    return explain_with(RoutingEngine(loaded), model, messages, kwargs)
 
 
 def decision_of(response: Any) -> dict[str, Any] | None:

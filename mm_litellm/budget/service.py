@@ -30,7 +30,7 @@ from mm_litellm.logs import get_logger
 from mm_litellm.policy.budgets import BudgetLimit, BudgetSettings
 from mm_litellm.policy.schema import Policy
 
-__all__ = ["BudgetService", "Estimate", "NeedsStore", "live_services"]
+__all__ = ["BudgetService", "Estimate", "NeedsStore"]
 
 log = get_logger("mm_litellm.budget")
 
@@ -39,14 +39,6 @@ COUNTER_CACHE_SIZE = 4096
 """Call contexts whose counters are remembered (see :meth:`BudgetService.counters`)."""
 LEASE_CALLS = 32
 """Calls' worth of budget a process may hold in advance on a counter far from its limit."""
-
-_live: weakref.WeakSet[BudgetService] = weakref.WeakSet()
-
-
-def live_services() -> list[BudgetService]:
-    """Every budget service of this process that is still in use."""
-    return list(_live)
-
 
 class NeedsStore(Exception):
     """No lease of this process covers the call: only the store can admit it (see ``reserve``)."""
@@ -67,11 +59,29 @@ class Estimate:
         return self.prompt_tokens + self.completion_tokens
 
 
+def _estimated_tokens(model: str, messages: list[Any]) -> int:
+    from mm_litellm.routing.features import estimate_tokens
+
+    return estimate_tokens(messages)[0]
+
+
 class BudgetService:
     """Budgets and ledger of one policy. Thread-safe; one per policy per process."""
 
-    def __init__(self, policy: Policy, engine: Any) -> None:
+    def __init__(
+        self,
+        policy: Policy,
+        engine: Any,
+        *,
+        price: Callable[[str], tuple[float, float] | None] | None = None,
+        count_tokens: Callable[[str, list[Any]], int] | None = None,
+    ) -> None:
+        """``price(model)``: USD per token (input, output) or ``None``; ``count_tokens(model,
+        messages)``: exact prompt tokens. The runtime gives LiteLLM's; without them, a policy
+        model's ``pricing`` is its only price and tokens are estimated from characters."""
         self.policy = policy
+        self._price_of = price if price is not None else self._policy_price
+        self._count_tokens = count_tokens if count_tokens is not None else _estimated_tokens
         self.settings: BudgetSettings = policy.budgets or BudgetSettings()
         self.tz = ZoneInfo(self.settings.timezone)
         self.limits: dict[str, BudgetLimit] = {limit.name: limit for limit in self.settings.limits}
@@ -93,7 +103,6 @@ class BudgetService:
         self._open: set[str] = set()
         """Reservations this process holds whose call has not been recorded yet."""
         self._open_cond = threading.Condition()
-        _live.add(self)
         ref = weakref.ref(self)
         atexit.register(lambda: (s := ref()) is not None and s.flush(timeout=5.0))
 
@@ -101,19 +110,15 @@ class BudgetService:
     def price(self, model: str) -> tuple[float, float] | None:
         """USD per token (input, output) of a policy model or LiteLLM model; ``None`` if unknown."""
         if model not in self._prices:
-            from mm_litellm.integrations.prices import litellm_price, price_of
-
-            spec = self.policy.models.get(model)
-            if spec is not None:
-                p = price_of(spec)
-                self._prices[model] = (
-                    None
-                    if p.input_per_mtok is None
-                    else (p.input_per_mtok / 1e6, (p.output_per_mtok or 0) / 1e6)
-                )
-            else:
-                self._prices[model] = litellm_price(model)
+            self._prices[model] = self._price_of(model)
         return self._prices[model]
+
+    def _policy_price(self, model: str) -> tuple[float, float] | None:
+        spec = self.policy.models.get(model)
+        pricing = spec.pricing if spec is not None else None
+        if pricing is None or pricing.input_per_mtok is None:
+            return None
+        return pricing.input_per_mtok / 1e6, (pricing.output_per_mtok or 0) / 1e6
 
     def estimate(
         self,
@@ -167,9 +172,7 @@ class BudgetService:
             )
         spec = self.policy.models.get(model)
         if exact:
-            from mm_litellm.integrations.prices import count_prompt_tokens
-
-            prompt = count_prompt_tokens(spec.litellm_model if spec else model, list(messages or []))
+            prompt = self._count_tokens(spec.litellm_model if spec else model, list(messages or []))
         elif cheap_prompt is not None:  # counted once for the whole chain by the caller
             prompt = cheap_prompt
         else:

@@ -69,7 +69,7 @@ def _period(args: argparse.Namespace) -> tuple[Any, Any]:
 
 def handle(args: argparse.Namespace) -> int:
     from mm_litellm.budget.report import BY
-    from mm_litellm.budget.usage import usage_report
+    from mm_litellm.usage import usage_report
 
     if args.by not in BY:
         fail(f"--by '{args.by}' is not known; allowed: {', '.join(BY)}")

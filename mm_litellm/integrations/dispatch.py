@@ -30,7 +30,7 @@ RECENTLY_CLOSED = 16
 _attached: weakref.WeakValueDictionary[str, Runtime] = weakref.WeakValueDictionary()
 """Runtimes events go to; one nobody holds any more (a dropped Router's) leaves on its own."""
 _recent: collections.deque[Runtime] = collections.deque(maxlen=RECENTLY_CLOSED)
-_lock = threading.Lock()
+_lock = threading.RLock()  # re-entered when a dropped runtime is finalized while attaching
 _dispatcher: Any = None
 
 
@@ -67,6 +67,8 @@ def attach(runtime: Runtime) -> None:
     """Route ``runtime``'s events to it (and make sure LiteLLM calls the dispatcher)."""
     handler = dispatcher()
     with _lock:
+        if runtime.id not in _attached:
+            weakref.finalize(runtime, _dropped, runtime.id)
         _attached[runtime.id] = runtime
         callbacks = litellm().callbacks
         if handler not in callbacks:  # also after a test reset LiteLLM's callbacks
@@ -78,6 +80,14 @@ def detach(runtime: Runtime) -> None:
     with _lock:
         if _attached.pop(runtime.id, None) is not None:
             _recent.append(runtime)
+        if not _attached and _dispatcher is not None:
+            _unregister(_dispatcher)
+
+
+def _dropped(runtime_id: str) -> None:
+    """A runtime nobody holds any more (a dropped Router's) is gone: the last one unregisters."""
+    with _lock:
+        _attached.pop(runtime_id, None)
         if not _attached and _dispatcher is not None:
             _unregister(_dispatcher)
 

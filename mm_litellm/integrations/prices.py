@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mm_litellm.integrations._litellm import litellm
-from mm_litellm.policy.schema import ModelSpec
+from mm_litellm.policy.schema import ModelSpec, Policy
 
 __all__ = ["ModelPrice", "count_prompt_tokens", "litellm_price", "price_of"]
 
@@ -62,3 +62,15 @@ def count_prompt_tokens(model: str, messages: list) -> int:  # type: ignore[type
         return int(litellm().token_counter(model=model, messages=messages))
     except Exception:  # an unknown model or odd content: fall back to LiteLLM's default tokenizer
         return int(litellm().token_counter(messages=messages))
+
+
+def per_token_price(policy: Policy, model: str) -> tuple[float, float] | None:
+    """USD per token (input, output) of a policy model (its ``pricing``, else LiteLLM's) or of a
+    LiteLLM model string; ``None`` when unknown. What the runtime gives the budget service."""
+    spec = policy.models.get(model)
+    if spec is None:
+        return litellm_price(model)
+    p = price_of(spec)
+    if p.input_per_mtok is None:
+        return None
+    return p.input_per_mtok / 1e6, (p.output_per_mtok or 0) / 1e6

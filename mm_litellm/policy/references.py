@@ -8,11 +8,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from mm_litellm.policy.budgets import budget_references
+from mm_litellm.policy.conditions import ConditionError, compile_when
 from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX, check_ensemble_references
 from mm_litellm.policy.prompts import check_prompts
 from mm_litellm.policy.routing import check_routing_references
 from mm_litellm.policy.schema import Policy
-from mm_litellm.routing.conditions import ConditionError, compile_when
 
 __all__ = ["check_references", "known_targets"]
 

@@ -1,6 +1,6 @@
 """The budget step of a proxy request: reserve before the call, refuse with 429, release on failure.
 
-One call into the budget module (``mm_litellm.budget.guard.aadmit``, the step the SDK gateway
+One call into the budget module (``mm_litellm.admission.aadmit``, the step the SDK gateway
 runs; it never blocks the proxy's event loop on the store): it reserves the plan's estimated
 cost for the authenticated identity atomically in the ledger's store, re-plans on a
 ``downgrade`` budget, or raises ``BudgetExceeded``. The
@@ -23,7 +23,7 @@ __all__ = ["refusal", "release", "reserve"]
 
 async def reserve(rt: Any, plan: Plan, data: dict[str, Any]) -> Plan:
     """Admit ``plan`` under the policy's budgets; returns the plan to run (a downgrade changes it)."""
-    from mm_litellm.budget.guard import aadmit
+    from mm_litellm.admission import aadmit
 
     # The budget step sees the authenticated identity only (the client's `user` and metadata
     # never choose whose budget is charged; see mm_litellm.context.identify).

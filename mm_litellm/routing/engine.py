@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from mm_litellm.errors import RoutingError
+from mm_litellm.policy.conditions import Check, Condition, compile_when
 from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
 from mm_litellm.policy.schema import Policy, Route, Rule
 from mm_litellm.routing.catalog import Catalog
 from mm_litellm.routing.classifier import Classifier
-from mm_litellm.routing.conditions import Check, Condition, compile_when
 from mm_litellm.routing.features import RequestFeatures, extract_features, near
 from mm_litellm.routing.latency import LATENCY, LatencyTracker
 from mm_litellm.routing.plan import Plan, RuleTrial

@@ -14,7 +14,7 @@ from typing import Any
 from mm_litellm.routing.plan import Plan, RuleTrial
 from mm_litellm.routing.strategies import Candidate
 
-__all__ = ["Explanation", "explain", "explain_with"]
+__all__ = ["Explanation", "explain_with"]
 
 
 @dataclass(frozen=True)
@@ -165,32 +165,3 @@ def explain_with(
         costs=costs,
         output_tokens=output_tokens,
     )
-
-
-def explain(
-    model: str,
-    messages: Sequence[Any] | None = None,
-    *,
-    prompt: str | None = None,
-    policy: Any = None,
-    **kwargs: Any,
-) -> Explanation:
-    """What the active policy (or ``policy``: a Policy or a file path) would do with this request.
-
-    Takes ``litellm.completion``'s arguments (``prompt=`` is a shortcut for one user message);
-    no provider is called.
-    """
-    from mm_litellm import runtime
-    from mm_litellm.policy import Policy, load_policy
-    from mm_litellm.routing.engine import RoutingEngine
-
-    if prompt is not None:
-        messages = [*(messages or []), {"role": "user", "content": prompt}]
-    if policy is not None:
-        engine = RoutingEngine(policy if isinstance(policy, Policy) else load_policy(policy))
-    else:
-        rt = runtime.current()
-        if rt is None:
-            return Explanation(requested=model, kind="passthrough")
-        engine = rt.engine
-    return explain_with(engine, model, messages, kwargs)

@@ -59,7 +59,7 @@ def test_a_budget_block_stops_the_batch_and_says_so(ledger: Path, mm_policy, mm_
     # the sync batch let LiteLLM's async callbacks finish before closing its loop: all recorded
     from sqlalchemy import create_engine, text
 
-    from mm_litellm.budget import usage
+    from mm_litellm import usage
 
     assert usage.flush(timeout=5)
     with create_engine(f"sqlite:///{ledger}").connect() as db:

@@ -94,7 +94,7 @@ def test_64_concurrent_calls_admit_only_what_the_budget_allows(
 
     with ThreadPoolExecutor(64) as pool:
         outcomes = list(pool.map(one, range(64)))
-    assert mm_litellm.budget.usage.flush()
+    assert mm_litellm.usage.flush()
     admitted = outcomes.count("admitted")
     t = _totals(url)
     assert admitted == 10 and outcomes.count("blocked") == 54
@@ -119,7 +119,7 @@ async def test_64_concurrent_async_calls(url: str, mm_policy: Any, mm_mock: Any)
 
     admitted = sum(await asyncio.gather(*(one() for _ in range(64))))
     await asyncio.sleep(0)
-    assert await asyncio.to_thread(mm_litellm.budget.usage.flush)
+    assert await asyncio.to_thread(mm_litellm.usage.flush)
     t = _totals(url)
     assert admitted == 10 and t["rows"] == 10 and t["spent"] == pytest.approx(est * 10) and t["holds"] == 0
 
@@ -167,7 +167,7 @@ def test_two_processes_enforce_one_budget(url: str, tmp_path: Path, mm_policy: A
 
     with ThreadPoolExecutor(8) as pool:
         here = sum(pool.map(one, range(20)))
-    assert mm_litellm.budget.usage.flush()
+    assert mm_litellm.usage.flush()
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     there = json.loads(out.strip().splitlines()[-1])
@@ -229,7 +229,7 @@ def test_64_threads_on_leases_settle_to_the_cent(url: str, mm_policy: Any, mm_mo
 
     with ThreadPoolExecutor(64) as pool:
         list(pool.map(one, range(128)))
-    assert mm_litellm.budget.usage.flush()
+    assert mm_litellm.usage.flush()
     t = _totals(url)
     assert t["rows"] == 128 and t["spent"] == pytest.approx(128 * _estimate()) == pytest.approx(t["cost"])
     assert t["holds"] == 0 and t["reserved"] == pytest.approx(0.0, abs=1e-9)

@@ -61,7 +61,7 @@ def main() -> int:
     with mock.installed(), ThreadPoolExecutor(threads) as pool:
         for outcome in pool.map(one, range(calls)):
             counts[outcome] += 1
-    from mm_litellm.budget.usage import flush
+    from mm_litellm.usage import flush
 
     flush()
     print(json.dumps(counts), flush=True)

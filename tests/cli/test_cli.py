@@ -53,7 +53,7 @@ def test_mocked_runs_stay_out_of_the_real_ledger(
     monkeypatch.delenv(DATABASE_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
     assert main(["run", "hi", "--policy", str(EXAMPLE_POLICY), "--mock"]) == 0
-    from mm_litellm.budget.usage import flush
+    from mm_litellm.usage import flush
 
     flush()  # the ledger writer has written the call (to the scratch database)
     assert not list(tmp_path.glob("mm_litellm.db*"))

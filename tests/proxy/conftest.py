@@ -13,7 +13,15 @@ import pytest
 
 from mm_litellm.testing.upstream import FakeUpstream
 from tests.proxy.support import (
-    ALICE_KEY, BOB_KEY, DAVE_KEY, ERIN_KEY, NARROW_KEY, RunningProxy, start_proxy, stop_proxy, write_workdir,
+    ALICE_KEY,
+    BOB_KEY,
+    DAVE_KEY,
+    ERIN_KEY,
+    NARROW_KEY,
+    RunningProxy,
+    start_proxy,
+    stop_proxy,
+    write_workdir,
 )
 
 

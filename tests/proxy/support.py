@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
 from mm_litellm.proxy.keys import hash_key
 from mm_litellm.testing.upstream import FakeUpstream
 

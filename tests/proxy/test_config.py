@@ -11,8 +11,8 @@ import yaml
 
 from mm_litellm.cli.main import main
 from mm_litellm.policy import load_policy
-from mm_litellm.proxy.config import build_proxy_config, listed_names, read_base_config
 from mm_litellm.policy.proxy import KeySpec
+from mm_litellm.proxy.config import build_proxy_config, listed_names, read_base_config
 from mm_litellm.proxy.keys import KeyStore, verify
 
 ROOT = Path(__file__).resolve().parents[2]

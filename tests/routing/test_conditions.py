@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from mm_litellm.routing.conditions import ConditionError, compile_when
+from mm_litellm.policy.conditions import ConditionError, compile_when
 from mm_litellm.routing.features import RequestFeatures
 
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "budget"))
-from budget_support import BASE, MESSAGES  # noqa: E402
+from budget_support import BASE, MESSAGES
 
-import mm_litellm  # noqa: E402
-from mm_litellm import runtime  # noqa: E402
+import mm_litellm
+from mm_litellm import runtime
 
 BUDGET = """
 database: {{url: "sqlite:///{db}"}}
@@ -138,9 +138,13 @@ def test_two_gateways_side_by_side_charge_their_own_ledgers(tmp_path: Path) -> N
     finally:
         a.close()
         b.close()
+    import gc
+
     from mm_litellm.integrations import dispatch
 
-    assert _mm_callbacks() == [], dispatch.attached()
+    gc.collect()  # runtimes of earlier tests nobody holds any more leave the dispatcher
+    assert dispatch.attached() == []
+    assert _mm_callbacks() == []
 
 
 def test_close_unregisters_flushes_and_returns_leases(tmp_path: Path) -> None:
@@ -151,9 +155,13 @@ def test_close_unregisters_flushes_and_returns_leases(tmp_path: Path) -> None:
     policy = gw.policy
     assert service is not None
     assert gw.close()
+    import gc
+
     from mm_litellm.integrations import dispatch
 
-    assert _mm_callbacks() == [], dispatch.attached()
+    gc.collect()  # runtimes of earlier tests nobody holds any more leave the dispatcher
+    assert dispatch.attached() == []
+    assert _mm_callbacks() == []
     assert service.leases.surrender_all() == []
     assert _rows(policy) == 1
     with pytest.raises(mm_litellm.ConfigurationError, match="closed"):

@@ -21,7 +21,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mm_litellm.routing.features import FACTS, RequestFeatures
+from mm_litellm.policy.facts import FACTS
+
+RequestFeatures = Any
+"""What a condition reads: ``mm_litellm.routing.features.RequestFeatures`` (a fact per attribute)."""
 
 __all__ = ["OPERATORS", "Check", "Condition", "ConditionError", "compile_when"]
 

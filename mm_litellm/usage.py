@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from mm_litellm import runtime
 from mm_litellm.errors import ConfigurationError
 from mm_litellm.policy.schema import Policy
 
@@ -27,7 +28,6 @@ def usage_report(
     """Totals, cost and tokens by ``by`` (model, route, user, team, key, tag, day, ...), budget
     use and unpriced calls, from the ledger of ``source`` (a policy, a database URL, or the
     active policy when omitted). ``since``/``until``: ``24h``, ``7d``, or an ISO date/time."""
-    from mm_litellm import runtime
     from mm_litellm.budget.report import build_report, parse_time
     from mm_litellm.storage import engine_for
 
@@ -44,14 +44,11 @@ def usage_report(
 
 
 def flush(timeout: float = 10.0) -> bool:
-    """Write every ledger row this process has queued (all budget services); True when done."""
-    import sys
-
-    if "mm_litellm.budget.service" not in sys.modules:
-        return True  # no budget service was ever created in this process
-    from mm_litellm.budget.service import live_services
+    """Write every ledger row this process has queued (every open policy runtime); True when done."""
+    from mm_litellm import runtime
 
     ok = True
-    for service in live_services():
-        ok = service.flush(timeout) and ok
+    for rt in runtime.live_runtimes():
+        if rt.keeps_ledger:
+            ok = rt.budget.flush(timeout) and ok  # type: ignore[union-attr]
     return ok
