@@ -186,7 +186,7 @@ class BudgetService:
     def _ensemble(self, model: str) -> Any:
         if not model.startswith(ENSEMBLE_PREFIX):
             return None
-        return (getattr(self.policy, "ensembles", None) or {}).get(model[len(ENSEMBLE_PREFIX) :])
+        return self.policy.ensembles.get(model[len(ENSEMBLE_PREFIX) :])
 
     # -- which counters a call touches ---------------------------------------------------------
     def counters(self, ctx: CallContext, when: datetime) -> Sequence[tuple[BudgetLimit, CounterKey]]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import os
 from types import ModuleType
+from typing import Any
 
 __all__ = ["litellm", "mocks_active"]
 
 _module: ModuleType | None = None
 
 
-def litellm() -> ModuleType:
+def litellm() -> Any:  # LiteLLM ships no usable stubs: its module is untyped here
     """The imported ``litellm`` module (imported on first use, with the local price map)."""
     global _module
     if _module is None:

@@ -40,7 +40,7 @@ def dispatcher() -> Any:
     if _dispatcher is None:
         from litellm.integrations.custom_logger import CustomLogger
 
-        class MMDispatcher(CustomLogger):  # type: ignore[misc]
+        class MMDispatcher(CustomLogger):
             """Hands each success and failure event to the runtime that admitted the call."""
 
             def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:

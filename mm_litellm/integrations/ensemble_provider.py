@@ -323,7 +323,7 @@ def register(policy: Any = None) -> EnsembleProvider:
     lt = litellm()
     with _lock:
         entries = [e for e in lt.custom_provider_map if e.get("provider") != PROVIDER]
-        lt.custom_provider_map = [*entries, {"provider": PROVIDER, "custom_handler": provider}]  # type: ignore[attr-defined]
+        lt.custom_provider_map = [*entries, {"provider": PROVIDER, "custom_handler": provider}]
         lt.utils.custom_llm_setup()  # the Router checks providers when it is built
     return provider
 

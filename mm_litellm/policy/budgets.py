@@ -111,7 +111,7 @@ class BudgetSettings(Frozen):
 
 def budget_references(policy: Policy) -> Iterator[tuple[tuple[str | int, ...], str]]:
     """Each ``downgrade_to`` must name a model or route of the policy."""
-    settings = getattr(policy, "budgets", None)
+    settings = policy.budgets
     if settings is None:
         return
     known = set(policy.models) | set(policy.routes) | set(policy.aliases)

@@ -118,24 +118,27 @@ def _compile_mapping(when: Any, loc: tuple[str | int, ...], mode: str, facts: Ma
 
 
 def _combine(checks: tuple[Check | Condition, ...], mode: str) -> Condition:
+    fns = tuple(c.matches if isinstance(c, Condition) else c for c in checks)
+    matches: Callable[[RequestFeatures], bool]
     if mode == "any":
-        def matches(f: RequestFeatures) -> bool:
-            return any(c.matches(f) if isinstance(c, Condition) else c(f) for c in checks)
+        def any_of(f: RequestFeatures) -> bool:
+            return any(fn(f) for fn in fns)
+
+        matches = any_of
     elif mode == "not":
-        inner = checks[0]
-        assert isinstance(inner, Condition)
-        inner_matches = inner.matches
+        inner = fns[0]
 
-        def matches(f: RequestFeatures) -> bool:
-            return not inner_matches(f)
-    elif len(checks) == 1:
-        only = checks[0]
-        matches = only.matches if isinstance(only, Condition) else only
+        def negated(f: RequestFeatures) -> bool:
+            return not inner(f)
+
+        matches = negated
+    elif len(fns) == 1:
+        matches = fns[0]
     else:
-        fns = tuple(c.matches if isinstance(c, Condition) else c for c in checks)
-
-        def matches(f: RequestFeatures) -> bool:
+        def all_of(f: RequestFeatures) -> bool:
             return all(fn(f) for fn in fns)
+
+        matches = all_of
     return Condition(checks=checks, mode=mode, matches=matches)
 
 

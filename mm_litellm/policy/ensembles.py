@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
 from mm_litellm.policy.types import Frozen, Name
+
+if TYPE_CHECKING:  # schema imports this module
+    from mm_litellm.policy.schema import Policy
 
 __all__ = [
     "ENSEMBLE_PREFIX",
@@ -229,12 +232,9 @@ EnsembleSpec = Annotated[
 """One ensemble; ``strategy:`` (voting, ranking, fusion, verification, synthesis) picks the shape."""
 
 
-def check_ensemble_references(policy: BaseModel) -> Iterator[tuple[Loc, str]]:
+def check_ensemble_references(policy: Policy) -> Iterator[tuple[Loc, str]]:
     """Every model or route an ensemble calls must be declared (and must not be an ensemble)."""
-    models: Mapping[str, Any] = getattr(policy, "models", {})
-    routes: Mapping[str, Any] = getattr(policy, "routes", {})
-    aliases: Mapping[str, str] = getattr(policy, "aliases", {})
-    ensembles: Mapping[str, Any] = getattr(policy, "ensembles", {})
+    models, routes, aliases, ensembles = policy.models, policy.routes, policy.aliases, policy.ensembles
     known = ", ".join(sorted([*models, *routes])) or "(none declared)"
     for section, names in (("models", models), ("routes", routes), ("aliases", aliases)):
         for declared in names:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import types
 import typing
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +170,7 @@ def _allowed_keys(loc: Loc) -> list[str]:
         else:
             args = typing.get_args(current)
             origin = typing.get_origin(current)
-            if origin is dict and len(args) == 2:
+            if origin in (dict, Mapping) and len(args) == 2:
                 current = args[1]
             elif origin is tuple and args:
                 current = args[0]

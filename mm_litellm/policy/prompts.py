@@ -51,7 +51,7 @@ class ExperimentSpec(Frozen):
     """An A/B test of a prompt's versions: which variants, how users are split, how winners are decided."""
 
     prompt: Name
-    variants: FrozenDict(VariantSpec)  # type: ignore[valid-type]
+    variants: FrozenDict[VariantSpec]
     """Variant name -> variant; the first one is the control the others are compared with."""
     sticky_by: tuple[StickyUnit, ...] = ("user", "key", "session")
     """Identity for sticky assignment, the first present wins; without any, a call is assigned at random."""
@@ -81,7 +81,7 @@ class PromptsSettings(Frozen):
     default_label: str = Field(default="production", pattern=r"^[a-z][a-z0-9_-]*$")
     refresh_seconds: float = Field(default=5.0, ge=0)
     """How long a process trusts its cached labels before re-reading them from the database."""
-    experiments: FrozenDict(ExperimentSpec) = Field(default_factory=dict)  # type: ignore[valid-type]
+    experiments: FrozenDict[ExperimentSpec] = Field(default_factory=dict)
 
 
 def check_prompts(policy: Any) -> Iterator[tuple[tuple[str | int, ...], str]]:

@@ -66,7 +66,7 @@ class KeySpec(Frozen):
 class ProxySettings(Frozen):
     """How the LiteLLM proxy authenticates callers against this policy."""
 
-    keys: FrozenDict(KeySpec) = Field(default_factory=dict)  # type: ignore[valid-type]
+    keys: FrozenDict[KeySpec] = Field(default_factory=dict)
     keys_file: str | None = None
     """YAML file with a top-level ``keys:`` mapping of the same shape; relative to the policy file."""
 
@@ -74,4 +74,4 @@ class ProxySettings(Frozen):
 class KeysFile(Frozen):
     """The shape of a keys file."""
 
-    keys: FrozenDict(KeySpec) = Field(default_factory=dict)  # type: ignore[valid-type]
+    keys: FrozenDict[KeySpec] = Field(default_factory=dict)

@@ -123,7 +123,8 @@ def _cycles(policy: Policy) -> Iterator[tuple[Loc, str]]:
         return {t for t in resolved if t in policy.routes}
 
     for start in policy.routes:
-        stack, seen = [(start, (start,))], set()
+        stack: list[tuple[str, tuple[str, ...]]] = [(start, (start,))]
+        seen: set[str] = set()
         while stack:
             current, path = stack.pop()
             for nxt in next_routes(current):

@@ -174,12 +174,12 @@ class ClassifierSettings(_Frozen):
     its patterns, ``[]`` to switch it off, a new name to add a task (checked after the defaults).
     """
 
-    tasks: FrozenDict(Patterns) = Field(default_factory=dict)  # type: ignore[valid-type]
-    tiers: FrozenDict(Patterns) = Field(default_factory=dict)  # type: ignore[valid-type]
+    tasks: FrozenDict[Patterns] = Field(default_factory=dict)
+    tiers: FrozenDict[Patterns] = Field(default_factory=dict)
     default_task: Name = "general"
     default_tier: Tier = "basic"
     """Tier of a request no tier pattern matches."""
-    tier_by_tokens: FrozenDict(int) = Field(default_factory=dict)  # type: ignore[valid-type]
+    tier_by_tokens: FrozenDict[int] = Field(default_factory=dict)
     """Minimum tier by input size, e.g. ``{intermediate: 2000, advanced: 20000}`` (estimated tokens)."""
     scan_chars: int = Field(default=4000, gt=0)
     """Only the first and last ``scan_chars`` characters are scanned, so huge prompts stay cheap."""

@@ -138,10 +138,10 @@ class RouterSettings(_Frozen):
         "simple-shuffle", "least-busy", "usage-based-routing", "latency-based-routing",
         "cost-based-routing", "usage-based-routing-v2",
     ] = "simple-shuffle"
-    fallbacks: FrozenDict(tuple[Name, ...]) = Field(default_factory=dict)  # type: ignore[valid-type]
+    fallbacks: FrozenDict[tuple[Name, ...]] = Field(default_factory=dict)
     """On any error of model X, try these models in order (LiteLLM ``fallbacks``)."""
-    context_window_fallbacks: FrozenDict(tuple[Name, ...]) = Field(default_factory=dict)  # type: ignore[valid-type]
-    content_policy_fallbacks: FrozenDict(tuple[Name, ...]) = Field(default_factory=dict)  # type: ignore[valid-type]
+    context_window_fallbacks: FrozenDict[tuple[Name, ...]] = Field(default_factory=dict)
+    content_policy_fallbacks: FrozenDict[tuple[Name, ...]] = Field(default_factory=dict)
     default_fallbacks: tuple[Name, ...] = ()
     retry_policy: RetryPolicy | None = None
 
@@ -150,7 +150,7 @@ class Rule(_Frozen):
     """``when`` the request matches, ``use`` this target. First matching rule wins."""
 
     name: Name
-    when: FrozenDict(Any) = Field(default_factory=dict)  # type: ignore[valid-type]
+    when: FrozenDict[Any] = Field(default_factory=dict)
     use: Name
     fallbacks: tuple[Name, ...] | None = None
     """Overrides the route's fallbacks for requests this rule decides."""
@@ -189,16 +189,16 @@ class Policy(_Frozen):
     """A validated, immutable policy. Build one with :func:`mm_litellm.load_policy`."""
 
     version: Literal[1] = 1
-    models: FrozenDict(ModelSpec) = Field(default_factory=dict)  # type: ignore[valid-type]
-    aliases: FrozenDict(Name) = Field(default_factory=dict)  # type: ignore[valid-type]
+    models: FrozenDict[ModelSpec] = Field(default_factory=dict)
+    aliases: FrozenDict[Name] = Field(default_factory=dict)
     """Legacy names kept working during a migration: old name -> model or route."""
     router: RouterSettings = Field(default_factory=RouterSettings)
-    routes: FrozenDict(Route) = Field(default_factory=dict)  # type: ignore[valid-type]
+    routes: FrozenDict[Route] = Field(default_factory=dict)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     classifier: ClassifierSettings = Field(default_factory=ClassifierSettings)
-    chains: FrozenDict(tuple[Name, ...]) = Field(default_factory=dict)  # type: ignore[valid-type]
+    chains: FrozenDict[tuple[Name, ...]] = Field(default_factory=dict)
     escalation: EscalationSettings = Field(default_factory=EscalationSettings)
-    ensembles: FrozenDict(EnsembleSpec) = Field(default_factory=dict)  # type: ignore[valid-type]
+    ensembles: FrozenDict[EnsembleSpec] = Field(default_factory=dict)
     prompts: PromptsSettings | None = None
     budgets: BudgetSettings | None = None
     default_route: Name | None = None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
@@ -26,13 +26,14 @@ def freeze(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return types.MappingProxyType(dict(value))
 
 
-def FrozenDict(value_type: Any) -> Any:
-    """``dict[str, value_type]`` that is read-only after validation and dumps as a plain dict."""
-    return Annotated[
-        dict[str, value_type],
-        AfterValidator(freeze),
-        PlainSerializer(dict, return_type=dict),
-    ]
+V = TypeVar("V")
+
+FrozenDict = Annotated[
+    Mapping[str, V],
+    AfterValidator(freeze),
+    PlainSerializer(dict, return_type=dict),
+]
+"""``FrozenDict[X]``: a ``str -> X`` mapping, read-only after validation, dumped as a plain dict."""
 
 
 class Frozen(BaseModel):

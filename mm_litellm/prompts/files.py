@@ -55,7 +55,7 @@ class PromptFile(Frozen):
     """Optional; when given it must equal the file name without ``.yaml``."""
     name: str = ""
     description: str = ""
-    labels: FrozenDict(int) = Field(default_factory=dict)  # type: ignore[valid-type]
+    labels: FrozenDict[int] = Field(default_factory=dict)
     versions: tuple[VersionEntry, ...] = Field(min_length=1)
 
 

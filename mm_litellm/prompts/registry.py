@@ -246,7 +246,7 @@ class PromptRegistry:
 
     def experiment(self, name: str) -> ExperimentSpec:
         try:
-            return self.settings.experiments[name]  # type: ignore[no-any-return]
+            return self.settings.experiments[name]
         except KeyError:
             known = ", ".join(sorted(self.settings.experiments)) or "(none declared)"
             raise PromptNotFoundError(f"unknown experiment '{name}'; known: {known}") from None

@@ -31,7 +31,7 @@ from mm_litellm.proxy.precall import RequestRefused, prepare_request
 __all__ = ["ProxyHandler", "proxy_handler"]
 
 
-class ProxyHandler(CustomLogger):  # type: ignore[misc]
+class ProxyHandler(CustomLogger):
     """mm_litellm's policy in the LiteLLM proxy."""
 
     async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict[str, Any],

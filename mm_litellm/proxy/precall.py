@@ -108,7 +108,7 @@ async def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> di
     return data
 
 
-def _render_prompt(rt: _runtime.Runtime, data: dict[str, Any], model: str) -> tuple[str, dict[str, Any]]:
+def _render_prompt(rt: _runtime.Runtime, data: dict[str, Any], model: str) -> tuple[str, RequestContext]:
     """Render ``prompt_id`` from the policy's prompt registry into the request (prompt_* removed).
 
     The experiment assignment is recorded now, keyed by the call id; LiteLLM's success or failure
@@ -126,7 +126,7 @@ def _render_prompt(rt: _runtime.Runtime, data: dict[str, Any], model: str) -> tu
         raise RequestRefused(400, f"mm_litellm: {exc}", kind="invalid_request_error", param="prompt_id",
                              code="prompt_error", details={"reason": "prompt_error"}) from exc
     data["model"], data["messages"] = model, messages
-    return model, metadata_of(data)[CONTEXT_KEY]  # type: ignore[no-any-return]
+    return model, metadata_of(data)[CONTEXT_KEY]
 
 
 def _routing_kwargs(data: Mapping[str, Any], requester: Mapping[str, Any], identity: Identity) -> dict[str, Any]:

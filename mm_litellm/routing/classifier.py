@@ -48,7 +48,7 @@ class Classifier:
         self._tiers = tuple(
             (name, rx) for name in reversed(TIERS) if (rx := _combine(tiers.get(name, ()))) is not None
         )
-        self._tier_rank = {name: i for i, name in enumerate(TIERS)}
+        self._tier_rank: dict[str, int] = {name: i for i, name in enumerate(TIERS)}
         self._by_tokens = sorted(
             ((tokens, tier) for tier, tokens in settings.tier_by_tokens.items()), reverse=True
         )
@@ -71,7 +71,7 @@ class Classifier:
     def tier(self, text: str, input_tokens: int = 0) -> str:
         """The highest tier with a matching pattern (else the default), raised by input size."""
         scanned = self.window(text)
-        found = self.default_tier
+        found: str = self.default_tier
         for name, rx in self._tiers:
             if rx.search(scanned):
                 found = name

@@ -120,7 +120,7 @@ def _estimate(policy: Any, catalog: Any, name: str, tokens: int, output_tokens: 
         cost: float | None = entry.cost(tokens, output_tokens)
         return cost
     if name.startswith("ensemble/"):
-        spec = getattr(policy, "ensembles", {}).get(name[len("ensemble/") :])
+        spec = policy.ensembles.get(name[len("ensemble/") :])
         if spec is None:
             return None
         total = 0.0

@@ -62,7 +62,7 @@ def with_preset(
         name = "run-chain"
         chains[name] = members
     # one meaning everywhere (CLI, API, batch): unsure answers escalate, errors fall back, along the chain
-    route = Route(default=members[0], escalate=name, fallbacks=list(members[1:]))
+    route = Route(default=members[0], escalate=name, fallbacks=tuple(members[1:]))
     return _add(policy, "run-fallback", route, chains), "run-fallback"
 
 

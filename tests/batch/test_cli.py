@@ -106,6 +106,7 @@ def wait_for_rows(path: Path, at_least: int, timeout: float = 60) -> None:
     raise AssertionError(f"{path} never reached {at_least} rows")
 
 
+@pytest.mark.slow
 def test_interrupted_runs_resume_with_every_row_exactly_once(tmp_path: Path) -> None:
     """SIGTERM stops cleanly (whole lines, exit 130); SIGKILL may tear a line; a rerun finishes the job."""
     total = 150

@@ -144,6 +144,7 @@ def _worker(
     )
 
 
+@pytest.mark.slow
 def test_two_processes_enforce_one_budget(url: str, tmp_path: Path, mm_policy: Any, mm_mock: Any) -> None:
     """This process and a worker process call at the same time against one budget."""
     est = _estimate()
@@ -182,6 +183,7 @@ def test_two_processes_enforce_one_budget(url: str, tmp_path: Path, mm_policy: A
     assert t["rows"] == 10 and t["spent"] <= limit + est and t["holds"] == 0
 
 
+@pytest.mark.slow
 def test_sigkill_mid_stream_loses_no_spend(url: str, tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text(_policy(1000.0, ttl=1))  # far from the limit: calls are admitted from leases

@@ -60,6 +60,7 @@ def test_mocked_runs_stay_out_of_the_real_ledger(
     assert os.environ[DATABASE_ENV].endswith(f"mm_litellm-mock-v{MIGRATIONS[-1].version}.db")
 
 
+@pytest.mark.slow
 def test_run_without_keys_and_without_mock_names_the_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     result = run_cli("run", "hi", "--policy", str(EXAMPLE_POLICY))

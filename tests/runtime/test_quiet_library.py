@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import os
 import subprocess
 import sys
@@ -37,6 +39,7 @@ mm_litellm.configure(None)
 '''
 
 
+@pytest.mark.slow
 def test_nothing_reaches_stdout_from_calls_that_warn(tmp_path: Path) -> None:
     script = SCRIPT.format(budget_dir=str(ROOT / "tests" / "budget"), db=tmp_path / "ledger.db")
     env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", PYTHONPATH=str(ROOT))
