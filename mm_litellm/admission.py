@@ -105,6 +105,13 @@ def admit(
     if max_cost is None:
         max_cost = mm.get("max_cost")
     if service is None:
+        capped = identify(call)
+        if capped.key and capped.limits.get("max_budget_usd"):  # fail closed: the cap cannot be kept
+            raise BudgetExceeded(
+                f"key-cap:{capped.key}", "key", 0.0, float(capped.limits["max_budget_usd"]), None,
+                reason=(f"key '{capped.key}' has a spend cap (limits.max_budget_usd) but the policy keeps "
+                        "no ledger to enforce it: add a 'budgets:' section to the policy"),
+            )
         if max_cost is not None:
             raise BudgetExceeded(
                 "max_cost",
@@ -123,6 +130,9 @@ def admit(
     from mm_litellm.routing.features import estimate_tokens
 
     ident = identify(call)
+    cap = ident.limits.get("max_budget_usd") if ident.key else None
+    if isinstance(cap, int | float) and not isinstance(cap, bool) and cap > 0:
+        service.key_cap(str(ident.key), float(cap))
     cheap = estimate_tokens(messages)[0]
     soft: set[str] = set()
     original = plan

@@ -85,6 +85,8 @@ class BudgetService:
         self.settings: BudgetSettings = policy.budgets or BudgetSettings()
         self.tz = ZoneInfo(self.settings.timezone)
         self.limits: dict[str, BudgetLimit] = {limit.name: limit for limit in self.settings.limits}
+        self._limits: tuple[BudgetLimit, ...] = tuple(self.settings.limits)
+        """The policy's budgets plus the caps of the keys seen (:meth:`key_cap`)."""
         self.store = BudgetStore(engine, self.settings.reservation_ttl_s)
         self.alerts = AlertSink(self.settings)
         self.writer = LedgerWriter(self._write)
@@ -200,7 +202,7 @@ class BudgetService:
             return cached[2]
         out: list[tuple[BudgetLimit, CounterKey]] = []
         valid_from, valid_until = datetime.min, datetime.max
-        for limit in self.settings.limits:
+        for limit in self._limits:
             keys = scope_keys(limit, ctx)
             if keys:
                 start, end = self._bounds(limit.window, when)
@@ -211,6 +213,20 @@ class BudgetService:
         result = tuple(out)
         self._counters[ctx] = (valid_from, valid_until, result)
         return result
+
+    def key_cap(self, key: str, usd: float) -> BudgetLimit:
+        """The budget that caps ``key``'s spend at ``usd`` per calendar month (a key's own
+        ``limits.max_budget_usd``), counted from now on like any budget of the policy."""
+        name = f"key-cap:{key}"
+        limit = self.limits.get(name)
+        if limit is None or limit.limit_usd != usd:
+            limit = BudgetLimit(name=name, scope="key", match=(key,), window="monthly", limit_usd=usd,
+                                description=f"limits.max_budget_usd of key '{key}'")
+            with self._open_cond:
+                self.limits[name] = limit
+                self._limits = (*(x for x in self._limits if x.name != name), limit)
+                self._counters.clear()
+        return limit
 
     def _bounds(self, window: str, when: datetime) -> tuple[datetime, datetime]:
         """``window_bounds``, remembered until the window ends (the hot path asks per call)."""

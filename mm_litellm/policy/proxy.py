@@ -41,8 +41,9 @@ SecretHash = Annotated[str, AfterValidator(check_hash)]
 class KeyLimits(Frozen):
     """Limits of one key on top of the policy's budgets (enforced by LiteLLM's proxy where noted)."""
 
-    max_budget_usd: float | None = Field(default=None, ge=0)
-    """Spend cap of this key (mm_litellm budgets, once configured)."""
+    max_budget_usd: float | None = Field(default=None, gt=0)
+    """Spend cap of this key per calendar month, enforced like a budget (reserved before each call;
+    needs the policy's ``budgets:`` section, which keeps the ledger). To stop a key, disable it."""
     rpm: int | None = Field(default=None, gt=0)
     """Requests per minute (LiteLLM's proxy rate limiter)."""
     tpm: int | None = Field(default=None, gt=0)

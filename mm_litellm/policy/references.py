@@ -37,7 +37,18 @@ def check_references(policy: Policy) -> list[tuple[Loc, str]]:
         *check_prompts(policy),
         *check_routing_references(policy),
         *budget_references(policy),
+        *_key_caps(policy),
     ]
+
+
+def _key_caps(policy: Policy) -> Iterator[tuple[Loc, str]]:
+    """A key's ``limits.max_budget_usd`` is enforced from the ledger: the policy must keep one."""
+    if policy.budgets is not None:
+        return
+    for key, spec in policy.proxy.keys.items():
+        if spec.limits.max_budget_usd is not None:
+            yield (("proxy", "keys", key, "limits", "max_budget_usd"),
+                   "a key's spend cap needs the policy's 'budgets:' section (the ledger enforces it)")
 
 
 def _names(policy: Policy) -> Iterator[tuple[Loc, str]]:
