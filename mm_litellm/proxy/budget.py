@@ -21,8 +21,10 @@ from mm_litellm.routing.plan import Plan
 __all__ = ["refusal", "release", "reserve"]
 
 
-async def reserve(rt: Any, plan: Plan, data: dict[str, Any]) -> Plan:
-    """Admit ``plan`` under the policy's budgets; returns the plan to run (a downgrade changes it)."""
+async def reserve(rt: Any, plan: Plan, data: dict[str, Any], *, messages: Any = None) -> Plan:
+    """Admit ``plan`` under the policy's budgets; returns the plan to run (a downgrade changes it).
+
+    ``messages``: what the estimate counts when the request has no chat ``messages``."""
     from mm_litellm.admission import aadmit
 
     # The budget step sees the authenticated identity only (the client's `user` and metadata
@@ -30,7 +32,7 @@ async def reserve(rt: Any, plan: Plan, data: dict[str, Any]) -> Plan:
     view = {k: v for k, v in data.items() if k not in ("user", "metadata")}
     view["metadata"] = {CONTEXT_KEY: metadata_of(data)[CONTEXT_KEY]}  # the same dict: admit adds to it
     try:
-        admitted, _held = await aadmit(rt, plan, data.get("messages"), view)
+        admitted, _held = await aadmit(rt, plan, messages if messages is not None else data.get("messages"), view)
     except BudgetExceeded as exc:
         raise refusal(exc) from exc
     except BudgetStoreError as exc:

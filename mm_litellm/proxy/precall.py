@@ -77,7 +77,7 @@ async def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> di
             ctx["budget_mode"] = True
     metadata[CONTEXT_KEY] = ctx
     model = data.get("model")
-    if call_type not in ROUTED_CALL_TYPES or not isinstance(model, str):
+    if not isinstance(model, str):
         return data
     ctx["requested_model"] = model
     _check_key_models(identity, model)
@@ -85,6 +85,11 @@ async def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> di
     if rt is None:
         return data
     ctx["runtime"] = rt.id
+    if call_type not in ROUTED_CALL_TYPES:
+        # responses, messages, embeddings, images, audio...: not routed, but reserved and charged
+        # like a chat call, so no endpoint spends around a budget
+        await _admit_unrouted(rt, data, model)
+        return data
 
     if data.get("prompt_id"):  # rendered before routing, so the rules see the rendered request
         model, ctx = _render_prompt(rt, data, model)
@@ -106,6 +111,35 @@ async def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> di
         if admitted is not plan:
             data["model"] = admitted.target
     return data
+
+
+async def _admit_unrouted(rt: _runtime.Runtime, data: dict[str, Any], model: str) -> None:
+    """Reserve the estimate of a call the policy does not route (the model LiteLLM will use: a
+    route or alias name resolves as the proxy's ``model_group_alias`` does)."""
+    from mm_litellm.proxy.budget import reserve
+    from mm_litellm.routing.plan import Plan
+
+    target = model
+    if rt.engine.handles(model):
+        try:
+            target = rt.engine.plan(model, [], {}).target
+        except RoutingError:
+            pass
+    messages = data.get("messages")
+    if not isinstance(messages, list):
+        text = data.get("input") if data.get("input") is not None else data.get("prompt")
+        messages = [{"role": "user", "content": text if isinstance(text, str) else repr(text)}]
+    plan = Plan(requested=model, target=target)
+    admitted = await reserve(rt, plan, data, messages=messages)
+    if admitted.target != plan.target:  # a budget says downgrade: only a routed chat call can
+        from mm_litellm.proxy.budget import release
+
+        release(data)
+        raise RequestRefused(
+            429, f"mm_litellm: a budget is exhausted for '{model}' and downgrades apply to chat calls only",
+            kind="budget_exceeded", code="budget_exceeded",
+            details={"reason": "budget_exceeded", "downgrade_to": admitted.target},
+        )
 
 
 def _render_prompt(rt: _runtime.Runtime, data: dict[str, Any], model: str) -> tuple[str, RequestContext]:

@@ -106,3 +106,24 @@ def test_a_key_cap_without_budgets_is_refused_at_load() -> None:
     text = POLICY.split("budgets:")[0] + "proxy:\n  keys:\n" + POLICY.split("  keys:\n")[1]
     with pytest.raises(PolicyError, match=r"proxy\.keys\.capped\.limits\.max_budget_usd: a key's spend cap"):
         parse_policy(text.replace("{db}", "/tmp/x.db"))
+
+
+async def test_every_endpoint_is_reserved_for_before_it_reaches_a_provider(ledger: Path) -> None:
+    """Responses, messages and embeddings calls are admitted like chat: a spent cap refuses them."""
+    await _call(CAPPED)  # the cap is now nearly spent
+    for call_type, body in (
+        ("aresponses", {"input": "hello", "max_output_tokens": 20}),
+        ("anthropic_messages", {"messages": MESSAGES, "max_tokens": 20}),
+        ("aembedding", {"input": ["hello"]}),
+    ):
+        allowed = await prepare_request(await user_api_key_auth(None, VICTIM), {"model": "small", **body},
+                                        call_type)
+        assert allowed["metadata"]["mm_litellm"]["reservation"]  # a budgeted caller is reserved for
+        from mm_litellm.proxy.budget import release
+
+        release(allowed)
+        auth = await user_api_key_auth(None, CAPPED)
+        with pytest.raises(RequestRefused) as refused:
+            await prepare_request(auth, {"model": "small", **body}, call_type)
+        assert refused.value.status == 429, call_type
+        assert refused.value.details["budget"] == "key-cap:capped"
