@@ -46,6 +46,7 @@ def find_policy() -> None:
         if _state["looked"]:
             return
         _state["looked"] = True
+        _drain_at_shutdown()
         if not os.environ.get(POLICY_ENV):
             config_path = getattr(_proxy_server(), "user_config_file_path", None)
             if isinstance(config_path, str) and config_path:
@@ -55,6 +56,38 @@ def find_policy() -> None:
                 if path is not None:
                     os.environ[POLICY_ENV] = str(path)
         _start_watching()
+
+
+def _drain_at_shutdown() -> None:
+    """Record every answered call before the proxy stops.
+
+    LiteLLM reports a call's success on a logging worker a moment after the answer is sent; its
+    shutdown cancels that worker. So its ``proxy_shutdown_event`` is wrapped once: first the
+    worker's queue is drained and every policy's ledger written, then LiteLLM shuts down.
+    """
+    server = _proxy_server()
+    original = getattr(server, "proxy_shutdown_event", None)
+    if original is None or getattr(original, "mm_litellm_drains", False):
+        return
+
+    async def proxy_shutdown_event(*args: Any, **kwargs: Any) -> Any:
+        import asyncio
+
+        from mm_litellm import runtime
+        from mm_litellm.integrations.callbacks_drain import drain_callbacks
+        from mm_litellm.logs import get_logger
+
+        try:
+            if not await drain_callbacks(timeout=10.0):
+                get_logger("mm_litellm.proxy").error("proxy.shutdown_drain_timeout", waited_s=10.0)
+            for rt in runtime.live_runtimes():
+                if rt.keeps_ledger and rt.budget is not None:
+                    await asyncio.to_thread(rt.budget.flush, 10.0)
+        finally:
+            return await original(*args, **kwargs)
+
+    proxy_shutdown_event.mm_litellm_drains = True  # type: ignore[attr-defined]
+    server.proxy_shutdown_event = proxy_shutdown_event
 
 
 def _start_watching() -> None:
