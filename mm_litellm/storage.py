@@ -83,11 +83,29 @@ def _prompt_tables_v2(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn, tables=store.TABLES)
 
 
+def _quarantine_table_v3(conn: Connection) -> None:
+    from sqlmodel import SQLModel
+
+    from mm_litellm.budget.models import QuarantinedRow
+
+    SQLModel.metadata.create_all(conn, tables=[QuarantinedRow.__table__])  # type: ignore[attr-defined]
+
+
+def _expired_holds_v4(conn: Connection) -> None:
+    from sqlmodel import SQLModel
+
+    from mm_litellm.budget.models import ExpiredHold
+
+    SQLModel.metadata.create_all(conn, tables=[ExpiredHold.__table__])  # type: ignore[attr-defined]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "usage ledger, budget counters, reservations and alerts", _budget_tables_v1),
     Migration(
         2, "prompt registry: versions, labels, label history, assignments", _prompt_tables_v2, compatible=True
     ),
+    Migration(3, "ledger quarantine: rows the writer could not write", _quarantine_table_v3, compatible=True),
+    Migration(4, "expired holds charged at their estimate", _expired_holds_v4, compatible=True),
 ]
 """Every schema step, in order. Other packages append theirs (with the next version number)."""
 

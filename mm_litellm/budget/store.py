@@ -10,6 +10,7 @@ therefore enforce one budget together.
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -205,6 +206,22 @@ class BudgetStore:
                 self._expire(conn, cid, now)
                 count += int(before or 0)
             return count
+
+    def quarantine(self, row: Mapping[str, Any], error: str) -> None:
+        """Keep a row the ledger cannot take in ``mm_ledger_quarantine``, with the error and the row
+        as JSON. Its call's hold is left to expire (and be charged at its estimate)."""
+        call_id = row.get("call_id") if isinstance(row, Mapping) else None
+        payload = json.dumps(
+            dict(row) if isinstance(row, Mapping) else {"row": row}, default=repr, sort_keys=True
+        )
+        with write_transaction(self.engine) as conn, conn.begin():
+            conn.execute(
+                text(
+                    "INSERT INTO mm_ledger_quarantine (ts, call_id, error, row_json)"
+                    " VALUES (:ts, :c, :e, :j)"
+                ),
+                {"ts": utcnow(), "c": None if call_id is None else str(call_id)[:256], "e": error, "j": payload},
+            )
 
     # -- settlement ---------------------------------------------------------------------------
     def settle(

@@ -106,28 +106,34 @@ def ledger_row(
     if not call_id:
         return None
     params = kwargs.get("litellm_params") or {}
-    metadata = params.get("metadata") or kwargs.get("metadata") or {}
+    metadata = (params.get("metadata") if isinstance(params, Mapping) else None) or kwargs.get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
     mm = metadata.get("mm_litellm") or {}
+    mm = mm if isinstance(mm, Mapping) else {}
     ident = identity_of({"metadata": metadata, "user": kwargs.get("user") or slo.get("end_user")})
-    tags = list(ident["tags"]) or list(slo.get("request_tags") or [])
+    request_tags = slo.get("request_tags")
+    tags = list(ident["tags"]) or (list(request_tags) if isinstance(request_tags, list | tuple) else [])
     model = slo.get("model_group") or kwargs.get("model") or slo.get("model")
     deployment = slo.get("model") or kwargs.get("model")
     provider = slo.get("custom_llm_provider")
     if deployment and provider and "/" not in str(deployment):
         deployment = f"{provider}/{deployment}"
-    prompt_tokens = int(slo.get("prompt_tokens") or 0)
-    completion_tokens = int(slo.get("completion_tokens") or 0)
+    model, deployment = _text(model), _text(deployment)  # a client's {"model": 123} stays writable
+    prompt_tokens = _count(slo.get("prompt_tokens")) or 0
+    completion_tokens = _count(slo.get("completion_tokens")) or 0
     cost, priced, source = _cost(service, model, kwargs, slo, prompt_tokens, completion_tokens, status)
     exception = kwargs.get("exception")
     prompt = mm.get("prompt") or {}
+    if not isinstance(prompt, Mapping):
+        prompt = {}
     return {
-        "call_id": str(call_id),
+        "call_id": _text(call_id, 128),
         "ts": utcnow(),
-        "route": mm.get("route"),
-        "rule": mm.get("rule"),
-        "requested_model": mm.get("requested_model") or model,
-        "model": model,
-        "deployment": deployment,
+        "route": _text(mm.get("route")),
+        "rule": _text(mm.get("rule")),
+        "requested_model": _text(mm.get("requested_model") or model),
+        "model": _text(model),
+        "deployment": _text(deployment),
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "cost_usd": cost,
@@ -136,18 +142,44 @@ def ledger_row(
         "latency_ms": _ms(start, end),
         "status": status,
         "error_class": type(exception).__name__ if exception is not None else None,
-        "task": mm.get("task"),
-        "user": ident["user"],
-        "team": ident["team"],
-        "api_key": ident["key"],
-        "tags": "," + ",".join(str(t) for t in tags) + "," if tags else "",
-        "parent_id": mm.get("parent_id"),
-        "escalation_hop": mm.get("escalation_hop"),
-        "prompt_id": prompt.get("id"),
-        "prompt_version": None if prompt.get("version") is None else str(prompt.get("version")),
-        "prompt_variant": prompt.get("variant"),
-        "reservation_id": mm.get("reservation"),
+        "task": _text(mm.get("task")),
+        "user": _text(ident["user"]),
+        "team": _text(ident["team"]),
+        "api_key": _text(ident["key"]),
+        "tags": "," + ",".join(t for t in (_text(t) for t in tags) if t) + "," if tags else "",
+        "parent_id": _text(mm.get("parent_id"), 128),
+        "escalation_hop": _count(mm.get("escalation_hop")),
+        "prompt_id": _text(prompt.get("id")),
+        "prompt_version": _text(prompt.get("version")),
+        "prompt_variant": _text(prompt.get("variant")),
+        "reservation_id": _text(mm.get("reservation"), 64),
     }
+
+
+def _text(value: Any, limit: int = 256) -> str | None:
+    """A column value as text: scalars as their string, anything else (a dict ``user``) None.
+
+    A ledger row must be writable whatever a client sent; an identity that is not a plain
+    value never selects a budget."""
+    if value is None or isinstance(value, bool):
+        return None if value is None else str(value)
+    if isinstance(value, str | int | float):
+        text = str(value)
+        return text[:limit] if text else None
+    return None
+
+
+def _count(value: Any) -> int | None:
+    """A whole number (tokens, hops) or None when the value is not one."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
 
 
 def _cost(
