@@ -40,6 +40,8 @@ __all__ = ["LEASE_HEADROOM", "Alert", "BudgetStore", "Charge", "CounterKey", "De
 
 EPS = 1e-12
 LEASE_HEADROOM = 50
+MAX_ATTEMPTS = 32
+"""Failed attempts kept per call id (``<call id>#1`` ...); more are counted as duplicates."""
 """A process may hold a lease on a counter only while the counter has room for this many calls."""
 
 
@@ -240,11 +242,13 @@ class BudgetStore:
         spends: dict[CounterKey, list[float]] = {}
         with write_transaction(self.engine) as conn, conn.begin():
             inserted = self._insert_rows(conn, rows)
-            new = len(inserted)
+            new = 0
             for row in rows:
-                if row["call_id"] not in inserted:
-                    continue
-                inserted.discard(row["call_id"])  # a call id twice in one batch counts once
+                if row["call_id"] in inserted:
+                    inserted.discard(row["call_id"])  # the first row of this id in the batch went in
+                elif not self._record_attempt(conn, row):
+                    continue  # a duplicate event: nothing inserted, no spend
+                new += 1
                 usd = row["cost_usd"] or 0.0
                 tokens = int(row["prompt_tokens"] or 0) + int(row["completion_tokens"] or 0)
                 for _limit, key in charges_of(row):
@@ -325,6 +329,41 @@ class BudgetStore:
         params = [{k: v for k, v in row.items() if k in columns} for row in rows]
         stmt = insert(table).on_conflict_do_nothing(index_elements=["call_id"]).returning(table.c.call_id)
         return {r[0] for r in conn.execute(stmt, params)}
+
+    def _record_attempt(self, conn: Connection, row: Mapping[str, Any]) -> bool:
+        """A row whose call id is in the ledger already: another attempt of that call, or a duplicate.
+
+        On the proxy a failed attempt and the retry or fallback that succeeds share one LiteLLM
+        call id. The call's row under that id is the one that served it: a success takes the id
+        over from a failed attempt, which is kept as ``<call id>#<n>``; a failed attempt arriving
+        later is recorded as ``<call id>#<n>`` beside it. An event identical to a recorded one
+        (same status, deployment, latency and error) is a duplicate and inserts nothing.
+        Returns True when a row was inserted (its spend is then counted).
+        """
+        cid = str(row["call_id"])
+        names = [cid, *(f"{cid}#{n}" for n in range(1, MAX_ATTEMPTS + 1))]  # exact ids: index lookups
+        known = conn.execute(
+            text(
+                "SELECT id, call_id, status, deployment, latency_ms, error_class FROM mm_ledger"
+                " WHERE call_id IN :ids ORDER BY id"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"ids": names},
+        ).all()
+        signature = (row.get("status"), row.get("deployment"), row.get("latency_ms"), row.get("error_class"))
+        if any(tuple(k[2:]) == signature for k in known):
+            return False
+        main = next((k for k in known if k[1] == cid), None)
+        success = row.get("status") == "success"
+        if main is not None and main[2] == "success" and success:
+            return False  # one call id served twice cannot be: keep the first
+        attempt = f"{cid}#{len(known)}"
+        if main is None:
+            attempt = cid
+        elif success:  # the call that served takes the id; the failed attempt moves aside
+            conn.execute(text("UPDATE mm_ledger SET call_id = :a WHERE id = :i"), {"a": attempt, "i": main[0]})
+            attempt = cid
+        moved = {**row, "call_id": attempt}
+        return bool(self._insert_rows(conn, [moved]))
 
     def _counter_ids(self, conn: Connection, keys: Sequence[CounterKey]) -> dict[CounterKey, int]:
         ids: dict[CounterKey, int] = {}

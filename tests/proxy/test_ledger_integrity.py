@@ -10,6 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.budget.test_charged_once import EXPECTED, REQUESTS, script
+
 pytestmark = pytest.mark.slow
 
 HI = [{"role": "user", "content": "hi"}]
@@ -44,15 +46,19 @@ def test_a_non_string_model_never_stops_the_ledger(proxy: Any) -> None:
         assert proxy.ledger_row(call_id)["status"] == "success"
 
 
-def test_a_route_fallback_is_charged_once_on_the_model_that_served(proxy: Any) -> None:
-    proxy.upstream.script("fake-flaky", fault="500")
-    proxy.upstream.script("fake-backup", reply="backup answered", prompt_tokens=1000, completion_tokens=500)
-    raw = proxy.client(proxy.keys["alice"]).chat.completions.with_raw_response.create(
-        model="auto", messages=HI, extra_body={"metadata": {"path": "flaky"}})
-    assert raw.parse().choices[0].message.content == "backup answered"
-    call_id = raw.headers["x-litellm-call-id"]
-    served = proxy.ledger_row(call_id)
-    assert (served["status"], served["model"]) == ("success", "backup")
-    assert served["cost_usd"] == pytest.approx(1000e-6 + 500 * 2e-6)
-    attempts = wait_rows(proxy, "SELECT * FROM mm_ledger WHERE call_id LIKE ?", (call_id + "#%",), 1)
-    assert [(a["status"], a["model"], a["cost_usd"]) for a in attempts] == [("error", "flaky", 0.0)]
+@pytest.mark.parametrize("scenario", sorted(EXPECTED))
+def test_proxy_charges_a_served_call_once_like_the_sdk(proxy: Any, scenario: str) -> None:
+    """The scenarios of tests/budget/test_charged_once.py through the proxy: the same ledger."""
+    script(proxy.upstream, scenario)
+    request = dict(REQUESTS[scenario])
+    body = {"model": request.pop("model"), "messages": HI, **request}
+    key = proxy.master_key if scenario == "client-fallback" else proxy.keys["alice"]  # where allowed
+    reply = httpx.post(proxy.url + "/v1/chat/completions", json=body, timeout=60,
+                       headers={"Authorization": f"Bearer {key}"})
+    assert reply.status_code == 200, reply.text
+    call_id = reply.headers["x-litellm-call-id"]
+    ids = (call_id, *(f"{call_id}#{n}" for n in range(1, 4)))
+    rows = wait_rows(proxy, "SELECT * FROM mm_ledger WHERE call_id IN (?, ?, ?, ?) ORDER BY status, id", ids,
+                     len(EXPECTED[scenario]))
+    assert [(r["status"], r["model"], pytest.approx(r["cost_usd"])) for r in rows] == EXPECTED[scenario]
+    assert rows[-1]["call_id"] == call_id  # the call that served keeps the call id
