@@ -8,6 +8,7 @@ standard logging object) into a row and queues it: the background writer does th
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,11 @@ from mm_litellm.policy.schema import Policy
 __all__ = ["ledger_row", "register_callbacks", "register_service"]
 
 log = structlog.get_logger("mm_litellm.budget")
+
+MAX_CALL_TOKENS = 100_000_000
+"""Reported prompt or completion tokens above this (or below 0) are impossible for one call."""
+MAX_CALL_USD = 1_000_000.0
+"""A reported cost above this (or negative, or not finite) is impossible for one call."""
 
 
 def register_callbacks(policy: Policy, *, engine: Any = None) -> BudgetService:
@@ -119,10 +125,24 @@ def ledger_row(
     if deployment and provider and "/" not in str(deployment):
         deployment = f"{provider}/{deployment}"
     model, deployment = _text(model), _text(deployment)  # a client's {"model": 123} stays writable
-    prompt_tokens = _count(slo.get("prompt_tokens")) or 0
-    completion_tokens = _count(slo.get("completion_tokens")) or 0
+    reported = (_count(slo.get("prompt_tokens")), _count(slo.get("completion_tokens")))
+    invalid = _usage_problem(*reported)
+    prompt_tokens, completion_tokens = (max(0, n or 0) for n in reported)
     cost, priced, source = _cost(service, model, kwargs, slo, prompt_tokens, completion_tokens, status)
+    if invalid is None and cost is not None and not (math.isfinite(cost) and 0 <= cost <= MAX_CALL_USD):
+        invalid = f"cost_usd={cost}"
     exception = kwargs.get("exception")
+    error_class = type(exception).__name__ if exception is not None else None
+    if invalid is not None:  # never trusted, never a refund: flagged and charged at the estimate
+        log.warning("budget.usage_invalid", call_id=str(call_id)[:128], model=model, usage=invalid)
+        error_class = "InvalidUsage"
+        prompt_tokens = completion_tokens = 0
+        cost, priced, source = (0.0, True, source) if status != "success" else (None, False, "unpriced")
+    if status == "success" and not prompt_tokens and not completion_tokens and not cost:
+        estimated = _estimated(service, model, kwargs)  # no usage: the request's tokens and bound
+        if estimated is not None:
+            prompt_tokens, completion_tokens, cost = estimated
+            priced, source = cost is not None, "estimated" if cost is not None else "unpriced"
     prompt = mm.get("prompt") or {}
     if not isinstance(prompt, Mapping):
         prompt = {}
@@ -141,7 +161,7 @@ def ledger_row(
         "cost_source": source,
         "latency_ms": _ms(start, end),
         "status": status,
-        "error_class": type(exception).__name__ if exception is not None else None,
+        "error_class": error_class,
         "task": _text(mm.get("task")),
         "user": _text(ident["user"]),
         "team": _text(ident["team"]),
@@ -154,6 +174,30 @@ def ledger_row(
         "prompt_variant": _text(prompt.get("variant")),
         "reservation_id": _text(mm.get("reservation"), 64),
     }
+
+
+def _usage_problem(prompt: int | None, completion: int | None) -> str | None:
+    """Why reported usage is impossible (negative or absurd counts), or None when it is plausible."""
+    for name, value in (("prompt_tokens", prompt), ("completion_tokens", completion)):
+        if value is not None and not 0 <= value <= MAX_CALL_TOKENS:
+            return f"{name}={value}"
+    return None
+
+
+def _estimated(service: BudgetService, model: str | None, kwargs: Mapping[str, Any]) -> tuple[int, int, float | None] | None:
+    """(prompt, completion, cost) of a chat call from its request, as its reservation estimated
+    it: prompt tokens counted, completion at its bound; None for calls without messages."""
+    messages = kwargs.get("messages")
+    if not model or not isinstance(messages, list):
+        return None
+    params = kwargs.get("optional_params")
+    request = {**(params if isinstance(params, Mapping) else {})}
+    try:
+        estimate = service.estimate(model, messages, request)
+    except Exception as exc:  # the row must still be written
+        log.warning("budget.usage_estimate_failed", model=model, error=str(exc)[:200])
+        return None
+    return estimate.prompt_tokens, estimate.completion_tokens, estimate.usd
 
 
 def _text(value: Any, limit: int = 256) -> str | None:

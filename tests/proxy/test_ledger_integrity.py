@@ -62,3 +62,21 @@ def test_proxy_charges_a_served_call_once_like_the_sdk(proxy: Any, scenario: str
                      len(EXPECTED[scenario]))
     assert [(r["status"], r["model"], pytest.approx(r["cost_usd"])) for r in rows] == EXPECTED[scenario]
     assert rows[-1]["call_id"] == call_id  # the call that served keeps the call id
+
+
+def test_impossible_or_missing_usage_is_never_a_refund_or_free(proxy: Any) -> None:
+    client = proxy.client(proxy.keys["alice"])
+    proxy.upstream.script("fake-backup", prompt_tokens=-1_000_000_000, completion_tokens=5)
+    negative = client.chat.completions.with_raw_response.create(model="backup", messages=HI, max_tokens=20)
+    proxy.upstream.script("fake-backup", prompt_tokens=10, completion_tokens=5)
+    proxy.upstream.script("fake-backup", fault="no_usage")
+    missing = client.chat.completions.with_raw_response.create(model="backup", messages=HI, max_tokens=30)
+    proxy.upstream.script("fake-backup", fault="none")
+    flagged = proxy.ledger_row(negative.headers["x-litellm-call-id"])
+    assert (flagged["error_class"], flagged["cost_source"], flagged["completion_tokens"]) == (
+        "InvalidUsage", "estimated", 20)
+    assert flagged["cost_usd"] > 0
+    estimated = proxy.ledger_row(missing.headers["x-litellm-call-id"])
+    assert (estimated["status"], estimated["cost_source"], estimated["completion_tokens"]) == (
+        "success", "estimated", 30)
+    assert estimated["cost_usd"] == pytest.approx(estimated["prompt_tokens"] * 1e-6 + 30 * 2e-6)
