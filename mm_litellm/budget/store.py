@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
+import structlog
 
 from mm_litellm.budget.dbapi import (
     COUNTER_ID,
@@ -38,8 +40,11 @@ from mm_litellm.storage import ensure_schema, write_transaction
 
 __all__ = ["LEASE_HEADROOM", "Alert", "BudgetStore", "Charge", "CounterKey", "Denial", "Release", "Spend"]
 
+log = structlog.get_logger("mm_litellm.budget")
+
 EPS = 1e-12
 LEASE_HEADROOM = 50
+SWEEP_EVERY_S = 60.0
 MAX_ATTEMPTS = 32
 """Failed attempts kept per call id (``<call id>#1`` ...); more are counted as duplicates."""
 """A process may hold a lease on a counter only while the counter has room for this many calls."""
@@ -55,6 +60,20 @@ class BudgetStore:
         self._ids: dict[CounterKey, int] = {}
         """Counter ids already committed (a counter row is never deleted or renumbered)."""
         ensure_schema(engine)
+        self._next_sweep = 0.0
+        self.sweep()
+
+    def sweep(self) -> None:
+        """:meth:`expire`, at most once per :data:`SWEEP_EVERY_S` (at open, then after settling), so
+        the holds of a dead process are charged even when no call comes near a limit."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + SWEEP_EVERY_S
+        try:
+            self.expire()
+        except Exception as exc:  # the next sweep (or reservation near a limit) tries again
+            log.warning("budget.expire_failed", error=str(exc)[:300])
 
     # -- reservations -------------------------------------------------------------------------
     def reserve(self, reservation_id: str, charges: Sequence[Charge]) -> Denial | None:
@@ -116,6 +135,8 @@ class BudgetStore:
                         SETTLE.text,
                         {"su": 0.0, "st": 0, "un": 0, "ru": freed[0], "rt": int(freed[1]), "id": cid},
                     )
+                else:  # the hold expired meanwhile and was charged: this unused part is refunded
+                    cur.refund_expired(back, cid)
             if returns:
                 rows = cur.lock(sorted(set(ids.values())))
             ordered = sorted(charges, key=lambda c: ids[c.key])
@@ -185,7 +206,14 @@ class BudgetStore:
         self.settle([], list(reservation_ids), lambda _row: [], {})
 
     def expire(self) -> int:
-        """Release every reservation past its expiry (crashed processes); returns how many."""
+        """Charge every hold past its expiry at its estimate; returns how many holds.
+
+        A hold outlives its TTL when its process died (or a call ran longer than the TTL): the
+        call may have been served and paid for, so its estimate moves from reserved to spent and
+        a ledger row ``expired:<reservation id>`` (``cost_source = expired-hold``) records it.
+        A row of that call arriving later (a slow process, not a dead one) gives its share back:
+        the estimate is refunded and the real cost charged instead (see ``refund_expired``).
+        """
         now = utcnow()
         with write_transaction(self.engine) as conn, conn.begin():
             ids = [
@@ -281,8 +309,9 @@ class BudgetStore:
                 got = conn.execute(
                     GIVE_BACK, {"u": back.usd, "t": back.tokens, "r": back.rid, "c": ids[back.key]}
                 ).first()
-                if got is None:
-                    continue  # the hold expired meanwhile: the sweep already released it
+                if got is None:  # the hold expired meanwhile and was charged at its estimate:
+                    _Cursor(conn.connection, self._pg).refund_expired(back, ids[back.key])  # refund
+                    continue
                 acc = freed.setdefault(ids[back.key], [0.0, 0])
                 acc[0] += back.usd
                 acc[1] += back.tokens
@@ -314,6 +343,7 @@ class BudgetStore:
                 )
             alerts = self._claim_alerts(conn, {k: ids[k] for k in spends}, limits) if spends else []
         self._ids.update(ids)  # committed now
+        self.sweep()
         return new, alerts
 
     # -- helpers ------------------------------------------------------------------------------
@@ -393,23 +423,7 @@ class BudgetStore:
         return float(row[0] + row[2]) if limit.unit == "usd" else float(row[1] + row[3])
 
     def _expire(self, conn: Connection, cid: int, now: datetime) -> tuple[float, int, float, int]:
-        stale = conn.execute(
-            text(
-                "SELECT COALESCE(SUM(amount_usd), 0), COALESCE(SUM(amount_tokens), 0)"
-                " FROM mm_budget_reservation"
-                " WHERE counter_id = :c AND expires_at < :now"
-            ),
-            {"c": cid, "now": now},
-        ).one()
-        if stale[0] or stale[1]:
-            conn.execute(
-                text("DELETE FROM mm_budget_reservation WHERE counter_id = :c AND expires_at < :now"),
-                {"c": cid, "now": now},
-            )
-            conn.execute(
-                SETTLE, {"su": 0.0, "st": 0, "un": 0, "ru": stale[0], "rt": int(stale[1]), "id": cid}
-            )
-        return self._lock(conn, [cid])[cid]
+        return _Cursor(conn.connection, self._pg).expire(cid, now)
 
     def _claim_alerts(
         self,

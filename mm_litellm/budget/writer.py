@@ -34,6 +34,8 @@ log = structlog.get_logger(__name__)
 
 IDLE_EXIT_S = 2.0
 MAX_BACKOFF_S = 5.0
+WRITTEN_KEPT = 100_000
+"""Call ids of written rows remembered for :meth:`LedgerWriter.state` (batch durability checks)."""
 Item = tuple[str, Any]  # ("row", dict) or ("release", reservation id)
 Write = Callable[[list[Mapping[str, Any]], list[Any]], None]
 Quarantine = Callable[[Mapping[str, Any], str], None]
@@ -72,12 +74,33 @@ class LedgerWriter:
         self.last_error: str | None = None
         self.quarantined = 0
         """Rows this writer has quarantined (see the module docstring)."""
+        self._positions: dict[str, int] = {}
+        """Call id -> its position in the queue, while its row is not written yet."""
+        self._written: dict[str, None] = {}
+        """Call ids of the most recently written rows (insertion ordered, at most WRITTEN_KEPT)."""
         ref = weakref.ref(self)
         atexit.register(_close_at_exit, ref)
 
     def submit(self, row: Mapping[str, Any]) -> None:
         """Queue one ledger row (with its ``reservation_id`` to release, if any)."""
         self._put(("row", row))
+
+    def state(self, call_id: str) -> str | None:
+        """``"written"``, ``"queued"`` or ``None`` (not seen, or written too long ago to remember)."""
+        with self._cond:
+            if call_id in self._positions:
+                return "queued"
+            return "written" if call_id in self._written else None
+
+    def flush_call(self, call_id: str, timeout: float = 30.0) -> bool:
+        """Wait until the row of ``call_id`` (queued already) is written; False on timeout or if unknown."""
+        with self._cond:
+            position = self._positions.get(call_id)
+            if position is None:
+                return call_id in self._written
+            self._urgent = max(self._urgent, position)
+            self._cond.notify_all()
+            return self._cond.wait_for(lambda: self._done >= position, timeout=timeout)
 
     def release(self, reservation: Any) -> None:
         """Queue a release: a reservation id, or a share of one (``store.Release``)."""
@@ -87,6 +110,10 @@ class LedgerWriter:
         with self._cond:
             self._items.append(item)
             self._queued += 1
+            if item[0] == "row" and isinstance(item[1], Mapping):
+                call_id = item[1].get("call_id")
+                if isinstance(call_id, str):
+                    self._positions[call_id] = self._queued
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="mm-litellm-ledger", daemon=True)
                 self._thread.start()
@@ -146,6 +173,7 @@ class LedgerWriter:
                 with self._cond:
                     del self._items[:handled]
                     self._done += handled
+                    self._remember_written()
                     self._cond.notify_all()
                     if self._closed and self._errors > 5:
                         self._spill()
@@ -159,7 +187,18 @@ class LedgerWriter:
             with self._cond:
                 del self._items[: len(batch)]
                 self._done += len(batch)
+                self._remember_written()
                 self._cond.notify_all()
+
+    def _remember_written(self) -> None:
+        if not self._positions:
+            return
+        done = [cid for cid, position in self._positions.items() if position <= self._done]
+        for cid in done:
+            del self._positions[cid]
+            self._written[cid] = None
+        while len(self._written) > WRITTEN_KEPT:
+            del self._written[next(iter(self._written))]
 
     def _write_batch(self, batch: list[Item]) -> int:
         """Write ``batch``; how many of its leading items are done (all unless the store is down)."""

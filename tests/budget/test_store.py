@@ -200,12 +200,35 @@ def test_crashed_reservations_expire(tmp_path: Any) -> None:
     assert store.reserve("crashed", [Charge(CAP, KEY, 0.9, 1)]) is None
     assert store.reserve("next", [Charge(CAP, KEY, 0.2, 1)]) is not None  # the crashed call still counts
     time.sleep(0.4)
-    assert store.reserve("next", [Charge(CAP, KEY, 0.2, 1)]) is None  # ...until its reservation expires
-    assert _counter(store)[2] == pytest.approx(0.2)
-    store.reserve("late", [Charge(CAP, KEY, 0.1, 1)])
+    # ...and when its reservation expires it is charged at its estimate, not forgotten
+    assert store.reserve("next", [Charge(CAP, KEY, 0.2, 1)]) is not None
+    assert store.reserve("next", [Charge(CAP, KEY, 0.1, 1)]) is None
     time.sleep(0.4)
     assert store.expire() == 2
-    assert _counter(store)[2] == pytest.approx(0.0)
+    assert _counter(store)[:4] == (pytest.approx(1.0), 2, pytest.approx(0.0), 0)
+    with store.engine.connect() as c:
+        rows = c.execute(
+            text("SELECT call_id, cost_usd, status, cost_source FROM mm_ledger ORDER BY call_id")
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("expired:crashed", pytest.approx(0.9), "expired", "expired-hold"),
+        ("expired:next", pytest.approx(0.1), "expired", "expired-hold"),
+    ]
+
+
+def test_a_row_after_its_hold_expired_settles_it_at_its_real_cost(tmp_path: Any) -> None:
+    from mm_litellm.budget.store import Release
+
+    store = BudgetStore(storage.make_engine(f"sqlite:///{tmp_path / 'e.db'}"), ttl_s=0.2)
+    assert store.reserve("slow", [Charge(CAP, KEY, 0.3, 100)]) is None
+    time.sleep(0.3)
+    assert store.expire() == 1
+    assert _counter(store)[:4] == (pytest.approx(0.3), 100, pytest.approx(0.0), 0)
+    # the slow call finishes after all: its share comes back, its real cost is charged
+    store.settle([_row("c-slow", 0.05, "slow")], [], _charges, {"cap": CAP}, [Release("slow", KEY, 0.3, 100)])
+    assert _counter(store)[:4] == (pytest.approx(0.05), 15, pytest.approx(0.0), 0)
+    with store.engine.connect() as c:
+        assert c.execute(text("SELECT cost_usd FROM mm_ledger WHERE call_id = 'expired:slow'")).scalar() == 0
 
 
 def test_alerts_are_claimed_once_per_threshold_per_window(tmp_path: Any) -> None:
