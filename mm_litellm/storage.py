@@ -38,7 +38,9 @@ __all__ = [
     "engine_for",
     "ensure_schema",
     "make_engine",
+    "check_ledger_file",
     "schema_version",
+    "sqlite_path",
     "write_transaction",
 ]
 
@@ -83,11 +85,29 @@ def _prompt_tables_v2(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn, tables=store.TABLES)
 
 
+def _quarantine_table_v3(conn: Connection) -> None:
+    from sqlmodel import SQLModel
+
+    from mm_litellm.budget.models import QuarantinedRow
+
+    SQLModel.metadata.create_all(conn, tables=[QuarantinedRow.__table__])  # type: ignore[attr-defined]
+
+
+def _expired_holds_v4(conn: Connection) -> None:
+    from sqlmodel import SQLModel
+
+    from mm_litellm.budget.models import ExpiredHold
+
+    SQLModel.metadata.create_all(conn, tables=[ExpiredHold.__table__])  # type: ignore[attr-defined]
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "usage ledger, budget counters, reservations and alerts", _budget_tables_v1),
     Migration(
         2, "prompt registry: versions, labels, label history, assignments", _prompt_tables_v2, compatible=True
     ),
+    Migration(3, "ledger quarantine: rows the writer could not write", _quarantine_table_v3, compatible=True),
+    Migration(4, "expired holds charged at their estimate", _expired_holds_v4, compatible=True),
 ]
 """Every schema step, in order. Other packages append theirs (with the next version number)."""
 
@@ -176,15 +196,80 @@ def write_transaction(engine: Engine) -> Connection:
 
 
 def schema_version(engine: Engine) -> int:
-    """The schema version recorded in the database (0 for an empty database)."""
+    """The schema version recorded in the database (0 for a new database)."""
+    check_ledger_file(engine)
     with engine.connect() as conn:
-        return _read_version(conn)
+        _refuse_foreign(conn, engine)
+        return _read_version(conn, create=False)
 
 
-def _read_version(conn: Connection) -> int:
-    conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+def _read_version(conn: Connection, create: bool = True) -> int:
+    if create:
+        conn.exec_driver_sql("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    elif not conn.dialect.has_table(conn, "schema_version"):
+        return 0
     value = conn.execute(text("SELECT MAX(version) FROM schema_version")).scalar()
     return int(value or 0)
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def sqlite_path(engine: Engine) -> str | None:
+    """The file of a SQLite engine (``None`` for PostgreSQL or an in-memory database)."""
+    if engine.dialect.name != "sqlite":
+        return None
+    database = engine.url.database
+    if database in (None, "", ":memory:") or database.startswith("file:"):
+        return None
+    return database
+
+
+def check_ledger_file(engine: Engine) -> None:
+    """Refuse a SQLite ledger file that exists but is empty or not SQLite, before anything opens it.
+
+    A new ledger is created only where no file exists (or by ``mm-litellm ledger init``): an
+    emptied or replaced file silently recreated would reset every budget.
+    """
+    path = sqlite_path(engine)
+    if path is None or not os.path.exists(path):
+        return
+    size = os.path.getsize(path)
+    wal = path + "-wal"
+    if size == 0 and not (os.path.exists(wal) and os.path.getsize(wal) > 0):
+        raise ConfigurationError(
+            f"the ledger {path} is an empty file (0 bytes), not a ledger; recreating it would reset "
+            "every budget. Restore it from a backup, or, to start a new ledger there, delete it or run "
+            "'mm-litellm ledger init'"
+        )
+    if size:
+        with open(path, "rb") as handle:
+            head = handle.read(len(SQLITE_HEADER))
+        if head != SQLITE_HEADER:
+            shown = head.decode("utf-8", "replace")[:12]
+            raise ConfigurationError(
+                f"the ledger {path} is not a SQLite database (it starts with {shown!r}); point "
+                "database.url (or MM_LITELLM_DATABASE_URL) at the ledger, or move this file away"
+            )
+
+
+def _refuse_foreign(conn: Connection, engine: Engine) -> None:
+    """A SQLite file with tables but no ``schema_version`` belongs to something else: never write to it."""
+    path = sqlite_path(engine)
+    if path is None or conn.dialect.has_table(conn, "schema_version"):
+        return
+    tables = sorted(
+        r[0]
+        for r in conn.execute(
+            text("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        )
+    )
+    if tables:
+        raise ConfigurationError(
+            f"the ledger {path} is a SQLite database without mm_litellm's schema (no schema_version "
+            f"table; its tables: {', '.join(tables[:10])}); refusing to write into it: point "
+            "database.url (or MM_LITELLM_DATABASE_URL) at an mm_litellm ledger or a new file"
+        )
 
 
 def _read_required(conn: Connection, current: int) -> int:
@@ -212,9 +297,11 @@ def ensure_schema(engine: Engine) -> int:
         raise ConfigurationError(
             f"storage.MIGRATIONS must be numbered 1, 2, 3, ... in order; found {versions}"
         )
+    check_ledger_file(engine)
     with write_transaction(engine) as conn, conn.begin():
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(715517)"))  # serialises concurrent upgrades
+        _refuse_foreign(conn, engine)
         current = _read_version(conn)
         if current > target:
             required = _read_required(conn, current)

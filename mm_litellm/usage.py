@@ -15,7 +15,7 @@ from mm_litellm.policy.schema import Policy
 if TYPE_CHECKING:
     from mm_litellm.budget.report import UsageReport
 
-__all__ = ["flush", "usage_report"]
+__all__ = ["flush", "flush_call", "usage_report"]
 
 
 def usage_report(
@@ -52,3 +52,28 @@ def flush(timeout: float = 10.0) -> bool:
         if rt.keeps_ledger:
             ok = rt.budget.flush(timeout) and ok  # type: ignore[union-attr]
     return ok
+
+
+def flush_call(call_id: str, timeout: float = 30.0) -> bool:
+    """Wait until the ledger row of LiteLLM call ``call_id`` is written (durably, in the store).
+
+    The row may not be queued yet (LiteLLM reports a call a moment after it returns): this waits
+    for it to appear in one of this process's ledgers, then for its write. True when written;
+    also True when no ledger is kept in this process (nothing to wait for); False on timeout.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        services = [rt.budget for rt in runtime.live_runtimes() if rt.keeps_ledger and rt.budget is not None]
+        if not services:
+            return True
+        for service in services:
+            state = service.writer.state(call_id)
+            if state == "written":
+                return True
+            if state == "queued":
+                return service.writer.flush_call(call_id, max(0.0, deadline - time.monotonic()))
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.005)

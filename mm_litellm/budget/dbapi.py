@@ -16,6 +16,9 @@ from sqlalchemy import text
 from mm_litellm.budget.records import Release
 
 __all__ = [
+    "EXPIRED_LEDGER_INSERT",
+    "EXPIRED_LEDGER_UPDATE",
+    "EXPIRED_PREFIX",
     "COUNTER_ID",
     "COUNTER_INSERT",
     "GIVE_BACK",
@@ -51,6 +54,33 @@ SETTLE = text(
     "UPDATE mm_budget_counter SET spent_usd = spent_usd + :su, spent_tokens = spent_tokens + :st,"
     " unpriced_calls = unpriced_calls + :un, reserved_usd = reserved_usd - :ru,"
     " reserved_tokens = reserved_tokens - :rt WHERE id = :id"
+)
+
+EXPIRED_PREFIX = "expired:"
+"""Call id of the ledger row that charges an expired hold: this prefix plus the reservation id."""
+_STALE = "FROM mm_budget_reservation WHERE counter_id = :c AND expires_at < :now"
+EXPIRED_INSERT = (
+    "INSERT INTO mm_budget_expired (reservation_id, counter_id, amount_usd, amount_tokens, expired_at)"
+    " SELECT id, counter_id, amount_usd, amount_tokens, :now " + _STALE
+)
+EXPIRED_RIDS = "SELECT DISTINCT id " + _STALE
+EXPIRED_LEDGER_INSERT = (
+    "INSERT INTO mm_ledger (call_id, ts, prompt_tokens, completion_tokens, cost_usd, priced, cost_source,"
+    " status, error_class, tags, reservation_id) VALUES (:cid, :now, 0, 0, 0, :t, 'expired-hold',"
+    " 'expired', 'HoldExpired', '', :r) ON CONFLICT (call_id) DO NOTHING"
+)
+EXPIRED_LEDGER_UPDATE = (
+    "UPDATE mm_ledger SET"
+    " cost_usd = (SELECT COALESCE(MAX(amount_usd), 0) FROM mm_budget_expired WHERE reservation_id = :r),"
+    " completion_tokens = (SELECT COALESCE(MAX(amount_tokens), 0) FROM mm_budget_expired"
+    " WHERE reservation_id = :r) WHERE call_id = :cid"
+)
+"""The expired-hold row costs the largest hold of its reservation (every budget it was under held
+the same call; a model budget may have held less)."""
+EXPIRED_GET = "SELECT amount_usd, amount_tokens FROM mm_budget_expired WHERE reservation_id = :r AND counter_id = :c"
+EXPIRED_TAKE = (
+    "UPDATE mm_budget_expired SET amount_usd = amount_usd - :u, amount_tokens = amount_tokens - :t"
+    " WHERE reservation_id = :r AND counter_id = :c"
 )
 
 
@@ -124,15 +154,35 @@ class Cursor:
         return back.usd, back.tokens
 
     def expire(self, cid: int, now: datetime) -> tuple[float, int, float, int]:
+        """Charge the holds on counter ``cid`` that expired (see ``BudgetStore.expire``)."""
         params = {"c": cid, "now": now}
         stale = self.one(
-            "SELECT COALESCE(SUM(amount_usd), 0), COALESCE(SUM(amount_tokens), 0)"
-            " FROM mm_budget_reservation WHERE counter_id = :c AND expires_at < :now",
-            params,
+            "SELECT COALESCE(SUM(amount_usd), 0), COALESCE(SUM(amount_tokens), 0) " + _STALE, params
         )
         if stale[0] or stale[1]:
-            self.run("DELETE FROM mm_budget_reservation WHERE counter_id = :c AND expires_at < :now", params)
+            rids = [r[0] for r in self._all(EXPIRED_RIDS, params)]
+            self.run(EXPIRED_INSERT, params)
+            self.run("DELETE " + _STALE, params)
             self.run(
-                SETTLE.text, {"su": 0.0, "st": 0, "un": 0, "ru": stale[0], "rt": int(stale[1]), "id": cid}
+                SETTLE.text,
+                {"su": stale[0], "st": int(stale[1]), "un": 0, "ru": stale[0], "rt": int(stale[1]), "id": cid},
             )
+            for rid in rids:
+                keys = {"cid": EXPIRED_PREFIX + rid, "r": rid}
+                self.run(EXPIRED_LEDGER_INSERT, {**keys, "now": now, "t": True})
+                self.run(EXPIRED_LEDGER_UPDATE, keys)
         return self.lock([cid])[cid]
+
+    def refund_expired(self, back: Release, cid: int) -> None:
+        """A share given back after its hold expired and was charged: refund it (see the store)."""
+        got = self.one(EXPIRED_GET, {"r": back.rid, "c": cid})
+        if got is None:
+            return
+        usd, tokens = min(back.usd, float(got[0])), min(back.tokens, int(got[1]))
+        self.run(EXPIRED_TAKE, {"u": usd, "t": tokens, "r": back.rid, "c": cid})
+        self.run(SETTLE.text, {"su": -usd, "st": -tokens, "un": 0, "ru": 0.0, "rt": 0, "id": cid})
+        self.run(EXPIRED_LEDGER_UPDATE, {"cid": EXPIRED_PREFIX + back.rid, "r": back.rid})
+
+    def _all(self, sql: str, params: Mapping[str, Any]) -> list[Any]:
+        self.cur.execute(self._q(sql), self._p(params))
+        return list(self.cur.fetchall())

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import Column, DateTime, Index, Text, UniqueConstraint
 from sqlalchemy import Float as SAFloat
 from sqlmodel import Field, SQLModel
 
-__all__ = ["TABLES", "BudgetAlert", "BudgetCounter", "BudgetReservation", "LedgerRow"]
+__all__ = [
+    "TABLES",
+    "BudgetAlert",
+    "BudgetCounter",
+    "BudgetReservation",
+    "ExpiredHold",
+    "LedgerRow",
+    "QuarantinedRow",
+]
 
 
 class LedgerRow(SQLModel, table=True):
@@ -109,4 +117,38 @@ class BudgetAlert(SQLModel, table=True):
     ts: datetime = Field(sa_type=DateTime)
 
 
+class QuarantinedRow(SQLModel, table=True):
+    """A ledger row the writer could not write (schema migration 3): kept with the error, never lost.
+
+    The rows queued behind it are written; ``mm-litellm usage`` counts these and points here.
+    Its call's hold is not given back: it expires and is charged at its estimate.
+    """
+
+    __tablename__ = "mm_ledger_quarantine"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ts: datetime = Field(sa_type=DateTime)
+    call_id: str | None = None
+    error: str = Field(sa_column=Column(Text, nullable=False))
+    row_json: str = Field(sa_column=Column(Text, nullable=False))
+    """The row as the writer got it, as JSON (values JSON cannot hold are written as their repr)."""
+
+
+class ExpiredHold(SQLModel, table=True):
+    """A hold that expired and was charged at its estimate on one counter (schema migration 4).
+
+    A row of the call that arrives later (a process that was slow, not dead) gives its share
+    back from here: the estimate charged is refunded and its real cost charged instead.
+    """
+
+    __tablename__ = "mm_budget_expired"
+
+    reservation_id: str = Field(primary_key=True, max_length=64)
+    counter_id: int = Field(primary_key=True)
+    amount_usd: float = 0.0
+    amount_tokens: int = 0
+    expired_at: datetime = Field(sa_type=DateTime)
+
+
 TABLES = (LedgerRow, BudgetCounter, BudgetReservation, BudgetAlert)
+"""The tables of schema version 1 (later versions add theirs in their own migration)."""

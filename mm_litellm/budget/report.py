@@ -116,6 +116,8 @@ class UsageReport:
     unpriced: list[Group]
     budgets: list[BudgetUse] = field(default_factory=list)
     avg_latency_ms: float | None = None
+    quarantined: int = 0
+    """Rows the ledger writer could not write, kept in ``mm_ledger_quarantine`` (all time)."""
 
     def as_dict(self) -> dict[str, Any]:
         def group(g: Group) -> dict[str, Any]:
@@ -130,6 +132,7 @@ class UsageReport:
             "groups": [group(g) for g in self.groups],
             "unpriced": [group(g) for g in self.unpriced],
             "budgets": [{**asdict(b), "fraction": b.fraction} for b in self.budgets],
+            "quarantined": self.quarantined,
         }
 
 
@@ -219,6 +222,7 @@ def build_report(
         for model, status, n, p, c in conn.execute(text(sql), {**params, "false": False}):
             _add(unpriced.setdefault(str(model), Group(str(model))), status, p, c, None, False, n)
         budgets = _budget_use(conn, settings, tz) if settings else []
+        quarantined = int(conn.execute(text("SELECT COUNT(*) FROM mm_ledger_quarantine")).scalar() or 0)
     ordered = sorted(groups.values(), key=lambda g: (-g.cost_usd, -g.total_tokens, g.key))
     if by == "day":
         ordered = sorted(groups.values(), key=lambda g: g.key)
@@ -231,6 +235,7 @@ def build_report(
         sorted(unpriced.values(), key=lambda g: g.key),
         budgets,
         latency_sum / latency_n if latency_n else None,
+        quarantined,
     )
 
 

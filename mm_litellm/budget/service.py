@@ -89,7 +89,7 @@ class BudgetService:
         """The policy's budgets plus the caps of the keys seen (:meth:`key_cap`)."""
         self.store = BudgetStore(engine, self.settings.reservation_ttl_s)
         self.alerts = AlertSink(self.settings)
-        self.writer = LedgerWriter(self._write)
+        self.writer = LedgerWriter(self._write, quarantine=self.store.quarantine)  # issue 15 (ledger half)
         self.leases = LeaseBook(self.settings.reservation_ttl_s / 2)
         self._prices: dict[str, tuple[float, float] | None] = {}
         self._windows: dict[str, tuple[datetime, datetime]] = {}
@@ -375,6 +375,12 @@ class BudgetService:
         """Give a reservation back (its call raised); written by the background writer."""
         self.writer.release(reservation_id)
         self._closed([reservation_id])
+
+    def writer_healthy(self) -> bool:
+        """False while the ledger writer cannot write to the store at all (it keeps retrying, with
+        backoff, and drops nothing); admission should then fail closed. A row that cannot be
+        written while the store works is quarantined and does not make this False."""
+        return self.writer.healthy
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until every call this process admitted has been recorded (LiteLLM reports

@@ -10,6 +10,8 @@ therefore enforce one budget together.
 from __future__ import annotations
 
 import contextlib
+import json
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +19,7 @@ from typing import Any
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
+import structlog
 
 from mm_litellm.budget.dbapi import (
     COUNTER_ID,
@@ -37,8 +40,13 @@ from mm_litellm.storage import ensure_schema, write_transaction
 
 __all__ = ["LEASE_HEADROOM", "Alert", "BudgetStore", "Charge", "CounterKey", "Denial", "Release", "Spend"]
 
+log = structlog.get_logger("mm_litellm.budget")
+
 EPS = 1e-12
 LEASE_HEADROOM = 50
+SWEEP_EVERY_S = 60.0
+MAX_ATTEMPTS = 32
+"""Failed attempts kept per call id (``<call id>#1`` ...); more are counted as duplicates."""
 """A process may hold a lease on a counter only while the counter has room for this many calls."""
 
 
@@ -52,6 +60,20 @@ class BudgetStore:
         self._ids: dict[CounterKey, int] = {}
         """Counter ids already committed (a counter row is never deleted or renumbered)."""
         ensure_schema(engine)
+        self._next_sweep = 0.0
+        self.sweep()
+
+    def sweep(self) -> None:
+        """:meth:`expire`, at most once per :data:`SWEEP_EVERY_S` (at open, then after settling), so
+        the holds of a dead process are charged even when no call comes near a limit."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + SWEEP_EVERY_S
+        try:
+            self.expire()
+        except Exception as exc:  # the next sweep (or reservation near a limit) tries again
+            log.warning("budget.expire_failed", error=str(exc)[:300])
 
     # -- reservations -------------------------------------------------------------------------
     def reserve(self, reservation_id: str, charges: Sequence[Charge]) -> Denial | None:
@@ -113,6 +135,8 @@ class BudgetStore:
                         SETTLE.text,
                         {"su": 0.0, "st": 0, "un": 0, "ru": freed[0], "rt": int(freed[1]), "id": cid},
                     )
+                else:  # the hold expired meanwhile and was charged: this unused part is refunded
+                    cur.refund_expired(back, cid)
             if returns:
                 rows = cur.lock(sorted(set(ids.values())))
             ordered = sorted(charges, key=lambda c: ids[c.key])
@@ -182,7 +206,14 @@ class BudgetStore:
         self.settle([], list(reservation_ids), lambda _row: [], {})
 
     def expire(self) -> int:
-        """Release every reservation past its expiry (crashed processes); returns how many."""
+        """Charge every hold past its expiry at its estimate; returns how many holds.
+
+        A hold outlives its TTL when its process died (or a call ran longer than the TTL): the
+        call may have been served and paid for, so its estimate moves from reserved to spent and
+        a ledger row ``expired:<reservation id>`` (``cost_source = expired-hold``) records it.
+        A row of that call arriving later (a slow process, not a dead one) gives its share back:
+        the estimate is refunded and the real cost charged instead (see ``refund_expired``).
+        """
         now = utcnow()
         with write_transaction(self.engine) as conn, conn.begin():
             ids = [
@@ -206,6 +237,22 @@ class BudgetStore:
                 count += int(before or 0)
             return count
 
+    def quarantine(self, row: Mapping[str, Any], error: str) -> None:
+        """Keep a row the ledger cannot take in ``mm_ledger_quarantine``, with the error and the row
+        as JSON. Its call's hold is left to expire (and be charged at its estimate)."""
+        call_id = row.get("call_id") if isinstance(row, Mapping) else None
+        payload = json.dumps(
+            dict(row) if isinstance(row, Mapping) else {"row": row}, default=repr, sort_keys=True
+        )
+        with write_transaction(self.engine) as conn, conn.begin():
+            conn.execute(
+                text(
+                    "INSERT INTO mm_ledger_quarantine (ts, call_id, error, row_json)"
+                    " VALUES (:ts, :c, :e, :j)"
+                ),
+                {"ts": utcnow(), "c": None if call_id is None else str(call_id)[:256], "e": error, "j": payload},
+            )
+
     # -- settlement ---------------------------------------------------------------------------
     def settle(
         self,
@@ -223,11 +270,13 @@ class BudgetStore:
         spends: dict[CounterKey, list[float]] = {}
         with write_transaction(self.engine) as conn, conn.begin():
             inserted = self._insert_rows(conn, rows)
-            new = len(inserted)
+            new = 0
             for row in rows:
-                if row["call_id"] not in inserted:
-                    continue
-                inserted.discard(row["call_id"])  # a call id twice in one batch counts once
+                if row["call_id"] in inserted:
+                    inserted.discard(row["call_id"])  # the first row of this id in the batch went in
+                elif not self._record_attempt(conn, row):
+                    continue  # a duplicate event: nothing inserted, no spend
+                new += 1
                 usd = row["cost_usd"] or 0.0
                 tokens = int(row["prompt_tokens"] or 0) + int(row["completion_tokens"] or 0)
                 for _limit, key in charges_of(row):
@@ -260,8 +309,9 @@ class BudgetStore:
                 got = conn.execute(
                     GIVE_BACK, {"u": back.usd, "t": back.tokens, "r": back.rid, "c": ids[back.key]}
                 ).first()
-                if got is None:
-                    continue  # the hold expired meanwhile: the sweep already released it
+                if got is None:  # the hold expired meanwhile and was charged at its estimate:
+                    _Cursor(conn.connection, self._pg).refund_expired(back, ids[back.key])  # refund
+                    continue
                 acc = freed.setdefault(ids[back.key], [0.0, 0])
                 acc[0] += back.usd
                 acc[1] += back.tokens
@@ -293,6 +343,7 @@ class BudgetStore:
                 )
             alerts = self._claim_alerts(conn, {k: ids[k] for k in spends}, limits) if spends else []
         self._ids.update(ids)  # committed now
+        self.sweep()
         return new, alerts
 
     # -- helpers ------------------------------------------------------------------------------
@@ -308,6 +359,41 @@ class BudgetStore:
         params = [{k: v for k, v in row.items() if k in columns} for row in rows]
         stmt = insert(table).on_conflict_do_nothing(index_elements=["call_id"]).returning(table.c.call_id)
         return {r[0] for r in conn.execute(stmt, params)}
+
+    def _record_attempt(self, conn: Connection, row: Mapping[str, Any]) -> bool:
+        """A row whose call id is in the ledger already: another attempt of that call, or a duplicate.
+
+        On the proxy a failed attempt and the retry or fallback that succeeds share one LiteLLM
+        call id. The call's row under that id is the one that served it: a success takes the id
+        over from a failed attempt, which is kept as ``<call id>#<n>``; a failed attempt arriving
+        later is recorded as ``<call id>#<n>`` beside it. An event identical to a recorded one
+        (same status, deployment, latency and error) is a duplicate and inserts nothing.
+        Returns True when a row was inserted (its spend is then counted).
+        """
+        cid = str(row["call_id"])
+        names = [cid, *(f"{cid}#{n}" for n in range(1, MAX_ATTEMPTS + 1))]  # exact ids: index lookups
+        known = conn.execute(
+            text(
+                "SELECT id, call_id, status, deployment, latency_ms, error_class FROM mm_ledger"
+                " WHERE call_id IN :ids ORDER BY id"
+            ).bindparams(bindparam("ids", expanding=True)),
+            {"ids": names},
+        ).all()
+        signature = (row.get("status"), row.get("deployment"), row.get("latency_ms"), row.get("error_class"))
+        if any(tuple(k[2:]) == signature for k in known):
+            return False
+        main = next((k for k in known if k[1] == cid), None)
+        success = row.get("status") == "success"
+        if main is not None and main[2] == "success" and success:
+            return False  # one call id served twice cannot be: keep the first
+        attempt = f"{cid}#{len(known)}"
+        if main is None:
+            attempt = cid
+        elif success:  # the call that served takes the id; the failed attempt moves aside
+            conn.execute(text("UPDATE mm_ledger SET call_id = :a WHERE id = :i"), {"a": attempt, "i": main[0]})
+            attempt = cid
+        moved = {**row, "call_id": attempt}
+        return bool(self._insert_rows(conn, [moved]))
 
     def _counter_ids(self, conn: Connection, keys: Sequence[CounterKey]) -> dict[CounterKey, int]:
         ids: dict[CounterKey, int] = {}
@@ -337,23 +423,7 @@ class BudgetStore:
         return float(row[0] + row[2]) if limit.unit == "usd" else float(row[1] + row[3])
 
     def _expire(self, conn: Connection, cid: int, now: datetime) -> tuple[float, int, float, int]:
-        stale = conn.execute(
-            text(
-                "SELECT COALESCE(SUM(amount_usd), 0), COALESCE(SUM(amount_tokens), 0)"
-                " FROM mm_budget_reservation"
-                " WHERE counter_id = :c AND expires_at < :now"
-            ),
-            {"c": cid, "now": now},
-        ).one()
-        if stale[0] or stale[1]:
-            conn.execute(
-                text("DELETE FROM mm_budget_reservation WHERE counter_id = :c AND expires_at < :now"),
-                {"c": cid, "now": now},
-            )
-            conn.execute(
-                SETTLE, {"su": 0.0, "st": 0, "un": 0, "ru": stale[0], "rt": int(stale[1]), "id": cid}
-            )
-        return self._lock(conn, [cid])[cid]
+        return _Cursor(conn.connection, self._pg).expire(cid, now)
 
     def _claim_alerts(
         self,

@@ -25,6 +25,8 @@ EXIT_STOPPED = 4
 EXIT_INTERRUPTED = 130
 MOCK_ANSWER = "[mocked answer] No provider was called."
 BAR_WIDTH = 20
+LEDGER_WAIT_S = 10.0
+"""How long a finished row waits for its ledger row to be written before its result line is."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -154,8 +156,17 @@ def handle(args: argparse.Namespace) -> int:
         journal.close()
 
 
+def _call_id(item: Any) -> str | None:
+    """LiteLLM's call id of a finished row's answer (the key of its ledger row), if any."""
+    raw = item.result.raw if item.result is not None else None
+    hidden = getattr(raw, "_hidden_params", None) or {}
+    call_id = hidden.get("litellm_call_id") if isinstance(hidden, dict) else None
+    return call_id if isinstance(call_id, str) else None
+
+
 async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: Progress) -> int:
     from mm_litellm.batch import BatchItem, abatch
+    from mm_litellm.usage import flush_call
     from mm_litellm.batch.journal import InputRow, read_rows
     from mm_litellm.batch.requests import Unrunnable
 
@@ -168,11 +179,18 @@ async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: P
             sent.append(row)
             yield Unrunnable(row.problem, row.id) if row.problem else row.request
 
-    def record(item: BatchItem) -> None:
+    async def record(item: BatchItem) -> None:
         if item.status == "skipped" or item.blocked:  # refused by a budget before any call:
             return  # not written, so a rerun (after the budget resets or is raised) sends it
         row = sent[item.index]
-        journal.write(item.to_dict() | {"index": row.index, "id": row.id})
+        extra: dict[str, Any] = {"index": row.index, "id": row.id}
+        call_id = _call_id(item)
+        if call_id is not None:  # the ledger row first, durably: a crash never leaves a result unbilled
+            extra["call_id"] = call_id
+            if not await asyncio.to_thread(flush_call, call_id, LEDGER_WAIT_S):
+                print(f"mm-litellm: the ledger row of call {call_id} (row {row.index}) is not written after "
+                      f"{LEDGER_WAIT_S:.0f} s; writing its result anyway", file=sys.stderr)
+        journal.write(item.to_dict() | extra)
         progress.update(item.ok, item.result.cost if item.result is not None else None)
 
     defaults: dict[str, Any] = {"strategy": args.strategy}

@@ -167,6 +167,12 @@ def render(report: Any, period: str | None = "24h") -> str:
             f"  {g.key:<{width}} {_tok(g.prompt_tokens):>9} {_tok(g.completion_tokens):>9} "
             f"{_tok(g.total_tokens):>9} {cost:>10}"
         )
+    if report.quarantined:
+        lines += [
+            "",
+            f"{report.quarantined} ledger rows quarantined; see table mm_ledger_quarantine "
+            "(each with its error and the row as JSON; their calls' holds expire at their estimate)",
+        ]
     if report.unpriced:
         lines += ["", "Unpriced calls (no price in the policy or LiteLLM's table; cost unknown, not zero)"]
         for g in report.unpriced:

@@ -8,6 +8,7 @@ the background writer does the I/O. ``register_callbacks(policy)`` makes plain
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,11 @@ from mm_litellm.policy.schema import Policy
 __all__ = ["ledger_row", "register_callbacks"]
 
 log = get_logger("mm_litellm.budget")
+
+MAX_CALL_TOKENS = 100_000_000
+"""Reported prompt or completion tokens above this (or below 0) are impossible for one call."""
+MAX_CALL_USD = 1_000_000.0
+"""A reported cost above this (or negative, or not finite) is impossible for one call."""
 
 
 def register_callbacks(policy: Policy, *, engine: Any = None) -> BudgetService:
@@ -50,28 +56,47 @@ def ledger_row(
     if not call_id:
         return None
     params = kwargs.get("litellm_params") or {}
-    metadata = params.get("metadata") or kwargs.get("metadata") or {}
+    metadata = (params.get("metadata") if isinstance(params, Mapping) else None) or kwargs.get("metadata")
+    metadata = metadata if isinstance(metadata, Mapping) else {}
     mm = metadata.get(CONTEXT_KEY) or {}
+    mm = mm if isinstance(mm, Mapping) else {}
     ident = identify({"metadata": metadata, "user": kwargs.get("user") or slo.get("end_user")})
-    tags = list(ident.tags)
+    tags = list(ident.tags)  # LiteLLM's own request tags (User-Agent...) never select a budget
     model = slo.get("model_group") or kwargs.get("model") or slo.get("model")
     deployment = slo.get("model") or kwargs.get("model")
     provider = slo.get("custom_llm_provider")
     if deployment and provider and "/" not in str(deployment):
         deployment = f"{provider}/{deployment}"
-    prompt_tokens = int(slo.get("prompt_tokens") or 0)
-    completion_tokens = int(slo.get("completion_tokens") or 0)
+    model, deployment = _text(model), _text(deployment)  # a client's {"model": 123} stays writable
+    reported = (_count(slo.get("prompt_tokens")), _count(slo.get("completion_tokens")))
+    invalid = _usage_problem(*reported)
+    prompt_tokens, completion_tokens = (max(0, n or 0) for n in reported)
     cost, priced, source = _cost(service, model, kwargs, slo, prompt_tokens, completion_tokens, status)
+    if invalid is None and cost is not None and not (math.isfinite(cost) and 0 <= cost <= MAX_CALL_USD):
+        invalid = f"cost_usd={cost}"
     exception = kwargs.get("exception")
+    error_class = type(exception).__name__ if exception is not None else None
+    if invalid is not None:  # never trusted, never a refund: flagged and charged at the estimate
+        log.warning("budget.usage_invalid", call_id=str(call_id)[:128], model=model, usage=invalid)
+        error_class = "InvalidUsage"
+        prompt_tokens = completion_tokens = 0
+        cost, priced, source = (0.0, True, source) if status != "success" else (None, False, "unpriced")
+    if status == "success" and not prompt_tokens and not completion_tokens and not cost:
+        estimated = _estimated(service, model, kwargs)  # no usage: the request's tokens and bound
+        if estimated is not None:
+            prompt_tokens, completion_tokens, cost = estimated
+            priced, source = cost is not None, "estimated" if cost is not None else "unpriced"
     prompt = mm.get("prompt") or {}
+    if not isinstance(prompt, Mapping):
+        prompt = {}
     return {
-        "call_id": str(call_id),
+        "call_id": _text(call_id, 128),
         "ts": utcnow(),
-        "route": mm.get("route"),
-        "rule": mm.get("rule"),
-        "requested_model": mm.get("requested_model") or model,
-        "model": model,
-        "deployment": deployment,
+        "route": _text(mm.get("route")),
+        "rule": _text(mm.get("rule")),
+        "requested_model": _text(mm.get("requested_model") or model),
+        "model": _text(model),
+        "deployment": _text(deployment),
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "cost_usd": cost,
@@ -79,19 +104,69 @@ def ledger_row(
         "cost_source": source,
         "latency_ms": _ms(start, end),
         "status": status,
-        "error_class": type(exception).__name__ if exception is not None else None,
-        "task": mm.get("task"),
-        "user": ident.user,
-        "team": ident.team,
-        "api_key": ident.key,
-        "tags": "," + ",".join(str(t) for t in tags) + "," if tags else "",
-        "parent_id": mm.get("parent_id"),
-        "escalation_hop": mm.get("escalation_hop"),
-        "prompt_id": prompt.get("id"),
-        "prompt_version": None if prompt.get("version") is None else str(prompt.get("version")),
-        "prompt_variant": prompt.get("variant"),
-        "reservation_id": mm.get("reservation"),
+        "error_class": error_class,
+        "task": _text(mm.get("task")),
+        "user": _text(ident.user),
+        "team": _text(ident.team),
+        "api_key": _text(ident.key),
+        "tags": "," + ",".join(t for t in (_text(t) for t in tags) if t) + "," if tags else "",
+        "parent_id": _text(mm.get("parent_id"), 128),
+        "escalation_hop": _count(mm.get("escalation_hop")),
+        "prompt_id": _text(prompt.get("id")),
+        "prompt_version": _text(prompt.get("version")),
+        "prompt_variant": _text(prompt.get("variant")),
+        "reservation_id": _text(mm.get("reservation"), 64),
     }
+
+
+def _usage_problem(prompt: int | None, completion: int | None) -> str | None:
+    """Why reported usage is impossible (negative or absurd counts), or None when it is plausible."""
+    for name, value in (("prompt_tokens", prompt), ("completion_tokens", completion)):
+        if value is not None and not 0 <= value <= MAX_CALL_TOKENS:
+            return f"{name}={value}"
+    return None
+
+
+def _estimated(service: BudgetService, model: str | None, kwargs: Mapping[str, Any]) -> tuple[int, int, float | None] | None:
+    """(prompt, completion, cost) of a chat call from its request, as its reservation estimated
+    it: prompt tokens counted, completion at its bound; None for calls without messages."""
+    messages = kwargs.get("messages")
+    if not model or not isinstance(messages, list):
+        return None
+    params = kwargs.get("optional_params")
+    request = {**(params if isinstance(params, Mapping) else {})}
+    try:
+        estimate = service.estimate(model, messages, request)
+    except Exception as exc:  # the row must still be written
+        log.warning("budget.usage_estimate_failed", model=model, error=str(exc)[:200])
+        return None
+    return estimate.prompt_tokens, estimate.completion_tokens, estimate.usd
+
+
+def _text(value: Any, limit: int = 256) -> str | None:
+    """A column value as text: scalars as their string, anything else (a dict ``user``) None.
+
+    A ledger row must be writable whatever a client sent; an identity that is not a plain
+    value never selects a budget."""
+    if value is None or isinstance(value, bool):
+        return None if value is None else str(value)
+    if isinstance(value, str | int | float):
+        text = str(value)
+        return text[:limit] if text else None
+    return None
+
+
+def _count(value: Any) -> int | None:
+    """A whole number (tokens, hops) or None when the value is not one."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value.strip())
+    return None
 
 
 def _cost(

@@ -208,25 +208,44 @@ class UpstreamApp:
         if completion is None:
             completion = per_choice * n
         prompt = behaviour.prompt_tokens if behaviour.prompt_tokens is not None else prompt_tokens(body)
-        usage = {"prompt_tokens": prompt, "completion_tokens": completion,
-                 "total_tokens": prompt + completion}
+        usage: dict[str, int] | None = {"prompt_tokens": prompt, "completion_tokens": completion,
+                                        "total_tokens": prompt + completion}
+        if behaviour.fault == "no_usage":
+            usage = None
+        reset = behaviour.fault == "reset_midstream"
         finish = "tool_calls" if calls else "stop"
         head = {"id": completion_id, "created": int(time.time()), "model": model,
                 "system_fingerprint": "fp_fake_upstream"}
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             return await self._stream(request, head, n, content, calls, finish,
-                                      usage if include_usage else None)
+                                      usage if include_usage else None, reset)
         message: dict[str, Any] = {"role": "assistant", "content": content}
         if calls:
             message["tool_calls"] = calls
         choices = [{"index": i, "message": message, "logprobs": None, "finish_reason": finish}
                    for i in range(n)]
-        return _json({**head, "object": "chat.completion", "choices": choices, "usage": usage})
+        payload = {**head, "object": "chat.completion", "choices": choices}
+        if usage is not None:
+            payload["usage"] = usage
+        if reset:
+            return await self._reset(request, _dumps(payload), "application/json")
+        return _json(payload)
+
+    async def _reset(self, request: web.BaseRequest, body: bytes, content_type: str) -> web.StreamResponse:
+        """Send a 200 and half of ``body``, then close the connection (``"reset_midstream"``)."""
+        response = web.StreamResponse(headers={"Content-Type": content_type})
+        if content_type == "application/json":
+            response.content_length = len(body)
+        await response.prepare(request)
+        await response.write(body[: len(body) // 2])
+        if request.transport is not None:
+            request.transport.close()
+        return response
 
     async def _stream(self, request: web.BaseRequest, head: dict[str, Any], n: int,
                       content: str | None, calls: list[dict[str, Any]] | None, finish: str,
-                      usage: dict[str, int] | None) -> web.StreamResponse:
+                      usage: dict[str, int] | None, reset: bool = False) -> web.StreamResponse:
         """Write the reply as ``chat.completion.chunk`` server-sent events, one per word."""
         head = {**head, "object": "chat.completion.chunk"}
         events: list[bytes] = []
@@ -248,6 +267,9 @@ class UpstreamApp:
         if usage is not None:
             emit([], usage=usage)
         events.append(b"data: [DONE]\n\n")
+        if reset:
+            return await self._reset(request, b"".join(events[: max(1, len(events) // 2)]) + b"da",
+                                     "text/event-stream")
         response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
                                                "Cache-Control": "no-cache"})
         await response.prepare(request)

@@ -35,7 +35,9 @@ ReplyValue = str | dict[str, Any]
 Reply = ReplyValue | Callable[[dict[str, Any]], ReplyValue]
 
 #: Scriptable faults; ``"none"`` explicitly clears a fault inherited from a wider script.
-FAULTS = frozenset({"429", "500", "503", "timeout", "malformed", "disconnect"})
+FAULTS = frozenset(
+    {"429", "500", "503", "timeout", "malformed", "disconnect", "no_usage", "reset_midstream"}
+)
 _FIELDS = ("reply", "latency", "fault", "prompt_tokens", "completion_tokens")
 
 
@@ -242,7 +244,12 @@ class FakeUpstream:
         ``"503"``, ``"timeout"`` (no response: held open until the client
         gives up or stop(), without blocking others), ``"malformed"`` (200
         whose body is not JSON; a non-JSON first event when streaming) or
-        ``"disconnect"`` (connection closed without a response).
+        ``"disconnect"`` (connection closed without a response), ``"no_usage"``
+        (a normal answer without its ``usage`` object, streamed or not) or
+        ``"reset_midstream"`` (200, then the connection is closed halfway
+        through the body or the stream's events).
+        Negative ``prompt_tokens``/``completion_tokens`` are sent as given (a
+        provider reporting impossible usage).
         With ``times=N`` the script covers only the next N matching requests,
         after which the previous behaviour returns. ``reply`` is a string, a
         ``{"tool_calls": [...]}`` dict (used when the request has ``tools``) or

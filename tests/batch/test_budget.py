@@ -106,7 +106,9 @@ def test_cli_exits_4_on_a_budget_stop_and_a_rerun_sends_the_rest(tmp_path: Path,
     out = tmp_path / "out.jsonl"
     policy = tmp_path / "policy.yaml"
     cost = per_call("q", 20)
-    policy.write_text(POLICY.format(limit=cost * 2 + 1e-9))
+    actual = 30 * 0.001  # a string mock reports 10 prompt + 20 completion tokens
+    # each result line waits for its ledger row, so request 1 is admitted on the real spend of request 0
+    policy.write_text(POLICY.format(limit=actual + cost + 1e-9))
     args = [
         "batch",
         str(source),
@@ -131,3 +133,56 @@ def test_cli_exits_4_on_a_budget_stop_and_a_rerun_sends_the_rest(tmp_path: Path,
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["id"] for r in rows) == [f"r{i}" for i in range(6)]
     assert all(r["status"] == "ok" for r in rows)
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_ledger_and_results_agree_row_for_row(tmp_path: Path, ledger: Path) -> None:
+    """Each result line is written after its call's ledger row is in the store; calls in flight at
+    the kill are charged when their holds expire. So after a resume every result has its ledger row,
+    and the ledger's spend covers every call the upstream served."""
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+    import time
+
+    from mm_litellm.testing.upstream import FakeUpstream
+    from tests.conftest import ROOT
+
+    total = 120
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"question {i}"}) + "\n" for i in range(total)))
+    out = tmp_path / "out.jsonl"
+    with FakeUpstream(latency=0.05, prompt_tokens=10, completion_tokens=5) as upstream:
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(
+            POLICY.format(limit=1000).replace(
+                "{model: openai/gpt-4o-mini, api_key: test}",
+                f'{{model: openai/fake-small, api_key: test, api_base: "{upstream.base_url}"}}',
+            ).replace("budgets:\n", "budgets:\n  reservation_ttl_s: 1\n")
+        )
+        env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", MM_LITELLM_DATABASE_URL=f"sqlite:///{ledger}")
+        args = [sys.executable, "-m", "mm_litellm.cli.main", "batch", str(source), "-o", str(out),
+                "--policy", str(policy), "--max-tokens", "20", "--max-concurrency", "8", "-q"]
+        first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not out.exists() or out.read_bytes().count(b"\n") < 30):
+            time.sleep(0.02)
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=30)
+        time.sleep(1.2)  # the killed process's holds pass their TTL; the resumed run charges them
+        second = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+        assert second.returncode == 0, second.stderr[-3000:]
+        served = len(upstream.requests)
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    assert sorted(r["id"] for r in rows) == sorted(f"q{i}" for i in range(total))
+    with sqlite3.connect(ledger) as db:
+        ledger_ids = {r[0] for r in db.execute("SELECT call_id FROM mm_ledger WHERE status = 'success'")}
+        spend = db.execute("SELECT SUM(cost_usd) FROM mm_ledger").fetchone()[0]
+        spent = db.execute("SELECT spent_usd, reserved_usd FROM mm_budget_counter").fetchone()
+    assert all(r["call_id"] in ledger_ids for r in rows)  # row for row
+    assert len(ledger_ids) >= total and served >= total
+    per_call = 15 * 0.001
+    assert spend == pytest.approx(spent[0]) and spent[1] == pytest.approx(0.0, abs=1e-9)
+    assert spend >= served * per_call - 1e-9  # every call the upstream served is charged

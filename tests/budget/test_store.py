@@ -59,26 +59,24 @@ def store(tmp_path: Any) -> BudgetStore:
 def test_schema_is_versioned_and_upgrades_once(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     engine = storage.make_engine(f"sqlite:///{tmp_path / 's.db'}")
     assert storage.schema_version(engine) == 0
-    assert storage.ensure_schema(engine) == 2
+    now = len(storage.MIGRATIONS)
+    assert storage.ensure_schema(engine) == now
     applied: list[int] = []
 
     def add_column(conn: Any) -> None:
-        applied.append(3)
+        applied.append(now + 1)
         conn.execute(text("ALTER TABLE mm_ledger ADD COLUMN region VARCHAR"))
 
     monkeypatch.setattr(
-        storage, "MIGRATIONS", [*storage.MIGRATIONS, storage.Migration(3, "ledger region", add_column)]
+        storage, "MIGRATIONS", [*storage.MIGRATIONS, storage.Migration(now + 1, "ledger region", add_column)]
     )
-    assert storage.ensure_schema(engine) == 3
+    assert storage.ensure_schema(engine) == now + 1
     fresh = storage.make_engine(f"sqlite:///{tmp_path / 's.db'}")  # another process: already upgraded
-    assert storage.ensure_schema(fresh) == 3
-    assert applied == [3]
+    assert storage.ensure_schema(fresh) == now + 1
+    assert applied == [now + 1]
     with engine.connect() as c:
-        assert [r[0] for r in c.execute(text("SELECT version FROM schema_version ORDER BY version"))] == [
-            1,
-            2,
-            3,
-        ]
+        versions = [r[0] for r in c.execute(text("SELECT version FROM schema_version ORDER BY version"))]
+        assert versions == list(range(1, now + 2))
         c.execute(text("SELECT region FROM mm_ledger"))
 
 
@@ -100,7 +98,7 @@ def test_a_version_1_database_gets_the_prompt_tables(tmp_path: Any) -> None:
                 c.execute(text("INSERT INTO prompt_labels (prompt_id, label, version, updated_by, updated_at)"
                                 " VALUES ('p', 'production', 1, 'me', CURRENT_TIMESTAMP)"))
         PromptStore(engine)  # opening the registry upgrades the database
-        assert storage.schema_version(engine) == 2
+        assert storage.schema_version(engine) == len(storage.MIGRATIONS)
         tables = set(inspect(engine).get_table_names())
         assert {"mm_ledger", "prompt_versions", "prompt_labels", "prompt_assignments"} <= tables
         with engine.connect() as c:
@@ -128,18 +126,19 @@ def test_rolling_upgrade_older_code_keeps_using_a_compatibly_upgraded_database(
     tables) do not stop the older ones; an incompatible step does."""
     url = f"sqlite:///{tmp_path / 'r.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
     newest = list(storage.MIGRATIONS)
-    assert storage.ensure_schema(storage.make_engine(url)) == 2  # the newer instance upgraded it
+    now = len(newest)
+    assert storage.ensure_schema(storage.make_engine(url)) == now  # the newer instance upgraded it
     monkeypatch.setattr(storage, "MIGRATIONS", newest[:1])  # an instance that knows version 1 only
-    assert storage.ensure_schema(storage.make_engine(url)) == 2
-    assert storage.schema_version(storage.make_engine(url)) == 2
+    assert storage.ensure_schema(storage.make_engine(url)) == now
+    assert storage.schema_version(storage.make_engine(url)) == now
 
     def rename(conn: Any) -> None:
         conn.execute(text("ALTER TABLE mm_ledger RENAME COLUMN task TO task_type"))
 
-    monkeypatch.setattr(storage, "MIGRATIONS", [*newest, storage.Migration(3, "ledger: rename", rename)])
-    assert storage.ensure_schema(storage.make_engine(url)) == 3
-    monkeypatch.setattr(storage, "MIGRATIONS", newest)  # the version-2 instance must not read it
-    with pytest.raises(storage.ConfigurationError, match="needs mm_litellm to know at least version 3"):
+    monkeypatch.setattr(storage, "MIGRATIONS", [*newest, storage.Migration(now + 1, "ledger: rename", rename)])
+    assert storage.ensure_schema(storage.make_engine(url)) == now + 1
+    monkeypatch.setattr(storage, "MIGRATIONS", newest)  # the older instance must not read it
+    with pytest.raises(storage.ConfigurationError, match=f"needs mm_litellm to know at least version {now + 1}"):
         storage.ensure_schema(storage.make_engine(url))
 
 
@@ -201,12 +200,35 @@ def test_crashed_reservations_expire(tmp_path: Any) -> None:
     assert store.reserve("crashed", [Charge(CAP, KEY, 0.9, 1)]) is None
     assert store.reserve("next", [Charge(CAP, KEY, 0.2, 1)]) is not None  # the crashed call still counts
     time.sleep(0.4)
-    assert store.reserve("next", [Charge(CAP, KEY, 0.2, 1)]) is None  # ...until its reservation expires
-    assert _counter(store)[2] == pytest.approx(0.2)
-    store.reserve("late", [Charge(CAP, KEY, 0.1, 1)])
+    # ...and when its reservation expires it is charged at its estimate, not forgotten
+    assert store.reserve("next", [Charge(CAP, KEY, 0.2, 1)]) is not None
+    assert store.reserve("next", [Charge(CAP, KEY, 0.1, 1)]) is None
     time.sleep(0.4)
     assert store.expire() == 2
-    assert _counter(store)[2] == pytest.approx(0.0)
+    assert _counter(store)[:4] == (pytest.approx(1.0), 2, pytest.approx(0.0), 0)
+    with store.engine.connect() as c:
+        rows = c.execute(
+            text("SELECT call_id, cost_usd, status, cost_source FROM mm_ledger ORDER BY call_id")
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("expired:crashed", pytest.approx(0.9), "expired", "expired-hold"),
+        ("expired:next", pytest.approx(0.1), "expired", "expired-hold"),
+    ]
+
+
+def test_a_row_after_its_hold_expired_settles_it_at_its_real_cost(tmp_path: Any) -> None:
+    from mm_litellm.budget.store import Release
+
+    store = BudgetStore(storage.make_engine(f"sqlite:///{tmp_path / 'e.db'}"), ttl_s=0.2)
+    assert store.reserve("slow", [Charge(CAP, KEY, 0.3, 100)]) is None
+    time.sleep(0.3)
+    assert store.expire() == 1
+    assert _counter(store)[:4] == (pytest.approx(0.3), 100, pytest.approx(0.0), 0)
+    # the slow call finishes after all: its share comes back, its real cost is charged
+    store.settle([_row("c-slow", 0.05, "slow")], [], _charges, {"cap": CAP}, [Release("slow", KEY, 0.3, 100)])
+    assert _counter(store)[:4] == (pytest.approx(0.05), 15, pytest.approx(0.0), 0)
+    with store.engine.connect() as c:
+        assert c.execute(text("SELECT cost_usd FROM mm_ledger WHERE call_id = 'expired:slow'")).scalar() == 0
 
 
 def test_alerts_are_claimed_once_per_threshold_per_window(tmp_path: Any) -> None:

@@ -252,6 +252,30 @@ def test_disconnect_raises_internal_server_error(up: FakeUpstream) -> None:
     assert type(caught.value) is litellm.InternalServerError
 
 
+def test_no_usage_and_negative_usage_are_sent_as_scripted(up: FakeUpstream) -> None:
+    up.script("fake-model", fault="no_usage")
+    assert "usage" not in raw_chat(up, model="fake-model").json()
+    streamed = raw_chat(up, model="fake-model", stream=True, stream_options={"include_usage": True}).text
+    assert '"usage"' not in streamed and streamed.endswith("data: [DONE]\n\n")
+    up.script("fake-model", fault="none", prompt_tokens=-7, completion_tokens=-1)
+    assert raw_chat(up, model="fake-model").json()["usage"]["prompt_tokens"] == -7
+
+
+def test_reset_midstream_sends_200_then_closes_halfway(up: FakeUpstream) -> None:
+    up.script("fake-model", fault="reset_midstream", reply="one two three four five six seven")
+    with pytest.raises(httpx.RemoteProtocolError):
+        raw_chat(up, model="fake-model")
+    with httpx.stream("POST", up.base_url + "/chat/completions", timeout=10,
+                      json={"model": "fake-model", "messages": MESSAGES, "stream": True}) as reply:
+        assert reply.status_code == 200
+        with pytest.raises(httpx.RemoteProtocolError):
+            body = b"".join(reply.iter_raw())
+            assert b"[DONE]" in body  # not reached: the stream is cut before its end
+    with pytest.raises(litellm.exceptions.MidStreamFallbackError):
+        for _ in call(up, stream=True):
+            pass
+
+
 @pytest.mark.asyncio
 async def test_timeout_raises_quickly_without_blocking_others(up: FakeUpstream) -> None:
     up.script("stuck-model", fault="timeout")
