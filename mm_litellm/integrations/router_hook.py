@@ -1,21 +1,24 @@
 """The policy's routing decision inside a plain ``litellm.Router`` (no mm_litellm gateway).
 
-``litellm.Router`` asks ``Router.async_pre_routing_hook(model, request_kwargs, messages, ...)``
-before it picks a deployment, and lets the answer replace the model group (LiteLLM's own
-auto-router uses this seam). :func:`install_routing` chains the policy's
-:class:`~mm_litellm.routing.engine.RoutingEngine` in front of that hook on one Router
-instance: a request for a route or alias of the policy is sent to the group the policy
-decides; anything else reaches LiteLLM's own hook unchanged. Build the Router from the same
-policy (``build_router(policy)`` or ``model_list(policy)``) so every target is a group.
+:func:`install_routing` wraps one Router instance's public ``acompletion`` and ``completion``:
+a request for a route or alias of the policy is sent to the model group the policy's
+:class:`~mm_litellm.routing.engine.RoutingEngine` decides; anything else (a group name, a name
+the policy does not know) reaches the Router unchanged. Build the Router from the same policy
+(``build_router(policy)`` or ``model_list(policy)``) so every target is a group.
 
-LiteLLM calls this hook on its async paths (``Router.acompletion``); the decision trace is in
-``request_kwargs["metadata"]["mm_litellm"]``, so callbacks and the budget ledger see it.
-Per-route fallbacks and confidence escalation are gateway features: use
-``mm_litellm.acompletion`` for those (Router-level ``fallbacks`` still apply).
+The public methods are the seam because they are the one surface every supported LiteLLM
+keeps: 1.106's Python Router asked ``Router.async_pre_routing_hook`` (async only), while the
+1.110 Router's core answers pre-routing from its own registry and never calls an instance hook.
+The decision trace is in the call's ``metadata["mm_litellm"]`` (callbacks and the budget ledger
+see it) and on the response, as ``mm_litellm.decision_of(response)``. Per-route fallbacks and
+confidence escalation are gateway features: use ``mm_litellm.acompletion`` for those
+(Router-level ``fallbacks`` still apply).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from mm_litellm.policy.schema import Policy
@@ -28,39 +31,49 @@ TRACE_KEY = "mm_litellm"
 
 def install_routing(router: Any, policy: Policy | RoutingEngine) -> RoutingEngine:
     """Make ``router`` route requests for the policy's routes and aliases. Returns the engine."""
-    from litellm.types.router import PreRoutingHookResponse
-
     engine = policy if isinstance(policy, RoutingEngine) else RoutingEngine(policy)
-    original = router.async_pre_routing_hook
     groups = set(router.get_model_names())
 
-    async def async_pre_routing_hook(
-        model: str,
-        request_kwargs: dict[str, Any],
-        messages: list[dict[str, Any]] | None = None,
-        input: str | list[Any] | None = None,
-        specific_deployment: bool | None = False,
-    ) -> Any:
-        if model in groups or not engine.handles(model):
-            return await original(
-                model=model,
-                request_kwargs=request_kwargs,
-                messages=messages,
-                input=input,
-                specific_deployment=specific_deployment,
-            )
-        plan = engine.plan(model, messages, request_kwargs)
-        metadata = request_kwargs.get("metadata")
-        if not isinstance(metadata, dict):
-            metadata = request_kwargs["metadata"] = {}
+    def decide(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        model = kwargs.get("model", args[0] if args else None)
+        if not isinstance(model, str) or model in groups or not engine.handles(model):
+            return kwargs, None
+        messages = kwargs.get("messages", args[1] if len(args) > 1 else None)
+        call = {k: v for k, v in kwargs.items() if k not in ("model", "messages")}
+        plan = engine.plan(model, messages, call)
+        metadata = dict(call.get("metadata") or {})
         context = dict(metadata.get(TRACE_KEY) or {})
         context.update(plan.trace())
         if plan.features is not None:
             context.update(task=plan.features.task, tier=plan.features.tier)
         metadata[TRACE_KEY] = context
-        return PreRoutingHookResponse(model=plan.target, messages=messages)
+        return {**call, "model": plan.target, "messages": messages, "metadata": metadata}, context
 
-    router.async_pre_routing_hook = async_pre_routing_hook
+    def stamp(response: Any, trace: dict[str, Any] | None) -> Any:
+        hidden = getattr(response, "_hidden_params", None)
+        if trace is not None and isinstance(hidden, dict):
+            hidden[TRACE_KEY] = dict(trace)
+        return response
+
+    original_async: Callable[..., Any] = router.acompletion
+    original_sync: Callable[..., Any] = router.completion
+
+    @functools.wraps(original_async)
+    async def acompletion(*args: Any, **kwargs: Any) -> Any:
+        call, trace = decide(args, kwargs)
+        if trace is None:
+            return await original_async(*args, **kwargs)
+        return stamp(await original_async(**call), trace)
+
+    @functools.wraps(original_sync)
+    def completion(*args: Any, **kwargs: Any) -> Any:
+        call, trace = decide(args, kwargs)
+        if trace is None:
+            return original_sync(*args, **kwargs)
+        return stamp(original_sync(**call), trace)
+
+    router.acompletion = acompletion
+    router.completion = completion
     if any(r.strategy == "speed_optimized" for r in engine.policy.routes.values()):
         from mm_litellm.integrations.latency import install
 
