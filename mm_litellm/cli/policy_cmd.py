@@ -54,6 +54,7 @@ def handle_test(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mm_litellm.cli.common import resolve_policy
+    from mm_litellm.integrations.bundled_prices import facts_for_commands
     from mm_litellm.routing.cases import load_cases, run_cases
     from mm_litellm.routing.engine import RoutingEngine
 
@@ -66,7 +67,7 @@ def handle_test(args: argparse.Namespace) -> int:
     if path is None and cases.policy is not None:
         path = str(Path(args.cases).parent / cases.policy)
     policy = resolve_policy(path)
-    results = run_cases(RoutingEngine(policy), cases.cases)
+    results = run_cases(RoutingEngine(policy, facts=facts_for_commands()), cases.cases)
     failed = [r for r in results if not r.passed]
     for r in results:
         if not r.passed:

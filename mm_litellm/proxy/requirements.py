@@ -27,7 +27,7 @@ def missing_proxy_requirements() -> list[str]:
     missing: list[str] = []
     for requirement in requires:
         spec, _, marker = requirement.partition(";")
-        if not _PROXY_EXTRA.search(marker) or "win32" in marker and "!=" not in marker:
+        if not _PROXY_EXTRA.search(marker) or ("win32" in marker and "!=" not in marker):
             continue
         match = _NAME.match(spec)
         if match is None:

@@ -187,7 +187,10 @@ def explain(
     if prompt is not None:
         messages = [*(messages or []), {"role": "user", "content": prompt}]
     if policy is not None:
-        engine = RoutingEngine(policy if isinstance(policy, Policy) else load_policy(policy))
+        from mm_litellm.integrations.bundled_prices import facts_for_commands
+
+        engine = RoutingEngine(policy if isinstance(policy, Policy) else load_policy(policy),
+                               facts=facts_for_commands())
     else:
         rt = runtime.current()
         if rt is None:
