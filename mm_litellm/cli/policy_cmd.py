@@ -43,9 +43,18 @@ def handle_check(args: argparse.Namespace) -> int:
         print(exc)
         print(f"\n{len(exc.issues)} problem(s) in {args.file}")
         return 1
+    from mm_litellm.proxy.keys_file import keys_file_issues, keys_file_of
+
+    key_issues = keys_file_issues(policy)
+    if key_issues:
+        for issue in key_issues:
+            print(issue)
+        print(f"\n{len(key_issues)} problem(s) in the keys file {keys_file_of(policy)}")
+        return 1
+    keys = f", keys file {policy.proxy.keys_file}" if policy.proxy.keys_file else ""
     print(
         f"{args.file}: OK ({len(policy.models)} models, {len(policy.routes)} routes, "
-        f"{len(policy.aliases)} aliases)"
+        f"{len(policy.aliases)} aliases{keys})"
     )
     return 0
 
