@@ -4,7 +4,8 @@ A snippet is a fenced block in ``bash``/``sh``/``shell`` or ``python``. The HTML
 line before it may mark it as not run offline: ``<!-- needs-keys -->`` (it calls a real
 provider), ``<!-- not-run: why -->`` (installs, a fragment with ``...``, a long benchmark).
 Every other snippet of a file runs, in order, as one bash script (``set -e``), Python ones
-through ``python - <<'EOF'``, so a proxy started in the background by one snippet serves the
+through ``python - <<'EOF'`` (a snippet defining ``def test_...`` is written to a file and
+run with pytest, the way docs/testing.md means it), so a proxy started in the background by one snippet serves the
 next ones.
 """
 
@@ -61,7 +62,11 @@ def script_of(snippets: list[Snippet]) -> str:
         if s.skip:
             continue
         parts.append(f"echo '>>> {s.source}:{s.line}' >&2")
-        if s.lang == "python":
+        if s.lang == "python" and "def test_" in s.text:  # a pytest example: run it with pytest
+            name = f"test_snippet_{s.source.replace('.', '_')}_{s.line}.py"
+            parts.append(f"cat > {name} <<'MM_SNIPPET_EOF'\n{s.text}MM_SNIPPET_EOF\n"
+                         f"python -m pytest -q -p no:cacheprovider {name}")
+        elif s.lang == "python":
             parts.append(f"python - <<'MM_SNIPPET_EOF'\n{s.text}MM_SNIPPET_EOF")
         else:
             parts.append(s.text)
