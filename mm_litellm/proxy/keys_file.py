@@ -22,13 +22,10 @@ __all__ = ["add_key_entry", "entry_text", "keys_file_issues", "keys_file_of"]
 
 def keys_file_of(policy: Policy) -> Path | None:
     """The policy's ``proxy.keys_file``, relative to the policy file (``None`` when it names none)."""
+    from mm_litellm.policy.paths import resolve_path
+
     name = policy.proxy.keys_file
-    if not name:
-        return None
-    path = Path(name)
-    if path.is_absolute() or policy.source.startswith("<"):
-        return path
-    return Path(policy.source).resolve().parent / path
+    return resolve_path(policy, name, field="proxy.keys_file") if name else None
 
 
 def keys_file_issues(policy: Policy) -> list[PolicyIssue]:

@@ -10,8 +10,9 @@ OpenAI-compatible server on 127.0.0.1. :func:`mock_policy_text` rewrites the pol
 - each model keeps what it costs and its context window: a model without a ``pricing:``
   override gets one from LiteLLM's price table for its real model (budgets and ``x-mm-cost``
   show real-looking numbers);
-- paths (``proxy.keys_file``, ``prompts.dir``) are made absolute, since the rewritten file
-  lives in a temporary directory.
+- paths (``proxy.keys_file``, ``prompts.dir``, resolved relative to the original policy file)
+  are made absolute, since the rewritten file lives in a temporary directory (the ledger is a
+  scratch database, or ``MM_LITELLM_DATABASE_URL``).
 
 Ensembles, routes, aliases, budgets and prompts are left as they are.
 """
@@ -56,7 +57,9 @@ def mock_policy_text(policy: Policy, policy_path: str | os.PathLike[str], base_u
         proxy["keys_file"] = str(_absolute(proxy["keys_file"], source.parent))
     prompts = raw.get("prompts")
     if isinstance(prompts, dict) and prompts.get("dir"):
-        prompts["dir"] = str(_absolute(prompts["dir"], Path.cwd()))
+        from mm_litellm.policy.paths import resolve_path
+
+        prompts["dir"] = str(resolve_path(policy, prompts["dir"], field="prompts.dir").resolve())
     return str(yaml.safe_dump(raw, sort_keys=False))
 
 

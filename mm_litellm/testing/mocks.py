@@ -218,7 +218,7 @@ class MockLLM:
         if not self.retry_sleep and backoff is not None:
             # The Router's backoff between retries (LiteLLM 1.106's Python Router reads it here).
             originals[(lt, "calculate_retry_after")] = backoff
-            lt.calculate_retry_after = _no_backoff
+            setattr(lt, "calculate_retry_after", _no_backoff)  # noqa: B010
         _boundary._enter_mocking(+1)
         try:
             yield self

@@ -5,8 +5,8 @@ line before it may mark it as not run offline: ``<!-- needs-keys -->`` (it calls
 provider), ``<!-- not-run: why -->`` (installs, a fragment with ``...``, a long benchmark).
 Every other snippet of a file runs, in order, as one bash script (``set -e``), Python ones
 through ``python - <<'EOF'`` (a snippet defining ``def test_...`` is written to a file and
-run with pytest, the way docs/testing.md means it), so a proxy started in the background by one snippet serves the
-next ones.
+run with pytest, the way docs/testing.md means it), so a proxy started in the background by
+one snippet serves the next ones.
 """
 
 from __future__ import annotations
