@@ -277,3 +277,14 @@ def test_cheapest_on_the_example_policy_uses_its_cost_optimized_route(mm_policy,
     chosen = mm_litellm.route_to_model("What is 2+2?")
     result = mm_litellm.run("What is 2+2?", strategy="cheapest")
     assert result.decision["route"] == "cheap" and result.model_used == chosen
+
+
+def test_batch_defaults_params_apply_to_every_request(mm_policy, mm_mock) -> None:
+    mm_policy(TEST_POLICY)
+    mm_mock.script("*", "ok")
+    report = mm_litellm.batch(["a", {"prompt": "b", "params": {"temperature": 0.9}}],
+                              defaults={"params": {"temperature": 0.1, "max_tokens": 7}})
+    assert all(item.ok for item in report.items)
+    sent = {c.kwargs["messages"][-1]["content"]: c.kwargs for c in mm_mock.calls}
+    assert (sent["a"]["temperature"], sent["a"]["max_tokens"]) == (0.1, 7)
+    assert (sent["b"]["temperature"], sent["b"]["max_tokens"]) == (0.9, 7)  # the row's own params win
