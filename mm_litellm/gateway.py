@@ -89,6 +89,9 @@ def _prepare(rt: _runtime.Runtime, model: str, messages: list[Any] | None, kwarg
     if plan.features is not None:
         metadata[TRACE_KEY].update(task=plan.features.task, tier=plan.features.tier)
     call["metadata"] = metadata
+    if plan.target.startswith("ensemble/") and "mock_response" in call:  # issue 18: the members answer it
+        from mm_litellm.integrations.ensemble_provider import carry_mock_to_members
+        carry_mock_to_members(call)
     if plan.fallbacks and "fallbacks" not in kwargs:
         call["fallbacks"] = [{plan.target: list(plan.fallbacks)}]
     return plan, call
