@@ -132,12 +132,12 @@ def _preflight() -> None:
     from mm_litellm.proxy.preflight import MASTER_KEY_ENV, MASTER_KEY_HINT, master_key_problem
     from mm_litellm.proxy.requirements import INSTALL_HINT, missing_proxy_requirements
 
-    missing = missing_proxy_requirements()
-    if missing:
-        fail(f"LiteLLM's proxy server is not installed (missing: {', '.join(missing[:6])}): {INSTALL_HINT}")
     problem = master_key_problem(os.environ.get(MASTER_KEY_ENV))
     if problem is not None:
         fail(f"the proxy cannot start: {problem}; {MASTER_KEY_HINT}")
+    missing = missing_proxy_requirements()
+    if missing:
+        fail(f"LiteLLM's proxy server is not installed (missing: {', '.join(missing[:6])}): {INSTALL_HINT}")
 
 
 def _start(args: argparse.Namespace, config_text: str, tmp: Path, env: dict[str, str]) -> int:

@@ -13,6 +13,7 @@ import pytest
 from mm_litellm.cli.main import main
 from mm_litellm.proxy.keys import KeyStore, load_keys_file
 from mm_litellm.proxy.preflight import master_key_problem
+from mm_litellm.proxy.requirements import missing_proxy_requirements
 from tests.conftest import ROOT
 
 
@@ -95,10 +96,23 @@ def test_master_key_problem(value: str | None, problem: str | None) -> None:
 
 def test_mm_litellm_proxy_says_in_one_line_what_the_master_key_needs(tmp_path: Path) -> None:
     env = dict(os.environ, LITELLM_MASTER_KEY="sk-1234")
-    cmd = [sys.executable, "-m", "mm_litellm.cli.main", "proxy", "--config", str(ROOT / "config" / "proxy.yaml")]
+    config = str(ROOT / "config" / "proxy.yaml")
+    cmd = [sys.executable, "-m", "mm_litellm.cli.main", "proxy", "--config", config]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, check=False)
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         "mm-litellm: the proxy cannot start: LITELLM_MASTER_KEY is LiteLLM's publicly known example key; "
         "set it to a long random secret, e.g. export LITELLM_MASTER_KEY=\"sk-$(python3 -c 'import secrets; "
         "print(secrets.token_urlsafe(32))')\""]
+
+
+@pytest.mark.skipif(not missing_proxy_requirements(),
+                    reason="the proxy extra is installed here (the base install in CI runs this test)")
+def test_without_the_proxy_extra_mm_litellm_proxy_says_what_to_install(tmp_path: Path) -> None:
+    env = dict(os.environ, LITELLM_MASTER_KEY="sk-" + "x" * 40)
+    config = str(ROOT / "config" / "proxy.yaml")
+    cmd = [sys.executable, "-m", "mm_litellm.cli.main", "proxy", "--config", config]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, env=env, check=False)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].endswith("pip install 'mm-litellm[proxy]'"), lines
