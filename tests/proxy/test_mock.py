@@ -21,7 +21,8 @@ def test_every_deployment_points_at_the_upstream_and_keeps_its_price(tmp_path: P
     mocked_path.write_text(mock_policy_text(original, EXAMPLE_POLICY, BASE))
     mocked = load_policy(mocked_path)
     assert set(mocked.models) == set(original.models)
-    assert mocked.routes.keys() == original.routes.keys() and mocked.ensembles.keys() == original.ensembles.keys()
+    assert mocked.routes.keys() == original.routes.keys()
+    assert mocked.ensembles.keys() == original.ensembles.keys()
     facts = BundledFacts()
     for name, spec in mocked.models.items():
         for deployment in spec.all_deployments:
