@@ -8,7 +8,7 @@ import pytest
 
 from mm_litellm import load_policy, parse_policy
 from mm_litellm.cli.main import main
-from mm_litellm.integrations.bundled_prices import BundledFacts
+from mm_litellm.integrations.bundled_prices import facts_for_commands
 from mm_litellm.proxy.mock import MOCK_API_KEY, mock_policy_text
 from tests.conftest import EXAMPLE_POLICY
 
@@ -23,7 +23,7 @@ def test_every_deployment_points_at_the_upstream_and_keeps_its_price(tmp_path: P
     assert set(mocked.models) == set(original.models)
     assert mocked.routes.keys() == original.routes.keys()
     assert mocked.ensembles.keys() == original.ensembles.keys()
-    facts = BundledFacts()
+    facts = facts_for_commands()  # what mock_policy_text priced them with
     for name, spec in mocked.models.items():
         for deployment in spec.all_deployments:
             params = dict(deployment.litellm_params)
