@@ -61,7 +61,7 @@ def test_shards_then_merge_give_the_whole_input_in_order_and_resume(
 def test_merge_refuses_a_file_that_is_not_a_batch_output(tmp_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"no": "index"}\n')
-    with pytest.raises(ValueError, match="bad.jsonl:1: not a batch output row"):
+    with pytest.raises(ValueError, match=r"bad\.jsonl:1: not a batch output row"):
         merge_outputs(tmp_path / "out.jsonl", [bad])
 
 

@@ -45,8 +45,8 @@ def _repo_copy(target: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("path", [pytest.param(p, id=p.name, marks=[pytest.mark.proxy] if p.name in PROXY_FILES
-                                               else []) for p in FILES])
+@pytest.mark.parametrize("path", [
+    pytest.param(p, id=p.name, marks=[pytest.mark.proxy] if p.name in PROXY_FILES else []) for p in FILES])
 def test_snippets_run_offline(path: Path, tmp_path: Path) -> None:
     snippets = snippets_of(path)
     if not any(s.skip is None for s in snippets):

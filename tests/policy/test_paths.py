@@ -60,7 +60,8 @@ def test_text_policies_memory_and_absolute_urls_are_unchanged(tmp_path: Path) ->
     assert resolve_database_url(loaded, "sqlite:///:memory:") == "sqlite:///:memory:"
     assert resolve_database_url(loaded, "sqlite:////abs/x.db") == "sqlite:////abs/x.db"
     assert resolve_database_url(loaded, "postgresql+psycopg://h/db") == "postgresql+psycopg://h/db"
-    assert resolve_database_url(loaded, "sqlite:///x.db?timeout=5") == f"sqlite:///{tmp_path / 'x.db'}?timeout=5"
+    with_query = resolve_database_url(loaded, "sqlite:///x.db?timeout=5")
+    assert with_query == f"sqlite:///{tmp_path / 'x.db'}?timeout=5"
 
 
 def test_empty_listings_say_so(elsewhere: Path, capsys: pytest.CaptureFixture[str]) -> None:
