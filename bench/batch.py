@@ -14,6 +14,11 @@ all over LiteLLM's real HTTP path (its aiohttp transport by default):
 
 Target (issue 9): abatch at least 70% of ideal.
 
+With ``--workers N``: ``mm-litellm batch --workers 1`` against ``--workers N`` on one input of
+``--requests`` rows (whole commands, start-up included, interleaved in ``--rounds``), printing
+rows/s, the speed-up and its share of the ideal N x (issue 18 target: >= 1.7x with 2 workers on
+2 cores). The upstream's own CPU shares those cores.
+
     python bench/batch.py [--requests 1000] [--concurrency 50] [--latency 0.05] [--rounds 4]
                           [--httpx] [--uvloop]
 """
@@ -141,7 +146,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default 4)")
     parser.add_argument("--uvloop", action="store_true", help="run the client side on uvloop")
     parser.add_argument("--httpx", action="store_true", help="LiteLLM's httpx transport instead of aiohttp")
+    parser.add_argument("--workers", type=int, help="compare mm-litellm batch --workers 1 with --workers N")
     args = parser.parse_args()
+    if args.workers:
+        compare_workers(args)
+        return
     litellm.suppress_debug_info = True
     litellm.disable_aiohttp_transport = args.httpx
     server = subprocess.Popen(
@@ -183,6 +192,47 @@ def main() -> None:
         f"abatch / ideal: {rates['mm_litellm.abatch'] / ideal:.0%} "
         "(target >= 70%)"
     )
+
+
+def compare_workers(args: argparse.Namespace) -> None:
+    import json
+    import statistics
+    import tempfile
+
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(args.latency)], stdout=subprocess.PIPE,
+                              text=True)
+    times: dict[int, list[float]] = {1: [], args.workers: []}
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            (work / "policy.yaml").write_text(POLICY.format(base=url + "/v1"))
+            rows = "".join(json.dumps({"id": i, "prompt": f"q {i}"}) + "\n" for i in range(args.requests))
+            (work / "in.jsonl").write_text(rows)
+            env = dict(os.environ, MM_LITELLM_DATABASE_URL=f"sqlite:///{work / 'ledger.db'}")
+            for _ in range(args.rounds):
+                for workers in times:
+                    out = work / f"out-{workers}.jsonl"
+                    out.unlink(missing_ok=True)
+                    started = time.perf_counter()
+                    cmd = [sys.executable, "-m", "mm_litellm.cli.main", "batch", str(work / "in.jsonl"),
+                           "-o", str(out), "--workers", str(workers), "-q", "--policy",
+                           str(work / "policy.yaml"), "--max-concurrency", str(args.concurrency)]
+                    subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
+                    times[workers].append(time.perf_counter() - started)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    rate = {w: args.requests / statistics.median(t) for w, t in times.items()}
+    speedup = rate[args.workers] / rate[1]
+    print(f"{args.requests} rows, concurrency {args.concurrency} per worker, upstream latency "
+          f"{args.latency * 1000:.0f} ms, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; "
+          f"median of {args.rounds} whole commands (start-up included)")
+    for workers, r in rate.items():
+        print(f"--workers {workers:<3} {r:>8.0f} rows/s  ({statistics.median(times[workers]):.1f} s)")
+    print(f"speed-up {speedup:.2f}x with {args.workers} workers; share of ideal {speedup / args.workers:.0%} "
+          f"(target >= 1.7x with 2 workers on 2 cores)")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ LiteLLM; that happens on the first call that needs it.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from mm_litellm.api import RunResult, arun, route_to_model, run, run_ensemble, run_with_fallback
 from mm_litellm.batch import BatchReport, abatch, batch
@@ -30,10 +30,21 @@ from mm_litellm.routing.plan import Plan
 from mm_litellm.runtime import configure
 from mm_litellm.usage import usage_report
 
-try:
-    __version__ = version("mm-litellm")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0"
+
+
+def __getattr__(name: str) -> Any:
+    """``__version__``, read from the installed metadata on first use (importlib.metadata costs
+    a tenth of a second at start-up, which commands that never print the version need not pay)."""
+    if name != "__version__":
+        raise AttributeError(f"module 'mm_litellm' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        value = version("mm-litellm")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        value = "0.0.0"
+    globals()["__version__"] = value
+    return value
 
 __all__ = [
     "BatchReport",

@@ -198,12 +198,13 @@ def explain(
     """
     if policy is None:
         return _DEFAULT.explain(model, messages, prompt=prompt, **kwargs)
+    from mm_litellm.integrations.bundled_prices import facts_for_commands
     from mm_litellm.routing.engine import RoutingEngine
 
     if prompt is not None:
         messages = [*(messages or []), {"role": "user", "content": prompt}]
     loaded = policy if isinstance(policy, Policy) else load_policy(policy)
-    return explain_with(RoutingEngine(loaded), model, messages, kwargs)
+    return explain_with(RoutingEngine(loaded, facts=facts_for_commands()), model, messages, kwargs)
 
 
 def decision_of(response: Any) -> dict[str, Any] | None:
@@ -238,6 +239,10 @@ def _plan(
     call["metadata"] = dict(kwargs.get("metadata") or {})  # the caller's dict is never changed
     plan = prepare(rt, call, model, messages)
     rt.secrets.check(plan.target, kwargs)
+    if plan.target.startswith("ensemble/") and "mock_response" in call:  # the members answer the mock
+        from mm_litellm.integrations.ensemble_provider import carry_mock_to_members
+
+        carry_mock_to_members(call)
     return plan, call
 
 

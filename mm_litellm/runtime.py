@@ -80,6 +80,7 @@ class Runtime:
     """Everything built for one policy; thread-safe; close it when done (or use ``with``)."""
 
     def __init__(self, policy: Policy, *, ambient: bool = False, ledger_engine: Any = None) -> None:
+        from mm_litellm.integrations.prices import LiteLLMFacts
         from mm_litellm.integrations.router import SecretCheck
 
         self.id = uuid.uuid4().hex[:16]
@@ -87,7 +88,7 @@ class Runtime:
         self.ambient = ambient
         """Also records LiteLLM calls that carry no mm_litellm context (plain ``litellm`` calls)."""
         self.latency = LatencyTracker()
-        self.engine = RoutingEngine(policy, latency=self.latency)
+        self.engine = RoutingEngine(policy, latency=self.latency, facts=LiteLLMFacts())
         self.secrets = SecretCheck(policy)
         self._ledger_engine = ledger_engine
         self._router: Any = None

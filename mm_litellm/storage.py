@@ -130,7 +130,11 @@ def database_url(source: Policy | str) -> str:
                 f"set it (or {DATABASE_ENV}) to a URL such as sqlite:///mm_litellm.db"
             )
         return value
-    return url
+    if isinstance(source, str):
+        return url
+    from mm_litellm.policy.paths import resolve_database_url
+
+    return resolve_database_url(source, url)  # a relative SQLite file lives next to the policy
 
 
 def make_engine(url: str) -> Engine:

@@ -114,3 +114,20 @@ def policy_file(tmp_path: Path):  # type: ignore[no-untyped-def]
         return path
 
     return write
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``proxy`` skip, saying what to install, where LiteLLM's proxy server is absent."""
+    if not any(item.get_closest_marker("proxy") for item in items):
+        return
+    from mm_litellm.proxy.requirements import INSTALL_HINT, missing_proxy_requirements
+
+    missing = missing_proxy_requirements()
+    if not missing:
+        return
+    skip = pytest.mark.skip(
+        reason=f"needs LiteLLM's proxy server ({INSTALL_HINT}); missing: {', '.join(missing[:5])}"
+    )
+    for item in items:
+        if item.get_closest_marker("proxy"):
+            item.add_marker(skip)

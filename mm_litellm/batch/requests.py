@@ -101,7 +101,11 @@ def to_run_kwargs(request: Any, defaults: Mapping[str, Any] | None = None) -> di
         raise InvalidRequest("'params' must be an object of LiteLLM completion parameters")
     if "metadata" in request and not isinstance(request["metadata"], Mapping):
         raise InvalidRequest("'metadata' must be an object")
-    kwargs = dict(defaults or {})
+    kwargs = {k: v for k, v in (defaults or {}).items() if k != "params"}
+    default_params = (defaults or {}).get("params") or {}
+    if not isinstance(default_params, Mapping):
+        raise InvalidRequest("defaults 'params' must be an object of LiteLLM completion parameters")
+    kwargs.update(default_params)  # defaults={"params": {...}} apply like a row's own params
     kwargs.update(params)
     kwargs.update((k, v) for k, v in request.items() if k not in ("id", "params"))
     if defaults and "metadata" in defaults and "metadata" in request:

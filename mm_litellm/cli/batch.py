@@ -70,11 +70,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--mock-delay", type=float, metavar="SECONDS", help="with --mock: simulated latency per call"
     )
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="run N processes (shards 1/N..N/N of the input) sharing the policy's ledger and "
+                   "budgets, then merge their outputs into OUTPUT in input order (--rpm/--tpm are split)")
+    p.add_argument("--shard", metavar="K/N",
+                   help="run only shard K of N (rows K, K+N, ...): for several machines sharing a "
+                   "PostgreSQL ledger; combine the outputs with 'mm-litellm batch-merge'")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.add_argument(
         "-v", "--verbose", action="store_true", help="log routing decisions and LiteLLM's activity"
     )
     p.set_defaults(handler=handle)
+    m = sub.add_parser(
+        "batch-merge",
+        help="merge shard outputs of 'mm-litellm batch --shard' into one output, in input order",
+        description="Append the rows of each PART (outputs of 'mm-litellm batch --shard K/N') that OUTPUT "
+        "does not have yet, in input order. Safe to rerun after a shard was resumed.",
+    )
+    m.add_argument("output", metavar="OUT.jsonl")
+    m.add_argument("parts", metavar="PART.jsonl", nargs="+")
+    m.set_defaults(handler=handle_merge)
 
 
 class Progress:
@@ -118,12 +133,27 @@ class Progress:
 
 def handle(args: argparse.Namespace) -> int:
     from mm_litellm.batch.journal import OutputJournal, count_rows
+    from mm_litellm.batch.shards import parse_shard
     from mm_litellm.runtime import configure
 
     if args.mock is not None:
         from mm_litellm.cli.common import keep_mocks_out_of_the_ledger
 
         keep_mocks_out_of_the_ledger()
+    if args.workers < 1:
+        fail("--workers must be at least 1")
+    if args.workers > 1 and args.shard:
+        fail("--workers splits the input itself; --shard is for one process of a split you run yourself")
+    try:
+        shard = parse_shard(args.shard) if args.shard else None
+    except ValueError as exc:
+        fail(str(exc))
+    if args.workers > 1:
+        if not Path(args.input).is_file():
+            fail(f"no input file '{args.input}'")
+        from mm_litellm.cli.batch_workers import run_workers
+
+        return run_workers(args)
 
     source, output = Path(args.input), Path(args.output)
     if not source.is_file():
@@ -147,11 +177,13 @@ def handle(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         total = count_rows(source)
+        if shard is not None:
+            total = shard.size(total)
         if total and len(journal.done) >= total and not journal.torn_bytes:
             print(f"nothing to do: all {total} rows of {source} are already in {output}")
             return 0
         progress = Progress(total, len(journal.done), quiet=args.quiet)
-        return asyncio.run(_run(args, source, journal, progress))
+        return asyncio.run(_run(args, source, journal, progress, shard))
     finally:
         journal.close()
 
@@ -164,7 +196,8 @@ def _call_id(item: Any) -> str | None:
     return call_id if isinstance(call_id, str) else None
 
 
-async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: Progress) -> int:
+async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: Progress,
+               shard: Any = None) -> int:
     from mm_litellm.batch import BatchItem, abatch
     from mm_litellm.usage import flush_call
     from mm_litellm.batch.journal import InputRow, read_rows
@@ -174,7 +207,7 @@ async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: P
 
     def pending() -> Iterator[Any]:
         for row in read_rows(source):
-            if row.key in journal.done:
+            if row.key in journal.done or (shard is not None and not shard.owns(row.index)):
                 continue
             sent.append(row)
             yield Unrunnable(row.problem, row.id) if row.problem else row.request
@@ -235,6 +268,21 @@ async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: P
         print(f"mm-litellm: stopped early: {report.stopped}; rerun to send the rest", file=sys.stderr)
         return EXIT_STOPPED
     return EXIT_FAILED_ROWS if report.metrics.failed else 0
+
+
+def handle_merge(args: argparse.Namespace) -> int:
+    from mm_litellm.batch.shards import merge_outputs
+
+    parts = [Path(p) for p in args.parts]
+    missing = [str(p) for p in parts if not p.is_file()]
+    if missing:
+        fail(f"no such shard output: {', '.join(missing)}")
+    try:
+        added, present = merge_outputs(Path(args.output), parts)
+    except ValueError as exc:
+        fail(str(exc))
+    print(f"merged {added} rows into {args.output} ({present} were there already)")
+    return 0
 
 
 async def _drain_quietly(timeout: float) -> None:

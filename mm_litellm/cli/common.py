@@ -77,16 +77,24 @@ def keep_mocks_out_of_the_ledger() -> str | None:
     ``mm-litellm usage``. ``$MM_LITELLM_DATABASE_URL`` set by the caller still wins. Returns the
     scratch URL, or ``None`` when the caller's choice was kept.
     """
-    import tempfile
-
-    from mm_litellm.storage import DATABASE_ENV, MIGRATIONS
+    from mm_litellm.storage import DATABASE_ENV
 
     if os.environ.get(DATABASE_ENV):
         return None
-    # one scratch file per schema version: another mm_litellm version's scratch ledger (older or
-    # newer) is never in the way of a mock run
-    name = f"mm_litellm-mock-v{MIGRATIONS[-1].version}.db"
-    url = f"sqlite:///{Path(tempfile.gettempdir()) / name}"
+    url = f"sqlite:///{mock_ledger_path()}"
     os.environ[DATABASE_ENV] = url
     return url
+
+
+def mock_ledger_path() -> Path:
+    """The scratch ledger of ``--mock`` runs (one file per schema version, in the temp directory).
+
+    One per schema version: another mm_litellm version's scratch ledger (older or newer) is never
+    in the way of a mock run.
+    """
+    import tempfile
+
+    from mm_litellm.storage import MIGRATIONS
+
+    return Path(tempfile.gettempdir()) / f"mm_litellm-mock-v{MIGRATIONS[-1].version}.db"
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from mm_litellm.cli.common import add_policy_option, quiet_litellm, resolve_policy
+from mm_litellm.cli.common import add_policy_option, resolve_policy
 
 __all__ = ["model_rows", "register"]
 
@@ -25,11 +25,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def model_rows(policy: Any) -> list[dict[str, Any]]:
     """One row per policy model: alias, tier, LiteLLM model, context window, USD per 1M tokens."""
-    from mm_litellm.integrations.prices import price_of
+    from mm_litellm.integrations.bundled_prices import facts_for_commands
 
+    facts = facts_for_commands()
     rows = []
     for alias, spec in policy.models.items():
-        price = price_of(spec)
+        price = facts.price(spec)
         rows.append({
             "model": alias,
             "tier": spec.tier,
@@ -46,7 +47,6 @@ def model_rows(policy: Any) -> list[dict[str, Any]]:
 
 def handle(args: argparse.Namespace) -> int:
     policy = resolve_policy(args.policy)
-    quiet_litellm()
     rows = model_rows(policy)
     if args.json:
         print(json.dumps(rows, indent=2))

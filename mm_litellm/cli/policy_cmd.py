@@ -43,9 +43,18 @@ def handle_check(args: argparse.Namespace) -> int:
         print(exc)
         print(f"\n{len(exc.issues)} problem(s) in {args.file}")
         return 1
+    from mm_litellm.proxy.keys_file import keys_file_issues, keys_file_of
+
+    key_issues = keys_file_issues(policy)
+    if key_issues:
+        for issue in key_issues:
+            print(issue)
+        print(f"\n{len(key_issues)} problem(s) in the keys file {keys_file_of(policy)}")
+        return 1
+    keys = f", keys file {policy.proxy.keys_file}" if policy.proxy.keys_file else ""
     print(
         f"{args.file}: OK ({len(policy.models)} models, {len(policy.routes)} routes, "
-        f"{len(policy.aliases)} aliases)"
+        f"{len(policy.aliases)} aliases{keys})"
     )
     return 0
 
@@ -54,6 +63,7 @@ def handle_test(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from mm_litellm.cli.common import resolve_policy
+    from mm_litellm.integrations.bundled_prices import facts_for_commands
     from mm_litellm.routing.cases import load_cases, run_cases
     from mm_litellm.routing.engine import RoutingEngine
 
@@ -66,7 +76,7 @@ def handle_test(args: argparse.Namespace) -> int:
     if path is None and cases.policy is not None:
         path = str(Path(args.cases).parent / cases.policy)
     policy = resolve_policy(path)
-    results = run_cases(RoutingEngine(policy), cases.cases)
+    results = run_cases(RoutingEngine(policy, facts=facts_for_commands()), cases.cases)
     failed = [r for r in results if not r.passed]
     for r in results:
         if not r.passed:

@@ -167,6 +167,9 @@ def _list(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(rows, indent=2))
             return
+        if not rows:
+            print(f"no prompts: none in {reg.directory or '(no directory)'} and none in the database")
+            return
         print(f"{'prompt':<20} {'versions':<12} {'labels':<36} experiment")
         for r in rows:
             labels = ", ".join(f"{k}={v}" for k, v in sorted(r["labels"].items())) or "-"
@@ -266,7 +269,11 @@ def _label(args: argparse.Namespace) -> int:
 def _history(args: argparse.Namespace) -> int:
     def action(reg: Any) -> None:
         reg.versions(args.prompt_id)
-        for e in reg.label_history(args.prompt_id):
+        events = list(reg.label_history(args.prompt_id))
+        if not events:
+            print(f"{args.prompt_id}: no label moves recorded yet (labels set in the prompt files are not "
+                  "history; 'mm-litellm prompts label' records one)")
+        for e in events:
             frm = f"v{e.from_version}" if e.from_version is not None else "-"
             note = f"  ({e.note})" if e.note else ""
             print(f"{e.at:%Y-%m-%d %H:%M:%S}  {e.label:<12} {frm} -> v{e.to_version}  by {e.by}{note}")

@@ -26,6 +26,7 @@ from mm_litellm.runtime import POLICY_ENV
 __all__ = ["register"]
 
 DEFAULT_CONFIG = Path("config/proxy.yaml")
+MOCK_REPLY = "Hello from the mm_litellm mock upstream: no provider was called."
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,6 +42,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help=f"policy file (default: ${POLICY_ENV}, else the config's mm_litellm.policy)")
     p.add_argument("--port", type=int, default=4000, help="port (default: 4000)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
+    p.add_argument("--mock", nargs="?", const=MOCK_REPLY, metavar="TEXT",
+                   help="offline: start a local fake OpenAI-compatible upstream and point every policy model "
+                   "at it (no provider keys needed; real proxy, keys, budgets and headers; the ledger is a "
+                   "scratch database unless MM_LITELLM_DATABASE_URL is set); TEXT is the answer")
     p.add_argument("--print-config", action="store_true", help="print the generated config and exit")
     p.add_argument("--write-config", metavar="FILE", help="write the generated config to FILE and exit")
     p.add_argument("litellm_args", nargs=argparse.REMAINDER,
@@ -56,6 +61,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     new.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
     new.add_argument("--scheme", choices=("sha256", "scrypt"), default="sha256")
     new.set_defaults(handler=handle_keys_new)
+    add = ksub.add_parser(
+        "add", help="generate a key and append its entry to the keys file; prints only the key (stdout)",
+        description="Generate a key, append its entry (hash only) to the policy's proxy.keys_file (or "
+        "--keys-file) and print the key on stdout, once: KEY=$(mm-litellm keys add --id alice ...).")
+    add.add_argument("--id", required=True, help="key id (shown in logs, the ledger and x-mm headers)")
+    add.add_argument("--user")
+    add.add_argument("--team")
+    add.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
+    add.add_argument("--scheme", choices=("sha256", "scrypt"), default="sha256")
+    add.add_argument("--keys-file", metavar="FILE",
+                     help="the keys file (default: the policy's proxy.keys_file)")
+    add.add_argument("--policy", metavar="FILE",
+                     help=f"policy file (default: ${POLICY_ENV} or config/policy.yaml)")
+    add.set_defaults(handler=handle_keys_add)
     h = ksub.add_parser("hash", help="hash an existing secret read from stdin")
     h.add_argument("--scheme", choices=("sha256", "scrypt"), default="sha256")
     h.set_defaults(handler=handle_keys_hash)
@@ -90,6 +109,11 @@ def generated_config(config_path: str, policy_arg: str | None) -> dict[str, Any]
 
 
 def handle_proxy(args: argparse.Namespace) -> int:
+    if args.mock is not None and (args.print_config or args.write_config):
+        fail("--mock starts the proxy with a local fake upstream; it cannot be combined with "
+             "--print-config or --write-config")
+    if args.mock is not None:
+        return _run_mocked(args)
     config = generated_config(args.config, args.policy)
     text = yaml.safe_dump(config, sort_keys=False)
     if args.print_config:
@@ -98,14 +122,65 @@ def handle_proxy(args: argparse.Namespace) -> int:
     if args.write_config:
         Path(args.write_config).write_text(text, encoding="utf-8")
         return 0
-    if not os.environ.get("LITELLM_MASTER_KEY"):
-        fail("set LITELLM_MASTER_KEY to a strong secret first (e.g. the key 'mm-litellm keys new --id operator' prints)")
+    _preflight()
     with tempfile.TemporaryDirectory(prefix="mm-litellm-proxy-") as tmp:
-        path = Path(tmp) / "proxy.yaml"
-        path.write_text(text, encoding="utf-8")
-        extra = [a for a in args.litellm_args if a != "--"]
-        cmd = [_litellm_executable(), "--config", str(path), "--port", str(args.port), "--host", args.host, *extra]
-        return _run_forwarding_signals(cmd, _child_env())
+        return _start(args, text, Path(tmp), _child_env())
+
+
+def _preflight() -> None:
+    """One line saying what is missing, instead of LiteLLM failing later with a traceback."""
+    from mm_litellm.proxy.preflight import MASTER_KEY_ENV, MASTER_KEY_HINT, master_key_problem
+    from mm_litellm.proxy.requirements import INSTALL_HINT, missing_proxy_requirements
+
+    problem = master_key_problem(os.environ.get(MASTER_KEY_ENV))
+    if problem is not None:
+        fail(f"the proxy cannot start: {problem}; {MASTER_KEY_HINT}")
+    missing = missing_proxy_requirements()
+    if missing:
+        fail(f"LiteLLM's proxy server is not installed (missing: {', '.join(missing[:6])}): {INSTALL_HINT}")
+
+
+def _start(args: argparse.Namespace, config_text: str, tmp: Path, env: dict[str, str]) -> int:
+    path = tmp / "proxy.yaml"
+    path.write_text(config_text, encoding="utf-8")
+    extra = [a for a in args.litellm_args if a != "--"]
+    cmd = [_litellm_executable(), "--config", str(path), "--port", str(args.port), "--host", args.host,
+           *extra]
+    return _run_forwarding_signals(cmd, env)
+
+
+def _run_mocked(args: argparse.Namespace) -> int:
+    """The proxy with every policy model answered by a loopback fake upstream (see proxy/mock.py)."""
+    from mm_litellm.cli.common import keep_mocks_out_of_the_ledger
+    from mm_litellm.policy import load_policy
+    from mm_litellm.proxy.config import read_base_config
+    from mm_litellm.proxy.mock import mock_policy_text
+    from mm_litellm.testing.upstream import FakeUpstream
+
+    _preflight()
+    try:
+        base = read_base_config(args.config)
+    except ConfigurationError as exc:
+        fail(str(exc))
+    from mm_litellm.proxy.config import policy_path_of
+
+    chosen = args.policy or os.environ.get(POLICY_ENV) or policy_path_of(base, args.config)
+    if chosen is None:
+        fail(f"no policy: pass --policy FILE, set {POLICY_ENV}, or set mm_litellm.policy in {args.config}")
+    try:
+        policy = load_policy(chosen)
+    except PolicyError as exc:
+        fail(f"invalid policy:\n{exc}")
+    scratch = keep_mocks_out_of_the_ledger()
+    with FakeUpstream(reply=args.mock) as upstream, \
+            tempfile.TemporaryDirectory(prefix="mm-litellm-proxy-") as tmp:
+        mocked = Path(tmp) / "policy.mock.yaml"
+        mocked.write_text(mock_policy_text(policy, chosen, upstream.base_url), encoding="utf-8")
+        config = generated_config(args.config, str(mocked))
+        ledger = scratch or os.environ.get("MM_LITELLM_DATABASE_URL") or "the policy's database"
+        print(f"mm-litellm proxy --mock: every model of {chosen} answers from a local fake upstream at "
+              f"{upstream.base_url} (no provider is called); ledger: {ledger}", file=sys.stderr)
+        return _start(args, yaml.safe_dump(config, sort_keys=False), Path(tmp), _child_env())
 
 
 def _litellm_executable() -> str:
@@ -149,7 +224,7 @@ def _run_forwarding_signals(cmd: list[str], env: dict[str, str]) -> int:
             child.wait()
 
 
-def handle_keys_new(args: argparse.Namespace) -> int:
+def _new_entry(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     from mm_litellm.proxy.keys import hash_key, new_key
 
     secret = new_key()
@@ -159,9 +234,41 @@ def handle_keys_new(args: argparse.Namespace) -> int:
             entry[name] = getattr(args, name)
     if args.tag:
         entry["tags"] = list(args.tag)
-    print(f"# API key for '{args.id}' (shown once; give it to its owner, store only the hash):", file=sys.stderr)
+    return secret, entry
+
+
+def handle_keys_new(args: argparse.Namespace) -> int:
+    from mm_litellm.proxy.keys_file import entry_text
+
+    secret, entry = _new_entry(args)
+    print(f"# API key for '{args.id}' (shown once; give it to its owner, store only the hash):",
+          file=sys.stderr)
     print(f"#   {secret}", file=sys.stderr)
-    print(yaml.safe_dump({"keys": {args.id: entry}}, sort_keys=False), end="")
+    print("# append under the keys file's 'keys:' (or use: mm-litellm keys add)", file=sys.stderr)
+    print(entry_text(args.id, entry), end="")
+    return 0
+
+
+def handle_keys_add(args: argparse.Namespace) -> int:
+    from mm_litellm.cli.common import resolve_policy
+    from mm_litellm.proxy.keys_file import add_key_entry, keys_file_of
+
+    if args.keys_file:
+        path = Path(args.keys_file)
+    else:
+        policy = resolve_policy(args.policy)
+        found = keys_file_of(policy)
+        if found is None:
+            fail(f"{policy.source} names no proxy.keys_file: pass --keys-file FILE, or set proxy.keys_file")
+        path = found
+    secret, entry = _new_entry(args)
+    try:
+        add_key_entry(path, args.id, entry)
+    except PolicyError as exc:
+        fail(f"key not added:\n{exc}")
+    print(f"mm-litellm: added key '{args.id}' to {path} (its hash only); the key is printed once, on stdout",
+          file=sys.stderr)
+    print(secret)
     return 0
 
 

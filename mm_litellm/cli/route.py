@@ -54,6 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def handle(args: argparse.Namespace) -> int:
     from mm_litellm.cli.run import parse_meta
     from mm_litellm.errors import MMLiteLLMError
+    from mm_litellm.integrations.bundled_prices import facts_for_commands
     from mm_litellm.routing.engine import RoutingEngine
     from mm_litellm.routing.explain import explain_with
 
@@ -75,7 +76,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.max_tokens:
         kwargs["max_tokens"] = args.max_tokens
     try:
-        explanation = explain_with(RoutingEngine(policy), model, messages, kwargs)
+        explanation = explain_with(RoutingEngine(policy, facts=facts_for_commands()), model, messages, kwargs)
     except MMLiteLLMError as exc:
         fail(str(exc))
     if args.json:

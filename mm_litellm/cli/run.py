@@ -120,7 +120,7 @@ def handle(args: argparse.Namespace) -> int:
     if args.mock is not None and args.ensemble:  # every member answers the mock text; the strategy still runs
         from mm_litellm.testing.mocks import MockLLM
 
-        mocked_members = MockLLM().script("*", args.mock)
+        mocked_members = MockLLM().script("*", _ensemble_mock_text(policy, args.ensemble, args.mock))
     elif args.mock is not None:
         kwargs["mock_response"] = _mock_reply(litellm(), policy, model, messages, args.mock)
     if rt is not None and rt.engine.handles(model):
@@ -145,6 +145,18 @@ def handle(args: argparse.Namespace) -> int:
     else:
         _print_summary(record)
     return 0
+
+
+MOCK_FOR_NORMALISER = {"number": "42", "json": '{"mocked": true}'}
+"""Default ``--mock`` answers an ensemble's normaliser can read (the demo then votes as documented)."""
+
+
+def _ensemble_mock_text(policy: Any, name: str, text: str) -> str:
+    """``--mock`` without TEXT: an answer the ensemble's normaliser reads (``42`` for ``number``)."""
+    spec = policy.ensembles.get(name) if policy is not None else None
+    if text != MOCK_ANSWER or spec is None:
+        return text
+    return MOCK_FOR_NORMALISER.get(str(getattr(spec, "normalise", "text")), text)
 
 
 def _mock_reply(lt: Any, policy: Any, model: str, messages: list[dict[str, str]], text: str) -> Any:

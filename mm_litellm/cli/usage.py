@@ -80,7 +80,25 @@ def handle(args: argparse.Namespace) -> int:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print(render(report, args.since))
+        _say_where(report.totals.requests, storage_url(policy))
     return 0
+
+
+def storage_url(policy: Any) -> str:
+    from mm_litellm.storage import database_url
+
+    return database_url(policy)
+
+
+def _say_where(requests: int, url: str) -> None:
+    """Name the ledger read; with nothing in it, point at the scratch ledger of ``--mock`` runs."""
+    from mm_litellm.cli.common import mock_ledger_path
+
+    print(f"\nledger: {url}", file=sys.stderr)
+    scratch = mock_ledger_path()
+    if requests == 0 and scratch.exists() and url != f"sqlite:///{scratch}":
+        print(f"--mock runs are recorded apart, in {scratch}; see them with: "
+              f"MM_LITELLM_DATABASE_URL=sqlite:///{scratch} mm-litellm usage", file=sys.stderr)
 
 
 def handle_export(args: argparse.Namespace) -> int:

@@ -68,6 +68,22 @@ proxy charges the key once, for the ensemble call; mm_litellm's own identity sta
 ``metadata["mm_litellm"]``."""
 
 _DROPPED_PARAMS = frozenset({"stream", "stream_options", "n"})
+MEMBERS_MOCK = "members_mock"
+"""Trace key carrying a caller's ``mock_response`` for an ensemble to its members."""
+
+
+def carry_mock_to_members(call: dict[str, Any]) -> None:
+    """Move ``mock_response`` of an ``ensemble/<name>`` call into its metadata, for the members.
+
+    LiteLLM answers a call with ``mock_response`` itself, before any provider, so the ensemble
+    (its members, strategy, summed cost, ``decision_of(r)["ensemble"]``) would never run. Carried
+    in ``metadata["mm_litellm"]``, the mock reaches each member call instead: one mock meaning,
+    as ``mm-litellm run --ensemble NAME --mock``.
+    """
+    if "mock_response" not in call:
+        return
+    metadata = call["metadata"] = dict(call.get("metadata") or {})
+    metadata[TRACE_KEY] = {**(metadata.get(TRACE_KEY) or {}), MEMBERS_MOCK: call.pop("mock_response")}
 
 
 class EnsembleProvider(CustomLLM):
@@ -189,6 +205,8 @@ def _member_caller(
     }
     context = dict(metadata.get(TRACE_KEY) or {})
     params = {k: v for k, v in optional_params.items() if k not in _DROPPED_PARAMS}
+    if MEMBERS_MOCK in context:  # the caller mocked the ensemble: its members answer the mock
+        params["mock_response"] = context.pop(MEMBERS_MOCK)
 
     async def call(model: str, messages: Messages, timeout: float, label: str) -> Reply:
         member_meta = {

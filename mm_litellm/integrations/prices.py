@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Sequence
+from typing import Any
 
 from mm_litellm.integrations._litellm import litellm
 from mm_litellm.policy.schema import ModelSpec, Policy
+from mm_litellm.routing.facts import ModelPrice, price_from_entry
 
-__all__ = ["ModelPrice", "count_prompt_tokens", "litellm_price", "price_of"]
-
-
-@dataclass(frozen=True)
-class ModelPrice:
-    """USD per million tokens (``None`` when unknown) and the context window."""
-
-    input_per_mtok: float | None
-    output_per_mtok: float | None
-    context_window: int | None
-    source: Literal["policy", "litellm", "unpriced"]
+__all__ = ["LiteLLMFacts", "ModelPrice", "count_prompt_tokens", "litellm_price", "price_of"]
 
 
 def price_of(spec: ModelSpec) -> ModelPrice:
     """What ``spec`` costs, from its ``pricing`` override or LiteLLM's ``model_cost`` table."""
-    info = _litellm_info(spec.litellm_model)
-    window = spec.context_window or (info.get("max_input_tokens") if info else None)
-    if spec.pricing is not None:
-        return ModelPrice(spec.pricing.input_per_mtok, spec.pricing.output_per_mtok, window, "policy")
-    if info and info.get("input_cost_per_token") is not None:
-        return ModelPrice(
-            info["input_cost_per_token"] * 1e6, (info.get("output_cost_per_token") or 0.0) * 1e6, window, "litellm"
-        )
-    return ModelPrice(None, None, window, "unpriced")
+    return price_from_entry(spec, _litellm_info(spec.litellm_model))
+
+
+class LiteLLMFacts:
+    """:class:`~mm_litellm.routing.facts.ModelFacts` from the imported LiteLLM (live price table)."""
+
+    def price(self, spec: ModelSpec) -> ModelPrice:
+        return price_of(spec)
+
+    def count_tokens(self, messages: Sequence[Any]) -> int:
+        from mm_litellm.integrations.tokens import count_tokens
+
+        return count_tokens(messages)
 
 
 def _litellm_info(model: str) -> dict | None:  # type: ignore[type-arg]

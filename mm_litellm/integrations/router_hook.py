@@ -1,23 +1,27 @@
 """The policy's routing decision inside a plain ``litellm.Router`` (no mm_litellm gateway).
 
-``litellm.Router`` asks ``Router.async_pre_routing_hook(model, request_kwargs, messages, ...)``
-before it picks a deployment, and lets the answer replace the model group (LiteLLM's own
-auto-router uses this seam). :func:`install_routing` chains the policy's
-:class:`~mm_litellm.routing.engine.RoutingEngine` in front of that hook on one Router
-instance: a request for a route or alias of the policy is sent to the group the policy
-decides; anything else reaches LiteLLM's own hook unchanged. Build the Router from the same
-policy (``build_router(policy)`` or ``model_list(policy)``) so every target is a group.
+:func:`install_routing` wraps one Router instance's public ``acompletion`` and ``completion``:
+a request for a route or alias of the policy is sent to the model group the policy's
+:class:`~mm_litellm.routing.engine.RoutingEngine` decides; anything else (a group name, a name
+the policy does not know) reaches the Router unchanged. Build the Router from the same policy
+(``build_router(policy)`` or ``model_list(policy)``) so every target is a group.
 
-LiteLLM calls this hook on its async paths (``Router.acompletion``); the decision trace is in
-the request's context (:mod:`mm_litellm.context`), so callbacks and the budget ledger see it.
-Per-route fallbacks and confidence escalation are gateway features: use
-``mm_litellm.acompletion`` for those (Router-level ``fallbacks`` still apply).
+The public methods are the seam because they are the one surface every supported LiteLLM
+keeps: 1.106's Python Router asked ``Router.async_pre_routing_hook`` (async only), while the
+1.110 Router's core answers pre-routing from its own registry and never calls an instance hook.
+The decision is in the call's request context (:mod:`mm_litellm.context`; callbacks and the
+budget ledger see it) and on the response, as ``mm_litellm.decision_of(response)``. Per-route
+fallbacks and confidence escalation are gateway features: use ``mm_litellm.acompletion`` for
+those (Router-level ``fallbacks`` still apply).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Any
 
+from mm_litellm.context import CONTEXT_KEY as TRACE_KEY
 from mm_litellm.policy.schema import Policy
 from mm_litellm.request import prepare
 from mm_litellm.routing.engine import RoutingEngine
@@ -33,36 +37,52 @@ def install_routing(router: Any, policy: Policy | Runtime | RoutingEngine) -> Ro
     lives as long as the router (``router.mm_litellm_runtime``) and records the observed
     latencies its ``speed_optimized`` routes read.
     """
-    from litellm.types.router import PreRoutingHookResponse
-
     if isinstance(policy, Runtime):
         rt = policy
     else:
         rt = Runtime(policy.policy if isinstance(policy, RoutingEngine) else policy)
         if isinstance(policy, RoutingEngine):
             rt.engine = policy
-    original = router.async_pre_routing_hook
     groups = set(router.get_model_names())
 
-    async def async_pre_routing_hook(
-        model: str,
-        request_kwargs: dict[str, Any],
-        messages: list[dict[str, Any]] | None = None,
-        input: str | list[Any] | None = None,
-        specific_deployment: bool | None = False,
-    ) -> Any:
-        if model in groups or not rt.engine.handles(model):
-            return await original(
-                model=model,
-                request_kwargs=request_kwargs,
-                messages=messages,
-                input=input,
-                specific_deployment=specific_deployment,
-            )
-        plan = prepare(rt, request_kwargs, model, messages, fallbacks=False)
-        return PreRoutingHookResponse(model=plan.target, messages=messages)
+    def decide(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        model = kwargs.get("model", args[0] if args else None)
+        if not isinstance(model, str) or model in groups or not rt.engine.handles(model):
+            return kwargs, None
+        messages = kwargs.get("messages", args[1] if len(args) > 1 else None)
+        call = {k: v for k, v in kwargs.items() if k not in ("model", "messages")}
+        call["metadata"] = dict(call.get("metadata") or {})  # the caller's dict is never changed
+        plan = prepare(rt, call, model, messages, fallbacks=False)
+        trace = plan.trace()
+        if plan.features is not None:
+            trace.update(task=plan.features.task, tier=plan.features.tier)
+        return {**call, "model": plan.target, "messages": messages}, trace
 
-    router.async_pre_routing_hook = async_pre_routing_hook
+    def stamp(response: Any, trace: dict[str, Any] | None) -> Any:
+        hidden = getattr(response, "_hidden_params", None)
+        if trace is not None and isinstance(hidden, dict):
+            hidden[TRACE_KEY] = dict(trace)
+        return response
+
+    original_async: Callable[..., Any] = router.acompletion
+    original_sync: Callable[..., Any] = router.completion
+
+    @functools.wraps(original_async)
+    async def acompletion(*args: Any, **kwargs: Any) -> Any:
+        call, trace = decide(args, kwargs)
+        if trace is None:
+            return await original_async(*args, **kwargs)
+        return stamp(await original_async(**call), trace)
+
+    @functools.wraps(original_sync)
+    def completion(*args: Any, **kwargs: Any) -> Any:
+        call, trace = decide(args, kwargs)
+        if trace is None:
+            return original_sync(*args, **kwargs)
+        return stamp(original_sync(**call), trace)
+
+    router.acompletion = acompletion
+    router.completion = completion
     router.mm_litellm_runtime = rt
     rt.attach()  # observed latencies feed the speed_optimized strategy
     return rt.engine

@@ -2,7 +2,7 @@
 
 ```yaml
 prompts:
-  dir: config/prompts              # one <id>.yaml per prompt (relative to the working directory)
+  dir: prompts                     # one <id>.yaml per prompt (relative to the policy file)
   default_label: production        # what prompt_id alone renders (else the latest version)
   experiments:
     extraction-json-vs-plain:
@@ -77,7 +77,8 @@ class ExperimentSpec(Frozen):
 class PromptsSettings(Frozen):
     """Where prompts come from and which experiments run."""
 
-    dir: str = "config/prompts"
+    dir: str = "prompts"
+    """Prompt files, relative to the policy file (``mm_litellm.policy.paths``)."""
     default_label: str = Field(default="production", pattern=r"^[a-z][a-z0-9_-]*$")
     refresh_seconds: float = Field(default=5.0, ge=0)
     """How long a process trusts its cached labels before re-reading them from the database."""

@@ -80,7 +80,10 @@ class PromptRegistry:
             url = os.environ.get(url.removeprefix("os.environ/"), "")
             if not url:
                 raise PromptStoreError(f"database.url reads {policy.database.url}, which is not set")
-        return cls(settings.dir, PromptStore(storage.engine_for(url)), settings)
+        from mm_litellm.policy.paths import resolve_database_url, resolve_path
+
+        directory = resolve_path(policy, settings.dir, field="prompts.dir")
+        return cls(directory, PromptStore(storage.engine_for(resolve_database_url(policy, url))), settings)
 
     # --- reading ----------------------------------------------------------------------------
 

@@ -88,7 +88,9 @@ def listed_names(policy: Policy) -> dict[str, str]:
     The target only matters if the mm_litellm hook is missing from the config: then LiteLLM
     itself resolves the name to the route's default model instead of failing.
     """
-    engine = RoutingEngine(policy)
+    from mm_litellm.integrations.bundled_prices import facts_for_commands
+
+    engine = RoutingEngine(policy, facts=facts_for_commands())
     names: dict[str, str] = {}
     for name in [*policy.routes, *policy.aliases]:
         try:

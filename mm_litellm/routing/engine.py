@@ -1,7 +1,9 @@
 """The routing engine: a policy's routes compiled once, deciding a :class:`Plan` per request.
 
 Pure Python over our own types: what it needs from LiteLLM (prices and context windows, an
-exact token count) is handed in as functions, defaulting to the ``integrations`` ones. The
+exact token count) is handed in as a :class:`~mm_litellm.routing.facts.ModelFacts` (default:
+``integrations.prices.LiteLLMFacts``; commands that call no provider pass
+``integrations.bundled_prices.BundledFacts``, which does not import LiteLLM). The
 gateway, the Router hook, explain and the proxy all call :meth:`RoutingEngine.plan`, so there
 is one implementation of the decision.
 
@@ -22,6 +24,7 @@ from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
 from mm_litellm.policy.schema import Policy, Route, Rule
 from mm_litellm.routing.catalog import Catalog
 from mm_litellm.routing.classifier import Classifier
+from mm_litellm.routing.facts import ModelFacts
 from mm_litellm.routing.features import RequestFeatures, extract_features, near
 from mm_litellm.routing.latency import LATENCY, LatencyTracker
 from mm_litellm.routing.plan import Plan, RuleTrial
@@ -118,8 +121,10 @@ class RoutingEngine:
         catalog: Catalog | Callable[[], Catalog] | None = None,
         latency: LatencyTracker | None = None,
         counter: Callable[[Sequence[Any]], int] | None = None,
+        facts: ModelFacts | None = None,
     ) -> None:
         self.policy = policy
+        self._facts = facts
         self.classifier = Classifier(policy.classifier)
         self.latency = latency if latency is not None else LATENCY
         self._catalog = catalog
@@ -140,10 +145,9 @@ class RoutingEngine:
         """Prices, windows and hints of the policy's models (built on first use)."""
         if not isinstance(self._catalog, Catalog):
             if self._catalog is None:
-                from mm_litellm.integrations.prices import price_of
                 from mm_litellm.routing.catalog import build_catalog
 
-                self._catalog = build_catalog(self.policy, price_of)
+                self._catalog = build_catalog(self.policy, self.facts.price)
             else:
                 self._catalog = self._catalog()
         return self._catalog
@@ -151,10 +155,17 @@ class RoutingEngine:
     def count_tokens(self, messages: Sequence[Any]) -> int:
         """Exact input tokens (LiteLLM's ``token_counter`` unless another counter was given)."""
         if self._counter is None:
-            from mm_litellm.integrations.tokens import count_tokens
-
-            self._counter = count_tokens
+            self._counter = self.facts.count_tokens
         return self._counter(messages)
+
+    @property
+    def facts(self) -> ModelFacts:
+        """Where prices, windows and exact counts come from (LiteLLM's live tables by default)."""
+        if self._facts is None:
+            from mm_litellm.integrations.prices import LiteLLMFacts
+
+            self._facts = LiteLLMFacts()
+        return self._facts
 
     # --- the decision -------------------------------------------------------------------------
 

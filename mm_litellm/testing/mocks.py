@@ -123,10 +123,15 @@ class MockLLM:
     A model name matches the policy model group (``metadata.model_group``), the exact LiteLLM
     model string, or that string without its provider prefix; ``"*"`` matches every call.
     ``times=N`` replies are used first, N times each, then the model's standing reply returns.
+
+    Router retries still happen (a ``times=1`` error is retried, as with a real provider) but,
+    with ``retry_sleep=False`` (the default), without LiteLLM's backoff sleep between attempts, so
+    error-path tests are instant. ``retry_sleep=True`` keeps LiteLLM's real backoff.
     """
 
-    def __init__(self, *, strict: bool = True) -> None:
+    def __init__(self, *, strict: bool = True, retry_sleep: bool = False) -> None:
         self.strict = strict
+        self.retry_sleep = retry_sleep
         self.calls: list[MockCall] = []
         self._standing: dict[str, Reply] = {}
         self._queued: dict[str, deque[Reply]] = {}
@@ -209,6 +214,11 @@ class MockLLM:
         lt.completion = completion
         main.completion = completion
         lt.acompletion = acompletion
+        backoff = getattr(lt, "calculate_retry_after", None)  # (a lazy attribute: this loads it)
+        if not self.retry_sleep and backoff is not None:
+            # The Router's backoff between retries (LiteLLM 1.106's Python Router reads it here).
+            originals[(lt, "calculate_retry_after")] = backoff
+            setattr(lt, "calculate_retry_after", _no_backoff)  # noqa: B010
         _boundary._enter_mocking(+1)
         try:
             yield self
@@ -216,6 +226,11 @@ class MockLLM:
             _boundary._enter_mocking(-1)
             for (module, name), value in originals.items():
                 setattr(module, name, value)
+
+
+def _no_backoff(*_args: Any, **_kwargs: Any) -> float:
+    """A mocked provider has no rate limit to wait out: retry at once."""
+    return 0.0
 
 
 def _named(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:

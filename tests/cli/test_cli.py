@@ -108,7 +108,7 @@ def test_unpriced_model_is_shown_as_unpriced(capsys: pytest.CaptureFixture[str],
 def test_policy_check(tmp_path: Path) -> None:
     ok = run_cli("policy", "check", str(EXAMPLE_POLICY))
     assert ok.returncode == 0
-    assert ok.stdout.strip().endswith("OK (11 models, 6 routes, 4 aliases)")
+    assert ok.stdout.strip().endswith("OK (11 models, 6 routes, 4 aliases, keys file keys.yaml)")
     bad = tmp_path / "bad.yaml"
     bad.write_text("models:\n  a: {litellm_params: {model: x}, tier: nope}\nroutez: 1\n")
     result = run_cli("policy", "check", str(bad))
@@ -128,3 +128,28 @@ def test_help_and_version() -> None:
     assert run_cli("run", "--help").stdout.count("--mock") >= 1
     assert run_cli("--version").stdout.startswith("mm-litellm ")
     assert run_cli().returncode == 2  # a command is required
+
+
+def test_usage_names_its_ledger_and_points_at_the_mock_scratch_ledger(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mm_litellm.cli.common import mock_ledger_path
+    from mm_litellm.storage import DATABASE_ENV
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
+    monkeypatch.delenv(DATABASE_ENV, raising=False)
+    assert main(["run", "hi", "--policy", str(EXAMPLE_POLICY), "--mock"]) == 0
+    from mm_litellm.usage import flush
+
+    flush()
+    assert mock_ledger_path().exists()
+    real = tmp_path / "real.db"
+    monkeypatch.setenv(DATABASE_ENV, f"sqlite:///{real}")
+    capsys.readouterr()
+    assert main(["usage", "--policy", str(EXAMPLE_POLICY)]) == 0
+    err = capsys.readouterr().err
+    assert f"ledger: sqlite:///{real}" in err
+    assert f"--mock runs are recorded apart, in {mock_ledger_path()}" in err

@@ -207,3 +207,15 @@ def test_member_metadata_keeps_identity_but_not_the_proxy_key(mm_policy, mm_mock
         meta = call.kwargs["metadata"]
         assert meta["mm_litellm"]["identity"] == identity and meta["tags"] == ["t1"]
         assert "user_api_key_hash" not in meta
+
+
+def test_mock_response_on_an_ensemble_runs_its_members_with_the_mock(mm_policy) -> None:
+    """One mock meaning: mock_response= on ensemble/<name> is what each member answers."""
+    mm_policy(ENSEMBLE_POLICY)
+    response = mm_litellm.completion(model="ensemble/vote", messages=Q, mock_response="42")
+    trace = decision_of(response)
+    assert trace is not None and trace["ensemble"]["winner"] == "42"
+    assert set(trace["ensemble"]["answers"].values()) == {"42"}
+    member_costs = [c["cost"] for c in trace["ensemble"]["calls"]]
+    assert len(member_costs) == len(trace["ensemble"]["members"]) >= 2
+    assert response._hidden_params["response_cost"] == pytest.approx(sum(member_costs))

@@ -43,6 +43,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.proxy
 @pytest.mark.slow
 def test_proxy_serves_an_ensemble_with_its_summed_cost(tmp_path: Path) -> None:
     (tmp_path / "policy.yaml").write_text(POLICY)

@@ -26,6 +26,7 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@pytest.mark.proxy
 @pytest.mark.slow
 def test_prompt_id_through_the_litellm_proxy(tmp_path: Path, fake_upstream: Any, prompt_dir: Path) -> None:
     fake_upstream.script(reply="ok")

@@ -26,7 +26,8 @@ def test_generated_config_carries_the_policy() -> None:
     base["router_settings"] = {"num_retries": 5}
     config = build_proxy_config(base, load_policy(EXAMPLE_POLICY), EXAMPLE_POLICY)
     assert "mm_litellm" not in config
-    assert config["litellm_settings"]["callbacks"] == ["mm_litellm.proxy.hooks.proxy_handler"]
+    assert config["litellm_settings"]["callbacks"] == ["mm_litellm.proxy.preflight.master_key_check",
+                                                       "mm_litellm.proxy.hooks.proxy_handler"]
     assert config["general_settings"]["custom_auth"] == "mm_litellm.proxy.auth.user_api_key_auth"
     names = [entry["model_name"] for entry in config["model_list"]]
     assert names[0] == "gpt-4o-mini" and names[-1] == "extra"
@@ -76,7 +77,7 @@ def test_keys_new_and_hash(capsys: pytest.CaptureFixture[str], monkeypatch: pyte
     assert main(["keys", "new", "--id", "alice", "--user", "alice", "--tag", "web"]) == 0
     captured = capsys.readouterr()
     secret = captured.err.split("#   ", 1)[1].split()[0]
-    entry = yaml.safe_load(captured.out)["keys"]["alice"]
+    entry = yaml.safe_load("keys:\n" + captured.out)["keys"]["alice"]  # appendable under keys:
     assert entry["user"] == "alice" and entry["tags"] == ["web"] and secret not in captured.out
     assert KeyStore({"alice": KeySpec(**entry)}).lookup(secret) is not None
 

@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.proxy]
 
 HI = [{"role": "user", "content": "hi"}]
 

@@ -22,7 +22,7 @@ from mm_litellm.testing.upstream import FakeUpstream
 from tests.pg import pg_server  # noqa: F401  (the session's PostgreSQL server fixture)
 from tests.proxy.support import BASE_CONFIG, RunningProxy, launch_proxy, stop_proxy, wait_ready
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.proxy]
 
 KEY = new_key()
 LIMIT = 0.0003

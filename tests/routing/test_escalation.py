@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -146,10 +147,15 @@ def test_hops_are_recorded_under_the_first_call(mm_policy, mm_mock, tmp_path, mo
     response = mm_litellm.completion(model="careful", messages=ASK)
     assert [h["model"] for h in decision_of(response)["escalation"]["hops"]] == ["a", "b", "c"]
     service = current().budget
-    assert service.flush()
-    with service.store.engine.connect() as c:
-        sql = "SELECT call_id, model, parent_id, escalation_hop FROM mm_ledger ORDER BY id"
-        rows = list(c.execute(text(sql)))
+    sql = "SELECT call_id, model, parent_id, escalation_hop FROM mm_ledger ORDER BY id"
+    deadline = time.monotonic() + 20
+    while True:  # LiteLLM delivers success events later (1.110: through its logging worker)
+        assert service.flush()
+        with service.store.engine.connect() as c:
+            rows = list(c.execute(text(sql)))
+        if len(rows) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     first = rows[0]
     assert (first.model, first.parent_id, first.escalation_hop) == ("a", None, None)
     # LiteLLM reports sync calls' successes from a thread pool: rows arrive in any order

@@ -1,10 +1,10 @@
-"""The policy's decision inside a plain litellm.Router (its async pre-routing hook)."""
+"""The policy's decision inside a plain litellm.Router (its public acompletion / completion)."""
 
 from __future__ import annotations
 
 import asyncio
 
-from mm_litellm import parse_policy
+from mm_litellm import decision_of, parse_policy
 from mm_litellm.integrations.router_hook import routed_router
 from tests.conftest import TEST_POLICY
 
@@ -15,26 +15,26 @@ POLICY = (TEST_POLICY
 
 def test_router_routes_policy_routes_and_aliases_and_passes_groups_through() -> None:
     router = routed_router(parse_policy(POLICY))
-    seen: list[dict] = []
-    original = router.async_pre_routing_hook
-
-    async def spy(**kwargs):  # type: ignore[no-untyped-def]
-        result = await original(**kwargs)
-        seen.append(dict(kwargs["request_kwargs"].get("metadata") or {}))
-        return result
-
-    router.async_pre_routing_hook = spy
     hi = [{"role": "user", "content": "hi"}]
 
-    async def run() -> list[str]:
+    async def run() -> list[object]:
         vip = await router.acompletion(model="auto", messages=hi, metadata={"priority": "high"})
         default = await router.acompletion(model="auto", messages=hi)
         alias = await router.acompletion(model="gpt-4", messages=hi)
         group = await router.acompletion(model="claude", messages=hi)
-        return [r.model for r in (vip, default, alias, group)]
+        return [vip, default, alias, group]
 
-    models = asyncio.run(run())
-    assert models == ["claude-sonnet-4-5", "gpt-4o-mini", "gpt-4o", "claude-sonnet-4-5"]
-    trace = seen[0]["mm_litellm"]
+    responses = asyncio.run(run())
+    assert [r.model for r in responses] == ["claude-sonnet-4-5", "gpt-4o-mini", "gpt-4o", "claude-sonnet-4-5"]
+    trace = decision_of(responses[0])
+    assert trace is not None
     assert (trace["route"], trace["rule"], trace["model"], trace["task"]) == ("auto", "vip", "claude", "general")
-    assert "mm_litellm" not in seen[3]  # a plain group is LiteLLM's business
+    assert decision_of(responses[3]) is None  # a plain group is LiteLLM's business
+
+
+def test_the_sync_path_routes_too() -> None:
+    router = routed_router(parse_policy(POLICY))
+    response = router.completion(model="auto", messages=[{"role": "user", "content": "hi"}],
+                                 metadata={"priority": "high"})
+    assert response.choices[0].message.content == "from-claude"
+    assert decision_of(response)["rule"] == "vip"  # type: ignore[index]

@@ -74,3 +74,25 @@ def test_streaming_mock_counts_real_tokens() -> None:
 
 def test_pytest_fixtures_are_registered(pytestconfig: pytest.Config) -> None:
     assert pytestconfig.pluginmanager.has_plugin("mm_litellm")
+
+
+def test_router_retries_under_a_mock_happen_without_backoff_sleeps() -> None:
+    """A scripted error is retried as with a real provider, but LiteLLM's backoff is not slept."""
+    router = litellm.Router(model_list=[{"model_name": "m", "litellm_params": {"model": "openai/gpt-4o-mini",
+                                                                                "api_key": "k"}}],
+                            num_retries=2)
+    mock = MockLLM().script("m", "ok").script("m", error="rate_limit", times=2)
+    original = getattr(litellm, "calculate_retry_after", None)
+    with mock.installed():
+        if original is not None:  # LiteLLM 1.106's Python Router computes its backoff here
+            assert litellm.calculate_retry_after(remaining_retries=1, max_retries=2, min_timeout=0) == 0
+        response = router.completion(model="m", messages=USER)
+    assert response.choices[0].message.content == "ok"
+    assert len(mock.calls_for("m")) == 3  # two rate-limited attempts, then the answer
+    assert getattr(litellm, "calculate_retry_after", None) is original  # restored
+
+
+def test_retry_sleep_true_keeps_litellms_backoff() -> None:
+    original = getattr(litellm, "calculate_retry_after", None)
+    with MockLLM(retry_sleep=True).installed():
+        assert getattr(litellm, "calculate_retry_after", None) is original
