@@ -26,12 +26,11 @@ import secrets
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
-from mm_litellm.errors import PolicyError, PolicyIssue
+from mm_litellm.errors import PolicyError
 from mm_litellm.policy.proxy import KeysFile, KeySpec
 
 __all__ = [
@@ -109,13 +108,10 @@ def well_formed(secret: object) -> bool:
 
 def load_keys_file(path: str | os.PathLike[str]) -> dict[str, KeySpec]:
     """Read a keys file (top-level ``keys:``); every problem reported with its line."""
-    from mm_litellm.policy.loader import _issues_from_validation, _read_yaml
+    from mm_litellm.policy.loader import _issues_from_validation, _read_yaml, read_text
 
     source = os.fspath(path)
-    try:
-        text = Path(source).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError([PolicyIssue(source, None, "", f"cannot read the keys file: {exc.strerror}")]) from exc
+    text = read_text(source, "keys")
     data, lines, issues = _read_yaml(text, source)
     if issues:
         raise PolicyError(issues)
@@ -139,10 +135,8 @@ class KeyStore:
     def __init__(self, keys: Mapping[str, KeySpec]) -> None:
         self.keys = dict(keys)
         self._by_id = {key_id: KnownKey(key_id, spec) for key_id, spec in self.keys.items()}
-        self._by_sha256 = {
-            spec.hash: KnownKey(key_id, spec) for key_id, spec in self.keys.items() if spec.hash.startswith("sha256$")
-        }
-        self._salted = [KnownKey(key_id, spec) for key_id, spec in self.keys.items() if spec.hash.startswith("scrypt$")]
+        self._by_sha256 = {k.spec.hash: k for k in self._by_id.values() if k.spec.hash.startswith("sha256$")}
+        self._salted = [k for k in self._by_id.values() if k.spec.hash.startswith("scrypt$")]
         self._verified: dict[str, KnownKey] = {}
         """SHA-256 of a token -> its key, for tokens a scrypt check accepted (bounded by the key count)."""
         self.auth_cache: dict[str, Any] = {}
