@@ -30,7 +30,7 @@ from mm_litellm.integrations._litellm import litellm
 from mm_litellm.policy.proxy import KeySpec
 from mm_litellm.proxy import edge
 from mm_litellm.proxy.identity import AUTH_METADATA_KEY
-from mm_litellm.proxy.keys import KeyStore, KnownKey, load_keys_file, well_formed
+from mm_litellm.proxy.keys import KeyStore, KnownKey, load_keys_file, split_key, well_formed
 from mm_litellm.proxy.precall import RequestRefused, current_runtime
 from mm_litellm.proxy.routes import user_may_call
 from mm_litellm.proxy.throttle import FailureThrottle
@@ -108,8 +108,14 @@ async def user_api_key_auth(request: Any, api_key: str) -> Any:
         wait = throttle.retry_after(address)
         if wait > 0:
             raise _throttled(wait)
-        if isinstance(found, list):  # scrypt, in a worker thread
+        if isinstance(found, list):  # scrypt, in a worker thread; bounded per key (and for id-less tokens)
+            slow = f"key:{split_key(api_key) or '*'}"  # spread over many addresses, still bounded
+            wait = throttle.retry_after(slow)
+            if wait > 0:
+                raise _throttled(wait)
             found = await store.alookup(api_key)
+            if found is None:
+                throttle.failed(slow)
         if found is None:
             throttle.failed(address)
             raise _unauthorized("unknown API key")
@@ -118,7 +124,8 @@ async def user_api_key_auth(request: Any, api_key: str) -> Any:
     await _check_body(request, trusted=False, allowed=found.spec.allow_overrides)
     template = store.auth_cache.get(found.key_id)
     if template is None:
-        template = store.auth_cache[found.key_id] = _auth_for(found, api_key, UserAPIKeyAuth, LitellmUserRoles)
+        template = _auth_for(found, api_key, UserAPIKeyAuth, LitellmUserRoles)
+        store.auth_cache[found.key_id] = template
     # Validating LiteLLM's model costs ~130 us a request; a copy of the validated one (with its own
     # metadata dict, the part requests may change) costs a third of that.
     return template.model_copy(update={"metadata": copy.deepcopy(template.metadata)})

@@ -4,7 +4,10 @@ Each failed authentication takes a token; a bucket refills at ``rate`` tokens a 
 ``burst``. While an address has no token left, its requests with a key the proxy has not
 already verified are refused with 429 before any hashing. Keys already verified (and the
 master key) are never slowed, so a user sharing an address with a guesser keeps working.
-The table is bounded: the least recently failing addresses are forgotten first.
+The custom auth also keeps a bucket per key id (``key:<id>``) and one for tokens without an id
+(``key:*``) in front of scrypt checks, so guessers spread over many addresses still cannot make
+the proxy run more than ``rate`` scrypt checks a second per key. The table is bounded: the least
+recently failing entries are forgotten first.
 """
 
 from __future__ import annotations

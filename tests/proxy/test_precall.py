@@ -44,13 +44,14 @@ def policy(tmp_path: Path, mm_policy: Any) -> None:
     mm_policy(tmp_path / "policy.yaml")
 
 
-def http_request(method: str = "POST", path: str = "/v1/chat/completions", body: Any = None) -> Any:
+def http_request(method: str = "POST", path: str = "/v1/chat/completions", body: Any = None,
+                 client: str = "10.0.0.1") -> Any:
     """The Starlette request LiteLLM hands the custom auth, with the body LiteLLM parsed and cached."""
     from starlette.requests import Request
 
     body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]} if body is None else body
-    scope = {"type": "http", "method": method, "path": path, "root_path": "", "query_string": b"", "headers": [],
-             "client": ("10.0.0.1", 1234), "parsed_body": (tuple(body), body)}
+    scope = {"type": "http", "method": method, "path": path, "root_path": "", "query_string": b"",
+             "headers": [], "client": (client, 1234), "parsed_body": (tuple(body), body)}
     return Request(scope)
 
 
@@ -216,3 +217,27 @@ async def test_repeated_failures_from_one_address_are_throttled(policy: None,
         codes.append(info.value.code)
     assert codes == ["401", "401", "429", "429"]
     assert (await user_api_key_auth(http_request(), ALICE)).user_id == "alice"  # a known key is not slowed
+
+
+async def test_scrypt_guesses_are_bounded_per_key_across_addresses(policy: None,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from litellm.proxy._types import ProxyException
+
+    from mm_litellm.policy.proxy import KeySpec
+    from mm_litellm.proxy import auth
+    from mm_litellm.proxy.keys import KeyStore
+    from mm_litellm.proxy.throttle import FailureThrottle
+
+    carol = new_key(key_id="carol")
+    store = KeyStore({"carol": KeySpec(hash=hash_key(carol, "scrypt"), user="carol")})
+    monkeypatch.setattr(auth, "key_store", lambda: store)
+    monkeypatch.setattr(auth, "throttle", FailureThrottle(burst=2, rate=0.01))
+    codes = []
+    for i in range(4):  # a new address each time: only the key's own bucket can stop them
+        with pytest.raises(ProxyException) as info:
+            await user_api_key_auth(http_request(client=f"10.9.0.{i}"), "sk-mm.carol.wrong-guess")
+        codes.append(info.value.code)
+    assert codes == ["401", "401", "429", "429"]
+    with pytest.raises(ProxyException) as info:  # an unknown id never reaches scrypt, nor a bucket
+        await user_api_key_auth(http_request(client="10.9.1.1"), "sk-mm.nobody.guess")
+    assert info.value.code == "401"
