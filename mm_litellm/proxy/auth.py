@@ -30,7 +30,7 @@ from mm_litellm.integrations._litellm import litellm
 from mm_litellm.policy.proxy import KeySpec
 from mm_litellm.proxy import edge
 from mm_litellm.proxy.identity import AUTH_METADATA_KEY
-from mm_litellm.proxy.keys import KeyStore, KnownKey, load_keys_file, split_key, well_formed
+from mm_litellm.proxy.keys import KeyStore, KnownKey, load_keys_file, well_formed
 from mm_litellm.proxy.precall import RequestRefused, current_runtime
 from mm_litellm.proxy.routes import user_may_call
 from mm_litellm.proxy.throttle import FailureThrottle
@@ -44,7 +44,9 @@ KEYS_ENV = "MM_LITELLM_KEYS"
 _cache: dict[str, Any] = {"policy": None, "env": None, "store": KeyStore({})}
 _cache_lock = threading.Lock()
 throttle = FailureThrottle()
-"""Authentication failures per client address (one process-wide table)."""
+"""Authentication failures per client address, and failed scrypt checks (one process-wide table)."""
+SCRYPT_BUCKET = "scrypt"
+"""The throttle's bucket of failed scrypt checks, whatever the address: a few a second at most."""
 
 
 def key_store() -> KeyStore:
@@ -108,14 +110,14 @@ async def user_api_key_auth(request: Any, api_key: str) -> Any:
         wait = throttle.retry_after(address)
         if wait > 0:
             raise _throttled(wait)
-        if isinstance(found, list):  # scrypt, in a worker thread; bounded per key (and for id-less tokens)
-            slow = f"key:{split_key(api_key) or '*'}"  # spread over many addresses, still bounded
-            wait = throttle.retry_after(slow)
+        if isinstance(found, list):  # scrypt, in a worker thread; failed ones bounded process-wide
+            checks = len(found)  # an id-less token is tried against every scrypt key
+            wait = throttle.take(SCRYPT_BUCKET, checks)  # reserved before the work, whatever the address
             if wait > 0:
                 raise _throttled(wait)
             found = await store.alookup(api_key)
-            if found is None:
-                throttle.failed(slow)
+            if found is not None:
+                throttle.refund(SCRYPT_BUCKET, checks)
         if found is None:
             throttle.failed(address)
             raise _unauthorized("unknown API key")
@@ -177,7 +179,31 @@ def _guard_headers() -> None:
     server = sys.modules.get("litellm.proxy.proxy_server")
     app = getattr(server, "app", None)
     if app is not None:
-        edge.install(app, _master_key)
+        edge.install(app, _master_key, precheck=stranger_refusal)
+
+
+def stranger_refusal(token: str, address: str) -> tuple[int, str, dict[str, str]] | None:
+    """The edge's cheap pre-check of a non-master key (see :mod:`mm_litellm.proxy.edge`): 429 for a
+    throttled address (or, for a key needing scrypt, a drained scrypt bucket) and a key not already
+    verified, 401 for a key that is certainly unknown (one SHA-256 and dict lookups, no scrypt);
+    ``None`` lets the request through to LiteLLM and the custom auth."""
+    try:
+        found = key_store().quick_lookup(token)
+    except Exception:  # a policy that does not load: the custom auth reports it properly
+        return None
+    if isinstance(found, KnownKey):
+        return None
+    wait = throttle.retry_after(address)
+    if isinstance(found, list):  # would need scrypt: not while failed ones are being paid back
+        wait = max(wait, throttle.retry_after(SCRYPT_BUCKET))
+    if wait > 0:
+        seconds = max(1, round(wait + 0.5))
+        return 429, f"mm_litellm: too many failed authentications from this address; retry in {seconds} s", {
+            "retry-after": str(seconds)}
+    if found is None and well_formed(token):
+        throttle.failed(address)
+        return 401, "mm_litellm: unknown API key", {}
+    return None
 
 
 def _litellm_types() -> tuple[Any, Any]:

@@ -7,6 +7,10 @@ Two things LiteLLM's own hooks cannot do:
   and Azure identity fields, ...), makes that code fail with a 500. On the model routes
   (:mod:`mm_litellm.proxy.routes`) this layer answers such requests itself with a 400 naming
   ``body``, or a 403 naming the field (callers other than the master key).
+- **Strangers**: a request whose one API key is certainly unknown (an id no key has, a SHA-256
+  miss with no scrypt key to try), or that comes from an address the failure throttle is
+  slowing, is answered 401/429 here (``precheck``, from :mod:`mm_litellm.proxy.auth`), before
+  LiteLLM parses, logs or hooks anything: random tokens cost the proxy next to nothing.
 - **After**: LiteLLM adds ``x-litellm-model-api-base`` (the deployment's URL) to model answers,
   with no setting to turn it off, and callback headers cannot remove a header. Headers in
   :data:`LEAKY_HEADERS` are dropped from every response to a caller without the master key
@@ -23,7 +27,7 @@ import re
 from collections.abc import Awaitable, Callable, Collection, MutableMapping
 from typing import Any
 
-from mm_litellm.proxy.routes import user_may_call
+from mm_litellm.proxy.routes import OPEN_ROUTES, user_may_call
 
 __all__ = ["LEAKY_HEADERS", "install", "strip_leaks"]
 
@@ -37,6 +41,8 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Precheck = Callable[[str, str], "tuple[int, str, dict[str, str]] | None"]
+"""(token, client address) -> (status, message, headers) to refuse at once, or ``None``."""
 
 
 def strip_leaks(headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
@@ -57,9 +63,10 @@ class EdgeGuard:
     """ASGI wrapper around the proxy app (see the module docstring)."""
 
     def __init__(self, app: ASGIApp, master_key: Callable[[], str | None],
-                 banned: Collection[str] | None = None) -> None:
+                 banned: Collection[str] | None = None, precheck: Precheck | None = None) -> None:
         self.app = app
         self.master_key = master_key
+        self.precheck = precheck
         self.banned = frozenset(banned if banned is not None else _litellm_banned_fields())
         names = b"|".join(re.escape(n.encode()) for n in sorted(self.banned))
         self._banned_re = re.compile(rb'"(' + names + rb')"\s*:') if names else None
@@ -68,19 +75,23 @@ class EdgeGuard:
         master = self.master_key()
         if not master:
             return False
-        for name, value in scope.get("headers") or ():
-            if name.lower() in _AUTH_HEADERS:
-                token = value.decode("latin-1").strip()
-                token = token[7:].strip() if token[:7].lower() == "bearer " else token
-                if hmac.compare_digest(token.encode(), master.encode()):
-                    return True
-        return False
+        return any(hmac.compare_digest(t.encode(), master.encode()) for t in _tokens(scope))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
         master = self._is_master(scope)
+        if not master and self.precheck is not None and _route(scope) not in OPEN_ROUTES:
+            tokens = _tokens(scope)
+            client = scope.get("client")
+            address = str(client[0]) if client else "unknown"
+            refusal = self.precheck(tokens[0], address) if len(tokens) == 1 else None
+            if refusal is not None:  # a stranger: answered before LiteLLM spends anything on it
+                status, message, headers = refusal
+                kind = "auth_error"
+                await _json_error(send, status, kind, "api_key", message, headers)
+                return
         if scope.get("method") == "POST" and user_may_call("POST", _route(scope)) and not _is_form(scope):
             body, receive = await _buffer(receive)
             refusal = self._refusal(body, master)
@@ -131,6 +142,16 @@ def _client_side_credentials_allowed() -> bool:
     return isinstance(settings, dict) and settings.get("allow_client_side_credentials") is True
 
 
+def _tokens(scope: Scope) -> list[str]:
+    """The API keys the request presents, one per authentication header."""
+    out = []
+    for name, value in scope.get("headers") or ():
+        if name.lower() in _AUTH_HEADERS:
+            token = value.decode("latin-1").strip()
+            out.append(token[7:].strip() if token[:7].lower() == "bearer " else token)
+    return out
+
+
 def _route(scope: Scope) -> str:
     path = str(scope.get("path") or "")
     root = str(scope.get("root_path") or "").rstrip("/")
@@ -169,24 +190,26 @@ async def _buffer(receive: Receive) -> tuple[bytes, Receive]:
     return body, replay
 
 
-async def _json_error(send: Send, status: int, kind: str, field: str, message: str) -> None:
+async def _json_error(send: Send, status: int, kind: str, field: str, message: str,
+                      headers: dict[str, str] | None = None) -> None:
     payload = json.dumps({"error": {"message": message, "type": kind, "param": field, "code": str(status)}})
+    extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode())]})
+                            (b"content-length", str(len(payload)).encode()), *extra]})
     await send({"type": "http.response.body", "body": payload.encode()})
 
 
 _installed: set[int] = set()
 
 
-def install(app: Any, master_key: Callable[[], str | None]) -> None:
+def install(app: Any, master_key: Callable[[], str | None], precheck: Precheck | None = None) -> None:
     """Guard ``app`` (a FastAPI/Starlette app) once: as its outermost user middleware before it
     starts, or around its built ASGI stack once it has."""
     if id(app) in _installed:
         return
     if getattr(app, "middleware_stack", None) is None:
-        app.add_middleware(EdgeGuard, master_key=master_key)
+        app.add_middleware(EdgeGuard, master_key=master_key, precheck=precheck)
     else:
-        app.middleware_stack = EdgeGuard(app.middleware_stack, master_key)
+        app.middleware_stack = EdgeGuard(app.middleware_stack, master_key, precheck=precheck)
     _installed.add(id(app))

@@ -118,5 +118,10 @@ def test_failure_throttle_slows_one_address_only() -> None:
     assert throttle.retry_after("5.6.7.8") == 0
     now[0] = 1.0
     assert throttle.retry_after("1.2.3.4") == 0
+    throttle.failed("scrypt", cost=5)  # a costly failure puts the bucket in debt: 3 - 5 = -2
+    assert throttle.retry_after("scrypt") == pytest.approx(3.0)
+    assert throttle.take("scrypt2", 5) == 0 and throttle.take("scrypt2", 1) == pytest.approx(3.0)  # reserved
+    throttle.refund("scrypt2", 5)  # the checks succeeded: nothing owed
+    assert throttle.take("scrypt2", 1) == 0
     with pytest.raises(ValueError):
         FailureThrottle(burst=0)

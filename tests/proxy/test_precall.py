@@ -219,7 +219,7 @@ async def test_repeated_failures_from_one_address_are_throttled(policy: None,
     assert (await user_api_key_auth(http_request(), ALICE)).user_id == "alice"  # a known key is not slowed
 
 
-async def test_scrypt_guesses_are_bounded_per_key_across_addresses(policy: None,
+async def test_scrypt_guesses_are_bounded_across_addresses(policy: None,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     from litellm.proxy._types import ProxyException
 
@@ -233,7 +233,7 @@ async def test_scrypt_guesses_are_bounded_per_key_across_addresses(policy: None,
     monkeypatch.setattr(auth, "key_store", lambda: store)
     monkeypatch.setattr(auth, "throttle", FailureThrottle(burst=2, rate=0.01))
     codes = []
-    for i in range(4):  # a new address each time: only the key's own bucket can stop them
+    for i in range(4):  # a new address each time: only the process-wide scrypt bucket can stop them
         with pytest.raises(ProxyException) as info:
             await user_api_key_auth(http_request(client=f"10.9.0.{i}"), "sk-mm.carol.wrong-guess")
         codes.append(info.value.code)
