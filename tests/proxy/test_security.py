@@ -182,6 +182,7 @@ def test_upstream_url_never_reaches_a_user_key(proxy: Any) -> None:
                   if host in v or "api-base" in k or "api_base" in k}
         assert not leaked, leaked
         assert host not in response.text
+        assert "sk-fake" not in response.text and not any("sk-fake" in v for v in response.headers.values())
 
 
 def test_streamed_response_has_no_cost_header(proxy: Any) -> None:
@@ -265,3 +266,27 @@ def test_every_route_including_lazy_features_is_classified() -> None:
                           if r.authenticated and routes.user_may_call(m, _concrete(r.path))})
     assert {path for _, path in user_routes} <= {path for _, path in routes.USER_ROUTES} | {
         p.replace("{model}", "{model:path}") for _, p in routes.USER_ROUTES}, user_routes
+
+
+# --- 2. strangers cost nothing ------------------------------------------------------------------------
+
+
+def test_strangers_are_refused_before_litellm_and_slowed(proxy: Any) -> None:
+    """Random tokens from one address: 401 without any hashing, then 429 with retry-after; the
+    users' keys keep working meanwhile (the throttle never slows a key it has verified)."""
+    import secrets
+
+    transport = httpx.HTTPTransport(local_address="127.0.0.9")  # its own address: other tests keep theirs
+    codes = []
+    with httpx.Client(base_url=proxy.url, transport=transport, timeout=30) as stranger:
+        for _ in range(15):
+            token = f"sk-mm.nobody{secrets.token_hex(3)}.{secrets.token_urlsafe(32)}"
+            r = stranger.post("/v1/chat/completions", json={"model": "small", "messages": HI},
+                              headers={"Authorization": f"Bearer {token}"})
+            codes.append(r.status_code)
+        assert error_of(r)["param"] == "api_key"
+        assert int(r.headers["retry-after"]) >= 1
+        ok = stranger.post("/v1/chat/completions", json={"model": "small", "messages": HI},
+                           headers={"Authorization": f"Bearer {proxy.keys['alice']}"})
+    assert codes[:10] == [401] * 10 and set(codes[10:]) == {429}, codes
+    assert ok.status_code == 200, ok.text[:200]  # same address, a verified key
