@@ -90,8 +90,9 @@ async def strangers(url: str, rate: float, addresses: int, stop: asyncio.Event,
 
     async def one(i: int) -> None:
         try:
-            r = await clients[i % addresses].post("/v1/chat/completions", json={"model": "small", "messages": HI},
-                                                  headers={"Authorization": f"Bearer {stranger_token(i)}"})
+            r = await clients[i % addresses].post(
+                "/v1/chat/completions", json={"model": "small", "messages": HI},
+                headers={"Authorization": f"Bearer {stranger_token(i)}"})
             answers[r.status_code] += 1
         except httpx.HTTPError:
             answers[0] += 1

@@ -14,12 +14,14 @@ OK = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
 
 @pytest.mark.parametrize(("body", "field", "text"), [
     ([OK], "body", "'body' must be a JSON object, got a list"),
-    ({**OK, "max_tokens": "ten"}, "max_tokens", "'max_tokens' must be a whole number from 1 to 10000000, got a string"),
+    ({**OK, "max_tokens": "ten"}, "max_tokens",
+     "'max_tokens' must be a whole number from 1 to 10000000, got a string"),
     ({**OK, "max_tokens": -5}, "max_tokens", "got -5"),
     ({**OK, "max_tokens": 0}, "max_tokens", "got 0"),
     ({**OK, "max_tokens": True}, "max_tokens", "got a boolean"),
     ({**OK, "n": 1000}, "n", "'n' must be a whole number from 1 to 128, got 1000"),
-    ({**OK, "prompt_variables": ["x"]}, "prompt_variables", "'prompt_variables' must be a JSON object, got a list"),
+    ({**OK, "prompt_variables": ["x"]}, "prompt_variables",
+     "'prompt_variables' must be a JSON object, got a list"),
     ({**OK, "model": 42}, "model", "'model' must be a string, got an integer"),
     ({**OK, "model": "auto\x00"}, "model", "no control characters"),
     ({**OK, "model": "x" * 300}, "model", "1 to 256 printable characters"),

@@ -81,7 +81,7 @@ def load_complete_policy(path: str | os.PathLike[str], *, settle: float = 0.05) 
         if missing:
             required = ", ".join(REQUIRED_SECTIONS)
             raise PolicyError([PolicyIssue(source, None, "", f"no '{name}' section: the file looks "
-                                           f"incomplete (a policy reloaded while running declares {required})")
+                                           f"incomplete (a reloaded policy declares {required})")
                                for name in missing])
         if not data.get("models"):
             raise PolicyError([PolicyIssue(source, lines.get(("models",)), "models",
@@ -157,7 +157,7 @@ class _Refused(Exception):
         self.message = message
 
 
-class _PolicyLoader(yaml.SafeLoader):
+class _PolicyLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no stubs here
     """PyYAML's safe loader, refusing anchors and aliases and capping depth and node count while
     composing, before anything is expanded or recursed into."""
 

@@ -86,11 +86,10 @@ class EdgeGuard:
             tokens = _tokens(scope)
             client = scope.get("client")
             address = str(client[0]) if client else "unknown"
-            refusal = self.precheck(tokens[0], address) if len(tokens) == 1 else None
-            if refusal is not None:  # a stranger: answered before LiteLLM spends anything on it
-                status, message, headers = refusal
-                kind = "auth_error"
-                await _json_error(send, status, kind, "api_key", message, headers)
+            stranger = self.precheck(tokens[0], address) if len(tokens) == 1 else None
+            if stranger is not None:  # answered before LiteLLM spends anything on it
+                status, message, headers = stranger
+                await _json_error(send, status, "auth_error", "api_key", message, headers)
                 return
         if scope.get("method") == "POST" and user_may_call("POST", _route(scope)) and not _is_form(scope):
             body, receive = await _buffer(receive)

@@ -69,7 +69,8 @@ def test_oversized_file_is_refused_unread(tmp_path: Path, monkeypatch: pytest.Mo
         load_policy(path)
 
 
-def test_policy_check_prints_one_line_not_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_policy_check_prints_one_line_not_a_traceback(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
     from mm_litellm.cli.main import main
 
     for name, data in {"deep.yaml": ("a: " + "[" * 5000 + "]" * 5000).encode(),
