@@ -8,6 +8,7 @@ decides::
     ├── PolicyError              the policy file is invalid (every problem, with file:line and field path)
     ├── ConfigurationError       the process is set up wrongly for the call being made
     │   └── MissingSecretError   an ``os.environ/NAME`` secret a model needs is not set
+    ├── InvalidRequestError      a request field is malformed or not the caller's to set (``field`` names it)
     ├── RoutingError             the policy cannot choose a model for this request
     ├── EnsembleError            an ensemble cannot answer
     │   ├── QuorumLostError      too few members answered (every member and why it failed)
@@ -26,6 +27,7 @@ __all__ = [
     "BudgetStoreError",
     "ConfigurationError",
     "EnsembleError",
+    "InvalidRequestError",
     "MMLiteLLMError",
     "MissingSecretError",
     "NoAgreementError",
@@ -80,6 +82,20 @@ class MissingSecretError(ConfigurationError):
             f"model '{model}' needs the environment variable {variable} "
             f"(from 'os.environ/{variable}' in its litellm_params), and it is not set"
         )
+
+
+class InvalidRequestError(MMLiteLLMError, ValueError):
+    """A request field is malformed (``status`` 400) or not the caller's to set (403).
+
+    ``field`` names the offending field (``body`` for the body itself); ``message`` says what
+    is wrong and what is allowed, without echoing the value (it may be a secret).
+    """
+
+    def __init__(self, field: str, message: str, *, status: int = 400) -> None:
+        self.field = field
+        self.message = message
+        self.status = status
+        super().__init__(message)
 
 
 class RoutingError(MMLiteLLMError):

@@ -17,7 +17,7 @@ from pathlib import Path
 from mm_litellm import runtime
 from mm_litellm.errors import PolicyError
 from mm_litellm.logs import get_logger
-from mm_litellm.policy.loader import load_policy
+from mm_litellm.policy.loader import load_complete_policy as load_policy  # refuses empty/partial files
 from mm_litellm.policy.schema import Policy
 
 __all__ = ["PolicyWatcher", "watch_policy"]

@@ -227,7 +227,7 @@ def _run_forwarding_signals(cmd: list[str], env: dict[str, str]) -> int:
 def _new_entry(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
     from mm_litellm.proxy.keys import hash_key, new_key
 
-    secret = new_key()
+    secret = new_key(key_id=args.id)  # sk-mm.<id>.<secret>: the proxy checks only this key's hash
     entry: dict[str, Any] = {"hash": hash_key(secret, args.scheme)}
     for name in ("user", "team"):
         if getattr(args, name):

@@ -18,7 +18,7 @@ from mm_litellm.integrations._litellm import litellm, mocks_active
 from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
 from mm_litellm.policy.schema import ModelSpec, Policy, RetryPolicy
 
-__all__ = ["SecretCheck", "build_router", "model_list", "router_settings", "secret_refs"]
+__all__ = ["CLIENT_ERROR_ALLOWED_FAILS", "SecretCheck", "build_router", "model_list", "router_settings", "secret_refs"]
 
 _ENV_PREFIX = "os.environ/"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -74,6 +74,15 @@ def _deployment_id(alias: str, index: int, info: Mapping[str, Any]) -> str:
     return f"{alias}#{index}@{digest}"
 
 
+CLIENT_ERROR_ALLOWED_FAILS: dict[str, int] = {
+    "BadRequestErrorAllowedFails": 1_000_000_000,
+    "NotFoundErrorAllowedFails": 1_000_000_000,
+}
+"""LiteLLM ``allowed_fails_policy``: an upstream 400/404/413/422 is the request's fault, so it never
+puts a shared deployment into cooldown (LiteLLM cools a deployment on its first 404 otherwise).
+Other failures cool a deployment after ``router.allowed_fails`` (LiteLLM's default: 3) in a minute."""
+
+
 def router_settings(policy: Policy) -> dict[str, Any]:
     """The Router's keyword arguments from the policy's ``router:`` section."""
     s = policy.router
@@ -94,6 +103,7 @@ def router_settings(policy: Policy) -> dict[str, Any]:
         settings["default_fallbacks"] = list(s.default_fallbacks)
     if s.retry_policy is not None:
         settings["retry_policy"] = s.retry_policy.model_dump(exclude_none=True)
+    settings["allowed_fails_policy"] = dict(CLIENT_ERROR_ALLOWED_FAILS)
     if policy.ensembles:  # members are retried; retrying the whole ensemble would repeat every member
         no_retries = {"DefaultRetries": 0, **{f: 0 for f in RetryPolicy.model_fields}}
         settings["model_group_retry_policy"] = {ENSEMBLE_PREFIX + n: no_retries for n in policy.ensembles}

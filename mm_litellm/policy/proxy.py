@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, field_validator
 
 from mm_litellm.policy.types import Frozen, FrozenDict, Name
 
@@ -60,8 +60,22 @@ class KeySpec(Frozen):
     limits: KeyLimits = Field(default_factory=KeyLimits)
     models: tuple[Name, ...] = ()
     """Model names (routes, aliases, models) this key may request; empty: all."""
+    allow_overrides: tuple[Name, ...] = ()
+    """Request fields this key may set although they change a deployment or its credentials
+    (``api_base``, ``api_key``, ``fallbacks``, ... see ``mm_litellm.validation.OVERRIDE_FIELDS``);
+    empty: none. The master key may set them all."""
     disabled: bool = False
     description: str = ""
+
+    @field_validator("allow_overrides")
+    @classmethod
+    def _known_overrides(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from mm_litellm.validation import OVERRIDE_FIELDS
+
+        unknown = [v for v in value if v not in OVERRIDE_FIELDS]
+        if unknown:
+            raise ValueError(f"unknown field {unknown[0]!r}; allowed: {', '.join(OVERRIDE_FIELDS)}")
+        return value
 
 
 class ProxySettings(Frozen):

@@ -1,6 +1,8 @@
 """The routing decision as HTTP response headers (``x-mm-*``), from the request's mm_litellm context.
 
-Headers are sent before a streamed body, so a stream carries everything but the cost.
+Headers are sent before a streamed body, so a stream carries everything but the cost (absent,
+not 0). Values come from the policy and LiteLLM, some of them from names the request chose, so
+each is checked: a value that is not short printable ASCII is left out rather than sent.
 """
 
 from __future__ import annotations
@@ -11,7 +13,17 @@ from typing import Any
 from mm_litellm.context import CONTEXT_KEY, context_of
 from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
 
-__all__ = ["decision_headers"]
+__all__ = ["decision_headers", "header_value"]
+
+MAX_HEADER_VALUE = 512
+
+
+def header_value(value: object) -> str | None:
+    """``value`` as a header value, or ``None`` when it is not printable ASCII of sane length."""
+    text = str(value)
+    if not text or len(text) > MAX_HEADER_VALUE or not text.isascii() or not text.isprintable():
+        return None
+    return text
 
 
 def decision_headers(data: Mapping[str, Any], response: Any,
@@ -29,7 +41,8 @@ def decision_headers(data: Mapping[str, Any], response: Any,
         headers["x-mm-model"] = str(served)
     downgraded = ctx.get("downgraded")
     if isinstance(downgraded, Mapping):
-        headers["x-mm-budget-downgrade"] = f"{downgraded.get('budget')}: {downgraded.get('from')} -> {downgraded.get('to')}"
+        headers["x-mm-budget-downgrade"] = (
+            f"{downgraded.get('budget')}: {downgraded.get('from')} -> {downgraded.get('to')}")
     hidden = getattr(response, "_hidden_params", None)
     target = str(ctx.get("model") or data.get("model") or "")
     if target.startswith(ENSEMBLE_PREFIX):
@@ -49,12 +62,12 @@ def decision_headers(data: Mapping[str, Any], response: Any,
             headers["x-mm-escalation"] = ",".join(str(h.get("model")) for h in hops)
             headers["x-mm-escalation-stopped"] = str(escalation.get("stopped") or "")
             cost = escalation.get("total_cost", cost)
-        if isinstance(cost, int | float):
+        if isinstance(cost, int | float) and not data.get("stream"):
             headers["x-mm-cost"] = f"{cost:.10f}".rstrip("0").rstrip(".") or "0"
         attempted = (hidden.get("additional_headers") or {}).get("x-litellm-attempted-fallbacks")
         if attempted:
             headers["x-mm-fallbacks"] = str(attempted)
-    return headers
+    return {name: value for name, raw in headers.items() if (value := header_value(raw)) is not None}
 
 
 def _served_model(response: Any) -> str | None:

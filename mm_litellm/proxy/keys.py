@@ -2,14 +2,23 @@
 
 Why our own keys: LiteLLM's virtual keys live in its Prisma database, whose engines cannot be
 downloaded on an offline machine. Keys here are declared in the policy (``proxy.keys``) or a
-keys file (``proxy.keys_file``) with hashed secrets only. Generated keys are long random
-strings, so an unsalted SHA-256 is safe for them and lets a request find its key with one dict
-lookup (LiteLLM hashes its own keys the same way); ``scrypt`` is there for secrets a person
-chose, and is verified once per key per process, then remembered by its SHA-256.
+keys file (``proxy.keys_file``) with hashed secrets only (the hash of the whole token).
+
+A key minted by ``mm-litellm keys new`` carries its public id next to its secret,
+``sk-mm.<id>.<secret>``: an unknown id is refused after one SHA-256 and a dict lookup, and only
+the named key's hash is checked. Generated secrets are long and random, so an unsalted SHA-256
+is safe for them (LiteLLM hashes its own keys the same way); ``scrypt`` is there for secrets a
+person chose. A verified token is remembered by its SHA-256, so scrypt runs once per key per
+process, in a worker thread (:meth:`KeyStore.alookup`).
+
+Tokens without an id (keys issued before ids existed) keep working: SHA-256 keys by one dict
+lookup; scrypt keys by trying each id-less scrypt key, which is what the proxy's per-address
+failure throttle (:mod:`mm_litellm.proxy.throttle`) is there to bound. Re-issue them with an id.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import os
@@ -22,15 +31,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mm_litellm.errors import PolicyError, PolicyIssue
+from mm_litellm.errors import PolicyError
 from mm_litellm.policy.proxy import KeysFile, KeySpec
 
 __all__ = [
+    "ID_PREFIX",
     "MAX_KEY_LENGTH",
     "KeyStore",
     "hash_key",
     "load_keys_file",
     "new_key",
+    "split_key",
     "verify",
     "well_formed",
 ]
@@ -65,9 +76,24 @@ def verify(secret: str, stored: str) -> bool:
     return False
 
 
-def new_key(prefix: str = "sk-mm-") -> str:
-    """A fresh random API key (256 bits of entropy)."""
-    return prefix + secrets.token_urlsafe(32)
+ID_PREFIX = "sk-mm."
+"""Start of a token that names its key: ``sk-mm.<id>.<secret>``."""
+
+
+def new_key(prefix: str = "sk-mm-", *, key_id: str | None = None) -> str:
+    """A fresh random API key (256 bits of entropy): ``sk-mm.<id>.<secret>`` when ``key_id`` is given."""
+    secret = secrets.token_urlsafe(32)
+    if key_id is not None:
+        return f"{ID_PREFIX}{key_id}.{secret}"
+    return prefix + secret
+
+
+def split_key(token: str) -> str | None:
+    """The key id a ``sk-mm.<id>.<secret>`` token names, or ``None`` for a token without one."""
+    if not token.startswith(ID_PREFIX):
+        return None
+    key_id, dot, secret = token[len(ID_PREFIX):].rpartition(".")
+    return key_id if dot and key_id and secret else None
 
 
 def well_formed(secret: object) -> bool:
@@ -83,13 +109,10 @@ def well_formed(secret: object) -> bool:
 
 def load_keys_file(path: str | os.PathLike[str]) -> dict[str, KeySpec]:
     """Read a keys file (top-level ``keys:``); every problem reported with its line."""
-    from mm_litellm.policy.loader import _issues_from_validation, _read_yaml
+    from mm_litellm.policy.loader import _issues_from_validation, _read_yaml, read_text
 
     source = os.fspath(path)
-    try:
-        text = Path(source).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise PolicyError([PolicyIssue(source, None, "", f"cannot read the keys file: {exc.strerror}")]) from exc
+    text = read_text(source, "keys")
     data, lines, issues = _read_yaml(text, source)
     if issues:
         raise PolicyError(issues)
@@ -112,11 +135,11 @@ class KeyStore:
 
     def __init__(self, keys: Mapping[str, KeySpec]) -> None:
         self.keys = dict(keys)
-        self._by_sha256 = {
-            spec.hash: KnownKey(key_id, spec) for key_id, spec in self.keys.items() if spec.hash.startswith("sha256$")
-        }
-        self._salted = [KnownKey(key_id, spec) for key_id, spec in self.keys.items() if spec.hash.startswith("scrypt$")]
-        self._verified: dict[str, KnownKey | None] = {}
+        self._by_id = {key_id: KnownKey(key_id, spec) for key_id, spec in self.keys.items()}
+        self._by_sha256 = {k.spec.hash: k for k in self._by_id.values() if k.spec.hash.startswith("sha256$")}
+        self._salted = [k for k in self._by_id.values() if k.spec.hash.startswith("scrypt$")]
+        self._verified: dict[str, KnownKey] = {}
+        """SHA-256 of a token -> its key, for tokens a scrypt check accepted (bounded by the key count)."""
         self.auth_cache: dict[str, Any] = {}
         """Key id -> the proxy's validated auth object for it (built by ``mm_litellm.proxy.auth``)."""
         self._lock = threading.Lock()
@@ -125,23 +148,42 @@ class KeyStore:
         return len(self.keys)
 
     def lookup(self, secret: str) -> KnownKey | None:
-        """The enabled key ``secret`` belongs to (``None`` when unknown, disabled or malformed)."""
+        """The enabled key ``secret`` belongs to (``None`` when unknown, disabled or malformed).
+
+        Runs any scrypt check in the calling thread; the proxy uses :meth:`alookup`.
+        """
+        found = self.quick_lookup(secret)
+        if isinstance(found, list):
+            found = self._slow_lookup(secret, found)
+        return found
+
+    async def alookup(self, secret: str) -> KnownKey | None:
+        """:meth:`lookup` with any scrypt check in a worker thread (the event loop keeps serving)."""
+        found = self.quick_lookup(secret)
+        if isinstance(found, list):
+            found = await asyncio.to_thread(self._slow_lookup, secret, found)
+        return found
+
+    def quick_lookup(self, secret: str) -> KnownKey | list[KnownKey] | None:
+        """What one SHA-256 and dict lookups decide: the key, ``None``, or the scrypt keys still to try."""
         if not well_formed(secret):
             return None
         digest = hash_key(secret, "sha256")
-        found = self._by_sha256.get(digest)
-        if found is None and self._salted:
-            found = self._salted_lookup(secret, digest)
-        if found is None or found.spec.disabled:
-            return None
+        found = self._verified.get(digest) or self._by_sha256.get(digest)
+        if found is not None:
+            return None if found.spec.disabled else found
+        key_id = split_key(secret)
+        if key_id is not None:  # the token names its key: only that key's hash is worth checking
+            named = self._by_id.get(key_id)
+            if named is None or named.spec.disabled or not named.spec.hash.startswith("scrypt$"):
+                return None
+            return [named]
+        return [k for k in self._salted if not k.spec.disabled] or None  # id-less: every scrypt key
+
+    def _slow_lookup(self, secret: str, candidates: list[KnownKey]) -> KnownKey | None:
+        found = next((k for k in candidates if verify(secret, k.spec.hash)), None)
+        if found is not None:
+            with self._lock:
+                self._verified[hash_key(secret, "sha256")] = found
         return found
 
-    def _salted_lookup(self, secret: str, digest: str) -> KnownKey | None:
-        with self._lock:
-            if digest in self._verified:
-                return self._verified[digest]
-        found = next((k for k in self._salted if verify(secret, k.spec.hash)), None)
-        with self._lock:
-            if found is not None or len(self._verified) < 10_000:  # bounded memory of unknown tokens
-                self._verified[digest] = found
-        return found

@@ -44,6 +44,13 @@ _ERRORS: dict[str, tuple[int, str, str, str | None]] = {
             "server_error", None),
     "503": (503, "The server is overloaded or not ready yet (scripted by FakeUpstream).",
             "server_error", None),
+    # Client errors: the request, not the deployment, is at fault.
+    "400": (400, "Invalid request for {model} (scripted by FakeUpstream).", "invalid_request_error", None),
+    "404": (404, "The model {model} does not exist (scripted by FakeUpstream).", "invalid_request_error",
+            "model_not_found"),
+    "413": (413, "Request too large for {model} (scripted by FakeUpstream).", "invalid_request_error", None),
+    "422": (422, "Unprocessable request for {model} (scripted by FakeUpstream).", "invalid_request_error",
+            None),
 }
 _MALFORMED = b'{"id": "chatcmpl-malformed", "object": "chat.completion", "choices": [{"index": 0,'
 

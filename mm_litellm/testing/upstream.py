@@ -35,9 +35,10 @@ ReplyValue = str | dict[str, Any]
 Reply = ReplyValue | Callable[[dict[str, Any]], ReplyValue]
 
 #: Scriptable faults; ``"none"`` explicitly clears a fault inherited from a wider script.
-FAULTS = frozenset(
-    {"429", "500", "503", "timeout", "malformed", "disconnect", "no_usage", "reset_midstream"}
-)
+FAULTS = frozenset({
+    "400", "404", "413", "422", "429", "500", "503", "timeout", "malformed", "disconnect", "no_usage",
+    "reset_midstream",
+})
 _FIELDS = ("reply", "latency", "fault", "prompt_tokens", "completion_tokens")
 
 
@@ -241,7 +242,7 @@ class FakeUpstream:
 
         ``fault`` is one of :data:`FAULTS` (or ``"none"`` to clear an inherited
         fault): ``"429"`` (OpenAI error body and ``retry-after``), ``"500"``,
-        ``"503"``, ``"timeout"`` (no response: held open until the client
+        ``"503"``, the client errors ``"400"``, ``"404"``, ``"413"``, ``"422"``, ``"timeout"`` (no response: held open until the client
         gives up or stop(), without blocking others), ``"malformed"`` (200
         whose body is not JSON; a non-JSON first event when streaming) or
         ``"disconnect"`` (connection closed without a response), ``"no_usage"``

@@ -111,6 +111,7 @@ keys:
     hash: "{hash_key(BOB_KEY, 'scrypt')}"
     user: bob
     team: research
+    allow_overrides: [fallbacks]
   narrow:
     hash: "{hash_key(NARROW_KEY)}"
     user: carol

@@ -53,10 +53,19 @@ def ledger(tmp_path: Path, mm_policy: Any, monkeypatch: pytest.MonkeyPatch) -> P
     return db
 
 
+def _http(body: dict[str, Any], path: str = "/v1/chat/completions") -> Any:
+    """The Starlette request LiteLLM hands the custom auth (body parsed and cached, as LiteLLM does)."""
+    from starlette.requests import Request
+
+    scope = {"type": "http", "method": "POST", "path": path, "root_path": "", "query_string": b"",
+             "headers": [], "client": ("10.0.0.1", 1234), "parsed_body": (tuple(body), body)}
+    return Request(scope)
+
+
 async def _call(key: str, **body: Any) -> dict[str, Any]:
     """One request through the custom auth, the pre-call hook and the policy's Router."""
-    auth = await user_api_key_auth(None, key)
     data = {"model": "auto", "messages": MESSAGES, "max_tokens": 20, **body}
+    auth = await user_api_key_auth(_http(data), key)
     data = await prepare_request(auth, data, "acompletion")
     rt = runtime.current()
     assert rt is not None
@@ -111,19 +120,19 @@ def test_a_key_cap_without_budgets_is_refused_at_load() -> None:
 async def test_every_endpoint_is_reserved_for_before_it_reaches_a_provider(ledger: Path) -> None:
     """Responses, messages and embeddings calls are admitted like chat: a spent cap refuses them."""
     await _call(CAPPED)  # the cap is now nearly spent
-    for call_type, body in (
-        ("aresponses", {"input": "hello", "max_output_tokens": 20}),
-        ("anthropic_messages", {"messages": MESSAGES, "max_tokens": 20}),
-        ("aembedding", {"input": ["hello"]}),
+    for call_type, path, body in (
+        ("aresponses", "/v1/responses", {"input": "hello", "max_output_tokens": 20}),
+        ("anthropic_messages", "/v1/messages", {"messages": MESSAGES, "max_tokens": 20}),
+        ("aembedding", "/v1/embeddings", {"input": ["hello"]}),
     ):
-        allowed = await prepare_request(await user_api_key_auth(None, VICTIM), {"model": "small", **body},
-                                        call_type)
+        body = {"model": "small", **body}
+        allowed = await prepare_request(await user_api_key_auth(_http(body, path), VICTIM), body, call_type)
         assert allowed["metadata"]["mm_litellm"]["reservation"]  # a budgeted caller is reserved for
         from mm_litellm.proxy.budget import release
 
         release(allowed)
-        auth = await user_api_key_auth(None, CAPPED)
+        auth = await user_api_key_auth(_http(body, path), CAPPED)
         with pytest.raises(RequestRefused) as refused:
-            await prepare_request(auth, {"model": "small", **body}, call_type)
+            await prepare_request(auth, dict(body), call_type)
         assert refused.value.status == 429, call_type
         assert refused.value.details["budget"] == "key-cap:capped"

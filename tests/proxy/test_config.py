@@ -80,6 +80,7 @@ def test_keys_new_and_hash(capsys: pytest.CaptureFixture[str], monkeypatch: pyte
     entry = yaml.safe_load("keys:\n" + captured.out)["keys"]["alice"]  # appendable under keys:
     assert entry["user"] == "alice" and entry["tags"] == ["web"] and secret not in captured.out
     assert KeyStore({"alice": KeySpec(**entry)}).lookup(secret) is not None
+    assert secret.startswith("sk-mm.alice.")  # names its key: an unknown id costs no hashing
 
     import io
 

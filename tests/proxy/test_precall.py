@@ -44,6 +44,17 @@ def policy(tmp_path: Path, mm_policy: Any) -> None:
     mm_policy(tmp_path / "policy.yaml")
 
 
+def http_request(method: str = "POST", path: str = "/v1/chat/completions", body: Any = None,
+                 client: str = "10.0.0.1") -> Any:
+    """The Starlette request LiteLLM hands the custom auth, with the body LiteLLM parsed and cached."""
+    from starlette.requests import Request
+
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]} if body is None else body
+    scope = {"type": "http", "method": method, "path": path, "root_path": "", "query_string": b"",
+             "headers": [], "client": (client, 1234), "parsed_body": (tuple(body), body)}
+    return Request(scope)
+
+
 def request(model: str = "auto", **metadata: Any) -> dict[str, Any]:
     """A request dict as LiteLLM's proxy hands it to the hook: body metadata copied to requester_metadata."""
     body_meta = dict(metadata)
@@ -52,13 +63,13 @@ def request(model: str = "auto", **metadata: Any) -> dict[str, Any]:
 
 
 async def test_auth_returns_the_declared_owner(policy: None) -> None:
-    auth = await user_api_key_auth(None, ALICE)
+    auth = await user_api_key_auth(http_request(), ALICE)
     assert (auth.user_id, auth.team_id, auth.key_alias, auth.rpm_limit) == ("alice", "support", "alice", 5)
     assert ALICE not in repr(auth.model_dump())  # only the hash is kept
     who = identity_of(auth)
     assert who.as_dict() == {"key": "alice", "user": "alice", "team": "support", "tags": ["web"],
                              "limits": {"rpm": 5}, "source": "mm_litellm", "end_user": None}
-    assert identity_of(await user_api_key_auth(None, BOB)).user == "bob"  # from the keys file
+    assert identity_of(await user_api_key_auth(http_request(), BOB)).user == "bob"  # from the keys file
 
 
 async def test_auth_refuses_unknown_and_malformed_keys_with_401(policy: None) -> None:
@@ -66,14 +77,14 @@ async def test_auth_refuses_unknown_and_malformed_keys_with_401(policy: None) ->
 
     for token in (new_key(), "", "two words", "x" * 1000):
         with pytest.raises(ProxyException) as info:
-            await user_api_key_auth(None, token)
+            await user_api_key_auth(http_request(), token)
         assert info.value.code == "401"
 
 
 async def test_master_key_is_the_operator(policy: None, monkeypatch: pytest.MonkeyPatch) -> None:
     master = new_key("sk-master-")
     monkeypatch.setenv("LITELLM_MASTER_KEY", master)
-    auth = await user_api_key_auth(None, master)
+    auth = await user_api_key_auth(http_request(), master)
     assert auth.user_role.value == "proxy_admin"
     assert identity_of(auth).source == "master"
 
@@ -89,7 +100,7 @@ def test_litellm_virtual_key_identity_is_used_as_is() -> None:
 
 
 async def test_forged_body_identity_is_replaced(policy: None) -> None:
-    auth = await user_api_key_auth(None, ALICE)
+    auth = await user_api_key_auth(http_request(), ALICE)
     data = request(user="bob", team="research", mm_litellm={"identity": {"user": "bob", "key": "bob"}})
     data["user"] = "bob"
     await prepare_request(auth, data, "acompletion")
@@ -99,7 +110,7 @@ async def test_forged_body_identity_is_replaced(policy: None) -> None:
 
 
 async def test_route_rewrites_model_and_sets_fallbacks(policy: None) -> None:
-    auth = await user_api_key_auth(None, ALICE)
+    auth = await user_api_key_auth(http_request(), ALICE)
     data = await prepare_request(auth, request(priority="high"), "acompletion")
     assert data["model"] == "big"
     assert "fallbacks" not in data  # the route fallbacks minus the target itself: none left
@@ -111,7 +122,7 @@ async def test_route_rewrites_model_and_sets_fallbacks(policy: None) -> None:
 
 
 async def test_body_may_only_narrow(policy: None) -> None:
-    auth = await user_api_key_auth(None, ALICE)
+    auth = await user_api_key_auth(http_request(), ALICE)
     data = await prepare_request(auth, request(budget_mode=True), "acompletion")
     assert data["metadata"]["mm_litellm"]["budget_mode"] is True
     assert data["model"] == "small"
@@ -120,7 +131,7 @@ async def test_body_may_only_narrow(policy: None) -> None:
 
 
 async def test_routing_error_and_model_allowlist_refuse(policy: None) -> None:
-    alice, bob = await user_api_key_auth(None, ALICE), await user_api_key_auth(None, BOB)
+    alice, bob = await user_api_key_auth(http_request(), ALICE), await user_api_key_auth(http_request(), BOB)
     with pytest.raises(RequestRefused) as info:
         await prepare_request(alice, request("strict"), "acompletion")
     assert info.value.status == 400 and "no rule matched" in info.value.message
@@ -130,7 +141,7 @@ async def test_routing_error_and_model_allowlist_refuse(policy: None) -> None:
 
 
 async def test_unrouted_calls_keep_their_model_but_carry_identity(policy: None) -> None:
-    auth = await user_api_key_auth(None, ALICE)
+    auth = await user_api_key_auth(http_request(), ALICE)
     data = await prepare_request(auth, request("openai/some-other-model"), "acompletion")
     assert data["model"] == "openai/some-other-model" and "fallbacks" not in data
     data = await prepare_request(auth, {"model": "small", "input": "x"}, "aembedding")
@@ -163,7 +174,7 @@ async def test_a_policy_that_does_not_load_refuses_with_500(tmp_path: Path, monk
         await prepare_request(None, request(), "acompletion")
     assert info.value.status == 500 and "unknown model or route 'nowhere'" in info.value.message
     with pytest.raises(ProxyException) as exc:
-        await user_api_key_auth(None, ALICE)
+        await user_api_key_auth(http_request(), ALICE)
     assert exc.value.code == "500"
 
 
@@ -173,5 +184,61 @@ async def test_keys_file_named_by_the_environment(policy: None, tmp_path: Path,
     path = tmp_path / "more-keys.yaml"
     path.write_text(f"keys:\n  ops: {{hash: '{hash_key(extra)}', user: ops, team: platform}}\n")
     monkeypatch.setenv("MM_LITELLM_KEYS", str(path))
-    assert identity_of(await user_api_key_auth(None, extra)).as_dict()["team"] == "platform"
-    assert identity_of(await user_api_key_auth(None, ALICE)).user == "alice"  # the policy's keys still work
+    assert identity_of(await user_api_key_auth(http_request(), extra)).as_dict()["team"] == "platform"
+    assert identity_of(await user_api_key_auth(http_request(), ALICE)).user == "alice"  # the policy's keys still work
+
+
+async def test_auth_refuses_admin_routes_and_bad_bodies_for_user_keys(policy: None) -> None:
+    from litellm.proxy._types import ProxyException
+
+    with pytest.raises(ProxyException) as info:
+        await user_api_key_auth(http_request("GET", "/settings"), ALICE)
+    assert info.value.code == "403" and "GET /settings" in info.value.message
+    with pytest.raises(ProxyException) as info:
+        await user_api_key_auth(http_request(body={"model": "auto", "max_tokens": "ten"}), ALICE)
+    assert (info.value.code, info.value.param) == ("400", "max_tokens")
+    with pytest.raises(ProxyException) as info:
+        await user_api_key_auth(http_request(body={"model": "auto", "api_key": "sk-x"}), ALICE)
+    assert (info.value.code, info.value.param) == ("403", "api_key")
+    assert (await user_api_key_auth(http_request("GET", "/v1/models"), ALICE)).user_id == "alice"
+
+
+async def test_repeated_failures_from_one_address_are_throttled(policy: None,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from litellm.proxy._types import ProxyException
+
+    from mm_litellm.proxy import auth
+    from mm_litellm.proxy.throttle import FailureThrottle
+
+    monkeypatch.setattr(auth, "throttle", FailureThrottle(burst=2, rate=0.01))
+    codes = []
+    for _ in range(4):
+        with pytest.raises(ProxyException) as info:
+            await user_api_key_auth(http_request(), new_key())
+        codes.append(info.value.code)
+    assert codes == ["401", "401", "429", "429"]
+    assert (await user_api_key_auth(http_request(), ALICE)).user_id == "alice"  # a known key is not slowed
+
+
+async def test_scrypt_guesses_are_bounded_across_addresses(policy: None,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from litellm.proxy._types import ProxyException
+
+    from mm_litellm.policy.proxy import KeySpec
+    from mm_litellm.proxy import auth
+    from mm_litellm.proxy.keys import KeyStore
+    from mm_litellm.proxy.throttle import FailureThrottle
+
+    carol = new_key(key_id="carol")
+    store = KeyStore({"carol": KeySpec(hash=hash_key(carol, "scrypt"), user="carol")})
+    monkeypatch.setattr(auth, "key_store", lambda: store)
+    monkeypatch.setattr(auth, "throttle", FailureThrottle(burst=2, rate=0.01))
+    codes = []
+    for i in range(4):  # a new address each time: only the process-wide scrypt bucket can stop them
+        with pytest.raises(ProxyException) as info:
+            await user_api_key_auth(http_request(client=f"10.9.0.{i}"), "sk-mm.carol.wrong-guess")
+        codes.append(info.value.code)
+    assert codes == ["401", "401", "429", "429"]
+    with pytest.raises(ProxyException) as info:  # an unknown id never reaches scrypt, nor a bucket
+        await user_api_key_auth(http_request(client="10.9.1.1"), "sk-mm.nobody.guess")
+    assert info.value.code == "401"
