@@ -159,6 +159,7 @@ def admit(
             team=ident.team,
             key=ident.key,
             tags=ident.tags,
+            end_user=ident.end_user,
         )
         try:
             rid, denial = service.reserve(ctx, estimates, frozenset(soft), refine=exact, store=store)

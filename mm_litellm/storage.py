@@ -101,6 +101,15 @@ def _expired_holds_v4(conn: Connection) -> None:
     SQLModel.metadata.create_all(conn, tables=[ExpiredHold.__table__])  # type: ignore[attr-defined]
 
 
+def _end_user_v5(conn: Connection) -> None:
+    # A database created at this version has the column already (version 1 creates the ledger
+    # from the current model); one made earlier gets it added, nullable, so older code ignores it.
+    from sqlalchemy import inspect, text
+
+    if "end_user" not in {c["name"] for c in inspect(conn).get_columns("mm_ledger")}:
+        conn.execute(text("ALTER TABLE mm_ledger ADD COLUMN end_user VARCHAR"))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "usage ledger, budget counters, reservations and alerts", _budget_tables_v1),
     Migration(
@@ -108,6 +117,8 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration(3, "ledger quarantine: rows the writer could not write", _quarantine_table_v3, compatible=True),
     Migration(4, "expired holds charged at their estimate", _expired_holds_v4, compatible=True),
+    Migration(5, "ledger end_user column: the body's user under an authenticated key", _end_user_v5,
+              compatible=True),
 ]
 """Every schema step, in order. Other packages append theirs (with the next version number)."""
 

@@ -57,6 +57,8 @@ class LedgerRow(SQLModel, table=True):
     user: str | None = None
     team: str | None = None
     api_key: str | None = None
+    end_user: str | None = None
+    """The body's ``user`` under an authenticated key (an end user of that key, never the owner)."""
     tags: str = ""
     """Tags as ``,a,b,`` (leading and trailing comma) so one tag is found with ``LIKE '%,a,%'``."""
     parent_id: str | None = None

@@ -23,13 +23,14 @@ from mm_litellm.storage import ensure_schema
 
 __all__ = ["BY", "BudgetUse", "Group", "UsageReport", "build_report", "ledger_rows", "parse_time"]
 
-BY = ("model", "route", "user", "team", "key", "tag", "day", "deployment", "task", "status")
+BY = ("model", "route", "user", "team", "key", "end_user", "tag", "day", "deployment", "task", "status")
 _COLUMNS = {
     "model": "model",
     "route": "route",
     "user": '"user"',
     "team": "team",
     "key": "api_key",
+    "end_user": "end_user",
     "deployment": "deployment",
     "task": "task",
     "status": "status",
@@ -305,6 +306,7 @@ EXPORT_COLUMNS = (
     "user",
     "team",
     "api_key",
+    "end_user",
     "tags",
     "parent_id",
     "escalation_hop",

@@ -251,6 +251,7 @@ class BudgetService:
             team=row.get("team"),
             key=row.get("api_key"),
             tags=tags,
+            end_user=row.get("end_user"),
         )
         return self.counters(ctx, row["ts"])
 

@@ -69,6 +69,8 @@ class CallContext:
     team: str | None = None
     key: str | None = None
     tags: tuple[str, ...] = field(default=())
+    end_user: str | None = None
+    """The body's ``user`` under an authenticated key; its budget scope is ``<key>/<end user>``."""
 
     def values(self, scope: str) -> tuple[str, ...]:
         """The scope values of this call for ``scope`` (several for tags, none if unknown)."""
@@ -76,6 +78,8 @@ class CallContext:
             return ("*",)
         if scope == "tag":
             return self.tags
+        if scope == "end_user":  # namespaced by the key: one key's end users never reach another's
+            return (f"{self.key}/{self.end_user}",) if self.key and self.end_user else ()
         value = {
             "user": self.user,
             "team": self.team,

@@ -109,6 +109,7 @@ def ledger_row(
         "user": _text(ident.user),
         "team": _text(ident.team),
         "api_key": _text(ident.key),
+        "end_user": _text(ident.end_user),
         "tags": "," + ",".join(t for t in (_text(t) for t in tags) if t) + "," if tags else "",
         "parent_id": _text(mm.get("parent_id"), 128),
         "escalation_hop": _count(mm.get("escalation_hop")),

@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 
 __all__ = ["SCOPES", "WINDOWS", "BudgetLimit", "BudgetSettings", "budget_references"]
 
-Scope = Literal["global", "user", "team", "key", "model", "route", "tag"]
+Scope = Literal["global", "user", "team", "key", "end_user", "model", "route", "tag"]
 Window = Literal["hourly", "daily", "weekly", "monthly"]
-SCOPES: tuple[str, ...] = ("global", "user", "team", "key", "model", "route", "tag")
+SCOPES: tuple[str, ...] = ("global", "user", "team", "key", "end_user", "model", "route", "tag")
 WINDOWS: tuple[str, ...] = ("hourly", "daily", "weekly", "monthly")
 
 

@@ -243,3 +243,25 @@ def test_alerts_are_claimed_once_per_threshold_per_window(tmp_path: Any) -> None
     next_window = ("cap", "*", KEY[3], KEY[3] + timedelta(days=1))
     _, alerts = one.settle([_row("c4", 0.9)], [], lambda _r: [(CAP, next_window)], {"cap": CAP})
     assert [a.threshold for a in alerts] == [0.5, 0.8]
+
+
+def test_a_version_4_ledger_gains_the_end_user_column(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Migration 5 adds ``mm_ledger.end_user`` to a database made before it, keeping its rows."""
+    from sqlalchemy import create_engine, inspect
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = create_engine(url)
+    with monkeypatch.context() as m:
+        m.setattr(storage, "MIGRATIONS", storage.MIGRATIONS[:4])
+        assert storage.ensure_schema(old) == 4
+    with old.begin() as c:  # a version-4 table: no end_user column, one row
+        c.execute(text("ALTER TABLE mm_ledger DROP COLUMN end_user"))
+        c.execute(text("INSERT INTO mm_ledger (call_id, ts, prompt_tokens, completion_tokens, priced, "
+                       "cost_source, status, tags) VALUES ('c1', '2026-12-01 00:00:00', 1, 2, 1, 'litellm', "
+                       "'success', '')"))
+    old.dispose()
+    new = create_engine(url)
+    assert storage.ensure_schema(new) == len(storage.MIGRATIONS)
+    assert "end_user" in {c["name"] for c in inspect(new).get_columns("mm_ledger")}
+    with new.connect() as c:
+        assert c.execute(text("SELECT call_id, end_user FROM mm_ledger")).all() == [("c1", None)]

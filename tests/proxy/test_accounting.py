@@ -34,6 +34,7 @@ budgets:
     - {{name: victim-cap, scope: user, match: [victim], window: daily, limit_usd: 0.05}}
     - {{name: research-cap, scope: team, match: [research], window: daily, limit_usd: 0.05}}
     - {{name: by-tag, scope: tag, match: [litellm, web], window: daily, limit_usd: 0.05}}
+    - {{name: end-users, scope: end_user, window: daily, limit_usd: 0.05}}
 proxy:
   keys:
     anon: {{hash: "{hash_key(ANON)}"}}
@@ -79,7 +80,7 @@ async def _call(key: str, **body: Any) -> dict[str, Any]:
 
 def _rows(db: Path) -> list[tuple[Any, ...]]:
     with sqlite3.connect(db) as c:
-        return list(c.execute("SELECT api_key, user, team, tags FROM mm_ledger ORDER BY id"))
+        return list(c.execute("SELECT api_key, user, team, tags, end_user FROM mm_ledger ORDER BY id"))
 
 
 def _spent(db: Path) -> dict[str, float]:
@@ -91,10 +92,13 @@ async def test_a_key_without_a_user_is_charged_as_its_key_not_as_the_body_user(l
     data = await _call(ANON, user="victim", metadata={"team": "research", "tags": ["web"]})
     ctx = data["metadata"]["mm_litellm"]
     assert ctx["identity"]["user"] is None and ctx["identity"]["end_user"] == "victim"
-    assert _rows(ledger) == [("anon", None, None, "")]  # no user, team or tag from the body
+    assert _rows(ledger) == [("anon", None, None, "", "victim")]  # the body's user: its own column only
     assert _spent(ledger).get("victim-cap", 0.0) == 0.0
     assert _spent(ledger).get("research-cap", 0.0) == 0.0
     assert _spent(ledger).get("by-tag", 0.0) == 0.0  # LiteLLM's own request tags select nothing
+    with sqlite3.connect(ledger) as c:  # end users are budgeted under their key's namespace only
+        assert [k for (k,) in c.execute("SELECT scope_key FROM mm_budget_counter WHERE budget = 'end-users'")] == [
+            "anon/victim"]
     await _call(VICTIM)
     assert _spent(ledger)["victim-cap"] > 0  # the real victim is charged for its own call only
 
