@@ -26,6 +26,7 @@ import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mm_litellm import backoff
 from mm_litellm.logs import get_logger
 
 __all__ = ["LedgerWriter"]
@@ -178,7 +179,7 @@ class LedgerWriter:
                     if self._closed and self._errors > 5:
                         self._spill()
                         return
-                    self._cond.wait(timeout=min(0.05 * 2 ** min(self._errors, 7), MAX_BACKOFF_S))
+                    self._cond.wait(timeout=backoff.delay(self._errors, cap=MAX_BACKOFF_S))
                 continue
             if self.failing_since is not None:
                 log.info("budget.ledger_writer_recovered", after_s=round(time.monotonic() - self.failing_since, 3))

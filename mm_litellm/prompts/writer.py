@@ -13,13 +13,14 @@ from __future__ import annotations
 import atexit
 import queue
 import threading
+import time
 from typing import Any
 
-import structlog
 from sqlalchemy import Table, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from mm_litellm import backoff
 from mm_litellm.logs import get_logger
 
 __all__ = ["BackgroundWriter"]
@@ -47,13 +48,24 @@ class BackgroundWriter:
                         target=self._run, name="mm-litellm-prompt-writer", daemon=True
                     )
                     self._thread.start()
-                    atexit.register(self.flush)
+                    atexit.register(self.flush, 10.0)
         self._queue.put(row)
 
-    def flush(self) -> None:
-        """Return once every row queued so far is in the database."""
-        if self._thread is not None:
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every row queued so far is in the database; False (and an error log naming
+        how many rows are still queued) when ``timeout`` passes first, e.g. the database is down."""
+        if self._thread is None:
+            return True
+        if timeout is None:
             self._queue.join()
+            return True
+        deadline = time.monotonic() + timeout
+        while self._queue.unfinished_tasks and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if self._queue.unfinished_tasks:
+            log.error("prompts.rows_unwritten", rows=self._queue.unfinished_tasks, table=self.table.name)
+            return False
+        return True
 
     def _run(self) -> None:
         while True:
@@ -63,14 +75,17 @@ class BackgroundWriter:
                     batch.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            try:
-                self._write(batch)
-            except SQLAlchemyError as exc:  # keep serving; the rows are reported, not silently lost
-                if structlog.is_configured():
-                    log.error("prompts.write_failed", rows=len(batch), error=str(exc))
-            finally:
-                for _ in batch:
-                    self._queue.task_done()
+            attempt = 0
+            while True:  # the shared rule (mm_litellm.backoff): keep the rows, log, retry later
+                try:
+                    self._write(batch)
+                    break
+                except SQLAlchemyError as exc:
+                    attempt += 1
+                    log.error("prompts.write_failed", rows=len(batch), attempt=attempt, error=str(exc)[:300])
+                    time.sleep(backoff.delay(attempt))
+            for _ in batch:
+                self._queue.task_done()
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         try:
