@@ -31,7 +31,6 @@ from mm_litellm.runtime import configure
 from mm_litellm.usage import usage_report
 
 
-
 def __getattr__(name: str) -> Any:
     """``__version__``, read from the installed metadata on first use (importlib.metadata costs
     a tenth of a second at start-up, which commands that never print the version need not pay)."""

@@ -17,6 +17,7 @@ from mm_litellm.context import CONTEXT_KEY, identify
 from mm_litellm.errors import BudgetExceeded, BudgetStoreError
 from mm_litellm.logs import get_logger
 from mm_litellm.request import record_plan, set_fallbacks
+from mm_litellm.routing.features import estimate_tokens
 from mm_litellm.routing.plan import Plan
 
 if TYPE_CHECKING:  # the service (SQLAlchemy) is imported on the first call of a policy with budgets
@@ -127,7 +128,6 @@ def admit(
     from sqlalchemy.exc import SQLAlchemyError
 
     from mm_litellm.budget.windows import CallContext
-    from mm_litellm.routing.features import estimate_tokens
 
     ident = identify(call)
     cap = ident.limits.get("max_budget_usd") if ident.key else None

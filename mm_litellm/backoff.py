@@ -16,4 +16,4 @@ MAX_DELAY_S = 5.0
 
 def delay(attempt: int, *, base: float = 0.05, cap: float = MAX_DELAY_S) -> float:
     """Seconds to wait before retry number ``attempt`` (1, 2, ...): ``base * 2**attempt``, capped."""
-    return min(base * 2 ** min(max(attempt, 0), 16), cap)
+    return float(min(base * 2 ** min(max(attempt, 0), 16), cap))

@@ -29,6 +29,7 @@ from mm_litellm.errors import BudgetExceeded
 from mm_litellm.logs import get_logger
 from mm_litellm.policy.budgets import BudgetLimit, BudgetSettings
 from mm_litellm.policy.schema import Policy
+from mm_litellm.routing.features import estimate_tokens
 
 __all__ = ["BudgetService", "Estimate", "NeedsStore"]
 
@@ -60,7 +61,6 @@ class Estimate:
 
 
 def _estimated_tokens(model: str, messages: list[Any]) -> int:
-    from mm_litellm.routing.features import estimate_tokens
 
     return estimate_tokens(messages)[0]
 
@@ -178,7 +178,6 @@ class BudgetService:
         elif cheap_prompt is not None:  # counted once for the whole chain by the caller
             prompt = cheap_prompt
         else:
-            from mm_litellm.routing.features import estimate_tokens
 
             prompt = estimate_tokens(messages)[0]
         price = self.price(model)

@@ -199,9 +199,9 @@ def _call_id(item: Any) -> str | None:
 async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: Progress,
                shard: Any = None) -> int:
     from mm_litellm.batch import BatchItem, abatch
-    from mm_litellm.usage import flush_call
     from mm_litellm.batch.journal import InputRow, read_rows
     from mm_litellm.batch.requests import Unrunnable
+    from mm_litellm.usage import flush_call
 
     sent: list[InputRow] = []
 

@@ -6,6 +6,7 @@ import argparse
 import os
 
 from mm_litellm.cli.common import add_policy_option, fail, resolve_policy
+from mm_litellm.errors import ConfigurationError
 
 __all__ = ["register"]
 
@@ -33,7 +34,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def handle_init(args: argparse.Namespace) -> int:
     from mm_litellm import storage
-    from mm_litellm.errors import ConfigurationError
 
     url = args.database or storage.database_url(resolve_policy(args.policy))
     engine = storage.make_engine(url)

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from mm_litellm.cli.common import add_policy_option, fail, resolve_policy
+from mm_litellm.prompts.errors import PromptError
 
 __all__ = ["register"]
 
@@ -123,7 +124,6 @@ def _version_options(q: argparse.ArgumentParser) -> None:
 
 
 def _registry(args: argparse.Namespace) -> Any:
-    from mm_litellm.prompts.errors import PromptError
     from mm_litellm.prompts.registry import PromptRegistry
 
     policy = resolve_policy(args.policy)
@@ -134,7 +134,6 @@ def _registry(args: argparse.Namespace) -> Any:
 
 
 def _run(args: argparse.Namespace, action: Any) -> int:
-    from mm_litellm.prompts.errors import PromptError
 
     registry = _registry(args)
     try:

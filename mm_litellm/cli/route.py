@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from mm_litellm.cli.common import add_policy_option, fail, resolve_policy
+from mm_litellm.errors import MMLiteLLMError
 
 __all__ = ["register"]
 
@@ -53,7 +54,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     from mm_litellm.cli.run import parse_meta
-    from mm_litellm.errors import MMLiteLLMError
     from mm_litellm.integrations.bundled_prices import facts_for_commands
     from mm_litellm.routing.engine import RoutingEngine
     from mm_litellm.routing.explain import explain_with

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mm_litellm.cli.common import add_policy_option, fail, quiet_litellm, resolve_policy
+from mm_litellm.errors import ConfigurationError
 
 __all__ = ["MOCK_ANSWER", "register", "result_record"]
 
@@ -79,7 +80,6 @@ def handle(args: argparse.Namespace) -> int:
 
         keep_mocks_out_of_the_ledger()
 
-    from mm_litellm.errors import ConfigurationError
     from mm_litellm.routing.presets import with_preset
 
     policy = resolve_policy(args.policy)

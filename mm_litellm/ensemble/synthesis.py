@@ -15,6 +15,7 @@ from typing import Any
 from mm_litellm.ensemble import heuristics
 from mm_litellm.ensemble.base import Answer, Outcome
 from mm_litellm.ensemble.panel import Panel
+from mm_litellm.errors import EnsembleError
 from mm_litellm.policy.ensembles import SynthesisEnsemble
 
 __all__ = ["Synthesis", "aggregation_prompt"]
@@ -75,7 +76,6 @@ class Synthesis:
             "aggregator", self.spec.aggregator, aggregation_prompt(panel.messages, answers), role="aggregator"
         )
         if not written.ok:
-            from mm_litellm.errors import EnsembleError
 
             raise EnsembleError(
                 panel.name,

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import Field, field_validator
 
+from mm_litellm.policy.types import TIERS, FrozenDict, Name, Tier
 from mm_litellm.policy.types import Frozen as _Frozen
-from mm_litellm.policy.types import FrozenDict, Name, Tier
 
 if TYPE_CHECKING:
     from mm_litellm.policy.schema import Policy
@@ -202,7 +202,6 @@ class ClassifierSettings(_Frozen):
     @field_validator("tiers", "tier_by_tokens")
     @classmethod
     def _known_tiers(cls, value: Any) -> Any:
-        from mm_litellm.policy.types import TIERS
 
         for name in value:
             if name not in TIERS:

@@ -23,6 +23,7 @@ import sys
 import threading
 from typing import Any
 
+from mm_litellm.logs import get_logger
 from mm_litellm.runtime import POLICY_ENV
 
 __all__ = ["WATCH_ENV", "attach_models", "find_policy"]
@@ -75,7 +76,6 @@ def _drain_at_shutdown() -> None:
 
         from mm_litellm import runtime
         from mm_litellm.integrations.callbacks_drain import drain_callbacks
-        from mm_litellm.logs import get_logger
 
         try:
             if not await drain_callbacks(timeout=10.0):
@@ -100,7 +100,6 @@ def _start_watching() -> None:
     raw, path = os.environ.get(WATCH_ENV, "").strip(), os.environ.get(POLICY_ENV)
     if not raw or not path:
         return
-    from mm_litellm.logs import get_logger
 
     try:
         interval = float(raw)
@@ -144,7 +143,6 @@ def _register_ledger(runtime: Any) -> None:
     try:
         runtime.budget  # noqa: B018  (built now: the store opens, the runtime registers with LiteLLM)
     except Exception as exc:  # the store cannot be opened: the budget step refuses (or allows) per policy
-        from mm_litellm.logs import get_logger
 
         get_logger("mm_litellm.proxy").error("proxy.ledger_unavailable", error=str(exc))
 

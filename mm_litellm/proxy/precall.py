@@ -17,9 +17,11 @@ from typing import Any
 from mm_litellm import runtime as _runtime
 from mm_litellm.context import CONTEXT_KEY, Identity, RequestContext, context_of, metadata_of
 from mm_litellm.errors import ConfigurationError, MMLiteLLMError, PolicyError, RoutingError
+from mm_litellm.prompts.errors import PromptError
 from mm_litellm.proxy.attach import attach_models, find_policy
 from mm_litellm.proxy.identity import identity_of
 from mm_litellm.request import prepare
+from mm_litellm.routing.plan import Plan
 
 __all__ = ["CONTEXT_KEY", "ROUTED_CALL_TYPES", "RequestRefused", "context_of", "prepare_request"]
 
@@ -117,7 +119,6 @@ async def _admit_unrouted(rt: _runtime.Runtime, data: dict[str, Any], model: str
     """Reserve the estimate of a call the policy does not route (the model LiteLLM will use: a
     route or alias name resolves as the proxy's ``model_group_alias`` does)."""
     from mm_litellm.proxy.budget import reserve
-    from mm_litellm.routing.plan import Plan
 
     target = model
     if rt.engine.handles(model):
@@ -152,7 +153,6 @@ def _render_prompt(rt: _runtime.Runtime, data: dict[str, Any], model: str) -> tu
     which rendering copied.
     """
     from mm_litellm.prompts import apply
-    from mm_litellm.prompts.errors import PromptError
 
     try:
         model, messages, _ = apply.prepare(model or None, data.get("messages"), data, rt, record_now=True)
