@@ -69,9 +69,9 @@ def test_router_settings_are_litellms_shapes() -> None:
         "fallbacks": [{"pool": ["local"]}], "context_window_fallbacks": [{"local": ["pool"]}],
         "content_policy_fallbacks": [{"pool": ["local"]}], "default_fallbacks": ["local"],
         "retry_policy": {"RateLimitErrorRetries": 3},
-        # a request's own 4xx (bad body, unknown path) never puts a shared deployment in cooldown
-        "allowed_fails_policy": {"BadRequestErrorAllowedFails": 1000000000,
-                                 "NotFoundErrorAllowedFails": 1000000000},
+        # an upstream 400/404 is the request's fault: it never cools a deployment down (issue 16)
+        "allowed_fails_policy": {"BadRequestErrorAllowedFails": 1_000_000_000,
+                                 "NotFoundErrorAllowedFails": 1_000_000_000},
     }
 
 
