@@ -68,6 +68,20 @@ class Estimate:
         return self.prompt_tokens + self.completion_tokens
 
 
+def _whole(value: Any) -> int | None:
+    """A positive whole number (``50``, ``50.0``, ``"50"``), else ``None``: estimates are upper bounds,
+    so a value that is not one (negative, zero, a bool, text, NaN) never lowers them."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip()) or None
+    return None
+
+
 def identity_of(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """user/team/key/tags of a call: ``metadata["mm_litellm"]["identity"]`` first (set by the
     proxy's authentication), else the caller's ``user=`` and ``metadata`` user/team/tags."""
@@ -143,14 +157,20 @@ class BudgetService:
     ) -> Estimate:
         """Cost bound of calling ``model`` (policy alias or LiteLLM model) with these arguments.
 
+        An upper bound whatever the arguments: completion tokens are ``max_tokens`` /
+        ``max_completion_tokens`` when one is a positive whole number, else the model's maximum
+        output (LiteLLM's table; ``default_max_tokens`` when unknown), times ``n`` / ``best_of``
+        (the larger, when a positive whole number). Garbage values never make it smaller.
         ``exact`` counts prompt tokens with LiteLLM's ``token_counter``; otherwise characters / 4
         (good enough far from a limit, where a lease admits the call: see :meth:`reserve`).
         """
-        completion = int(
-            kwargs.get("max_tokens")
-            or kwargs.get("max_completion_tokens")
-            or self.settings.default_max_tokens
-        )
+        limit = _whole(kwargs.get("max_tokens"))
+        if limit is None:
+            limit = _whole(kwargs.get("max_completion_tokens"))
+        if limit is None:
+            limit = self._max_output(model)
+        choices = max(_whole(kwargs.get("n")) or 1, _whole(kwargs.get("best_of")) or 1)
+        completion = limit * choices
         if not exact and cheap_prompt is not None:  # the gateway's hot path: same inputs, same bound
             key = (model, cheap_prompt, completion)
             cached = self._estimates.get(key)
@@ -196,6 +216,21 @@ class BudgetService:
         price = self.price(model)
         usd = None if price is None else prompt * price[0] + int(completion) * price[1]
         return Estimate(model, prompt, int(completion), usd)
+
+    def _max_output(self, model: str) -> int:
+        """The model's maximum output tokens (remembered per model), else ``default_max_tokens``."""
+        cache: dict[str, int] = self.__dict__.setdefault("_max_outputs", {})
+        found = cache.get(model)
+        if found is None:
+            from mm_litellm.integrations.prices import max_output_tokens
+
+            spec = self.policy.models.get(model)
+            try:
+                found = max_output_tokens(spec.litellm_model if spec else model)
+            except Exception:  # an odd model name: the policy's bound
+                found = None
+            found = cache[model] = found or self.settings.default_max_tokens
+        return found
 
     def _ensemble(self, model: str) -> Any:
         if not model.startswith(ENSEMBLE_PREFIX):
