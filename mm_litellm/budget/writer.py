@@ -225,15 +225,20 @@ class LedgerWriter:
         return done
 
     def _write_one(self, row: Mapping[str, Any]) -> None:
-        try:
-            self._write([row], [])
-            return
-        except Exception as exc:
-            error = exc
-        try:
-            self._write([], [])  # an empty transaction: does the store write at all?
-        except Exception as down:
-            raise StoreDown from down
+        error: Exception | None = None
+        for _ in range(2):  # twice: a transient failure between the probe and the row is not the row's
+            try:
+                self._write([row], [])
+                return
+            except Exception as exc:
+                if _operational(exc):  # locked, disconnected, disk full: the store's trouble
+                    raise StoreDown from exc
+                error = exc
+            try:
+                self._write([], [])  # an empty transaction: does the store write at all?
+            except Exception as down:
+                raise StoreDown from down
+        assert error is not None
         text = f"{type(error).__name__}: {error}"[:2000]
         try:
             if self._quarantine is None:
@@ -267,6 +272,12 @@ class LedgerWriter:
             error=self.last_error,
             hint="the store could not be written before exit; these rows are not in the ledger",
         )
+
+
+def _operational(exc: BaseException) -> bool:
+    """An error of the database's operation (PEP 249 ``OperationalError``: a lock, a lost connection,
+    a full disk), as opposed to one caused by the row's values."""
+    return any(cls.__name__ == "OperationalError" for cls in type(exc).__mro__)
 
 
 def _close_at_exit(ref: weakref.ref[LedgerWriter]) -> None:

@@ -48,7 +48,14 @@ def svc(tmp_path: Path) -> BudgetService:
     return BudgetService(mm_litellm.parse_policy(POLICY), make_engine(f"sqlite:///{tmp_path / 'l.db'}"))
 
 
-def test_a_bad_row_is_quarantined_and_never_blocks_the_rows_behind_it(svc: BudgetService) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_svc(request: pytest.FixtureRequest, tmp_path: Path) -> BudgetService:
+    url = f"sqlite:///{tmp_path / 'l.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    return BudgetService(mm_litellm.parse_policy(POLICY), make_engine(url))
+
+
+def test_a_bad_row_is_quarantined_and_never_blocks_the_rows_behind_it(any_svc: BudgetService) -> None:
+    svc = any_svc
     good = [row() for _ in range(20)]
     svc.record(row("bad-model", model=123))  # the crash of issue 15: 'int' has no attribute 'startswith'
     svc.record(row("bad-user", user={"a": 1}))  # a dict the driver cannot bind
