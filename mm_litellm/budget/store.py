@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
-import structlog
 
 from mm_litellm.budget.dbapi import (
     COUNTER_ID,
@@ -250,7 +250,12 @@ class BudgetStore:
                     "INSERT INTO mm_ledger_quarantine (ts, call_id, error, row_json)"
                     " VALUES (:ts, :c, :e, :j)"
                 ),
-                {"ts": utcnow(), "c": None if call_id is None else str(call_id)[:256], "e": error, "j": payload},
+                {
+                    "ts": utcnow(),
+                    "c": None if call_id is None else str(call_id)[:256],
+                    "e": error,
+                    "j": payload,
+                },
             )
 
     # -- settlement ---------------------------------------------------------------------------
@@ -390,7 +395,9 @@ class BudgetStore:
         if main is None:
             attempt = cid
         elif success:  # the call that served takes the id; the failed attempt moves aside
-            conn.execute(text("UPDATE mm_ledger SET call_id = :a WHERE id = :i"), {"a": attempt, "i": main[0]})
+            conn.execute(
+                text("UPDATE mm_ledger SET call_id = :a WHERE id = :i"), {"a": attempt, "i": main[0]}
+            )
             attempt = cid
         moved = {**row, "call_id": attempt}
         return bool(self._insert_rows(conn, [moved]))

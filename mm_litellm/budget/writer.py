@@ -181,7 +181,8 @@ class LedgerWriter:
                     self._cond.wait(timeout=min(0.05 * 2 ** min(self._errors, 7), MAX_BACKOFF_S))
                 continue
             if self.failing_since is not None:
-                log.info("budget.ledger_writer_recovered", after_s=round(time.monotonic() - self.failing_since, 3))
+                after = round(time.monotonic() - self.failing_since, 3)
+                log.info("budget.ledger_writer_recovered", after_s=after)
             self._errors = 0
             self.failing_since = None
             with self._cond:
@@ -254,7 +255,9 @@ class LedgerWriter:
         self.last_error = f"{type(exc).__name__}: {exc}"[:500]
         if self.failing_since is None:
             self.failing_since = time.monotonic()
-        log.error("budget.ledger_write_failed", error=self.last_error[:300], pending=left, attempt=self._errors)
+        log.error(
+            "budget.ledger_write_failed", error=self.last_error[:300], pending=left, attempt=self._errors
+        )
 
     def _spill(self) -> None:
         """At exit with the store still down: save what is unwritten to a file, loudly (never drop)."""

@@ -166,9 +166,9 @@ def _call_id(item: Any) -> str | None:
 
 async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: Progress) -> int:
     from mm_litellm.batch import BatchItem, abatch
-    from mm_litellm.budget.usage import flush_call
     from mm_litellm.batch.journal import InputRow, read_rows
     from mm_litellm.batch.requests import Unrunnable
+    from mm_litellm.budget.usage import flush_call
 
     sent: list[InputRow] = []
 

@@ -10,9 +10,8 @@ from typing import Any
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from pg import pg_server, pg_url  # noqa: F401  (fixtures re-exported for this package)
-
 from budget_support import BASE, MESSAGES, prompt_tokens  # noqa: F401  (shared with the test modules)
+from pg import pg_server, pg_url  # noqa: F401  (fixtures re-exported for this package)
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from budget_support import MESSAGES, prompt_tokens
 
 import mm_litellm
 from mm_litellm import BudgetExceeded
-from budget_support import MESSAGES, prompt_tokens
 
 MAX_OUT = 16384  # gpt-4o-mini's max_output_tokens in LiteLLM's table (the 'small' model)
 
@@ -59,7 +59,9 @@ def test_an_unknown_model_falls_back_to_default_max_tokens(budget_policy: Any, s
 
 
 @pytest.mark.slow
-def test_overspend_is_bounded_by_actual_minus_estimate(budget_policy: Any, mm_mock: Any, service: Any) -> None:
+def test_overspend_is_bounded_by_actual_minus_estimate(
+    budget_policy: Any, mm_mock: Any, service: Any
+) -> None:
     """32 concurrent calls with n=2 against a budget for 5 such calls: the budget is never passed
     while usage stays within the estimate, and a call that overruns its estimate (a provider
     billing more than max_tokens) passes it by at most that overrun."""
@@ -83,7 +85,9 @@ def test_overspend_is_bounded_by_actual_minus_estimate(budget_policy: Any, mm_mo
     assert outcomes.count("admitted") == 5 and spent <= limit  # exactly at the bound, never past it
     overrun = 30  # tokens billed past the estimate by a misbehaving provider
     mm_mock.script("small", "ok", prompt_tokens=prompt_tokens(), completion_tokens=overrun, delay=0)
-    budget_policy(f"budgets: {{limits: [{{name: cap, limit_usd: {spent + (prompt_tokens() + 20) * 0.001}}}]}}\n")
+    budget_policy(
+        f"budgets: {{limits: [{{name: cap, limit_usd: {spent + (prompt_tokens() + 20) * 0.001}}}]}}\n"
+    )
     svc = service()
     mm_litellm.completion(model="small", messages=MESSAGES, max_tokens=20)
     assert svc.flush(timeout=10)
@@ -97,4 +101,6 @@ def _spent(svc: Any) -> float:
     from sqlalchemy import text
 
     with svc.store.engine.connect() as conn:
-        return float(conn.execute(text("SELECT COALESCE(SUM(spent_usd), 0) FROM mm_budget_counter")).scalar() or 0)
+        return float(
+            conn.execute(text("SELECT COALESCE(SUM(spent_usd), 0) FROM mm_budget_counter")).scalar() or 0
+        )

@@ -16,7 +16,10 @@ from mm_litellm.budget.service import BudgetService
 from mm_litellm.budget.windows import utcnow
 from mm_litellm.storage import make_engine
 
-POLICY = "version: 1\nbudgets: {limits: [{name: g, limit_usd: 100}, {name: per-user, scope: user, limit_usd: 50}]}\n"
+POLICY = (
+    "version: 1\nbudgets: {limits: [{name: g, limit_usd: 100},"
+    " {name: per-user, scope: user, limit_usd: 50}]}\n"
+)
 
 
 def row(call_id: str | None = None, **overrides: Any) -> dict[str, Any]:

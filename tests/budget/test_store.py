@@ -135,10 +135,12 @@ def test_rolling_upgrade_older_code_keeps_using_a_compatibly_upgraded_database(
     def rename(conn: Any) -> None:
         conn.execute(text("ALTER TABLE mm_ledger RENAME COLUMN task TO task_type"))
 
-    monkeypatch.setattr(storage, "MIGRATIONS", [*newest, storage.Migration(now + 1, "ledger: rename", rename)])
+    renamed = storage.Migration(now + 1, "ledger: rename", rename)
+    monkeypatch.setattr(storage, "MIGRATIONS", [*newest, renamed])
     assert storage.ensure_schema(storage.make_engine(url)) == now + 1
     monkeypatch.setattr(storage, "MIGRATIONS", newest)  # the older instance must not read it
-    with pytest.raises(storage.ConfigurationError, match=f"needs mm_litellm to know at least version {now + 1}"):
+    needed = f"needs mm_litellm to know at least version {now + 1}"
+    with pytest.raises(storage.ConfigurationError, match=needed):
         storage.ensure_schema(storage.make_engine(url))
 
 

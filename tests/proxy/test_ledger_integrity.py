@@ -23,7 +23,9 @@ def rows_where(proxy: Any, sql: str, params: tuple[Any, ...] = ()) -> list[dict[
         return [dict(r) for r in db.execute(sql, params)]
 
 
-def wait_rows(proxy: Any, sql: str, params: tuple[Any, ...], expect: int, timeout: float = 15) -> list[dict[str, Any]]:
+def wait_rows(
+    proxy: Any, sql: str, params: tuple[Any, ...], expect: int, timeout: float = 15
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
         rows = rows_where(proxy, sql, params)
@@ -40,7 +42,9 @@ def test_a_non_string_model_never_stops_the_ledger(proxy: Any) -> None:
         httpx.post(proxy.url + "/v1/chat/completions", json=body, timeout=30)  # and without a key
     ids = []
     for _ in range(5):
-        raw = proxy.client(proxy.keys["alice"]).chat.completions.with_raw_response.create(model="small", messages=HI)
+        raw = proxy.client(proxy.keys["alice"]).chat.completions.with_raw_response.create(
+            model="small", messages=HI
+        )
         ids.append(raw.headers["x-litellm-call-id"])
     for call_id in ids:
         assert proxy.ledger_row(call_id)["status"] == "success"
@@ -53,13 +57,18 @@ def test_proxy_charges_a_served_call_once_like_the_sdk(proxy: Any, scenario: str
     request = dict(REQUESTS[scenario])
     body = {"model": request.pop("model"), "messages": HI, **request}
     key = proxy.master_key if scenario == "client-fallback" else proxy.keys["alice"]  # where allowed
-    reply = httpx.post(proxy.url + "/v1/chat/completions", json=body, timeout=60,
-                       headers={"Authorization": f"Bearer {key}"})
+    reply = httpx.post(
+        proxy.url + "/v1/chat/completions", json=body, timeout=60, headers={"Authorization": f"Bearer {key}"}
+    )
     assert reply.status_code == 200, reply.text
     call_id = reply.headers["x-litellm-call-id"]
     ids = (call_id, *(f"{call_id}#{n}" for n in range(1, 4)))
-    rows = wait_rows(proxy, "SELECT * FROM mm_ledger WHERE call_id IN (?, ?, ?, ?) ORDER BY status, id", ids,
-                     len(EXPECTED[scenario]))
+    rows = wait_rows(
+        proxy,
+        "SELECT * FROM mm_ledger WHERE call_id IN (?, ?, ?, ?) ORDER BY status, id",
+        ids,
+        len(EXPECTED[scenario]),
+    )
     assert [(r["status"], r["model"], pytest.approx(r["cost_usd"])) for r in rows] == EXPECTED[scenario]
     assert rows[-1]["call_id"] == call_id  # the call that served keeps the call id
 
@@ -74,9 +83,15 @@ def test_impossible_or_missing_usage_is_never_a_refund_or_free(proxy: Any) -> No
     proxy.upstream.script("fake-backup", fault="none")
     flagged = proxy.ledger_row(negative.headers["x-litellm-call-id"])
     assert (flagged["error_class"], flagged["cost_source"], flagged["completion_tokens"]) == (
-        "InvalidUsage", "estimated", 20)
+        "InvalidUsage",
+        "estimated",
+        20,
+    )
     assert flagged["cost_usd"] > 0
     estimated = proxy.ledger_row(missing.headers["x-litellm-call-id"])
     assert (estimated["status"], estimated["cost_source"], estimated["completion_tokens"]) == (
-        "success", "estimated", 30)
+        "success",
+        "estimated",
+        30,
+    )
     assert estimated["cost_usd"] == pytest.approx(estimated["prompt_tokens"] * 1e-6 + 30 * 2e-6)
