@@ -113,6 +113,7 @@ class LedgerWriter:
             if item[0] == "row" and isinstance(item[1], Mapping):
                 call_id = item[1].get("call_id")
                 if isinstance(call_id, str):
+                    self._positions.pop(call_id, None)  # keep queue order: a resubmitted id moves last
                     self._positions[call_id] = self._queued
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="mm-litellm-ledger", daemon=True)
@@ -194,7 +195,11 @@ class LedgerWriter:
     def _remember_written(self) -> None:
         if not self._positions:
             return
-        done = [cid for cid, position in self._positions.items() if position <= self._done]
+        done = []
+        for cid, position in self._positions.items():  # queue order: stop at the first still queued
+            if position > self._done:
+                break
+            done.append(cid)
         for cid in done:
             del self._positions[cid]
             self._written[cid] = None
