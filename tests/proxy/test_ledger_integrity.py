@@ -95,3 +95,97 @@ def test_impossible_or_missing_usage_is_never_a_refund_or_free(proxy: Any) -> No
         30,
     )
     assert estimated["cost_usd"] == pytest.approx(estimated["prompt_tokens"] * 1e-6 + 30 * 2e-6)
+
+
+def test_kill_9_under_load_forgets_no_spend(tmp_path: Any) -> None:
+    """A proxy killed with -9 mid-load, then its holds expire: every call that returned 200 is
+    charged (its own row, or its hold at the estimate), and the excess is at most what was held."""
+    import os
+    import secrets
+    import signal
+    import threading
+
+    from mm_litellm.budget.store import BudgetStore
+    from mm_litellm.storage import make_engine
+    from mm_litellm.testing.upstream import FakeUpstream
+    from tests.proxy.support import ALICE_KEY, start_proxy, stop_proxy, write_workdir
+
+    # small: 1 prompt + 20 completion tokens, within every estimate of the request (max_tokens=20)
+    per_call = 1 * 1e-6 + 20 * 2e-6
+    with FakeUpstream(latency=0.2, prompt_tokens=1, completion_tokens=20) as upstream:
+        write_workdir(tmp_path, upstream.base_url)
+        policy = tmp_path / "policy.yaml"
+        policy.write_text(
+            policy.read_text().replace(
+                "budgets:\n  limits:\n",
+                "budgets:\n  reservation_ttl_s: 2\n  limits:\n"
+                "    - {name: all, scope: global, window: daily, limit_usd: 1000}\n",
+            )
+        )
+        proc, url, _log = start_proxy(
+            tmp_path, {"LITELLM_MASTER_KEY": "sk-master-" + secrets.token_urlsafe(32)}
+        )
+        ok: list[str] = []
+        lock = threading.Lock()
+
+        def client() -> None:
+            with httpx.Client(timeout=30) as http:
+                for _ in range(40):
+                    try:
+                        reply = http.post(
+                            url + "/v1/chat/completions",
+                            json={"model": "small", "messages": HI, "max_tokens": 20},
+                            headers={"Authorization": f"Bearer {ALICE_KEY}"},
+                        )
+                    except httpx.HTTPError:
+                        return  # the proxy is gone
+                    if reply.status_code == 200:
+                        with lock:
+                            ok.append(reply.headers["x-litellm-call-id"])
+
+        threads = [threading.Thread(target=client) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 60
+        while len(ok) < 30 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for pid in _descendants(proc.pid):  # the LiteLLM server itself, not only the wrapper
+            os.kill(pid, signal.SIGKILL)
+        proc.send_signal(signal.SIGKILL)
+        for thread in threads:
+            thread.join(timeout=60)
+        stop_proxy(proc)
+    served = len(ok)
+    assert 30 <= served < 320  # killed under load
+    db = tmp_path / "mm_litellm.db"
+    with sqlite3.connect(db) as conn:
+        held = conn.execute(
+            "SELECT COALESCE(SUM(reserved_usd), 0) FROM mm_budget_counter WHERE budget = 'all'"
+        )
+        held_at_kill = float(held.fetchone()[0])
+        spent_at_kill = float(
+            conn.execute(
+                "SELECT COALESCE(SUM(spent_usd), 0) FROM mm_budget_counter WHERE budget = 'all'"
+            ).fetchone()[0]
+        )
+    time.sleep(2.2)  # past the TTL: a restarted instance opening the ledger charges the dead holds
+    BudgetStore(make_engine(f"sqlite:///{db}"), ttl_s=2)
+    with sqlite3.connect(db) as conn:
+        spent, reserved = conn.execute(
+            "SELECT spent_usd, reserved_usd FROM mm_budget_counter WHERE budget = 'all'"
+        ).fetchone()
+    assert reserved == pytest.approx(0.0, abs=1e-12)
+    assert spent >= served * per_call - 1e-12  # every call that returned 200 is charged
+    assert spent == pytest.approx(spent_at_kill + held_at_kill)  # the excess is what was held
+
+
+def _descendants(pid: int) -> list[int]:
+    """Child processes of ``pid``, deepest first (Linux /proc)."""
+    from pathlib import Path
+
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        children = (task / "children").read_text().split() if (task / "children").exists() else []
+        for child in map(int, children):
+            found = [*_descendants(child), child, *found]
+    return found
