@@ -40,6 +40,9 @@ def test_a_non_string_model_never_stops_the_ledger(proxy: Any) -> None:
         reply = httpx.post(proxy.url + "/v1/chat/completions", json=body, headers=headers, timeout=30)
         assert 400 <= reply.status_code < 500, reply.text
         httpx.post(proxy.url + "/v1/chat/completions", json=body, timeout=30)  # and without a key
+    master = {"Authorization": f"Bearer {proxy.master_key}"}  # a key that declares no user
+    odd = {"model": "small", "messages": HI, "user": {"a": 1}, "metadata": {"tags": [{"x": 1}], "team": [1]}}
+    httpx.post(proxy.url + "/v1/chat/completions", json=odd, headers=master, timeout=30)
     ids = []
     for _ in range(5):
         raw = proxy.client(proxy.keys["alice"]).chat.completions.with_raw_response.create(
@@ -48,6 +51,7 @@ def test_a_non_string_model_never_stops_the_ledger(proxy: Any) -> None:
         ids.append(raw.headers["x-litellm-call-id"])
     for call_id in ids:
         assert proxy.ledger_row(call_id)["status"] == "success"
+    assert rows_where(proxy, "SELECT call_id, error FROM mm_ledger_quarantine") == []  # all coerced
 
 
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))
