@@ -218,10 +218,14 @@ def test_crashed_reservations_expire(tmp_path: Any) -> None:
     ]
 
 
-def test_a_row_after_its_hold_expired_settles_it_at_its_real_cost(tmp_path: Any) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_row_after_its_hold_expired_settles_it_at_its_real_cost(
+    tmp_path: Any, backend: str, request: pytest.FixtureRequest
+) -> None:
     from mm_litellm.budget.store import Release
 
-    store = BudgetStore(storage.make_engine(f"sqlite:///{tmp_path / 'e.db'}"), ttl_s=0.2)
+    url = f"sqlite:///{tmp_path / 'e.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    store = BudgetStore(storage.make_engine(url), ttl_s=0.2)
     assert store.reserve("slow", [Charge(CAP, KEY, 0.3, 100)]) is None
     time.sleep(0.3)
     assert store.expire() == 1
@@ -245,3 +249,24 @@ def test_alerts_are_claimed_once_per_threshold_per_window(tmp_path: Any) -> None
     next_window = ("cap", "*", KEY[3], KEY[3] + timedelta(days=1))
     _, alerts = one.settle([_row("c4", 0.9)], [], lambda _r: [(CAP, next_window)], {"cap": CAP})
     assert [a.threshold for a in alerts] == [0.5, 0.8]
+
+
+def test_an_unused_lease_given_back_after_its_hold_expired_is_refunded(tmp_path: Any) -> None:
+    """A live process's lease can outlive the TTL (an idle process): the expiry charges it all, and
+    the unused remainder the process gives back later is refunded; only the call it admitted stays."""
+    from mm_litellm.budget.store import Release
+
+    big = BudgetLimit(name="cap", limit_usd=100.0)
+    store = BudgetStore(storage.make_engine(f"sqlite:///{tmp_path / 'l.db'}"), ttl_s=0.2)
+    denial, grants = store.reserve_leased("lease", [Charge(big, KEY, 0.1, 10)], lease=4)
+    assert denial is None and grants[KEY] == pytest.approx(4.0)  # holds 0.5: this call and 4 more
+    time.sleep(0.3)
+    assert store.expire() == 1
+    assert _counter(store)[0] == pytest.approx(0.5)
+    # the process gives back the four calls' worth it never used, reserving its next call
+    store.reserve_leased("next", [Charge(big, KEY, 0.1, 10)], returns=[Release("lease", KEY, 0.4, 40)])
+    assert _counter(store)[:3] == (pytest.approx(0.1), 10, pytest.approx(0.1))
+    with store.engine.connect() as c:
+        assert c.execute(text("SELECT cost_usd FROM mm_ledger WHERE call_id = 'expired:lease'")).scalar() == (
+            pytest.approx(0.1)
+        )
