@@ -139,13 +139,17 @@ class LedgerWriter:
             self._cond.notify_all()
             return self._cond.wait_for(lambda: self._done >= target, timeout=timeout)
 
-    def close(self) -> None:
-        """Flush and stop the thread (called at exit)."""
+    def close(self, timeout: float = 10.0) -> str | None:
+        """Flush and stop the thread (called at exit). What the store would still not take is saved
+        to a JSON-lines file (logged); returns its path, or None when everything was written."""
         if self._thread is not None and self._thread.is_alive():
-            self.flush(timeout=10.0)
+            self.flush(timeout=timeout)
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            if self._items and self.failing_since is not None:  # the daemon thread dies with us
+                return self._spill()
+        return None
 
     def _run(self) -> None:
         idle = 0.0
@@ -176,8 +180,8 @@ class LedgerWriter:
                     self._done += handled
                     self._remember_written()
                     self._cond.notify_all()
-                    if self._closed and self._errors > 5:
-                        self._spill()
+                    if self._closed:  # close() saved what is left
+                        self._thread = None
                         return
                     self._cond.wait(timeout=min(0.05 * 2 ** min(self._errors, 7), MAX_BACKOFF_S))
                 continue
@@ -264,11 +268,11 @@ class LedgerWriter:
             "budget.ledger_write_failed", error=self.last_error[:300], pending=left, attempt=self._errors
         )
 
-    def _spill(self) -> None:
+    def _spill(self) -> str | None:
         """At exit with the store still down: save what is unwritten to a file, loudly (never drop)."""
         items = list(self._items)
         if not items:
-            return
+            return None
         fd, path = tempfile.mkstemp(prefix=f"mm_litellm-unwritten-{os.getpid()}-", suffix=".jsonl")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             for kind, payload in items:
@@ -280,6 +284,7 @@ class LedgerWriter:
             error=self.last_error,
             hint="the store could not be written before exit; these rows are not in the ledger",
         )
+        return path
 
 
 def _operational(exc: BaseException) -> bool:

@@ -147,3 +147,23 @@ def test_rows_in_flight_when_the_writer_is_stuck_are_kept_in_order(svc: BudgetSe
     assert rows_of(svc, "SELECT COUNT(*) FROM mm_ledger") == [(len(good),)]
     assert rows_of(svc, "SELECT COUNT(*) FROM mm_ledger_quarantine") == [(11,)]
     assert threading.active_count() < 50
+
+
+def test_rows_the_store_never_took_are_saved_to_a_file_at_exit_not_dropped() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from mm_litellm.budget.writer import LedgerWriter
+
+    def down(rows: Any, releases: Any) -> None:
+        raise OperationalError("INSERT", {}, Exception("unable to open database file"))
+
+    writer = LedgerWriter(down, interval_s=0.01)
+    for i in range(3):
+        writer.submit(row(f"kept-{i}"))
+    assert not writer.flush(timeout=0.5)
+    assert not writer.healthy and "unable to open database file" in (writer.last_error or "")
+    path = writer.close(timeout=0.2)
+    assert path is not None
+    saved = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    assert [s["item"]["call_id"] for s in saved] == ["kept-0", "kept-1", "kept-2"]
+    Path(path).unlink()
