@@ -125,6 +125,13 @@ def admit(
                 ),
             )
         return plan, _NOTHING_HELD
+    if not service.writer_healthy():  # the ledger cannot be written: admitting would spend blind
+        error = service.writer.last_error or "unknown error"
+        if service.settings.on_store_error == "block":
+            raise BudgetStoreError(
+                "the ledger cannot be written (budgets.on_store_error: block), call refused: " + error[:300]
+            )
+        log.error("budget.ledger_unwritable", error=error[:300], policy="on_store_error: allow")
     from sqlalchemy.exc import SQLAlchemyError
 
     from mm_litellm.budget.windows import CallContext

@@ -144,12 +144,14 @@ class Runtime:
         if self.policy.budgets is None and self._ledger_engine is None:
             return None
         from mm_litellm.budget.service import BudgetService
-        from mm_litellm.integrations.prices import count_prompt_tokens, per_token_price
+        from mm_litellm.integrations.prices import count_prompt_tokens, max_output_tokens, per_token_price
         from mm_litellm.storage import engine_for
 
         engine = self._ledger_engine if self._ledger_engine is not None else engine_for(self.policy)
         price = functools.partial(per_token_price, self.policy)
-        return BudgetService(self.policy, engine, price=price, count_tokens=count_prompt_tokens)
+        return BudgetService(
+            self.policy, engine, price=price, count_tokens=count_prompt_tokens, max_output=max_output_tokens
+        )
 
     @property
     def prompts(self) -> PromptRegistry | None:

@@ -16,11 +16,11 @@ from sqlalchemy import text
 from mm_litellm.budget.records import Release
 
 __all__ = [
+    "COUNTER_ID",
+    "COUNTER_INSERT",
     "EXPIRED_LEDGER_INSERT",
     "EXPIRED_LEDGER_UPDATE",
     "EXPIRED_PREFIX",
-    "COUNTER_ID",
-    "COUNTER_INSERT",
     "GIVE_BACK",
     "RESERVE",
     "RES_DELETE",
@@ -77,7 +77,9 @@ EXPIRED_LEDGER_UPDATE = (
 )
 """The expired-hold row costs the largest hold of its reservation (every budget it was under held
 the same call; a model budget may have held less)."""
-EXPIRED_GET = "SELECT amount_usd, amount_tokens FROM mm_budget_expired WHERE reservation_id = :r AND counter_id = :c"
+EXPIRED_GET = (
+    "SELECT amount_usd, amount_tokens FROM mm_budget_expired WHERE reservation_id = :r AND counter_id = :c"
+)
 EXPIRED_TAKE = (
     "UPDATE mm_budget_expired SET amount_usd = amount_usd - :u, amount_tokens = amount_tokens - :t"
     " WHERE reservation_id = :r AND counter_id = :c"
@@ -165,7 +167,8 @@ class Cursor:
             self.run("DELETE " + _STALE, params)
             self.run(
                 SETTLE.text,
-                {"su": stale[0], "st": int(stale[1]), "un": 0, "ru": stale[0], "rt": int(stale[1]), "id": cid},
+                {"su": stale[0], "st": int(stale[1]), "un": 0, "ru": stale[0], "rt": int(stale[1]),
+                 "id": cid},
             )
             for rid in rids:
                 keys = {"cid": EXPIRED_PREFIX + rid, "r": rid}

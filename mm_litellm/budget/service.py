@@ -61,8 +61,21 @@ class Estimate:
 
 
 def _estimated_tokens(model: str, messages: list[Any]) -> int:
-
     return estimate_tokens(messages)[0]
+
+
+def _whole(value: Any) -> int | None:
+    """A positive whole number (``50``, ``50.0``, ``"50"``), else ``None``: estimates are upper bounds,
+    so a value that is not one (negative, zero, a bool, text, NaN) never lowers them."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() and value > 0 else None
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip()) or None
+    return None
 
 
 class BudgetService:
@@ -75,11 +88,14 @@ class BudgetService:
         *,
         price: Callable[[str], tuple[float, float] | None] | None = None,
         count_tokens: Callable[[str, list[Any]], int] | None = None,
+        max_output: Callable[[str], int | None] | None = None,
     ) -> None:
         """``price(model)``: USD per token (input, output) or ``None``; ``count_tokens(model,
-        messages)``: exact prompt tokens. The runtime gives LiteLLM's; without them, a policy
-        model's ``pricing`` is its only price and tokens are estimated from characters."""
+        messages)``: exact prompt tokens; ``max_output(model)``: the model's maximum output tokens.
+        The runtime gives LiteLLM's; without them, a policy model's ``pricing`` is its only price,
+        tokens are estimated from characters and the output bound is ``default_max_tokens``."""
         self.policy = policy
+        self._max_output_of = max_output
         self._price_of = price if price is not None else self._policy_price
         self._count_tokens = count_tokens if count_tokens is not None else _estimated_tokens
         self.settings: BudgetSettings = policy.budgets or BudgetSettings()
@@ -133,14 +149,20 @@ class BudgetService:
     ) -> Estimate:
         """Cost bound of calling ``model`` (policy alias or LiteLLM model) with these arguments.
 
+        An upper bound whatever the arguments: completion tokens are ``max_tokens`` /
+        ``max_completion_tokens`` when one is a positive whole number, else the model's maximum
+        output (LiteLLM's table; ``default_max_tokens`` when unknown), times ``n`` / ``best_of``
+        (the larger, when a positive whole number). Garbage values never make it smaller.
         ``exact`` counts prompt tokens with LiteLLM's ``token_counter``; otherwise characters / 4
         (good enough far from a limit, where a lease admits the call: see :meth:`reserve`).
         """
-        completion = int(
-            kwargs.get("max_tokens")
-            or kwargs.get("max_completion_tokens")
-            or self.settings.default_max_tokens
-        )
+        limit = _whole(kwargs.get("max_tokens"))
+        if limit is None:
+            limit = _whole(kwargs.get("max_completion_tokens"))
+        if limit is None:
+            limit = self._max_output(model)
+        choices = max(_whole(kwargs.get("n")) or 1, _whole(kwargs.get("best_of")) or 1)
+        completion = limit * choices
         if not exact and cheap_prompt is not None:  # the gateway's hot path: same inputs, same bound
             key = (model, cheap_prompt, completion)
             cached = self._estimates.get(key)
@@ -183,6 +205,19 @@ class BudgetService:
         price = self.price(model)
         usd = None if price is None else prompt * price[0] + int(completion) * price[1]
         return Estimate(model, prompt, int(completion), usd)
+
+    def _max_output(self, model: str) -> int:
+        """The model's maximum output tokens (remembered per model), else ``default_max_tokens``."""
+        cache: dict[str, int] = self.__dict__.setdefault("_max_outputs", {})
+        found = cache.get(model)
+        if found is None:
+            spec = self.policy.models.get(model)
+            try:
+                found = self._max_output_of(spec.litellm_model if spec else model) if self._max_output_of else None
+            except Exception:  # an odd model name: the policy's bound
+                found = None
+            found = cache[model] = found or self.settings.default_max_tokens
+        return found
 
     def _ensemble(self, model: str) -> Any:
         if not model.startswith(ENSEMBLE_PREFIX):

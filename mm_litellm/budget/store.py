@@ -10,7 +10,6 @@ therefore enforce one budget together.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
@@ -21,6 +20,7 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
+from mm_litellm.budget.attempts import record_attempt
 from mm_litellm.budget.dbapi import (
     COUNTER_ID,
     COUNTER_INSERT,
@@ -32,6 +32,7 @@ from mm_litellm.budget.dbapi import (
 )
 from mm_litellm.budget.dbapi import Cursor as _Cursor
 from mm_litellm.budget.models import LedgerRow
+from mm_litellm.budget.quarantine import quarantine_row
 from mm_litellm.budget.records import Alert, Charge, CounterKey, Denial, Release, Spend
 from mm_litellm.budget.records import merge_releases as _merge
 from mm_litellm.budget.windows import utcnow
@@ -45,8 +46,6 @@ log = structlog.get_logger("mm_litellm.budget")
 EPS = 1e-12
 LEASE_HEADROOM = 50
 SWEEP_EVERY_S = 60.0
-MAX_ATTEMPTS = 32
-"""Failed attempts kept per call id (``<call id>#1`` ...); more are counted as duplicates."""
 """A process may hold a lease on a counter only while the counter has room for this many calls."""
 
 
@@ -238,20 +237,8 @@ class BudgetStore:
             return count
 
     def quarantine(self, row: Mapping[str, Any], error: str) -> None:
-        """Keep a row the ledger cannot take in ``mm_ledger_quarantine``, with the error and the row
-        as JSON. Its call's hold is left to expire (and be charged at its estimate)."""
-        call_id = row.get("call_id") if isinstance(row, Mapping) else None
-        payload = json.dumps(
-            dict(row) if isinstance(row, Mapping) else {"row": row}, default=repr, sort_keys=True
-        )
-        with write_transaction(self.engine) as conn, conn.begin():
-            conn.execute(
-                text(
-                    "INSERT INTO mm_ledger_quarantine (ts, call_id, error, row_json)"
-                    " VALUES (:ts, :c, :e, :j)"
-                ),
-                {"ts": utcnow(), "c": None if call_id is None else str(call_id)[:256], "e": error, "j": payload},
-            )
+        """Keep a row the ledger cannot take in ``mm_ledger_quarantine`` (see ``budget.quarantine``)."""
+        quarantine_row(self.engine, row, error)
 
     # -- settlement ---------------------------------------------------------------------------
     def settle(
@@ -361,39 +348,7 @@ class BudgetStore:
         return {r[0] for r in conn.execute(stmt, params)}
 
     def _record_attempt(self, conn: Connection, row: Mapping[str, Any]) -> bool:
-        """A row whose call id is in the ledger already: another attempt of that call, or a duplicate.
-
-        On the proxy a failed attempt and the retry or fallback that succeeds share one LiteLLM
-        call id. The call's row under that id is the one that served it: a success takes the id
-        over from a failed attempt, which is kept as ``<call id>#<n>``; a failed attempt arriving
-        later is recorded as ``<call id>#<n>`` beside it. An event identical to a recorded one
-        (same status, deployment, latency and error) is a duplicate and inserts nothing.
-        Returns True when a row was inserted (its spend is then counted).
-        """
-        cid = str(row["call_id"])
-        names = [cid, *(f"{cid}#{n}" for n in range(1, MAX_ATTEMPTS + 1))]  # exact ids: index lookups
-        known = conn.execute(
-            text(
-                "SELECT id, call_id, status, deployment, latency_ms, error_class FROM mm_ledger"
-                " WHERE call_id IN :ids ORDER BY id"
-            ).bindparams(bindparam("ids", expanding=True)),
-            {"ids": names},
-        ).all()
-        signature = (row.get("status"), row.get("deployment"), row.get("latency_ms"), row.get("error_class"))
-        if any(tuple(k[2:]) == signature for k in known):
-            return False
-        main = next((k for k in known if k[1] == cid), None)
-        success = row.get("status") == "success"
-        if main is not None and main[2] == "success" and success:
-            return False  # one call id served twice cannot be: keep the first
-        attempt = f"{cid}#{len(known)}"
-        if main is None:
-            attempt = cid
-        elif success:  # the call that served takes the id; the failed attempt moves aside
-            conn.execute(text("UPDATE mm_ledger SET call_id = :a WHERE id = :i"), {"a": attempt, "i": main[0]})
-            attempt = cid
-        moved = {**row, "call_id": attempt}
-        return bool(self._insert_rows(conn, [moved]))
+        return record_attempt(conn, row, lambda rows: bool(self._insert_rows(conn, rows)))
 
     def _counter_ids(self, conn: Connection, keys: Sequence[CounterKey]) -> dict[CounterKey, int]:
         ids: dict[CounterKey, int] = {}

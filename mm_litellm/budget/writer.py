@@ -114,6 +114,7 @@ class LedgerWriter:
             if item[0] == "row" and isinstance(item[1], Mapping):
                 call_id = item[1].get("call_id")
                 if isinstance(call_id, str):
+                    self._positions.pop(call_id, None)  # keep queue order: a resubmitted id moves last
                     self._positions[call_id] = self._queued
             if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._run, name="mm-litellm-ledger", daemon=True)
@@ -139,13 +140,17 @@ class LedgerWriter:
             self._cond.notify_all()
             return self._cond.wait_for(lambda: self._done >= target, timeout=timeout)
 
-    def close(self) -> None:
-        """Flush and stop the thread (called at exit)."""
+    def close(self, timeout: float = 10.0) -> str | None:
+        """Flush and stop the thread (called at exit). What the store would still not take is saved
+        to a JSON-lines file (logged); returns its path, or None when everything was written."""
         if self._thread is not None and self._thread.is_alive():
-            self.flush(timeout=10.0)
+            self.flush(timeout=timeout)
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            if self._items and self.failing_since is not None:  # the daemon thread dies with us
+                return self._spill()
+        return None
 
     def _run(self) -> None:
         idle = 0.0
@@ -176,13 +181,14 @@ class LedgerWriter:
                     self._done += handled
                     self._remember_written()
                     self._cond.notify_all()
-                    if self._closed and self._errors > 5:
-                        self._spill()
+                    if self._closed:  # close() saved what is left
+                        self._thread = None
                         return
                     self._cond.wait(timeout=backoff.delay(self._errors, cap=MAX_BACKOFF_S))
                 continue
             if self.failing_since is not None:
-                log.info("budget.ledger_writer_recovered", after_s=round(time.monotonic() - self.failing_since, 3))
+                after = round(time.monotonic() - self.failing_since, 3)
+                log.info("budget.ledger_writer_recovered", after_s=after)
             self._errors = 0
             self.failing_since = None
             with self._cond:
@@ -194,7 +200,11 @@ class LedgerWriter:
     def _remember_written(self) -> None:
         if not self._positions:
             return
-        done = [cid for cid, position in self._positions.items() if position <= self._done]
+        done = []
+        for cid, position in self._positions.items():  # queue order: stop at the first still queued
+            if position > self._done:
+                break
+            done.append(cid)
         for cid in done:
             del self._positions[cid]
             self._written[cid] = None
@@ -226,15 +236,20 @@ class LedgerWriter:
         return done
 
     def _write_one(self, row: Mapping[str, Any]) -> None:
-        try:
-            self._write([row], [])
-            return
-        except Exception as exc:
-            error = exc
-        try:
-            self._write([], [])  # an empty transaction: does the store write at all?
-        except Exception as down:
-            raise StoreDown from down
+        error: Exception | None = None
+        for _ in range(2):  # twice: a transient failure between the probe and the row is not the row's
+            try:
+                self._write([row], [])
+                return
+            except Exception as exc:
+                if _operational(exc):  # locked, disconnected, disk full: the store's trouble
+                    raise StoreDown from exc
+                error = exc
+            try:
+                self._write([], [])  # an empty transaction: does the store write at all?
+            except Exception as down:
+                raise StoreDown from down
+        assert error is not None
         text = f"{type(error).__name__}: {error}"[:2000]
         try:
             if self._quarantine is None:
@@ -250,13 +265,15 @@ class LedgerWriter:
         self.last_error = f"{type(exc).__name__}: {exc}"[:500]
         if self.failing_since is None:
             self.failing_since = time.monotonic()
-        log.error("budget.ledger_write_failed", error=self.last_error[:300], pending=left, attempt=self._errors)
+        log.error(
+            "budget.ledger_write_failed", error=self.last_error[:300], pending=left, attempt=self._errors
+        )
 
-    def _spill(self) -> None:
+    def _spill(self) -> str | None:
         """At exit with the store still down: save what is unwritten to a file, loudly (never drop)."""
         items = list(self._items)
         if not items:
-            return
+            return None
         fd, path = tempfile.mkstemp(prefix=f"mm_litellm-unwritten-{os.getpid()}-", suffix=".jsonl")
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             for kind, payload in items:
@@ -268,6 +285,13 @@ class LedgerWriter:
             error=self.last_error,
             hint="the store could not be written before exit; these rows are not in the ledger",
         )
+        return path
+
+
+def _operational(exc: BaseException) -> bool:
+    """An error of the database's operation (PEP 249 ``OperationalError``: a lock, a lost connection,
+    a full disk), as opposed to one caused by the row's values."""
+    return any(cls.__name__ == "OperationalError" for cls in type(exc).__mro__)
 
 
 def _close_at_exit(ref: weakref.ref[LedgerWriter]) -> None:

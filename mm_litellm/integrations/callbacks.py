@@ -128,7 +128,9 @@ def _usage_problem(prompt: int | None, completion: int | None) -> str | None:
     return None
 
 
-def _estimated(service: BudgetService, model: str | None, kwargs: Mapping[str, Any]) -> tuple[int, int, float | None] | None:
+def _estimated(
+    service: BudgetService, model: str | None, kwargs: Mapping[str, Any]
+) -> tuple[int, int, float | None] | None:
     """(prompt, completion, cost) of a chat call from its request, as its reservation estimated
     it: prompt tokens counted, completion at its bound; None for calls without messages."""
     messages = kwargs.get("messages")

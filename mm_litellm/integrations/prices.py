@@ -9,7 +9,7 @@ from mm_litellm.integrations._litellm import litellm
 from mm_litellm.policy.schema import ModelSpec, Policy
 from mm_litellm.routing.facts import ModelPrice, price_from_entry
 
-__all__ = ["LiteLLMFacts", "ModelPrice", "count_prompt_tokens", "litellm_price", "price_of"]
+__all__ = ["LiteLLMFacts", "ModelPrice", "count_prompt_tokens", "litellm_price", "max_output_tokens", "price_of"]
 
 
 def price_of(spec: ModelSpec) -> ModelPrice:
@@ -49,6 +49,19 @@ def litellm_price(model: str) -> tuple[float, float] | None:
     if not info or info.get("input_cost_per_token") is None:
         return None
     return float(info["input_cost_per_token"]), float(info.get("output_cost_per_token") or 0.0)
+
+
+def max_output_tokens(model: str) -> int | None:
+    """The most completion tokens one call of a LiteLLM model string may produce (LiteLLM's table:
+    ``max_output_tokens``, else ``max_tokens``), or ``None`` when the table does not say."""
+    info = _litellm_info(model)
+    if not info:
+        return None
+    for key in ("max_output_tokens", "max_tokens"):
+        value = info.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
 
 
 def count_prompt_tokens(model: str, messages: list) -> int:  # type: ignore[type-arg]

@@ -77,7 +77,8 @@ class BudgetSettings(Frozen):
     timezone: str = "UTC"
     """IANA time zone in which calendar windows start (midnight, Monday, the 1st)."""
     default_max_tokens: int = Field(default=1024, gt=0)
-    """Completion tokens assumed when estimating a call that sets no ``max_tokens``."""
+    """Completion tokens assumed when estimating a call that sets no ``max_tokens`` and whose model's
+    maximum output LiteLLM's table does not know (otherwise that maximum is the bound)."""
     reservation_ttl_s: float = Field(default=600, gt=0)
     """How long an unsettled reservation (a crashed or abandoned call) keeps counting."""
     on_store_error: Literal["block", "allow"] = "block"

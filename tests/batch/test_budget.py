@@ -152,7 +152,8 @@ def test_sigkill_then_resume_ledger_and_results_agree_row_for_row(tmp_path: Path
 
     total = 120
     source = tmp_path / "in.jsonl"
-    source.write_text("".join(json.dumps({"id": f"q{i}", "prompt": f"question {i}"}) + "\n" for i in range(total)))
+    lines = (json.dumps({"id": f"q{i}", "prompt": f"question {i}"}) + "\n" for i in range(total))
+    source.write_text("".join(lines))
     out = tmp_path / "out.jsonl"
     with FakeUpstream(latency=0.05, prompt_tokens=10, completion_tokens=5) as upstream:
         policy = tmp_path / "policy.yaml"

@@ -74,7 +74,9 @@ def ledger(engine: Any) -> list[tuple[str, str, float]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", sorted(EXPECTED))
-def test_sdk_charges_a_served_call_once(scenario: str, fake_upstream: Any, mm_policy: Any, db_url: str) -> None:
+def test_sdk_charges_a_served_call_once(
+    scenario: str, fake_upstream: Any, mm_policy: Any, db_url: str
+) -> None:
     mm_policy(POLICY.format(base=fake_upstream.base_url))
     script(fake_upstream, scenario)
     response = mm_litellm.completion(messages=HI, **REQUESTS[scenario])
@@ -131,7 +133,9 @@ def test_attempts_sharing_a_call_id_are_kept_and_the_served_one_charged_once(
             assert svc.flush(timeout=5)
     assert svc.flush(timeout=5)
     with svc.store.engine.connect() as conn:
-        rows = conn.execute(text("SELECT call_id, status, model, cost_usd FROM mm_ledger ORDER BY call_id")).all()
+        rows = conn.execute(
+            text("SELECT call_id, status, model, cost_usd FROM mm_ledger ORDER BY call_id")
+        ).all()
         spent = conn.execute(text("SELECT spent_usd FROM mm_budget_counter")).scalar()
     assert [tuple(r) for r in rows] == [("c1", "success", "backup", 0.25), ("c1#1", "error", "flaky", 0.0)]
     assert spent == pytest.approx(0.25)

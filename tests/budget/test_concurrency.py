@@ -225,7 +225,9 @@ def test_sigkill_mid_stream_loses_no_spend(url: str, tmp_path: Path) -> None:
     engine = make_engine(url)
     with engine.connect() as c:
         ledger_spend = float(c.execute(text("SELECT SUM(cost_usd) FROM mm_ledger")).scalar() or 0.0)
-        expired = c.execute(text("SELECT COUNT(*) FROM mm_ledger WHERE cost_source = 'expired-hold'")).scalar()
+        expired = c.execute(
+            text("SELECT COUNT(*) FROM mm_ledger WHERE cost_source = 'expired-hold'")
+        ).scalar()
     engine.dispose()
     assert ledger_spend == pytest.approx(after["spent"]) and expired >= 1
     worst_real = t["cost"] + len(unsettled) * _estimate()  # every call in flight was served and paid

@@ -394,3 +394,38 @@ async def test_a_request_cancelled_while_the_store_decides_holds_nothing(
     assert await asyncio.to_thread(svc.flush, 5.0)
     spent, reserved = _rows(svc, "SELECT spent_usd, reserved_usd FROM mm_budget_counter")[0]
     assert spent == pytest.approx(15 * 0.001) and reserved == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_ledger_that_cannot_be_written_fails_admission_closed(
+    budget_policy: Any, mm_mock: Any, service: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the writer cannot write (database down), new calls are refused (on_store_error: block)
+    instead of spending with no record; once it writes again, calls are admitted."""
+    import time
+
+    from sqlalchemy.exc import OperationalError
+
+    budget_policy("""
+budgets:
+  limits: [{name: g, scope: global, window: daily, limit_usd: 1000}]
+""")
+    mm_mock.script("small", "ok")
+    svc = service()
+    real_settle = svc.store.settle
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+
+    monkeypatch.setattr(svc.store, "settle", down)
+    _call()  # admitted before the outage was known; its row waits in the queue
+    deadline = time.monotonic() + 10
+    while svc.writer_healthy() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not svc.writer_healthy()
+    with pytest.raises(BudgetStoreError, match="ledger cannot be written.*disk I/O error"):
+        _call()
+    monkeypatch.setattr(svc.store, "settle", real_settle)  # the database is back
+    assert svc.flush(timeout=15)
+    assert svc.writer_healthy()
+    _call()
+    assert len(_rows(svc, "SELECT call_id FROM mm_ledger WHERE status = 'success'")) == 2  # nothing lost

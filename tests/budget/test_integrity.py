@@ -16,7 +16,10 @@ from mm_litellm.budget.service import BudgetService
 from mm_litellm.budget.windows import utcnow
 from mm_litellm.storage import make_engine
 
-POLICY = "version: 1\nbudgets: {limits: [{name: g, limit_usd: 100}, {name: per-user, scope: user, limit_usd: 50}]}\n"
+POLICY = (
+    "version: 1\nbudgets: {limits: [{name: g, limit_usd: 100},"
+    " {name: per-user, scope: user, limit_usd: 50}]}\n"
+)
 
 
 def row(call_id: str | None = None, **overrides: Any) -> dict[str, Any]:
@@ -48,7 +51,14 @@ def svc(tmp_path: Path) -> BudgetService:
     return BudgetService(mm_litellm.parse_policy(POLICY), make_engine(f"sqlite:///{tmp_path / 'l.db'}"))
 
 
-def test_a_bad_row_is_quarantined_and_never_blocks_the_rows_behind_it(svc: BudgetService) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_svc(request: pytest.FixtureRequest, tmp_path: Path) -> BudgetService:
+    url = f"sqlite:///{tmp_path / 'l.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    return BudgetService(mm_litellm.parse_policy(POLICY), make_engine(url))
+
+
+def test_a_bad_row_is_quarantined_and_never_blocks_the_rows_behind_it(any_svc: BudgetService) -> None:
+    svc = any_svc
     good = [row() for _ in range(20)]
     svc.record(row("bad-model", model=123))  # the crash of issue 15: 'int' has no attribute 'startswith'
     svc.record(row("bad-user", user={"a": 1}))  # a dict the driver cannot bind
@@ -137,3 +147,23 @@ def test_rows_in_flight_when_the_writer_is_stuck_are_kept_in_order(svc: BudgetSe
     assert rows_of(svc, "SELECT COUNT(*) FROM mm_ledger") == [(len(good),)]
     assert rows_of(svc, "SELECT COUNT(*) FROM mm_ledger_quarantine") == [(11,)]
     assert threading.active_count() < 50
+
+
+def test_rows_the_store_never_took_are_saved_to_a_file_at_exit_not_dropped() -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from mm_litellm.budget.writer import LedgerWriter
+
+    def down(rows: Any, releases: Any) -> None:
+        raise OperationalError("INSERT", {}, Exception("unable to open database file"))
+
+    writer = LedgerWriter(down, interval_s=0.01)
+    for i in range(3):
+        writer.submit(row(f"kept-{i}"))
+    assert not writer.flush(timeout=0.5)
+    assert not writer.healthy and "unable to open database file" in (writer.last_error or "")
+    path = writer.close(timeout=0.2)
+    assert path is not None
+    saved = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    assert [s["item"]["call_id"] for s in saved] == ["kept-0", "kept-1", "kept-2"]
+    Path(path).unlink()

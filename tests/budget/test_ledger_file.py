@@ -42,13 +42,18 @@ def test_a_foreign_sqlite_database_is_refused_and_left_untouched(tmp_path: Path)
     path = tmp_path / "app.db"
     with sqlite3.connect(path) as db:
         db.execute("CREATE TABLE customers (id INTEGER)")
-    with pytest.raises(ConfigurationError, match=r"is a SQLite database without mm_litellm's schema \(no "
-                       r"schema_version table; its tables: customers\)"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"is a SQLite database without mm_litellm's schema \(no "
+        r"schema_version table; its tables: customers\)",
+    ):
         _open(path)
     with pytest.raises(ConfigurationError, match="without mm_litellm's schema"):
         storage.schema_version(storage.make_engine(f"sqlite:///{path}"))
     with sqlite3.connect(path) as db:
-        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == ["customers"]
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")] == [
+            "customers"
+        ]
 
 
 def test_a_new_ledger_is_created_where_no_file_exists_and_reopened(tmp_path: Path) -> None:

@@ -135,10 +135,12 @@ def test_rolling_upgrade_older_code_keeps_using_a_compatibly_upgraded_database(
     def rename(conn: Any) -> None:
         conn.execute(text("ALTER TABLE mm_ledger RENAME COLUMN task TO task_type"))
 
-    monkeypatch.setattr(storage, "MIGRATIONS", [*newest, storage.Migration(now + 1, "ledger: rename", rename)])
+    renamed = storage.Migration(now + 1, "ledger: rename", rename)
+    monkeypatch.setattr(storage, "MIGRATIONS", [*newest, renamed])
     assert storage.ensure_schema(storage.make_engine(url)) == now + 1
     monkeypatch.setattr(storage, "MIGRATIONS", newest)  # the older instance must not read it
-    with pytest.raises(storage.ConfigurationError, match=f"needs mm_litellm to know at least version {now + 1}"):
+    needed = f"needs mm_litellm to know at least version {now + 1}"
+    with pytest.raises(storage.ConfigurationError, match=needed):
         storage.ensure_schema(storage.make_engine(url))
 
 
@@ -216,10 +218,14 @@ def test_crashed_reservations_expire(tmp_path: Any) -> None:
     ]
 
 
-def test_a_row_after_its_hold_expired_settles_it_at_its_real_cost(tmp_path: Any) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_row_after_its_hold_expired_settles_it_at_its_real_cost(
+    tmp_path: Any, backend: str, request: pytest.FixtureRequest
+) -> None:
     from mm_litellm.budget.store import Release
 
-    store = BudgetStore(storage.make_engine(f"sqlite:///{tmp_path / 'e.db'}"), ttl_s=0.2)
+    url = f"sqlite:///{tmp_path / 'e.db'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    store = BudgetStore(storage.make_engine(url), ttl_s=0.2)
     assert store.reserve("slow", [Charge(CAP, KEY, 0.3, 100)]) is None
     time.sleep(0.3)
     assert store.expire() == 1
@@ -265,3 +271,24 @@ def test_a_version_4_ledger_gains_the_end_user_column(tmp_path: Any, monkeypatch
     assert "end_user" in {c["name"] for c in inspect(new).get_columns("mm_ledger")}
     with new.connect() as c:
         assert c.execute(text("SELECT call_id, end_user FROM mm_ledger")).all() == [("c1", None)]
+
+
+def test_an_unused_lease_given_back_after_its_hold_expired_is_refunded(tmp_path: Any) -> None:
+    """A live process's lease can outlive the TTL (an idle process): the expiry charges it all, and
+    the unused remainder the process gives back later is refunded; only the call it admitted stays."""
+    from mm_litellm.budget.store import Release
+
+    big = BudgetLimit(name="cap", limit_usd=100.0)
+    store = BudgetStore(storage.make_engine(f"sqlite:///{tmp_path / 'l.db'}"), ttl_s=0.2)
+    denial, grants = store.reserve_leased("lease", [Charge(big, KEY, 0.1, 10)], lease=4)
+    assert denial is None and grants[KEY] == pytest.approx(4.0)  # holds 0.5: this call and 4 more
+    time.sleep(0.3)
+    assert store.expire() == 1
+    assert _counter(store)[0] == pytest.approx(0.5)
+    # the process gives back the four calls' worth it never used, reserving its next call
+    store.reserve_leased("next", [Charge(big, KEY, 0.1, 10)], returns=[Release("lease", KEY, 0.4, 40)])
+    assert _counter(store)[:3] == (pytest.approx(0.1), 10, pytest.approx(0.1))
+    with store.engine.connect() as c:
+        assert c.execute(text("SELECT cost_usd FROM mm_ledger WHERE call_id = 'expired:lease'")).scalar() == (
+            pytest.approx(0.1)
+        )

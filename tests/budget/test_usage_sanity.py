@@ -44,11 +44,14 @@ def _spent(svc: Any) -> float:
         return float(conn.execute(text("SELECT spent_usd FROM mm_budget_counter")).scalar() or 0.0)
 
 
-@pytest.mark.parametrize("usage", [
-    {"prompt_tokens": -1_000_000, "completion_tokens": 5},
-    {"prompt_tokens": 10, "completion_tokens": -3},
-    {"prompt_tokens": 10, "completion_tokens": 10**12},
-])
+@pytest.mark.parametrize(
+    "usage",
+    [
+        {"prompt_tokens": -1_000_000, "completion_tokens": 5},
+        {"prompt_tokens": 10, "completion_tokens": -3},
+        {"prompt_tokens": 10, "completion_tokens": 10**12},
+    ],
+)
 def test_impossible_usage_is_flagged_and_never_refunds(
     usage: dict[str, int], fake_upstream: Any, mm_policy: Any, db_url: str
 ) -> None:
