@@ -62,7 +62,15 @@ def test_impossible_usage_is_flagged_and_never_refunds(
     before = _spent(svc)
     assert before > 0
     fake_upstream.script("fake-small", **usage)
-    mm_litellm.completion(model="small", messages=HI, max_tokens=20)
+    try:
+        mm_litellm.completion(model="small", messages=HI, max_tokens=20)
+    except OverflowError:  # LiteLLM 1.110's Router core also refuses negative usage: the caller
+        # sees a failed call; the ledger still charges it at the estimate, flagged, a moment later
+        import time
+
+        deadline = time.monotonic() + 10
+        while len(_ledger(svc)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
     row = _ledger(svc)[-1]
     assert row["error_class"] == "InvalidUsage"
     assert row["cost_source"] == "estimated"
@@ -88,6 +96,10 @@ def test_missing_usage_is_charged_at_the_estimate(
     from mm_litellm.integrations.prices import count_prompt_tokens
 
     prompt = count_prompt_tokens("openai/fake-small", HI)
+    if stream and row["cost_source"] == "policy":  # LiteLLM 1.110 counts a usage-less stream itself
+        assert row["prompt_tokens"] > 0 and row["completion_tokens"] > 0
+        assert _spent(svc) == pytest.approx(row["cost_usd"])
+        return
     assert (row["status"], row["cost_source"]) == ("success", "estimated")
     assert (row["prompt_tokens"], row["completion_tokens"]) == (prompt, 40)
     assert row["cost_usd"] == pytest.approx(prompt * 1e-3 + 40 * 2e-3)
