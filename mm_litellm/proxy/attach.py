@@ -167,4 +167,10 @@ def _add_missing(router: Any, policy: Any) -> None:
     settings.pop("content_policy_fallbacks", None)
     settings.pop("default_fallbacks", None)
     settings["model_group_alias"] = listed_names(policy) | dict(router.model_group_alias or {})
+    allowed_fails = settings.pop("allowed_fails_policy", None)  # update_settings cannot change it
     router.update_settings(**settings)
+    if allowed_fails and getattr(router, "allowed_fails_policy", None) is None:
+        from litellm.types.router import AllowedFailsPolicy
+
+        # a request's own 4xx never cools a shared deployment, under plain `litellm --config` too
+        router.allowed_fails_policy = AllowedFailsPolicy(**allowed_fails)
