@@ -40,7 +40,12 @@ def register_policy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentPar
     ev.add_argument(
         "--sweep", metavar="PATH", help="a numeric knob, e.g. routes.auto.rules[long].when.input_tokens.gt"
     )
-    ev.add_argument("--values", metavar="LIST", help="values for --sweep: 100,200,400 or START:STOP:COUNT")
+    ev.add_argument(
+        "--values",
+        metavar="LIST",
+        help="values for --sweep: 100,200,400 or START:STOP:COUNT; 'auto' for a learned route's lambda or "
+        "quality_target (from the router's predictions on these rows)",
+    )
     ev.add_argument("--plot", metavar="PNG", help="with --sweep: write the curve and baselines as a PNG")
     ev.set_defaults(handler=handle_evaluate)
 
@@ -85,7 +90,11 @@ def register_policy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentPar
     how.add_argument(
         "--by", metavar="FACT", help="a request fact to group by: task, tier, metadata.<key>, ..."
     )
-    cal.add_argument("--values", metavar="LIST", help="candidate values for --knob")
+    cal.add_argument(
+        "--values",
+        metavar="LIST",
+        help="candidate values for --knob; 'auto' for a learned route's lambda or quality_target",
+    )
     cal.add_argument(
         "--position",
         choices=("last", "first"),
@@ -188,6 +197,17 @@ def _config(args: argparse.Namespace) -> Any:
     return config.model_copy(update=update)
 
 
+def _values(evaluation: Any, policy: Any, knob: str, text: str) -> list[Any]:
+    """``--values``: a list, START:STOP:COUNT, or 'auto' (a learned route's knob, from its predictions)."""
+    from mm_litellm.evaluation.knobs import parse_values
+
+    if text.strip() == "auto":
+        from mm_litellm.learned.evaluate import auto_values
+
+        return auto_values(evaluation, policy, knob)
+    return parse_values(text)
+
+
 def _emit(args: argparse.Namespace, report: dict[str, Any], text: str) -> None:
     clean = {k: v for k, v in report.items() if not k.startswith("_")}
     if args.output:
@@ -209,7 +229,7 @@ def _guard(fn: Any) -> Any:
 
 @_guard
 def handle_evaluate(args: argparse.Namespace) -> int:
-    from mm_litellm.evaluation.knobs import parse_values, read_document
+    from mm_litellm.evaluation.knobs import read_document
     from mm_litellm.evaluation.report import render_curve, render_evaluation
     from mm_litellm.evaluation.session import Evaluation
     from mm_litellm.policy import load_policy
@@ -227,7 +247,8 @@ def handle_evaluate(args: argparse.Namespace) -> int:
         report = evaluation.report(policy)
         _emit(args, report, render_evaluation(report))
         return 0
-    report = evaluation.curve(read_document(path), path, args.sweep, parse_values(args.values))
+    values = _values(evaluation, policy, args.sweep, args.values)
+    report = evaluation.curve(read_document(path), path, args.sweep, values)
     if args.plot:
         from mm_litellm.evaluation.plot import plot_curve
 
@@ -265,7 +286,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     from mm_litellm.evaluation.baselines import random_at_cost
     from mm_litellm.evaluation.calibrate import Target, calibrate_groups, calibrate_knob
     from mm_litellm.evaluation.dataset import load_dataset
-    from mm_litellm.evaluation.knobs import parse_values, policy_from_document, read_document
+    from mm_litellm.evaluation.knobs import policy_from_document, read_document, rebase_paths
     from mm_litellm.evaluation.report import render_calibration
     from mm_litellm.evaluation.session import Evaluation
     from mm_litellm.policy import load_policy
@@ -281,12 +302,14 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     if args.knob:
         if not args.values:
             fail("--knob needs --values")
-        new_doc, fit = calibrate_knob(train, document, path, args.knob, parse_values(args.values), target)
+        values = _values(train, policy, args.knob, args.values)
+        new_doc, fit = calibrate_knob(train, document, path, args.knob, values, target)
     else:
         new_doc, fit = calibrate_groups(
             train, document, policy, args.by, target, min_rows=args.min_rows, position=args.position
         )
-    calibrated = policy_from_document(new_doc, args.out)
+    calibrated = policy_from_document(new_doc, args.out, base_dir=Path(path).parent)
+    new_doc = rebase_paths(new_doc, Path(path).parent, Path(args.out).parent)
     before = test.report(policy)
     after = test.run(calibrated).result
     rel = test.relative(after.quality, after.cost_per_1k)

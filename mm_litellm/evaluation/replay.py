@@ -74,6 +74,7 @@ class Replayer:
             self._requests.append((row.chat(), {"metadata": metadata}))
         self._features: dict[tuple[Any, ...], list[RequestFeatures]] = {}
         self._counts: dict[int, int] = {}
+        self._hashed_ids: Any = None
 
     def count_tokens(self, messages: Any) -> int:
         """LiteLLM's exact count, once per row: the engine asks only for rows near a threshold."""
@@ -117,7 +118,15 @@ class Replayer:
         rules: list[str | None] = []
         chains: list[tuple[str, ...]] = []
         fallbacks: list[tuple[str, ...]] = []
-        for features in self.features(policy, route, engine):
+        rows = self.features(policy, route, engine)
+        if policy.routers:  # learned routes: rows their router was trained on get out-of-fold predictions
+            from mm_litellm.learned.artifact import id_hash
+            from mm_litellm.learned.evaluate import prime_out_of_fold
+
+            if self._hashed_ids is None:
+                self._hashed_ids = id_hash([row.id for row in self.table.rows], sort=False)
+            prime_out_of_fold(policy, rows, self._hashed_ids)
+        for features in rows:
             decided = plan(route, features=features)
             targets.append(decided.target)
             rules.append(decided.rule)

@@ -48,9 +48,11 @@ def _table(r: dict[str, Any], label: str, res: dict[str, Any]) -> list[str]:
         ("always_cheapest", "always-cheapest"),
         ("always_strongest", "always-strongest"),
         ("random_matched_cost", "random, matched cost"),
+        ("best_single_within_cost", "best single, cost <="),
+        ("single_mix_matched_cost", "single-model mix, same $"),
         ("oracle", "oracle"),
     ):
-        if key in b:
+        if b.get(key):
             lines.append(_row(name, b[key]["quality"], b[key]["cost_per_1k"], sq, sc, b[key]["detail"]))
     return lines
 
@@ -101,6 +103,9 @@ def render_curve(r: dict[str, Any]) -> str:
         f"  AIQ (RouterBench, ${m['aiq_window'][0]:.4f}-${m['aiq_window'][1]:.4f} per 1k): {_fmt(m['aiq'])}"
         f"   random router {_fmt(m['aiq_random'])}, oracle {_fmt(m['aiq_oracle'])}",
     ]
+    if "single_models" in b:
+        lines.append(f"  AIQ of the best mix of single models (the honest baseline for {len(b['single_models'])} "
+                     f"models): {_fmt(m.get('aiq_single_models'))}")
     s = r["seconds"]
     lines.append(
         f"\n{len(r['points'])} points x {r['rows_evaluated']:,} rows in {s['sweep']:.2f} s "

@@ -185,6 +185,14 @@ class Evaluation:
             "metadata_labels": list(self.config.metadata_labels),
         }
 
+    def learned_notes(self, policy: Policy) -> list[str]:
+        """What the policy's learned routers were trained on, among the rows evaluated here."""
+        if not policy.routers:
+            return []
+        from mm_litellm.learned.evaluate import trained_overlap
+
+        return trained_overlap(policy, [row.id for row in self.table.rows])
+
     def report(self, policy: Policy, route: str | None = None) -> dict[str, Any]:
         """The ``policy evaluate`` report: the policy beside every baseline."""
         started = time.perf_counter()
@@ -192,14 +200,16 @@ class Evaluation:
         elapsed = time.perf_counter() - started
         b = self.baselines
         res = outcome.result
+        header = self.header()
+        header["notes"] = [*header["notes"], *self.learned_notes(policy)]
         return {
-            **self.header(),
+            **header,
             "policy": policy.source,
             "route": self.route_for(policy, route),
             "result": res.as_dict()
             | self.relative(res.quality, res.cost_per_1k)
             | {"replayed": outcome.replayed},
-            "baselines": b.as_dict() | {"random_matched_cost": b.random_at(res.cost_per_1k).as_dict()},
+            "baselines": b.as_dict() | b.matched(res.cost_per_1k),
             "seconds": {"load": round(self.load_seconds, 3), "replay": round(elapsed, 3)},
         }
 
@@ -224,8 +234,11 @@ class Evaluation:
         started = time.perf_counter()
         points: list[CurvePoint] = []
         rows: list[dict[str, Any]] = []
+        base_dir = str(Path(source).parent) if Path(source).is_file() else None
         for value in values:
-            policy = policy_from_document(set_knob(document, path, value), f"{source} [{path}={value}]")
+            policy = policy_from_document(
+                set_knob(document, path, value), f"{source} [{path}={value}]", base_dir=base_dir
+            )
             res = self.run(policy, route).result
             points.append(self.point(value, res))
             rows.append(
@@ -280,6 +293,7 @@ class Evaluation:
         out["aiq"] = aiq(pts, cw, cs)
         out["aiq_random"] = aiq([(cw, qw), (cs, qs)], cw, cs)
         out["aiq_oracle"] = aiq([(cw, qw), (b.oracle.cost_per_1k, b.oracle.quality)], cw, cs)
+        out["aiq_single_models"] = aiq([(p.cost_per_1k, p.quality) for p in b.singles.values()], cw, cs)
         out["aiq_window"] = [cw, cs]
         return out
 

@@ -27,7 +27,7 @@ Loc = tuple[str | int, ...]
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
-    """Read, validate and freeze the policy at ``path``.
+    """Read, validate and freeze the policy at ``path`` (a learned route's router is loaded with it).
 
     Raises :class:`~mm_litellm.errors.PolicyError` listing every problem with its line.
     """
@@ -39,8 +39,14 @@ def load_policy(path: str | os.PathLike[str]) -> Policy:
     return parse_policy(text, source=source)
 
 
-def parse_policy(text: str, *, source: str = "<string>") -> Policy:
-    """Validate a policy given as YAML text (``source`` names it in error messages)."""
+def parse_policy(
+    text: str, *, source: str = "<string>", base_dir: str | os.PathLike[str] | None = None
+) -> Policy:
+    """Validate a policy given as YAML text (``source`` names it in error messages).
+
+    Relative paths in the policy (a learned route's ``artifact``) start from ``base_dir``:
+    default, the folder of the file ``source`` names, else the working directory.
+    """
     data, lines, issues = _read_yaml(text, source)
     if issues:
         raise PolicyError(issues)
@@ -59,7 +65,22 @@ def parse_policy(text: str, *, source: str = "<string>") -> Policy:
     if problems:
         raise PolicyError(sorted(problems, key=lambda i: (i.line or 0, i.path)))
     policy._source = source
+    policy._base_dir = os.path.abspath(base_dir if base_dir is not None else _folder_of(source))
+    if any(route.strategy == "learned" for route in policy.routes.values()):
+        from mm_litellm.learned.strategy import attach_routers  # numpy only when a policy needs it
+
+        problems = [
+            PolicyIssue(source, _line_for(loc, lines), _format_loc(loc), message)
+            for loc, message in attach_routers(policy)
+        ]
+        if problems:
+            raise PolicyError(sorted(problems, key=lambda i: (i.line or 0, i.path)))
     return policy
+
+
+def _folder_of(source: str) -> str:
+    parent = Path(source).parent
+    return str(parent) if source != "<string>" and parent.is_dir() else os.getcwd()
 
 
 # --- YAML with positions -------------------------------------------------------------------
@@ -163,7 +184,9 @@ def _allowed_keys(loc: Loc) -> list[str]:
     for part in loc:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(str(part))
+            field = current.model_fields.get(str(part)) or next(
+                (f for f in current.model_fields.values() if f.alias == str(part)), None
+            )
             if field is None:
                 return []
             current = field.annotation
@@ -178,7 +201,7 @@ def _allowed_keys(loc: Loc) -> list[str]:
                 return []
     current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return [name for name, f in current.model_fields.items() if not f.exclude]
+        return [f.alias or name for name, f in current.model_fields.items() if not f.exclude]
     return []
 
 
