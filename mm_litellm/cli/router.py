@@ -238,7 +238,7 @@ def handle_show(args: argparse.Namespace) -> int:
         f"split:    seed {split.get('seed')}, test fraction {split.get('test_fraction')}, resplit "
         f"{split.get('resplit')}: {data.get('train_rows')} train / {data.get('test_rows')} test rows",
         "cost:     " + "; ".join(
-            f"{name} ${c.base_usd * 1000:.4f} + ${c.per_token_usd * 1e6:.3f}/Mtok input per 1k calls"
+            f"{name} ${c.base_usd * 1000:.4f} per 1k calls + ${c.per_token_usd * 1e6:.2f} per 1M input tokens"
             for name, c in router.cost_models.items()
         ),
     ]
@@ -254,7 +254,17 @@ def handle_show(args: argparse.Namespace) -> int:
         terms = {}
     for model, sides in terms.items():
         for side in ("raise", "lower"):
-            shown = ", ".join(str(t) for t, _w in sides.get(side, [])[: args.terms])
-            lines.append(f"  {model} {side}s: {shown}")
+            shown = ", ".join(list(sides.get(side, {}))[: args.terms])
+            lines.append(f"  {model} predicted higher with: {shown}" if side == "raise" else
+                         f"  {model} predicted lower with:  {shown}")
+    try:
+        vocab = json.loads((router.path / VOCABULARY).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        vocab = {}
+    for key, by_model in vocab.items():
+        if key.startswith("gap_vs_") and isinstance(by_model, dict):
+            for _model, sides in by_model.items():
+                for side, weights in sides.items():
+                    lines.append(f"  {side}: {', '.join(list(weights)[: args.terms])}")
     print("\n".join(lines))
     return 0

@@ -191,7 +191,7 @@ def save_router(
     if manifest_path.exists():
         manifest_path.unlink()
     all_arrays = {
-        "buckets": vocabulary.buckets.astype(np.int64),
+        "buckets": vocabulary.buckets.astype(np.int32),  # ids < 2 ** 27
         "idf": vocabulary.idf.astype(np.float32),
         "shape_mean": vocabulary.shape_mean.astype(np.float64),
         "shape_scale": vocabulary.shape_scale.astype(np.float64),
@@ -203,8 +203,7 @@ def save_router(
     os.replace(tmp, weights)
     vocab_path = target / VOCABULARY
     vocab_path.write_text(
-        json.dumps({"note": "for people: not read when deciding", **(terms or {})}, indent=1, ensure_ascii=False)
-        + "\n",
+        _compact_json({"note": "for people: not read when deciding", **(terms or {})}) + "\n",
         encoding="utf-8",
     )
     from mm_litellm import __version__
@@ -226,6 +225,18 @@ def save_router(
     tmp_manifest.write_text(json.dumps(manifest, indent=2, default=_json_default) + "\n", encoding="utf-8")
     os.replace(tmp_manifest, manifest_path)
     return target
+
+
+def _compact_json(data: Mapping[str, Any]) -> str:
+    """JSON with one line per innermost mapping (readable in a diff, small on disk)."""
+    def dump(value: Any, depth: int) -> str:
+        if isinstance(value, Mapping) and any(isinstance(v, Mapping) for v in value.values()):
+            pad = "  " * (depth + 1)
+            items = [f"{pad}{json.dumps(str(k), ensure_ascii=False)}: {dump(v, depth + 1)}" for k, v in value.items()]
+            return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
+        return json.dumps(value, ensure_ascii=False)
+
+    return dump(data, 0)
 
 
 def _json_default(value: Any) -> Any:

@@ -282,16 +282,27 @@ def _file_sha(path: str) -> str:
 
 
 def _terms(
-    vocab: Vocabulary, texts: Sequence[str], coef: np.ndarray, models: Sequence[str], top: int = 25
+    vocab: Vocabulary,
+    texts: Sequence[str],
+    coef: np.ndarray,
+    models: Sequence[str],
+    best_column: int | None = None,
+    top: int = 25,
 ) -> dict[str, Any]:
-    """The n-grams with the largest weights per model (strings recovered from train prompts)."""
+    """The n-grams with the largest weights per model, and those that most widen the gap between
+    the best model (``best_column``) and each other one (strings recovered from train prompts)."""
     wanted: dict[int, str | None] = {}
     picks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     sparse = coef[: vocab.n_sparse]
+    gap_picks: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for j, model in enumerate(models):
         order = np.argsort(sparse[:, j])
         picks[model] = (order[::-1][:top], order[:top])
-        for i in (*picks[model][0], *picks[model][1]):
+        if best_column is not None and j != best_column:
+            gap = np.argsort(sparse[:, best_column] - sparse[:, j])
+            gap_picks[model] = (gap[::-1][:top], gap[:top])
+    for chosen in (*picks.values(), *gap_picks.values()):
+        for i in (*chosen[0], *chosen[1]):
             wanted[int(vocab.buckets[i])] = None
     for text in texts[:5000]:
         if all(v is not None for v in wanted.values()):
@@ -307,8 +318,23 @@ def _terms(
     for model, (pos, neg) in picks.items():
         j = list(models).index(model)
         out["top_terms"][model] = {
-            direction: [[wanted[int(vocab.buckets[i])], round(float(sparse[i, j]), 4)] for i in idx]
+            direction: {
+                str(wanted[int(vocab.buckets[i])]): round(float(sparse[i, j]), 4)
+                for i in reversed(idx[::-1])
+            }
             for direction, idx in (("raise", pos), ("lower", neg))
+        }
+    if gap_picks:
+        reference = models[best_column] if best_column is not None else ""
+        out[f"gap_vs_{reference}"] = {
+            model: {
+                direction: {
+                    str(wanted[int(vocab.buckets[i])]): round(float(sparse[i, best_column] - sparse[i, models.index(model)]), 4)
+                    for i in idx
+                }
+                for direction, idx in ((f"favour {reference}", pos), (f"favour {model}", neg))
+            }
+            for model, (pos, neg) in gap_picks.items()
         }
     return out
 
@@ -444,7 +470,7 @@ def train_router(data: str | Sequence[str], out: str | Path, options: TrainOptio
                 coef[:, j], intercept[j] = w, b
         learner["C"] = C
         arrays = {"coef": coef.astype(np.float32), "intercept": intercept.astype(np.float32)}
-        terms = _terms(vocab, texts, coef, models)
+        terms = _terms(vocab, texts, coef, list(models), best_column=int(S.mean(axis=0).argmax()))
         oof = _oof_logistic(X, S, distinct, C, options.seed, sparse)
     else:
         k = options.k

@@ -107,7 +107,7 @@ def test_unpriced_model_is_shown_as_unpriced(capsys: pytest.CaptureFixture[str],
 def test_policy_check(tmp_path: Path) -> None:
     ok = run_cli("policy", "check", str(EXAMPLE_POLICY))
     assert ok.returncode == 0
-    assert ok.stdout.strip().endswith("OK (11 models, 6 routes, 4 aliases)")
+    assert ok.stdout.strip().endswith("OK (11 models, 7 routes, 4 aliases)")
     bad = tmp_path / "bad.yaml"
     bad.write_text("models:\n  a: {litellm_params: {model: x}, tier: nope}\nroutez: 1\n")
     result = run_cli("policy", "check", str(bad))
