@@ -46,7 +46,7 @@ from mm_litellm.routing.features import estimate_tokens
 
 __all__ = ["TrainOptions", "TrainResult", "heldout_report", "train_router"]
 
-C_GRID = (0.3, 1.0, 3.0)
+C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 K_GRID = (10, 20, 50, 100)
 CV_ROWS = 3000
 """Cross-validation (choosing C or k) uses at most this many train rows (a seeded sample)."""
