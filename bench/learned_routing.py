@@ -54,7 +54,10 @@ def learned_policy(models: dict[str, str], artifact: Path, lam: float) -> str:
     body = {
         "version": 1,
         "models": {
-            m: {"litellm_params": {"model": f"openai/{d}"}, "pricing": {"input_per_mtok": 0, "output_per_mtok": 0}}
+            m: {
+                "litellm_params": {"model": f"openai/{d}"},
+                "pricing": {"input_per_mtok": 0, "output_per_mtok": 0},
+            }
             for m, d in models.items()
         },
         "routes": {
@@ -69,7 +72,9 @@ def learned_policy(models: dict[str, str], artifact: Path, lam: float) -> str:
     return yaml.safe_dump(body, sort_keys=False)
 
 
-def rule_points(name: str, spec: dict[str, Any], rows: list[Any], data: Path) -> list[tuple[float, float, str]]:
+def rule_points(
+    name: str, spec: dict[str, Any], rows: list[Any], data: Path
+) -> list[tuple[float, float, str]]:
     """(cost per 1k, quality, what) of every rule-based configuration on the test split."""
     points: list[tuple[float, float, str]] = []
     if name == "arena-bench":
@@ -79,7 +84,7 @@ def rule_points(name: str, spec: dict[str, Any], rows: list[Any], data: Path) ->
         for route in ("auto", "cheap", "best", "balanced"):
             try:
                 res = ev.run(policy, route).result
-            except Exception as exc:  # noqa: BLE001 - a route the stand-ins cannot serve is skipped
+            except Exception as exc:
                 print(f"  ({route}: {exc})", file=sys.stderr)
                 continue
             points.append((res.cost_per_1k, res.quality, f"example '{route}'"))
@@ -90,7 +95,9 @@ def rule_points(name: str, spec: dict[str, Any], rows: list[Any], data: Path) ->
     policy = load_policy(path)
     config = EvalConfig(default_completion_tokens=spec["completion"])
     ev = Evaluation(rows, policy, config, resplit=spec["resplit"], data_source=str(data))
-    curve = ev.curve(read_document(path), str(path), "routes.auto.rules[long-prompt].when.input_tokens.gt", LENGTHS)
+    curve = ev.curve(
+        read_document(path), str(path), "routes.auto.rules[long-prompt].when.input_tokens.gt", LENGTHS
+    )
     points += [(p["cost_per_1k"], p["quality"], f"length > {p['value']}") for p in curve["points"]]
     example = load_policy(ROOT / "config" / "policy.yaml")
     routellm = load_eval_config(ROOT / "config" / "evaluation" / "routellm.yaml").model_copy(
@@ -101,8 +108,10 @@ def rule_points(name: str, spec: dict[str, Any], rows: list[Any], data: Path) ->
         res = ev2.run(example, route).result
         points.append((res.cost_per_1k, res.quality, f"example '{route}'"))
     b = ev.baselines
-    points += [(b.cheapest.cost_per_1k, b.cheapest.quality, "always cheapest"),
-               (b.strongest.cost_per_1k, b.strongest.quality, "always strongest")]
+    points += [
+        (b.cheapest.cost_per_1k, b.cheapest.quality, "always cheapest"),
+        (b.strongest.cost_per_1k, b.strongest.quality, "always strongest"),
+    ]
     return points
 
 
@@ -124,8 +133,10 @@ def run(name: str, data_dir: Path, work: Path) -> dict[str, Any]:
     policy_path = work / f"{name}.yaml"
     policy_path.write_text(learned_policy(models, result.path, 0.1), encoding="utf-8")
     policy = load_policy(policy_path)
-    config = EvalConfig(models={m: m for m in models} if name != "arena-bench" else models,
-                        default_completion_tokens=spec["completion"])
+    config = EvalConfig(
+        models={m: m for m in models} if name != "arena-bench" else models,
+        default_completion_tokens=spec["completion"],
+    )
     config = config.model_copy(update={"models": models})
     test = Evaluation(rows, policy, config, resplit=spec["resplit"], data_source=str(data))
     train = Evaluation(rows, policy, config, split="train", resplit=spec["resplit"], data_source=str(data))
@@ -137,9 +148,14 @@ def run(name: str, data_dir: Path, work: Path) -> dict[str, Any]:
     cw, cs = b.cheapest.cost_per_1k, b.strongest.cost_per_1k
     rules = rule_points(name, spec, rows, data)
     fitted = {}
-    for label, target in (("cost <= 45%", Target("cost", 0.45)), ("cost <= 50%", Target("cost", 0.5)),
-                          ("quality >= 95%", Target("quality", 0.95))):
-        doc, fit = calibrate_knob(train, document, str(policy_path), knob, auto_values(train, policy, knob), target)
+    for label, target in (
+        ("cost <= 45%", Target("cost", 0.45)),
+        ("cost <= 50%", Target("cost", 0.5)),
+        ("quality >= 95%", Target("quality", 0.95)),
+    ):
+        doc, fit = calibrate_knob(
+            train, document, str(policy_path), knob, auto_values(train, policy, knob), target
+        )
         res = test.run(policy_from_document(doc, "fitted", base_dir=work)).result
         fitted[label] = {
             "lambda": fit["value"],
@@ -166,7 +182,9 @@ def run(name: str, data_dir: Path, work: Path) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data" / "routing"))
     parser.add_argument("--only", help="comma-separated: " + ", ".join(SETS))
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON")
@@ -187,8 +205,8 @@ def main() -> None:
             for label, f in r["fitted_on_train"].items():
                 print(
                     f"  lambda fitted on train for {label}: {f['lambda']:g} -> quality {f['quality']:.4f} "
-                    f"({f['quality_vs_strongest'] * 100:.1f}% of always-strongest) at ${f['cost_per_1k']:.4f} "
-                    f"per 1k ({f['cost_vs_strongest'] * 100:.1f}% of its cost)"
+                    f"({f['quality_vs_strongest'] * 100:.1f}% of always-strongest) at "
+                    f"${f['cost_per_1k']:.4f} per 1k ({f['cost_vs_strongest'] * 100:.1f}% of its cost)"
                 )
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

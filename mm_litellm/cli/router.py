@@ -34,33 +34,47 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "Needs: pip install 'mm-litellm[learn]'.",
     )
     t.add_argument(
-        "--data", required=True, action="append", metavar="FILE",
+        "--data",
+        required=True,
+        action="append",
+        metavar="FILE",
         help="outcome dataset (.jsonl or .jsonl.gz; repeatable: the files are pooled)",
     )
     t.add_argument("--out", required=True, metavar="DIR", help="artifact directory, e.g. config/routers/NAME")
     t.add_argument(
-        "--map", action="append", default=[], metavar="POLICY_MODEL=DATASET_MODEL",
+        "--map",
+        action="append",
+        default=[],
+        metavar="POLICY_MODEL=DATASET_MODEL",
         help="name a recorded model as your policy's model (repeatable; default: every recorded model, "
         "under its own name)",
     )
     t.add_argument(
-        "--eval-config", metavar="FILE",
-        help="take models, prices, seed, test fraction and default completion tokens from an evaluation config",
+        "--eval-config",
+        metavar="FILE",
+        help="take models, prices, seed, test fraction and default completion tokens from an eval config",
     )
     t.add_argument("--seed", type=int, help="split seed (default: eval config, else 0)")
     t.add_argument("--test-fraction", type=float, help="share of unsplit rows held out (default 0.3)")
     t.add_argument("--resplit", action="store_true", help="ignore the rows' own split; assign a seeded one")
-    t.add_argument("--prices", metavar="FILE", help="pinned price table (default: prices_pinned.json beside the data)")
-    t.add_argument("--default-completion-tokens", type=int, metavar="N", help="for outcomes that recorded none")
+    t.add_argument(
+        "--prices", metavar="FILE", help="pinned price table (default: prices_pinned.json beside the data)"
+    )
+    t.add_argument(
+        "--default-completion-tokens", type=int, metavar="N", help="for outcomes that recorded none"
+    )
     t.add_argument("--learner", choices=("logistic", "knn"), default="logistic", help="default: logistic")
-    t.add_argument("--C", type=float, dest="C", help="logistic: inverse regularisation (default: cross-validated)")
+    t.add_argument(
+        "--C", type=float, dest="C", help="logistic: inverse regularisation (default: cross-validated)"
+    )
     t.add_argument("--k", type=int, help="knn: neighbours (default: cross-validated)")
     t.add_argument(
         "--char-ngrams", metavar="LO,HI", help="also byte n-grams, e.g. 3,5 (default: words and bigrams only)"
     )
     t.add_argument("--min-df", type=int, help="keep n-grams seen in at least N train prompts (default 2)")
     t.add_argument(
-        "--compare", action="store_true",
+        "--compare",
+        action="store_true",
         help="also train the other learner (not written) and print both held-out figures",
     )
     t.add_argument("--name", help="the router's name in its manifest (default: the directory name)")
@@ -72,7 +86,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Print a router artifact's manifest summary (it is loaded and verified first).",
     )
     s.add_argument("dir", help="the artifact directory")
-    s.add_argument("--terms", type=int, default=8, metavar="N", help="top n-grams to show per model (default 8)")
+    s.add_argument(
+        "--terms", type=int, default=8, metavar="N", help="top n-grams to show per model (default 8)"
+    )
     s.add_argument("--json", action="store_true", help="print the manifest as JSON")
     s.set_defaults(handler=handle_show)
 
@@ -152,8 +168,9 @@ def render_report(report: dict[str, Any]) -> str:
         p = t.get(key)
         if p:
             lines.append(
-                f"  best within {label} of its cost: quality {p['quality']:.4f} ({_pct(p['quality_vs_strongest'])}) "
-                f"at ${p['cost_per_1k']:.4f} ({_pct(p['cost_vs_strongest'])}), lambda {p['lambda']:g}"
+                f"  best within {label} of its cost: quality {p['quality']:.4f} "
+                f"({_pct(p['quality_vs_strongest'])}) at ${p['cost_per_1k']:.4f} "
+                f"({_pct(p['cost_vs_strongest'])}), lambda {p['lambda']:g}"
             )
     p = t.get("cheapest_95pct_quality")
     lines.append(
@@ -190,7 +207,9 @@ def handle_train(args: argparse.Namespace) -> int:
 
             other = "knn" if options.learner == "logistic" else "logistic"
             with tempfile.TemporaryDirectory() as tmp:
-                compared = train_router(args.data, Path(tmp) / "other", replace(options, learner=other)).report
+                compared = train_router(
+                    args.data, Path(tmp) / "other", replace(options, learner=other)
+                ).report
     except MMLiteLLMError as exc:
         fail(str(exc))
     report = result.report
@@ -232,12 +251,13 @@ def handle_show(args: argparse.Namespace) -> int:
     lines = [
         f"{router.path}: {m.get('name')} ({m.get('created_by')}, {m.get('created_at')})",
         f"models:   {', '.join(router.models)}",
-        f"learner:  {router.learner} {json.dumps({k: v for k, v in m['learner'].items() if k in ('C', 'k')})}",
+        f"learner:  {router.learner} {json.dumps({k: v for k, v in m['learner'].items() if k in 'Ck'})}",
         f"features: {json.dumps(m['features'])}",
         "data:     " + ", ".join(f.get("path", "?") for f in data.get("files", [])),
         f"split:    seed {split.get('seed')}, test fraction {split.get('test_fraction')}, resplit "
         f"{split.get('resplit')}: {data.get('train_rows')} train / {data.get('test_rows')} test rows",
-        "cost:     " + "; ".join(
+        "cost:     "
+        + "; ".join(
             f"{name} ${c.base_usd * 1000:.4f} per 1k calls + ${c.per_token_usd * 1e6:.2f} per 1M input tokens"
             for name, c in router.cost_models.items()
         ),
@@ -255,8 +275,11 @@ def handle_show(args: argparse.Namespace) -> int:
     for model, sides in terms.items():
         for side in ("raise", "lower"):
             shown = ", ".join(list(sides.get(side, {}))[: args.terms])
-            lines.append(f"  {model} predicted higher with: {shown}" if side == "raise" else
-                         f"  {model} predicted lower with:  {shown}")
+            lines.append(
+                f"  {model} predicted higher with: {shown}"
+                if side == "raise"
+                else f"  {model} predicted lower with:  {shown}"
+            )
     try:
         vocab = json.loads((router.path / VOCABULARY).read_text(encoding="utf-8"))
     except (OSError, ValueError):

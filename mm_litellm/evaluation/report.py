@@ -104,8 +104,11 @@ def render_curve(r: dict[str, Any]) -> str:
         f"   random router {_fmt(m['aiq_random'])}, oracle {_fmt(m['aiq_oracle'])}",
     ]
     if "single_models" in b:
-        lines.append(f"  AIQ of the best mix of single models (the honest baseline for {len(b['single_models'])} "
-                     f"models): {_fmt(m.get('aiq_single_models'))}")
+        n = len(b["single_models"])
+        lines.append(
+            f"  AIQ of the best mix of single models (the honest baseline for {n} models): "
+            f"{_fmt(m.get('aiq_single_models'))}"
+        )
     s = r["seconds"]
     lines.append(
         f"\n{len(r['points'])} points x {r['rows_evaluated']:,} rows in {s['sweep']:.2f} s "

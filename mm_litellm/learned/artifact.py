@@ -190,7 +190,7 @@ def save_router(
     manifest_path = target / MANIFEST
     if manifest_path.exists():
         manifest_path.unlink()
-    all_arrays = {
+    all_arrays: dict[str, np.ndarray] = {
         "buckets": vocabulary.buckets.astype(np.int32),  # ids < 2 ** 27
         "idf": vocabulary.idf.astype(np.float32),
         "shape_mean": vocabulary.shape_mean.astype(np.float64),
@@ -199,7 +199,7 @@ def save_router(
     }
     weights = target / WEIGHTS
     tmp = target / (WEIGHTS + ".tmp.npz")
-    np.savez_compressed(tmp, **all_arrays)
+    np.savez_compressed(tmp, **all_arrays)  # type: ignore[arg-type]
     os.replace(tmp, weights)
     vocab_path = target / VOCABULARY
     vocab_path.write_text(
@@ -229,10 +229,14 @@ def save_router(
 
 def _compact_json(data: Mapping[str, Any]) -> str:
     """JSON with one line per innermost mapping (readable in a diff, small on disk)."""
+
     def dump(value: Any, depth: int) -> str:
         if isinstance(value, Mapping) and any(isinstance(v, Mapping) for v in value.values()):
             pad = "  " * (depth + 1)
-            items = [f"{pad}{json.dumps(str(k), ensure_ascii=False)}: {dump(v, depth + 1)}" for k, v in value.items()]
+            items = [
+                f"{pad}{json.dumps(str(k), ensure_ascii=False)}: {dump(v, depth + 1)}"
+                for k, v in value.items()
+            ]
             return "{\n" + ",\n".join(items) + "\n" + "  " * depth + "}"
         return json.dumps(value, ensure_ascii=False)
 
@@ -308,7 +312,9 @@ def _load(root: Path) -> Router:
     try:
         size = manifest_path.stat().st_size
     except OSError:
-        raise _fail(root, f"no {MANIFEST}: not a mm-litellm router (train one with mm-litellm router train)") from None
+        raise _fail(
+            root, f"no {MANIFEST}: not a mm-litellm router (train one with mm-litellm router train)"
+        ) from None
     if size > _MAX_MANIFEST_BYTES:
         raise _fail(root, f"{MANIFEST} is {size} bytes: too large for a router manifest")
     try:
@@ -377,7 +383,9 @@ def _check_manifest(root: Path, manifest: Mapping[str, Any]) -> None:
         raise _fail(root, f"{MANIFEST}: features: {exc}") from None
     learner = manifest["learner"]
     if learner.get("kind") not in LEARNERS:
-        raise _fail(root, f"{MANIFEST}: unknown learner {learner.get('kind')!r}; known: {', '.join(LEARNERS)}")
+        raise _fail(
+            root, f"{MANIFEST}: unknown learner {learner.get('kind')!r}; known: {', '.join(LEARNERS)}"
+        )
     if learner["kind"] == "knn" and not (isinstance(learner.get("k"), int) and learner["k"] > 0):
         raise _fail(root, f"{MANIFEST}: a knn learner needs a positive integer 'k'")
     missing = [m for m in models if not isinstance(manifest["cost_model"].get(m), dict)]
@@ -391,7 +399,7 @@ def _check_manifest(root: Path, manifest: Mapping[str, Any]) -> None:
                 raise _fail(root, f"{MANIFEST}: cost_model.{m}.{key} must be a non-negative number")
 
 
-_REQUIRED = {
+_REQUIRED: dict[str, dict[str, Any]] = {
     "logistic": {"coef": np.floating, "intercept": np.floating},
     "knn": {
         "train_indptr": np.integer,
@@ -404,7 +412,7 @@ _REQUIRED = {
 
 def _check_arrays(root: Path, manifest: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> None:
     kind = manifest["learner"]["kind"]
-    required = {
+    required: dict[str, Any] = {
         "buckets": np.integer,
         "idf": np.floating,
         "shape_mean": np.floating,
@@ -431,7 +439,9 @@ def _check_arrays(root: Path, manifest: Mapping[str, Any], arrays: Mapping[str, 
             raise _fail(root, f"{WEIGHTS}: 'train_ids' must be increasing 64-bit digests")
         oof = arrays.get("train_oof")
         if oof is not None and (oof.shape != (len(ids), m) or not np.isfinite(oof).all()):
-            raise _fail(root, f"{WEIGHTS}: 'train_oof' must be finite, one row per train id and a column per model")
+            raise _fail(
+                root, f"{WEIGHTS}: 'train_oof' must be finite, one row per train id and a column per model"
+            )
     shape_n = len(SHAPE_FEATURES)
     if arrays["shape_mean"].shape != (shape_n,) or arrays["shape_scale"].shape != (shape_n,):
         raise _fail(root, f"{WEIGHTS}: shape scaling must have {shape_n} values")

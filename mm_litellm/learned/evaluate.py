@@ -15,7 +15,9 @@ from mm_litellm.policy.schema import Policy
 
 __all__ = ["auto_values", "is_learned_knob", "prime_out_of_fold", "trained_overlap"]
 
-_KNOB = re.compile(r"routes\.(?:\[(?P<b>[^\]]+)\]|(?P<n>[^.\[\]]+))\.learned\.(?P<knob>lambda|quality_target)")
+_KNOB = re.compile(
+    r"routes\.(?:\[(?P<b>[^\]]+)\]|(?P<n>[^.\[\]]+))\.learned\.(?P<knob>lambda|quality_target)"
+)
 
 
 def trained_overlap(policy: Policy, ids: Sequence[str]) -> list[str]:
@@ -54,7 +56,7 @@ def prime_out_of_fold(policy: Policy, features: Sequence[Any], hashed_ids: np.nd
         found = router.trained_ids[pos] == hashed_ids
         key = compiled.memo_key
         for i in np.flatnonzero(found):
-            feats = features[i]
+            feats = features[int(i)]
             if feats.memo is None:
                 feats.memo = {}
             feats.memo[key] = oof[pos[i]].astype(np.float64)

@@ -62,7 +62,9 @@ def artifact_path(policy: Policy, settings: LearnedSettings) -> Path:
 class LearnedRoute:
     """One learned route, compiled when the policy is loaded: its router, candidates and knobs."""
 
-    def __init__(self, name: str, policy: Policy, route: Route, router: Router, candidates: tuple[str, ...]) -> None:
+    def __init__(
+        self, name: str, policy: Policy, route: Route, router: Router, candidates: tuple[str, ...]
+    ) -> None:
         settings = route.learned
         assert settings is not None
         self.name = name
@@ -87,7 +89,7 @@ class LearnedRoute:
         q = memo.get(self.memo_key)
         if q is None:
             q = memo[self.memo_key] = self.router.predict(features.text)
-        return q[self.columns]  # type: ignore[no-any-return]
+        return np.asarray(q[self.columns])
 
     def costs(self, engine: Any, route: Route, features: RequestFeatures) -> np.ndarray:
         """Expected USD of one call of each candidate (inf where the policy has no price)."""
@@ -100,7 +102,7 @@ class LearnedRoute:
             expected = self._completion[i] or route.expected_output_tokens
             if features.max_tokens:
                 expected = min(expected, features.max_tokens)
-            cost = catalog[model].cost(tokens, int(round(expected)))
+            cost = catalog[model].cost(tokens, round(expected))
             out[i] = math.inf if cost is None else cost
         return out
 
@@ -126,18 +128,25 @@ def attach_routers(policy: Policy) -> Iterator[tuple[Loc, str]]:
         for i, model in enumerate(route.candidates):
             if settings.models.get(model, model) not in router.models:
                 problems = True
-                yield ("routes", name, "candidates", i), (
-                    f"'{model}' is not predicted by the router {router.path} (it predicts: {predicted}); "
-                    "retrain with --map, or map it under learned.models"
+                yield (
+                    ("routes", name, "candidates", i),
+                    (
+                        f"'{model}' is not predicted by the router {router.path} (it predicts: {predicted}); "
+                        "retrain with --map, or map it under learned.models"
+                    ),
                 )
         candidates = route.candidates or tuple(
             m for m in policy.models if settings.models.get(m, m) in router.models
         )
         if not candidates and not problems:
             problems = True
-            yield where, (
-                f"no model of the policy is predicted by the router {router.path} (it predicts: {predicted}); "
-                "list candidates and map them under learned.models, or retrain with --map POLICY_MODEL=..."
+            yield (
+                where,
+                (
+                    f"no model of the policy is predicted by the router {router.path} (it predicts: "
+                    f"{predicted}); list candidates and map them under learned.models, or retrain "
+                    "with --map POLICY_MODEL=..."
+                ),
             )
         if not problems:
             policy.routers[name] = LearnedRoute(name, policy, route, router, candidates)
@@ -147,8 +156,9 @@ def choose_learned(engine: Any, name: str, route: Route, features: RequestFeatur
     compiled: LearnedRoute | None = engine.policy.routers.get(name)
     if compiled is None:
         raise RoutingError(
-            name, "a learned route whose router is not loaded: build the policy with mm_litellm.load_policy "
-            "or parse_policy, which load it"
+            name,
+            "a learned route whose router is not loaded: build the policy with mm_litellm.load_policy "
+            "or parse_policy, which load it",
         )
     q = compiled.predict(features)
     c = compiled.costs(engine, route, features)

@@ -16,11 +16,11 @@ features, standardised with the training prompts' mean and spread.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
-
 
 import numpy as np
 
@@ -232,7 +232,7 @@ class Featurizer:
         if self._unigrams:
             names += words
         if self._bigrams and len(words) > 1:
-            names += [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]
+            names += [f"{a} {b}" for a, b in itertools.pairwise(words)]
         for n in self._char_ns:
             names += [repr(data[i : i + n].decode("utf-8", "replace")) for i in range(len(data) - n + 1)]
         return list(zip(buckets, names, strict=True))

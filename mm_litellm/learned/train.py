@@ -119,7 +119,9 @@ def _tables(
             rows, split, seed=options.seed, test_fraction=options.test_fraction, resplit=options.resplit
         )
         if not chosen:
-            hint = "" if options.resplit else " (the rows carry their own split; --resplit assigns a seeded one)"
+            hint = (
+                "" if options.resplit else " (the rows carry their own split; --resplit assigns a seeded one)"
+            )
             raise EvaluationError(f"no rows in split '{split}' of {data}{hint}")
         out.append(
             build_table(
@@ -225,7 +227,9 @@ def _cv_knn(X: Any, S: np.ndarray, seed: int, n_sparse: int) -> dict[int, float]
     return out
 
 
-def _oof_logistic(X: Any, S: np.ndarray, distinct: Mapping[str, list[int]], C: float, seed: int, sparse: Any) -> np.ndarray:
+def _oof_logistic(
+    X: Any, S: np.ndarray, distinct: Mapping[str, list[int]], C: float, seed: int, sparse: Any
+) -> np.ndarray:
     """Out-of-fold predictions for every train row (3 folds over all of them)."""
     n = X.shape[0]
     out = np.zeros(S.shape)
@@ -264,11 +268,9 @@ def _cost_models(table: OutcomeTable, tokens: np.ndarray) -> dict[str, CostModel
                 base, slope = 0.0, float((tokens @ y) / (tokens @ tokens))
         data_model = table.mapping[model]
         recorded = [
-            r.outcomes[data_model].completion_tokens
-            for r in table.rows
-            if r.outcomes[data_model].completion_tokens is not None
+            tokens_ for r in table.rows if (tokens_ := r.outcomes[data_model].completion_tokens) is not None
         ]
-        completion = float(np.mean(recorded)) if recorded else None
+        completion = float(sum(recorded)) / len(recorded) if recorded else None
         out[model] = CostModel(base, slope, completion)
     return out
 
@@ -319,8 +321,7 @@ def _terms(
         j = list(models).index(model)
         out["top_terms"][model] = {
             direction: {
-                str(wanted[int(vocab.buckets[i])]): round(float(sparse[i, j]), 4)
-                for i in reversed(idx[::-1])
+                str(wanted[int(vocab.buckets[i])]): round(float(sparse[i, j]), 4) for i in reversed(idx[::-1])
             }
             for direction, idx in (("raise", pos), ("lower", neg))
         }
@@ -329,7 +330,9 @@ def _terms(
         out[f"gap_vs_{reference}"] = {
             model: {
                 direction: {
-                    str(wanted[int(vocab.buckets[i])]): round(float(sparse[i, best_column] - sparse[i, models.index(model)]), 4)
+                    str(wanted[int(vocab.buckets[i])]): round(
+                        float(sparse[i, best_column] - sparse[i, models.index(model)]), 4
+                    )
                     for i in idx
                 }
                 for direction, idx in ((f"favour {reference}", pos), (f"favour {model}", neg))
@@ -339,7 +342,9 @@ def _terms(
     return out
 
 
-def _predict_table(router: Router, table: OutcomeTable, texts: Sequence[str], tokens: np.ndarray) -> tuple[np.ndarray, ...]:
+def _predict_table(
+    router: Router, table: OutcomeTable, texts: Sequence[str], tokens: np.ndarray
+) -> tuple[np.ndarray, ...]:
     models = list(table.models)
     cols = [router.column(m) for m in models]
     Q = router.predict_many(texts)[:, cols]
@@ -349,13 +354,23 @@ def _predict_table(router: Router, table: OutcomeTable, texts: Sequence[str], to
     return Q, C_hat, S, C
 
 
-def _curve(Q: np.ndarray, C_hat: np.ndarray, S: np.ndarray, C: np.ndarray, lambdas: Sequence[float]) -> list[tuple[float, float, float]]:
+def _curve(
+    Q: np.ndarray, C_hat: np.ndarray, S: np.ndarray, C: np.ndarray, lambdas: Sequence[float]
+) -> list[tuple[float, float, float]]:
     rows = np.arange(len(S))
     points = []
     for lam in lambdas:
         pick = choose_many(Q, C_hat, lam, None)
         points.append((float(C[rows, pick].mean() * 1000), float(S[rows, pick].mean()), float(lam)))
     return points
+
+
+def _best_quality(points: Sequence[tuple[float, float, float]]) -> tuple[float, float, float]:
+    return max(points, key=lambda p: (p[1], -p[0]))
+
+
+def _lowest_cost(points: Sequence[tuple[float, float, float]]) -> tuple[float, float, float]:
+    return min(points, key=lambda p: (p[0], -p[1]))
 
 
 def heldout_report(
@@ -379,8 +394,13 @@ def heldout_report(
     singles = [(float(C[:, j].mean() * 1000), float(S[:, j].mean())) for j in range(len(models))]
 
     def point(c: float, q: float, lam: float) -> dict[str, Any]:
-        return {"lambda": lam, "quality": q, "cost_per_1k": c, "quality_vs_strongest": q / qs if qs else None,
-                "cost_vs_strongest": c / cs if cs else None}
+        return {
+            "lambda": lam,
+            "quality": q,
+            "cost_per_1k": c,
+            "quality_vs_strongest": q / qs if qs else None,
+            "cost_vs_strongest": c / cs if cs else None,
+        }
 
     def best(limit: float) -> dict[str, Any] | None:
         ok = [p for p in points if p[0] <= limit + 1e-12]
@@ -393,7 +413,9 @@ def heldout_report(
         "aiq": aiq([(c, q) for c, q, _ in points], cw, cs),
         "aiq_random": aiq([(cw, base.cheapest.quality), (cs, qs)], cw, cs),
         "aiq_single_models": aiq(singles, cw, cs),
-        "aiq_oracle": aiq([(cw, base.cheapest.quality), (base.oracle.cost_per_1k, base.oracle.quality)], cw, cs),
+        "aiq_oracle": aiq(
+            [(cw, base.cheapest.quality), (base.oracle.cost_per_1k, base.oracle.quality)], cw, cs
+        ),
         "always_cheapest": {"model": base.cheapest_model, **base.cheapest.as_dict()},
         "always_strongest": {"model": base.strongest_model, **base.strongest.as_dict()},
         "oracle": base.oracle.as_dict(),
@@ -412,20 +434,27 @@ def heldout_report(
         grid = lambda_grid(tQ, tC_hat, 80)
         train_points = _curve(tQ, tC_hat, tS, tC, grid)
         fitted: dict[str, Any] = {}
-        for label, ok, pick in (
-            ("cost <= 50%", lambda p: p[0] <= 0.5 * strong_c, lambda ps: max(ps, key=lambda p: (p[1], -p[0]))),
-            ("cost <= 45%", lambda p: p[0] <= 0.45 * strong_c, lambda ps: max(ps, key=lambda p: (p[1], -p[0]))),
-            ("quality >= 95%", lambda p: p[1] >= 0.95 * strong_q, lambda ps: min(ps, key=lambda p: (p[0], -p[1]))),
-        ):
-            eligible = [p for p in train_points if ok(p)]
-            if eligible:
-                lam = pick(eligible)[2]
-                fitted[label] = point(*_curve(Q, C_hat, S, C, [lam])[0])
+        targets: list[tuple[str, bool, float]] = [
+            ("cost <= 50%", True, 0.5 * strong_c),
+            ("cost <= 45%", True, 0.45 * strong_c),
+            ("quality >= 95%", False, 0.95 * strong_q),
+        ]
+        for label, by_cost, limit in targets:
+            if by_cost:
+                eligible = [p for p in train_points if p[0] <= limit]
+                chosen = _best_quality(eligible) if eligible else None
+            else:
+                eligible = [p for p in train_points if p[1] >= limit]
+                chosen = _lowest_cost(eligible) if eligible else None
+            if chosen is not None:
+                fitted[label] = point(*_curve(Q, C_hat, S, C, [chosen[2]])[0])
         report["fitted_on_train"] = fitted
     return report
 
 
-def train_router(data: str | Sequence[str], out: str | Path, options: TrainOptions | None = None) -> TrainResult:
+def train_router(
+    data: str | Sequence[str], out: str | Path, options: TrainOptions | None = None
+) -> TrainResult:
     """Fit, write the artifact to ``out``, reload it and report its held-out figures."""
     sparse = _require_sklearn()
     options = options or TrainOptions()
@@ -504,22 +533,34 @@ def train_router(data: str | Sequence[str], out: str | Path, options: TrainOptio
             "files": [{"path": str(f), "sha256": _file_sha(str(f))} for f in files],
             "mapping": mapping,
             "prices": prices_path,
-            "split": {"seed": options.seed, "test_fraction": options.test_fraction, "resplit": options.resplit},
+            "split": {
+                "seed": options.seed,
+                "test_fraction": options.test_fraction,
+                "resplit": options.resplit,
+            },
             "train_rows": len(train),
             "test_rows": len(test),
             "rows_dropped": {"train": dict(train.dropped), "test": dict(test.dropped)},
-            "train_ids_sha256": hashlib.sha256("\n".join(sorted(r.id for r in train.rows)).encode()).hexdigest(),
+            "train_ids_sha256": hashlib.sha256(
+                "\n".join(sorted(r.id for r in train.rows)).encode()
+            ).hexdigest(),
         },
         "input": "the last user message (as the task classifier reads it); no labels or metadata",
         "out_of_fold": "train_oof: 3-fold out-of-fold predictions for the train rows (train_ids), so "
         "that an evaluation or calibration on the train split sees predictions made without each row",
     }
     path = save_router(
-        out, models=models, vocabulary=vocab, learner=learner, arrays=arrays, cost_model=cost, info=info,
+        out,
+        models=models,
+        vocabulary=vocab,
+        learner=learner,
+        arrays=arrays,
+        cost_model=cost,
+        info=info,
         terms=terms,
     )
     router = load_router(path)
-    report = {
+    report: dict[str, Any] = {
         "artifact": str(path),
         "models": models,
         "mapping": mapping,
@@ -529,9 +570,13 @@ def train_router(data: str | Sequence[str], out: str | Path, options: TrainOptio
         "test_rows": len(test),
         "cost_model": {m: c.as_dict() for m, c in cost.items()},
         "test": heldout_report(
-            router, test, test_texts, test_tokens, train=_train_view(router, train, tokens, arrays["train_oof"], order)
+            router,
+            test,
+            test_texts,
+            test_tokens,
+            train=_train_view(router, train, tokens, arrays["train_oof"], order),
         ),
-        "seconds": {"fit": round(fitted, 2)},
+        "seconds": {"fit": round(fitted, 2), "total": 0.0},
     }
     report["seconds"]["total"] = round(time.perf_counter() - started, 2)
     _write_metrics(path, report)

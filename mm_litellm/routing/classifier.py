@@ -10,21 +10,22 @@ Most patterns cannot match unless a literal word of theirs is in the text (``\be
 once, and a pattern runs only when one of them occurs in the lower-cased text (a substring search,
 far cheaper than a case-insensitive regular expression over the whole text). The answer is the
 one the patterns give: the literal test only skips patterns that cannot match. Texts holding one
-of the four non-ASCII characters that case-insensitive matching folds to ASCII letters (``İ ı ſ K``)
-take the plain path.
+of the four non-ASCII characters that case-insensitive matching folds to ASCII
+letters (U+0130, U+0131, U+017F, U+212A) take the plain path.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 try:  # the regular-expression parser (private, stable since 3.11); without it nothing is gated
-    from re import _constants as _sre
-    from re import _parser as _sre_parse
+    _sre: Any = importlib.import_module("re._constants")
+    _sre_parse: Any = importlib.import_module("re._parser")
 except ImportError:  # pragma: no cover
-    _sre = _sre_parse = None  # type: ignore[assignment]
+    _sre = _sre_parse = None
 
 from mm_litellm.policy.routing import DEFAULT_TASK_PATTERNS, DEFAULT_TIER_PATTERNS, ClassifierSettings
 from mm_litellm.policy.types import TIERS
@@ -49,7 +50,7 @@ def required_literals(pattern: str) -> frozenset[str] | None:
         return None
     try:
         parsed = _sre_parse.parse(pattern, re.IGNORECASE)
-    except Exception:  # noqa: BLE001 - an unparsable pattern is simply not gated
+    except Exception:
         return None
     return _required(list(parsed))
 
@@ -60,7 +61,7 @@ def prefix_literals(pattern: str) -> frozenset[str] | None:
         return None
     try:
         parsed = _sre_parse.parse(pattern, re.IGNORECASE)
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
     found = _prefix(list(parsed))
     return _better(None, found)
@@ -249,8 +250,8 @@ class Classifier:
         scanned = self.window(text)
         return {
             "scanned_chars": len(scanned),
-            "task_matches": {n: m.group(0) for n, rx in self._tasks if (m := rx.search(scanned))},
-            "tier_matches": {n: m.group(0) for n, rx in self._tiers if (m := rx.search(scanned))},
+            "task_matches": {n: m.group(0) for n, rx in self._tasks if rx and (m := rx.search(scanned))},
+            "tier_matches": {n: m.group(0) for n, rx in self._tiers if rx and (m := rx.search(scanned))},
         }
 
 

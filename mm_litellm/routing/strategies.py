@@ -8,8 +8,8 @@ catalog entry (the learned router reads the prompt) registers a chooser in :data
 
 from __future__ import annotations
 
-import math
 import importlib
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any

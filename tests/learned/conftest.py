@@ -16,10 +16,33 @@ from typing import Any
 
 import pytest
 
-FILLER = (
-    "please answer the question about history science cooking travel music sport weather "
-    "garden city river mountain book film art code language market animal planet ocean"
-).split()
+FILLER = [
+    "please",
+    "answer",
+    "the",
+    "question",
+    "about",
+    "history",
+    "science",
+    "cooking",
+    "travel",
+    "music",
+    "sport",
+    "weather",
+    "garden",
+    "city",
+    "river",
+    "mountain",
+    "book",
+    "film",
+    "art",
+    "code",
+    "language",
+    "market",
+    "animal",
+    "planet",
+    "ocean",
+]
 COSTS = {"weak-model": 0.001, "mid-model": 0.004, "strong-model": 0.010}
 
 
@@ -60,9 +83,18 @@ MAPPING = {"weak": "weak-model", "mid": "mid-model", "strong": "strong-model"}
 POLICY = """
 version: 1
 models:
-  weak: {litellm_params: {model: openai/weak-model}, tier: basic, pricing: {input_per_mtok: 1, output_per_mtok: 1}}
-  mid: {litellm_params: {model: openai/mid-model}, tier: intermediate, pricing: {input_per_mtok: 4, output_per_mtok: 4}}
-  strong: {litellm_params: {model: openai/strong-model}, tier: expert, pricing: {input_per_mtok: 10, output_per_mtok: 10}}
+  weak:
+    litellm_params: {model: openai/weak-model}
+    tier: basic
+    pricing: {input_per_mtok: 1, output_per_mtok: 1}
+  mid:
+    litellm_params: {model: openai/mid-model}
+    tier: intermediate
+    pricing: {input_per_mtok: 4, output_per_mtok: 4}
+  strong:
+    litellm_params: {model: openai/strong-model}
+    tier: expert
+    pricing: {input_per_mtok: 10, output_per_mtok: 10}
 routes:
   smart:
     strategy: learned

@@ -38,7 +38,9 @@ def test_round_trip_gives_the_same_predictions(trained: dict[str, Any], copy: Pa
     assert files == ["manifest.json", "vocabulary.json", "weights.npz"]
     manifest = _manifest(copy)
     assert manifest["format"] == "mm-litellm-router" and manifest["format_version"] == 1
-    assert {"models", "features", "learner", "cost_model", "data", "metrics", "files", "arrays"} <= set(manifest)
+    assert {"models", "features", "learner", "cost_model", "data", "metrics", "files", "arrays"} <= set(
+        manifest
+    )
 
 
 def test_loading_needs_numpy_only_and_never_unpickles(copy: Path) -> None:
@@ -63,13 +65,13 @@ def test_missing_directory_or_manifest(tmp_path: Path) -> None:
     with pytest.raises(ArtifactError, match="no such directory"):
         load_router(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(ArtifactError, match="no manifest.json: not a mm-litellm router"):
+    with pytest.raises(ArtifactError, match=r"no manifest\.json: not a mm-litellm router"):
         load_router(tmp_path / "empty")
 
 
 def test_foreign_manifest_is_refused(copy: Path) -> None:
     _write_manifest(copy, {"format": "something-else", "weights": "x"})
-    with pytest.raises(ArtifactError, match="format 'something-else'.*foreign"):
+    with pytest.raises(ArtifactError, match=r"format 'something-else'.*foreign"):
         load_router(copy)
     (copy / "manifest.json").write_text("[1, 2")
     with pytest.raises(ArtifactError, match="not valid JSON"):
@@ -94,7 +96,7 @@ def test_changed_weights_are_refused_by_checksum(copy: Path) -> None:
 
 def test_truncated_weights_are_refused(copy: Path) -> None:
     (copy / "weights.npz").write_bytes((copy / "weights.npz").read_bytes()[:100])
-    with pytest.raises(ArtifactError, match="SHA-256|cannot be read"):
+    with pytest.raises(ArtifactError, match=r"SHA-256|cannot be read"):
         load_router(copy)
 
 

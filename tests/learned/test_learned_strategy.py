@@ -56,8 +56,15 @@ def test_route_sends_each_prompt_where_the_word_says(policy_dir: Path) -> None:
 
 def test_rules_still_go_first(policy_dir: Path) -> None:
     engine = RoutingEngine(load_policy(write(policy_dir)))
-    image = [{"role": "user", "content": [{"type": "text", "text": BASE},
-                                          {"type": "image_url", "image_url": {"url": "data:,"}}]}]
+    image = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": BASE},
+                {"type": "image_url", "image_url": {"url": "data:,"}},
+            ],
+        }
+    ]
     plan = engine.plan("smart", image)
     assert plan.target == "strong" and plan.rule == "vision"
 
@@ -90,7 +97,9 @@ def test_explain_shows_predictions_costs_and_margin(policy_dir: Path) -> None:
     assert all(c["expected_cost"] > 0 for c in data["candidates"])
 
 
-def test_replay_matches_the_oracle_with_no_provider_and_no_litellm(policy_dir: Path, trained: dict[str, Any]) -> None:
+def test_replay_matches_the_oracle_with_no_provider_and_no_litellm(
+    policy_dir: Path, trained: dict[str, Any]
+) -> None:
     code = (
         "import sys\n"
         "from mm_litellm import load_policy\n"
@@ -101,14 +110,21 @@ def test_replay_matches_the_oracle_with_no_provider_and_no_litellm(policy_dir: P
         "print(r['result']['quality'], r['result']['cost_per_1k'], r['baselines']['oracle']['quality'])\n"
         "assert 'litellm' not in sys.modules, 'LiteLLM imported'\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
     assert done.returncode == 0, done.stderr
     quality, cost, oracle = (float(v) for v in done.stdout.split())
     assert quality >= 0.95 * oracle and cost < 7.0  # always-strong costs $10 per 1k
 
 
-def test_evaluating_train_rows_uses_out_of_fold_predictions(policy_dir: Path, trained: dict[str, Any]) -> None:
+def test_evaluating_train_rows_uses_out_of_fold_predictions(
+    policy_dir: Path, trained: dict[str, Any]
+) -> None:
     policy = load_policy(write(policy_dir))
     ev = Evaluation.from_file(trained["data"], policy, EvalConfig(models=MAPPING), split="train")
     report = ev.report(policy)
@@ -130,26 +146,53 @@ def test_calibrate_fits_lambda_with_auto_values(policy_dir: Path, trained: dict[
 
     out = policy_dir / "out" / "calibrated.yaml"
     out.parent.mkdir()
-    code = main([
-        "policy", "calibrate", "--policy", str(write(policy_dir)), "--data", str(trained["data"]),
-        *[f"--map={k}={v}" for k, v in MAPPING.items()],
-        "--knob", "routes.smart.learned.lambda", "--values", "auto", "--target", "quality", "--min-quality", "0.95",
-        "--out", str(out),
-    ])
+    code = main(
+        [
+            "policy",
+            "calibrate",
+            "--policy",
+            str(write(policy_dir)),
+            "--data",
+            str(trained["data"]),
+            *[f"--map={k}={v}" for k, v in MAPPING.items()],
+            "--knob",
+            "routes.smart.learned.lambda",
+            "--values",
+            "auto",
+            "--target",
+            "quality",
+            "--min-quality",
+            "0.95",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     calibrated = load_policy(out)  # its artifact path was rewritten relative to the new file
     assert calibrated.routes["smart"].learned.artifact == "../router"
     assert calibrated.routes["smart"].learned.cost_weight is not None
 
 
-def test_sweep_with_auto_values_traces_the_curve(policy_dir: Path, trained: dict[str, Any], capsys: Any) -> None:
+def test_sweep_with_auto_values_traces_the_curve(
+    policy_dir: Path, trained: dict[str, Any], capsys: Any
+) -> None:
     from mm_litellm.cli.main import main
 
-    code = main([
-        "policy", "evaluate", "--policy", str(write(policy_dir)), "--data", str(trained["data"]),
-        *[f"--map={k}={v}" for k, v in MAPPING.items()],
-        "--sweep", "routes.smart.learned.lambda", "--values", "auto",
-    ])
+    code = main(
+        [
+            "policy",
+            "evaluate",
+            "--policy",
+            str(write(policy_dir)),
+            "--data",
+            str(trained["data"]),
+            *[f"--map={k}={v}" for k, v in MAPPING.items()],
+            "--sweep",
+            "routes.smart.learned.lambda",
+            "--values",
+            "auto",
+        ]
+    )
     assert code == 0
     text = capsys.readouterr().out
     assert "AIQ" in text and "best mix of single models" in text
@@ -170,14 +213,18 @@ def test_settings_are_validated(policy_dir: Path, knob: str, extra: str, message
 
 def test_policy_problems_are_reported_with_their_line(policy_dir: Path, tmp_path: Path) -> None:
     text = policy_text().replace("artifact: router", "artifact: missing")
-    with pytest.raises(PolicyError, match=r"p.yaml:\d+ routes.smart.learned.artifact: router artifact .*no such"):
+    with pytest.raises(
+        PolicyError, match=r"p.yaml:\d+ routes.smart.learned.artifact: router artifact .*no such"
+    ):
         parse_policy(text, source=str(policy_dir / "p.yaml"), base_dir=policy_dir)
     text = policy_text().replace("candidates: [weak, mid, strong]", "candidates: [weak, nope]")
     with pytest.raises(PolicyError, match="unknown model 'nope'"):
         parse_policy(text, base_dir=policy_dir)
-    extra = policy_text().replace(
-        "models:\n", "models:\n  other: {litellm_params: {model: openai/other}}\n"
-    ).replace("candidates: [weak, mid, strong]", "candidates: [weak, other]")
+    extra = (
+        policy_text()
+        .replace("models:\n", "models:\n  other: {litellm_params: {model: openai/other}}\n")
+        .replace("candidates: [weak, mid, strong]", "candidates: [weak, other]")
+    )
     with pytest.raises(PolicyError, match="'other' is not predicted by the router"):
         parse_policy(extra, base_dir=policy_dir)
     missing = policy_text().replace("    learned: {artifact: router, lambda: 0.08}\n", "")
@@ -193,7 +240,10 @@ def test_models_can_be_mapped_to_the_routers_names(policy_dir: Path) -> None:
         policy_text()
         .replace("  weak:", "  cheap:")
         .replace("candidates: [weak, mid, strong]", "candidates: [cheap, mid, strong]")
-        .replace("learned: {artifact: router, lambda: 0.08}", "learned: {artifact: router, lambda: 0.08, models: {cheap: weak}}")
+        .replace(
+            "learned: {artifact: router, lambda: 0.08}",
+            "learned: {artifact: router, lambda: 0.08, models: {cheap: weak}}",
+        )
     )
     engine = RoutingEngine(parse_policy(text, base_dir=policy_dir))
     assert engine.plan("smart", chat(BASE)).target == "cheap"
@@ -221,9 +271,7 @@ def test_sdk_door_uses_the_learned_route(policy_dir: Path) -> None:
     import mm_litellm
 
     mm_litellm.configure(write(policy_dir))
-    response = mm_litellm.completion(
-        model="smart", messages=chat(ZEBRA), mock_response="ok"
-    )
+    response = mm_litellm.completion(model="smart", messages=chat(ZEBRA), mock_response="ok")
     assert mm_litellm.decision_of(response)["model"] == "strong"
 
 

@@ -23,7 +23,7 @@ def test_predictions_follow_the_deciding_word(trained: dict[str, Any]) -> None:
     assert zebra[w] < 0.3 and zebra[m] < 0.3 and zebra[s] > 0.7
     assert lion[w] < 0.3 and lion[m] > 0.7
     assert plain[w] > max(zebra[w], lion[w]) + 0.2 and plain[m] > zebra[m] + 0.2
-    assert np.all((0 <= zebra) & (zebra <= 1))
+    assert np.all((zebra >= 0) & (zebra <= 1))
 
 
 def test_heldout_report_reaches_the_oracle(trained: dict[str, Any]) -> None:
@@ -68,7 +68,9 @@ def test_knn_learner_is_an_option(trained: dict[str, Any], tmp_path: Any) -> Non
     from mm_litellm.learned.train import TrainOptions, train_router
     from tests.learned.conftest import MAPPING
 
-    result = train_router(str(trained["data"]), tmp_path / "knn", TrainOptions(mapping=MAPPING, learner="knn"))
+    result = train_router(
+        str(trained["data"]), tmp_path / "knn", TrainOptions(mapping=MAPPING, learner="knn")
+    )
     assert result.router.learner == "knn"
     assert result.report["test"]["aiq"] > result.report["test"]["aiq_single_models"] + 0.1
     z = result.router.predict(" ".join(FILLER[:12]).replace("answer", "zebra"))
