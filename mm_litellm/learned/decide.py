@@ -13,9 +13,11 @@ Ties go to the cheaper candidate.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
-__all__ = ["choose", "choose_many", "lambda_grid"]
+__all__ = ["choose", "choose_lists", "choose_many", "lambda_grid"]
 
 _TIE = 1e-12
 
@@ -44,6 +46,27 @@ def choose(
         return best, key, float("inf")
     second = float(np.partition(key, -2)[-2])
     return best, key, float(key[best] - second)
+
+
+def choose_lists(
+    q: list[float], c: list[float], lam: float | None, target: float | None
+) -> tuple[int, list[float], float]:
+    """:func:`choose` on plain lists (the per-request path: a few candidates, no numpy overhead).
+
+    The arithmetic is the same, operation for operation, so both give the same choice.
+    """
+    if target is not None:
+        cutoff = max(q) - target - 1e-12
+        key = [(-ci + _TIE * qi) if qi >= cutoff else -math.inf for qi, ci in zip(q, c, strict=True)]
+        best = max(range(len(key)), key=key.__getitem__)
+        return best, key, q[best] - cutoff
+    lam = lam or 0.0
+    key = [qi - lam * ci * 1000.0 - _TIE * ci for qi, ci in zip(q, c, strict=True)]
+    best = max(range(len(key)), key=key.__getitem__)
+    if len(key) < 2:
+        return best, key, math.inf
+    second = max(k for i, k in enumerate(key) if i != best)
+    return best, key, key[best] - second
 
 
 def choose_many(Q: np.ndarray, C: np.ndarray, lam: float | None, target: float | None) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 
 from mm_litellm.errors import RoutingError
 from mm_litellm.learned.artifact import ArtifactError, Router, load_router
-from mm_litellm.learned.decide import choose
+from mm_litellm.learned.decide import choose_lists
 from mm_litellm.policy.routing import LearnedSettings
 from mm_litellm.policy.schema import Policy, Route
 from mm_litellm.routing.features import RequestFeatures
@@ -160,11 +160,11 @@ def choose_learned(engine: Any, name: str, route: Route, features: RequestFeatur
             "a learned route whose router is not loaded: build the policy with mm_litellm.load_policy "
             "or parse_policy, which load it",
         )
-    q = compiled.predict(features)
-    c = compiled.costs(engine, route, features)
-    best, key, margin = choose(q, c, compiled.lam, compiled.target)
+    q = compiled.predict(features).tolist()
+    c = compiled.costs(engine, route, features).tolist()
+    best, key, margin = choose_lists(q, c, compiled.lam, compiled.target)
     names = compiled.candidates
-    order = np.argsort(-key, kind="stable")
+    order = sorted(range(len(key)), key=lambda i: -key[i])
     fallbacks = route.fallbacks or tuple(names[i] for i in order[1:3] if key[i] > -math.inf)
     runner = names[order[1]] if len(order) > 1 else None
     if compiled.target is None:
@@ -172,28 +172,30 @@ def choose_learned(engine: Any, name: str, route: Route, features: RequestFeatur
         against = f", utility margin {margin:.4f} over '{runner}'" if runner is not None else ""
     else:
         knob = f"quality_target {compiled.target:g}"
-        against = f", {margin:.4f} above the cut-off (best predicted {q.max():.3f})"
+        against = f", {margin:.4f} above the cut-off (best predicted {max(q):.3f})"
     why = (
         f"route '{name}' learned ({knob}): '{names[best]}' predicted quality {q[best]:.3f} "
         f"at an expected ${c[best] * 1000:.4f} per 1k{against}"
     )
-    candidates = tuple(
-        LearnedCandidate(
-            model=m,
-            tier=compiled.tiers[i],
-            quality=float(q[i]),
-            est_cost=None if math.isinf(c[i]) else float(c[i]),
-            latency_ms=None,
-            latency_source="unknown",
-            key=float(key[i]),
-            note=_note(i, best, q, c, key) if explain else "",
+    candidates: tuple[Candidate, ...] = ()
+    if explain:  # the per-request path builds none: they are for explain output
+        candidates = tuple(
+            LearnedCandidate(
+                model=m,
+                tier=compiled.tiers[i],
+                quality=q[i],
+                est_cost=None if math.isinf(c[i]) else c[i],
+                latency_ms=None,
+                latency_source="unknown",
+                key=key[i],
+                note=_note(i, best, q, c, key),
+            )
+            for i, m in enumerate(names)
         )
-        for i, m in enumerate(names)
-    )
     return names[best], why, fallbacks, candidates
 
 
-def _note(i: int, best: int, q: np.ndarray, c: np.ndarray, key: np.ndarray) -> str:
+def _note(i: int, best: int, q: list[float], c: list[float], key: list[float]) -> str:
     if i == best:
         verdict = "chosen"
     elif math.isinf(key[i]):

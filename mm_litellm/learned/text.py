@@ -285,7 +285,9 @@ class Vocabulary:
         ``values @ W[index] + shape @ W_shape`` without grouping them.
         """
         raw, shape = self.featurizer.features(text)
-        shape_vec = (shape - self.shape_mean) * self._shape_factor
+        shape -= self.shape_mean
+        shape *= self._shape_factor
+        shape_vec = shape
         index = self.table[raw]
         index = index[index >= 0]
         n = len(index)
@@ -298,7 +300,9 @@ class Vocabulary:
             np.not_equal(index[1:], index[:-1], out=first[1:])
             starts = np.flatnonzero(first)
             index = index[starts]
-            count = np.diff(starts, append=n).astype(np.float32)
+            count = np.empty(len(starts), dtype=np.float32)
+            count[:-1] = starts[1:] - starts[:-1]
+            count[-1] = n - starts[-1]
             value = (1.0 + np.log(count)) * self.idf[index]
             energy = value * value
         else:  # many: count with one pass, keep the repeats (each carries a share of the value)

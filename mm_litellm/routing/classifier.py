@@ -87,6 +87,36 @@ def _prefix(items: list[Any]) -> frozenset[str] | None:
     return frozenset({"".join(run).lower()}) if run else None
 
 
+def _is_digit_class(items: list[Any]) -> bool:
+    """Whether ``items`` is one element matching only digits (``\\d``, ``[0-9]``)."""
+    if len(items) != 1 or items[0][0] is not _sre.IN:
+        return False
+    members = items[0][1]
+    return len(members) == 1 and (
+        members[0] == (_sre.CATEGORY, _sre.CATEGORY_DIGIT) or members[0] == (_sre.RANGE, (48, 57))
+    )
+
+
+def digit_start(pattern: str) -> bool | None:
+    """True when every match of ``pattern`` starts with a digit; False when it merely contains one;
+    None when it need not contain any (then a text without digits cannot be skipped)."""
+    if _sre_parse is None:
+        return None
+    try:
+        items = list(_sre_parse.parse(pattern, re.IGNORECASE))
+    except Exception:
+        return None
+    first = True
+    for op, av in items:
+        if op is _sre.AT and first:
+            continue
+        body = list(av[2]) if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and av[0] >= 1 else [(op, av)]
+        if _is_digit_class(body):
+            return first
+        first = False
+    return None
+
+
 def _better(a: frozenset[str] | None, b: frozenset[str] | None) -> frozenset[str] | None:
     if b is None or any(len(x) < _MIN_GATE or not x.isascii() for x in b):
         return a
@@ -134,12 +164,13 @@ class _Patterns:
     for the texts gated (the one character it lengthens, U+0130, is among those that are not).
     """
 
-    __slots__ = ("always", "anchored", "combined", "gated")
+    __slots__ = ("always", "anchored", "combined", "digits", "gated")
 
     def __init__(self, patterns: Sequence[str]) -> None:
         self.combined = _combine(patterns)
         anchored: list[tuple[tuple[str, ...], re.Pattern[str]]] = []
         gated: list[tuple[tuple[str, ...], re.Pattern[str]]] = []
+        digits: list[tuple[bool, re.Pattern[str]]] = []
         free: list[str] = []
         for pattern in patterns:
             start = prefix_literals(pattern)
@@ -147,13 +178,18 @@ class _Patterns:
                 anchored.append((tuple(sorted(start)), re.compile(pattern, re.IGNORECASE)))
                 continue
             gate = required_literals(pattern)
-            if gate is None:
-                free.append(pattern)
-            else:
+            if gate is not None:
                 gated.append((tuple(sorted(gate)), re.compile(pattern, re.IGNORECASE)))
+                continue
+            digit = digit_start(pattern)
+            if digit is not None:
+                digits.append((digit, re.compile(pattern, re.IGNORECASE)))
+            else:
+                free.append(pattern)
         self.always = _combine(free)
         self.anchored = tuple(anchored)
         self.gated = tuple(gated)
+        self.digits = tuple(digits)
 
     def search(self, text: str, lowered: str | None) -> bool:
         """Whether a pattern matches ``text`` (``lowered``: its lower-case form, None: no gating)."""
@@ -172,6 +208,17 @@ class _Patterns:
                     if rx.search(text) is not None:
                         return True
                     break
+        if self.digits:
+            if lowered.isascii():  # \\d matches other scripts' digits too: ASCII texts only
+                first = min((at for d in "0123456789" if (at := lowered.find(d)) >= 0), default=-1)
+                if first >= 0:
+                    for starts, rx in self.digits:
+                        if rx.search(text, first if starts else 0) is not None:
+                            return True
+            else:
+                for _starts, rx in self.digits:
+                    if rx.search(text) is not None:
+                        return True
         return self.always is not None and self.always.search(text) is not None
 
 

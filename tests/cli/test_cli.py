@@ -74,7 +74,7 @@ def test_run_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as info:
         main(["run", "hi", "--policy", str(EXAMPLE_POLICY), "--route", "nope", "--mock"])
     assert info.value.code == 1
-    assert capsys.readouterr().err.strip() == "mm-litellm: unknown route 'nope'; known: auto, cheap, best, fast, balanced, careful"
+    assert capsys.readouterr().err.strip() == "mm-litellm: unknown route 'nope'; known: auto, cheap, best, fast, balanced, careful, smart"
     with pytest.raises(SystemExit):
         main(["run", "hi", "--policy", str(EXAMPLE_POLICY), "--meta", "novalue", "--mock"])
     assert "--meta expects KEY=VALUE, got 'novalue'" in capsys.readouterr().err
