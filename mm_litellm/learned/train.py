@@ -50,7 +50,10 @@ C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 K_GRID = (10, 20, 50, 100)
 CV_ROWS = 3000
 """Cross-validation (choosing C or k) uses at most this many train rows (a seeded sample)."""
-_CV_NOTE = f"3-fold cross-validation on at most {CV_ROWS} train rows (seeded), Brier score"
+_CV_NOTE = (
+    f"3-fold cross-validation on at most {CV_ROWS} train rows (seeded), Brier score [mean, standard "
+    "error]; the simplest setting within one standard error of the best"
+)
 
 
 def _require_sklearn() -> Any:
@@ -197,34 +200,43 @@ def _folds(n: int, seed: int, k: int = 3) -> tuple[np.ndarray, list[np.ndarray]]
     return rows, [order[i::k] for i in range(k)]
 
 
-def _cv_logistic(X: Any, S: np.ndarray, columns: Sequence[int], seed: int, sparse: Any) -> dict[float, float]:
-    """Mean Brier score per C over 3 folds (all columns)."""
+def _cv_logistic(
+    X: Any, S: np.ndarray, columns: Sequence[int], seed: int, sparse: Any
+) -> dict[float, tuple[float, float]]:
+    """Per C: (mean Brier score over 3 folds and the given columns, its standard error)."""
     rows, folds = _folds(X.shape[0], seed)
     X, S = X[rows], S[rows]
     out = {}
     for C in C_GRID:
-        err = 0.0
+        errors = np.zeros(X.shape[0])
         for f in folds:
             train = np.setdiff1d(np.arange(X.shape[0]), f)
             for j in columns:
                 coef, b = _fit_logistic(X[train], S[train, j], C, sparse)
-                err += float(((_predict_logistic(X[f], coef, np.array(b)) - S[f, j]) ** 2).sum())
-        out[C] = err / (X.shape[0] * len(columns))
+                errors[f] += (_predict_logistic(X[f], coef, np.array(b)) - S[f, j]) ** 2 / len(columns)
+        out[C] = (float(errors.mean()), float(errors.std() / np.sqrt(len(errors))))
     return out
 
 
-def _cv_knn(X: Any, S: np.ndarray, seed: int, n_sparse: int) -> dict[int, float]:
+def _cv_knn(X: Any, S: np.ndarray, seed: int, n_sparse: int) -> dict[int, tuple[float, float]]:
     rows, folds = _folds(X.shape[0], seed)
     X, S = X[rows], S[rows]
     out = {}
     for k in K_GRID:
-        err = 0.0
+        errors = np.zeros(X.shape[0])
         for f in folds:
             train = np.setdiff1d(np.arange(X.shape[0]), f)
-            P = _knn_predict(X[f], X[train], S[train], k, n_sparse)
-            err += float(((P - S[f]) ** 2).sum())
-        out[k] = err / S.size
+            errors[f] = ((_knn_predict(X[f], X[train], S[train], k, n_sparse) - S[f]) ** 2).mean(axis=1)
+        out[k] = (float(errors.mean()), float(errors.std() / np.sqrt(len(errors))))
     return out
+
+
+def _one_standard_error(scores: Mapping[Any, tuple[float, float]], simplest: Sequence[Any]) -> Any:
+    """The simplest setting whose error is within one standard error of the best (a common rule
+    against fitting the noise of a small train split); ``simplest`` lists settings simplest first."""
+    best = min(scores, key=lambda v: scores[v][0])
+    limit = scores[best][0] + scores[best][1]
+    return next(v for v in simplest if scores[v][0] <= limit)
 
 
 def _oof_logistic(
@@ -489,7 +501,7 @@ def train_router(
         C = options.C
         if C is None:
             scores = _cv_logistic(X, S, columns, options.seed, sparse)
-            C = min(scores, key=lambda c: scores[c])
+            C = _one_standard_error(scores, sorted(scores))  # smallest C: the most regularised
             selection = {"by": _CV_NOTE, "scores": scores}
         coef = np.zeros((vocab.n_features, len(models)))
         intercept = np.zeros(len(models))
@@ -505,7 +517,7 @@ def train_router(
         k = options.k
         if k is None:
             scores_k = _cv_knn(X, S, options.seed, vocab.n_sparse)
-            k = min(scores_k, key=lambda v: scores_k[v])
+            k = _one_standard_error(scores_k, sorted(scores_k, reverse=True))  # largest k: the smoothest
             selection = {"by": _CV_NOTE, "scores": scores_k}
         Xs = X[:, : vocab.n_sparse].tocsr()
         learner["k"] = int(k)
