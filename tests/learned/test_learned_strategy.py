@@ -296,3 +296,21 @@ def test_copying_a_policy_elsewhere_keeps_its_relative_artifact(policy_dir: Path
     shutil.copytree(policy_dir, moved)
     policy = load_policy(write(moved))
     assert policy.routers["smart"].router.path == (moved / "router").resolve()
+
+
+def test_router_door_uses_the_learned_route(policy_dir: Path) -> None:
+    import asyncio
+
+    from mm_litellm.integrations.router_hook import routed_router
+
+    text = policy_text().replace("model: openai/strong-model}", "model: openai/strong-model, api_key: k, "
+                                 "mock_response: from-strong}")
+    text = text.replace("openai/weak-model}", "openai/weak-model, api_key: k, mock_response: w}")
+    text = text.replace("model: openai/mid-model}", "model: openai/mid-model, api_key: k, mock_response: m}")
+    router = routed_router(parse_policy(text, base_dir=policy_dir))
+
+    async def run() -> str:
+        response = await router.acompletion(model="smart", messages=chat(ZEBRA))
+        return str(response.choices[0].message.content)
+
+    assert asyncio.run(run()) == "from-strong"
