@@ -144,6 +144,16 @@ def _data_options(p: argparse.ArgumentParser) -> None:
         "--split", choices=("test", "train", "all"), default="test", help="rows to report on (default test)"
     )
     p.add_argument("--resplit", action="store_true", help="ignore the rows' own split; assign a seeded one")
+    p.add_argument(
+        "--dedupe",
+        action="store_true",
+        help="keep the first row of each duplicated id (default: refuse the file)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at a row the route cannot serve (default: count it as a failed request, reported)",
+    )
     p.add_argument("--seed", type=int, help="split and bootstrap seed (default: eval config, else 0)")
     p.add_argument("--test-fraction", type=float, help="share of unsplit rows assigned to test (default 0.3)")
     p.add_argument(
@@ -194,6 +204,10 @@ def _config(args: argparse.Namespace) -> Any:
         update["metadata_labels"] = (*config.metadata_labels, *args.meta_label)
     if args.default_completion_tokens is not None:
         update["default_completion_tokens"] = args.default_completion_tokens
+    if args.resplit:
+        update["resplit"] = True
+    if args.strict:
+        update["strict"] = True
     return config.model_copy(update=update)
 
 
@@ -240,8 +254,9 @@ def handle_evaluate(args: argparse.Namespace) -> int:
         fail("--sweep and --values go together")
     if args.plot and not args.sweep:
         fail("--plot draws a curve: give --sweep PATH --values LIST")
+    config = _config(args)
     evaluation = Evaluation.from_file(
-        args.data, policy, _config(args), split=args.split, resplit=args.resplit
+        args.data, policy, config, split=args.split, resplit=config.resplit, dedupe=args.dedupe
     )
     if args.sweep is None:
         report = evaluation.report(policy)
@@ -273,7 +288,9 @@ def handle_diff(args: argparse.Namespace) -> int:
     if not 0 < args.confidence < 1 or args.samples < 10:
         fail("--confidence must be between 0 and 1 and --samples at least 10")
     config = _config(args)
-    evaluation = Evaluation.from_file(args.data, new, config, split=args.split, resplit=args.resplit)
+    evaluation = Evaluation.from_file(
+        args.data, new, config, split=args.split, resplit=config.resplit, dedupe=args.dedupe
+    )
     report = diff_policies(
         evaluation, old, new, samples=args.samples, seed=config.seed, confidence=args.confidence
     )
@@ -296,9 +313,9 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     policy, document = load_policy(path), read_document(path)
     config = _config(args)
     target = Target(args.target, args.min_quality if args.target == "quality" else args.max_cost)
-    rows = load_dataset(args.data)
-    train = Evaluation(rows, policy, config, split="train", resplit=args.resplit, data_source=args.data)
-    test = Evaluation(rows, policy, config, split="test", resplit=args.resplit, data_source=args.data)
+    rows = load_dataset(args.data, dedupe=args.dedupe)
+    train = Evaluation(rows, policy, config, split="train", resplit=config.resplit, data_source=args.data)
+    test = Evaluation(rows, policy, config, split="test", resplit=config.resplit, data_source=args.data)
     if args.knob:
         if not args.values:
             fail("--knob needs --values")

@@ -124,7 +124,7 @@ def _options(args: argparse.Namespace) -> Any:
         mapping=mapping,
         seed=args.seed if args.seed is not None else config.seed,
         test_fraction=test_fraction,
-        resplit=args.resplit,
+        resplit=args.resplit or config.resplit,
         prices=args.prices or config.prices,
         default_completion_tokens=(
             args.default_completion_tokens

@@ -165,6 +165,11 @@ def render_calibration(r: dict[str, Any]) -> str:
             f"({fit['groups']} groups, {fit['groups_left_to_default']} left to the default "
             f"'{fit['default']}')"
         )
+    if fit["method"] == "groups" and fit.get("assignment"):
+        items = list(fit["assignment"].items())
+        shown = ", ".join(f"{group} -> {model}" for group, model in items[:40])
+        more = f", ... ({len(items) - 40} more in --json)" if len(items) > 40 else ""
+        lines.append(f"  fitted choice per group: {shown}{more}")
     met = "met" if fit["met_on_train"] else "NOT met (closest configuration kept)"
     lines.append(f"target: {r['target']} on train: {met}\n\ntest split:")
     lines += _table(r["test"], "original policy", r["test"]["result"])

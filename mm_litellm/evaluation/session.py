@@ -98,14 +98,21 @@ class Evaluation:
             self.table.notes.append(
                 f"mapping entries for models this policy does not declare: {', '.join(skipped)}"
             )
-        self.replayer = Replayer(self.table, metadata_labels=config.metadata_labels)
+        duplicates = getattr(rows, "duplicates", 0)
+        if duplicates:
+            self.table.notes.append(
+                f"{duplicates} row(s) with an id seen before were left out (--dedupe kept the first)"
+            )
+        self.replayer = Replayer(self.table, metadata_labels=config.metadata_labels, strict=config.strict)
         self.baselines: Baselines = compute_baselines(self.table)
         self.load_seconds = time.perf_counter() - started
 
     @classmethod
-    def from_file(cls, data: str | Path, policy: Policy, config: EvalConfig, **kwargs: Any) -> Evaluation:
+    def from_file(
+        cls, data: str | Path, policy: Policy, config: EvalConfig, *, dedupe: bool = False, **kwargs: Any
+    ) -> Evaluation:
         started = time.perf_counter()
-        rows = load_dataset(data)
+        rows = load_dataset(data, dedupe=dedupe)
         evaluation = cls(rows, policy, config, data_source=str(data), **kwargs)
         evaluation.load_seconds = time.perf_counter() - started  # reading the file included
         return evaluation
@@ -141,6 +148,8 @@ class Evaluation:
             targets, costs, escalation = self._escalate(policy, targets, chains, costs)
             extra["escalation"] = escalation
         result = summarize(self.table, targets, rules, costs)
+        if decided.unserved:
+            extra["unserved"] = dict(decided.unserved)
         return Outcome(targets, rules, result, costs, extra or None)
 
     def _escalate(
@@ -202,6 +211,11 @@ class Evaluation:
         res = outcome.result
         header = self.header()
         header["notes"] = [*header["notes"], *self.learned_notes(policy)]
+        for why, n in ((outcome.replayed or {}).get("unserved") or {}).items():
+            header["notes"].append(
+                f"{n} row(s) the route cannot serve, counted as failed requests (quality 0, no cost; "
+                f"--strict stops instead): {why}"
+            )
         return {
             **header,
             "policy": policy.source,

@@ -33,3 +33,57 @@ def test_best_single_and_mix_at_a_cost() -> None:
     assert matched["best_single_within_cost"]["detail"] == "mid"
     assert matched["single_mix_matched_cost"]["quality"] == pytest.approx(0.8)
     assert "single_models" in b.as_dict()
+
+
+def test_duplicate_ids_are_counted_and_dedupe_keeps_the_first(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from mm_litellm.evaluation.dataset import load_dataset
+    from mm_litellm.evaluation.errors import EvaluationError
+
+    path = tmp_path / "dup.jsonl"
+    path.write_text(
+        '{"id": "a", "prompt": "first", "outcomes": {"m": {"score": 1}}}\n'
+        '{"id": "a", "prompt": "second", "outcomes": {"m": {"score": 0}}}\n'
+        '{"id": "b", "prompt": "p", "outcomes": {"m": {"score": 1}}}\n'
+    )
+    with pytest.raises(EvaluationError, match=r"(?s)duplicate id 'a' \(first on line 1\).*--dedupe"):
+        load_dataset(path)
+    rows = load_dataset(path, dedupe=True)
+    assert [r.prompt for r in rows] == ["first", "p"] and rows.duplicates == 1
+
+
+def test_rows_a_route_cannot_serve_are_counted_not_fatal(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from mm_litellm import parse_policy
+    from mm_litellm.evaluation import EvalConfig, Evaluation
+    from mm_litellm.evaluation.errors import EvaluationError
+
+    policy = parse_policy(
+        """
+version: 1
+models:
+  weak: {litellm_params: {model: openai/w}, tier: basic, pricing: {input_per_mtok: 1, output_per_mtok: 1}}
+  strong: {litellm_params: {model: openai/s}, tier: expert, pricing: {input_per_mtok: 9, output_per_mtok: 9}}
+routes:
+  auto:
+    rules: [{name: vip, when: {metadata.vip: true}, use: strong}]
+    strategy: cost_optimized
+    candidates: [weak]
+    require: {min_tier: expert}
+"""
+    )
+    rows = [
+        {"id": str(i), "prompt": "p", "metadata": {"vip": i % 2 == 0},
+         "outcomes": {"w": {"score": 0.5, "cost_usd": 0.001}, "s": {"score": 1, "cost_usd": 0.01}}}
+        for i in range(10)
+    ]
+    data = tmp_path / "d.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    config = EvalConfig(models={"weak": "w", "strong": "s"})
+    report = Evaluation.from_file(data, policy, config, split="all").report(policy, "auto")
+    assert report["result"]["share"]["(failed)"] == 0.5
+    assert report["result"]["quality"] == pytest.approx(0.5)
+    assert any("5 row(s) the route cannot serve" in n for n in report["notes"])
+    strict = config.model_copy(update={"strict": True})
+    with pytest.raises(EvaluationError, match="cannot serve"):
+        Evaluation.from_file(data, policy, strict, split="all").report(policy, "auto")
