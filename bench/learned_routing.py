@@ -13,7 +13,7 @@ that of the upper hull of all those points.
 
     python bench/learned_routing.py [--data ../shared/data/routing] [--only mmlu,gsm8k] [--json FILE]
 
-Takes about a minute and a half on a 2-core machine (most of it MMLU).
+Takes two to three minutes on a shared 2-core machine (most of it MMLU).
 """
 
 from __future__ import annotations
