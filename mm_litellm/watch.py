@@ -33,6 +33,15 @@ def _signature(path: Path) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
+def _artifacts(policy: Policy | None) -> tuple[Path, ...]:
+    """The files of the policy's learned routers: retraining one reloads the policy too."""
+    if policy is None or not policy.routers:
+        return ()
+    from mm_litellm.learned.artifact import artifact_files
+
+    return tuple(f for compiled in policy.routers.values() for f in artifact_files(compiled.router.path))
+
+
 class PolicyWatcher:
     """Reloads ``path`` into the process's runtime when it changes (see :func:`watch_policy`)."""
 
@@ -51,15 +60,20 @@ class PolicyWatcher:
         self.reloads = 0
         self.refusals = 0
         self._seen = _signature(self.path)
+        current = runtime.current()
+        self._watched = _artifacts(current.policy if current is not None else None)
+        self._seen_artifacts = tuple(_signature(f) for f in self._watched)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def check(self) -> bool:
         """Reload now if the file changed; True when a new policy was swapped in."""
         signature = _signature(self.path)
-        if signature is None or signature == self._seen:
+        artifacts = tuple(_signature(f) for f in self._watched)
+        if signature is None or (signature == self._seen and artifacts == self._seen_artifacts):
             return False
         self._seen = signature
+        self._seen_artifacts = artifacts
         try:
             policy = load_policy(self.path)
         except PolicyError as exc:
@@ -72,6 +86,8 @@ class PolicyWatcher:
             )
             return False
         runtime.configure(policy)
+        self._watched = _artifacts(policy)
+        self._seen_artifacts = tuple(_signature(f) for f in self._watched)
         self.reloads += 1
         log.info("policy.reloaded", path=str(self.path), routes=len(policy.routes), models=len(policy.models))
         if self.on_reload is not None:

@@ -40,7 +40,12 @@ def register_policy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentPar
     ev.add_argument(
         "--sweep", metavar="PATH", help="a numeric knob, e.g. routes.auto.rules[long].when.input_tokens.gt"
     )
-    ev.add_argument("--values", metavar="LIST", help="values for --sweep: 100,200,400 or START:STOP:COUNT")
+    ev.add_argument(
+        "--values",
+        metavar="LIST",
+        help="values for --sweep: 100,200,400 or START:STOP:COUNT; 'auto' for a learned route's lambda or "
+        "quality_target (from the router's predictions on these rows)",
+    )
     ev.add_argument("--plot", metavar="PNG", help="with --sweep: write the curve and baselines as a PNG")
     ev.set_defaults(handler=handle_evaluate)
 
@@ -85,7 +90,11 @@ def register_policy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentPar
     how.add_argument(
         "--by", metavar="FACT", help="a request fact to group by: task, tier, metadata.<key>, ..."
     )
-    cal.add_argument("--values", metavar="LIST", help="candidate values for --knob")
+    cal.add_argument(
+        "--values",
+        metavar="LIST",
+        help="candidate values for --knob; 'auto' for a learned route's lambda or quality_target",
+    )
     cal.add_argument(
         "--position",
         choices=("last", "first"),
@@ -135,6 +144,16 @@ def _data_options(p: argparse.ArgumentParser) -> None:
         "--split", choices=("test", "train", "all"), default="test", help="rows to report on (default test)"
     )
     p.add_argument("--resplit", action="store_true", help="ignore the rows' own split; assign a seeded one")
+    p.add_argument(
+        "--dedupe",
+        action="store_true",
+        help="keep the first row of each duplicated id (default: refuse the file)",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="stop at a row the route cannot serve (default: count it as a failed request, reported)",
+    )
     p.add_argument("--seed", type=int, help="split and bootstrap seed (default: eval config, else 0)")
     p.add_argument("--test-fraction", type=float, help="share of unsplit rows assigned to test (default 0.3)")
     p.add_argument(
@@ -185,7 +204,22 @@ def _config(args: argparse.Namespace) -> Any:
         update["metadata_labels"] = (*config.metadata_labels, *args.meta_label)
     if args.default_completion_tokens is not None:
         update["default_completion_tokens"] = args.default_completion_tokens
+    if args.resplit:
+        update["resplit"] = True
+    if args.strict:
+        update["strict"] = True
     return config.model_copy(update=update)
+
+
+def _values(evaluation: Any, policy: Any, knob: str, text: str) -> list[Any]:
+    """``--values``: a list, START:STOP:COUNT, or 'auto' (a learned route's knob, from its predictions)."""
+    from mm_litellm.evaluation.knobs import parse_values
+
+    if text.strip() == "auto":
+        from mm_litellm.learned.evaluate import auto_values
+
+        return auto_values(evaluation, policy, knob)
+    return parse_values(text)
 
 
 def _emit(args: argparse.Namespace, report: dict[str, Any], text: str) -> None:
@@ -209,7 +243,7 @@ def _guard(fn: Any) -> Any:
 
 @_guard
 def handle_evaluate(args: argparse.Namespace) -> int:
-    from mm_litellm.evaluation.knobs import parse_values, read_document
+    from mm_litellm.evaluation.knobs import read_document
     from mm_litellm.evaluation.report import render_curve, render_evaluation
     from mm_litellm.evaluation.session import Evaluation
     from mm_litellm.policy import load_policy
@@ -220,14 +254,16 @@ def handle_evaluate(args: argparse.Namespace) -> int:
         fail("--sweep and --values go together")
     if args.plot and not args.sweep:
         fail("--plot draws a curve: give --sweep PATH --values LIST")
+    config = _config(args)
     evaluation = Evaluation.from_file(
-        args.data, policy, _config(args), split=args.split, resplit=args.resplit
+        args.data, policy, config, split=args.split, resplit=config.resplit, dedupe=args.dedupe
     )
     if args.sweep is None:
         report = evaluation.report(policy)
         _emit(args, report, render_evaluation(report))
         return 0
-    report = evaluation.curve(read_document(path), path, args.sweep, parse_values(args.values))
+    values = _values(evaluation, policy, args.sweep, args.values)
+    report = evaluation.curve(read_document(path), path, args.sweep, values)
     if args.plot:
         from mm_litellm.evaluation.plot import plot_curve
 
@@ -252,7 +288,9 @@ def handle_diff(args: argparse.Namespace) -> int:
     if not 0 < args.confidence < 1 or args.samples < 10:
         fail("--confidence must be between 0 and 1 and --samples at least 10")
     config = _config(args)
-    evaluation = Evaluation.from_file(args.data, new, config, split=args.split, resplit=args.resplit)
+    evaluation = Evaluation.from_file(
+        args.data, new, config, split=args.split, resplit=config.resplit, dedupe=args.dedupe
+    )
     report = diff_policies(
         evaluation, old, new, samples=args.samples, seed=config.seed, confidence=args.confidence
     )
@@ -265,7 +303,7 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     from mm_litellm.evaluation.baselines import random_at_cost
     from mm_litellm.evaluation.calibrate import Target, calibrate_groups, calibrate_knob
     from mm_litellm.evaluation.dataset import load_dataset
-    from mm_litellm.evaluation.knobs import parse_values, policy_from_document, read_document
+    from mm_litellm.evaluation.knobs import policy_from_document, read_document, rebase_paths
     from mm_litellm.evaluation.report import render_calibration
     from mm_litellm.evaluation.session import Evaluation
     from mm_litellm.policy import load_policy
@@ -275,18 +313,20 @@ def handle_calibrate(args: argparse.Namespace) -> int:
     policy, document = load_policy(path), read_document(path)
     config = _config(args)
     target = Target(args.target, args.min_quality if args.target == "quality" else args.max_cost)
-    rows = load_dataset(args.data)
-    train = Evaluation(rows, policy, config, split="train", resplit=args.resplit, data_source=args.data)
-    test = Evaluation(rows, policy, config, split="test", resplit=args.resplit, data_source=args.data)
+    rows = load_dataset(args.data, dedupe=args.dedupe)
+    train = Evaluation(rows, policy, config, split="train", resplit=config.resplit, data_source=args.data)
+    test = Evaluation(rows, policy, config, split="test", resplit=config.resplit, data_source=args.data)
     if args.knob:
         if not args.values:
             fail("--knob needs --values")
-        new_doc, fit = calibrate_knob(train, document, path, args.knob, parse_values(args.values), target)
+        values = _values(train, policy, args.knob, args.values)
+        new_doc, fit = calibrate_knob(train, document, path, args.knob, values, target)
     else:
         new_doc, fit = calibrate_groups(
             train, document, policy, args.by, target, min_rows=args.min_rows, position=args.position
         )
-    calibrated = policy_from_document(new_doc, args.out)
+    calibrated = policy_from_document(new_doc, args.out, base_dir=Path(path).parent)
+    new_doc = rebase_paths(new_doc, Path(path).parent, Path(args.out).parent)
     before = test.report(policy)
     after = test.run(calibrated).result
     rel = test.relative(after.quality, after.cost_per_1k)

@@ -6,12 +6,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mm_litellm.cli import batch, ledger, models, policy_cmd, prompts, proxy, route, run, usage
+from mm_litellm.cli import batch, ledger, models, policy_cmd, prompts, proxy, route, router, run, usage
 from mm_litellm.cli.common import configure_logging
 
 __all__ = ["build_parser", "main"]
 
-VERBS = (run, route, batch, models, policy_cmd, prompts, usage, ledger, proxy)
+VERBS = (run, route, router, batch, models, policy_cmd, prompts, usage, ledger, proxy)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,8 @@ each one overridable on the command line::
     metadata_labels: [mmlu_domain]   # row labels the router may see as request metadata
     test_fraction: 0.3           # rows without a split: share assigned to test (seeded)
     seed: 0
+    resplit: false               # true: ignore the rows' own split (same as --resplit)
+    strict: false                # true: a row the route cannot serve stops the run (same as --strict)
 """
 
 from __future__ import annotations
@@ -39,6 +41,10 @@ class EvalConfig(BaseModel):
     metadata_labels: tuple[str, ...] = ()
     test_fraction: float = Field(default=0.3, gt=0, lt=1)
     seed: int = 0
+    resplit: bool = False
+    """Ignore the rows' own split and assign a seeded one (GSM8K's rows all say ``test``)."""
+    strict: bool = False
+    """Stop at a row the route cannot serve (default: count it as a failed request and go on)."""
 
 
 def load_eval_config(path: str | os.PathLike[str] | None) -> EvalConfig:

@@ -31,7 +31,7 @@ from typing import Any
 
 from mm_litellm.evaluation.errors import EvaluationError
 
-__all__ = ["Outcome", "OutcomeRow", "assign_split", "load_dataset", "row_to_json", "write_dataset"]
+__all__ = ["Outcome", "OutcomeRow", "Rows", "assign_split", "load_dataset", "row_to_json", "write_dataset"]
 
 SPLITS = ("train", "test")
 
@@ -74,19 +74,28 @@ def _open(path: Path, mode: str) -> Any:
     return path.open(mode, encoding="utf-8")
 
 
-def load_dataset(path: str | os.PathLike[str]) -> list[OutcomeRow]:
+class Rows(list[OutcomeRow]):
+    """The rows of a dataset, and how many duplicated ids ``dedupe`` left out."""
+
+    duplicates: int = 0
+
+
+def load_dataset(path: str | os.PathLike[str], *, dedupe: bool = False) -> Rows:
     """Read a JSONL (or ``.jsonl.gz``) outcome file; every bad line is reported with its number.
 
     Rows without outcomes (e.g. a labels-only file) are refused: there is nothing to evaluate.
+    A repeated id is a bad line too (ids seed the split), unless ``dedupe``: then the first row
+    of each id is kept and the others are counted in ``rows.duplicates``.
     """
     source = Path(path)
     try:
         handle = _open(source, "r")
     except OSError as exc:
         raise EvaluationError(f"{source}: cannot read the dataset: {exc.strerror}") from exc
-    rows: list[OutcomeRow] = []
+    rows = Rows()
     problems: list[str] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}
+    duplicates = 0
     with handle:
         try:
             for number, line in enumerate(handle, 1):
@@ -98,18 +107,29 @@ def load_dataset(path: str | os.PathLike[str]) -> list[OutcomeRow]:
                     problems.append(f"{source}:{number}: {exc}")
                     continue
                 if row.id in seen:
-                    problems.append(f"{source}:{number}: duplicate id '{row.id}'")
+                    duplicates += 1
+                    if not dedupe:
+                        problems.append(
+                            f"{source}:{number}: duplicate id '{row.id}' (first on line {seen[row.id]})"
+                        )
                     continue
-                seen.add(row.id)
+                seen[row.id] = number
                 rows.append(row)
         except (OSError, EOFError, UnicodeDecodeError) as exc:
             problems.append(f"{source}: unreadable ({exc})")
     if problems:
         shown = "\n".join(problems[:20])
         more = f"\n... and {len(problems) - 20} more" if len(problems) > 20 else ""
-        raise EvaluationError(f"{len(problems)} bad line(s) in the dataset:\n{shown}{more}")
+        hint = (
+            f"\n{duplicates} duplicate id(s): ids must be unique (they seed the split); --dedupe keeps "
+            "the first row of each"
+            if duplicates and not dedupe
+            else ""
+        )
+        raise EvaluationError(f"{len(problems)} bad line(s) in the dataset:\n{shown}{more}{hint}")
     if not rows:
         raise EvaluationError(f"{source}: no rows")
+    rows.duplicates = duplicates
     return rows
 
 

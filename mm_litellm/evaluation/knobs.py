@@ -27,7 +27,15 @@ from mm_litellm.evaluation.errors import EvaluationError
 from mm_litellm.policy.loader import parse_policy
 from mm_litellm.policy.schema import Policy
 
-__all__ = ["get_knob", "parse_path", "parse_values", "policy_from_document", "read_document", "set_knob"]
+__all__ = [
+    "get_knob",
+    "parse_path",
+    "parse_values",
+    "policy_from_document",
+    "read_document",
+    "rebase_paths",
+    "set_knob",
+]
 
 _TOKEN = re.compile(r"\[([^\]]+)\]|([^.\[\]]+)")
 
@@ -110,12 +118,35 @@ def read_document(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def policy_from_document(document: dict[str, Any], source: str) -> Policy:
-    """Validate a (changed) document with the policy loader."""
+def policy_from_document(
+    document: dict[str, Any], source: str, base_dir: str | os.PathLike[str] | None = None
+) -> Policy:
+    """Validate a (changed) document with the policy loader.
+
+    ``base_dir``: the folder the document's relative paths start from (its file's folder).
+    """
     try:
-        return parse_policy(yaml.safe_dump(document, sort_keys=False, allow_unicode=True), source=source)
+        return parse_policy(
+            yaml.safe_dump(document, sort_keys=False, allow_unicode=True), source=source, base_dir=base_dir
+        )
     except PolicyError as exc:
         raise EvaluationError(f"the changed policy is invalid:\n{exc}") from exc
+
+
+def rebase_paths(
+    document: dict[str, Any], old_base: str | os.PathLike[str], new_base: str | os.PathLike[str]
+) -> dict[str, Any]:
+    """A copy of ``document`` whose relative paths (learned routes' artifacts) work from ``new_base``."""
+    changed = copy.deepcopy(document)
+    for route in (changed.get("routes") or {}).values():
+        learned = route.get("learned") if isinstance(route, dict) else None
+        artifact = learned.get("artifact") if isinstance(learned, dict) else None
+        if isinstance(learned, dict) and isinstance(artifact, str) and not os.path.isabs(
+            os.path.expanduser(artifact)
+        ):
+            target = os.path.abspath(os.path.join(old_base, artifact))
+            learned["artifact"] = os.path.relpath(target, os.path.abspath(new_base))
+    return changed
 
 
 def parse_values(text: str) -> list[float | int]:

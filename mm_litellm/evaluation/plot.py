@@ -34,9 +34,16 @@ def plot_curve(
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     pts = sorted(points, key=lambda p: p.cost_per_1k)
     ax.plot([p.cost_per_1k for p in pts], [p.quality for p in pts], "o-", label=f"{label} (sweep)", zorder=3)
-    for p in pts:
+    step = max(1, len(pts) // 12)  # a long sweep (e.g. --values auto) labels every few points
+    for i, p in enumerate(pts):
+        if i % step and i != len(pts) - 1:
+            continue
         ax.annotate(
-            str(p.value), (p.cost_per_1k, p.quality), textcoords="offset points", xytext=(4, 4), fontsize=7
+            f"{p.value:.3g}" if isinstance(p.value, float) else str(p.value),
+            (p.cost_per_1k, p.quality),
+            textcoords="offset points",
+            xytext=(4, 4 if i % 2 else -10),
+            fontsize=7,
         )
     hull = nondecreasing_hull([(p.cost_per_1k, p.quality) for p in pts])
     ax.plot(
@@ -80,6 +87,14 @@ def plot_curve(
         label="oracle",
         zorder=4,
     )
+    singles = baselines.get("single_models")
+    if singles:  # more than two models: the best mix of single models is the honest reference
+        points_ = [(v["cost_per_1k"], v["quality"]) for v in singles.values()]
+        ax.scatter([c for c, _ in points_], [q for _, q in points_], marker="x", color="grey", s=20,
+                   label="single models", zorder=3)
+        mix = nondecreasing_hull(points_)
+        ax.plot([c for c, _ in mix], [q for _, q in mix], "-.", color="grey", alpha=0.6,
+                label="best mix of single models")
     ax.axhline(
         0.95 * strong["quality"], color="tab:red", alpha=0.25, linewidth=1, label="95% of always-strongest"
     )

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mm_litellm.errors import RoutingError
 from mm_litellm.evaluation.errors import EvaluationError
 from mm_litellm.evaluation.table import OutcomeTable
 from mm_litellm.policy.schema import Policy
@@ -34,6 +35,8 @@ class Decisions:
     rules: list[str | None]
     chains: list[tuple[str, ...]]
     fallbacks: list[tuple[str, ...]]
+    unserved: Counter[str] = field(default_factory=Counter)
+    """Why rows the route could not serve failed (each is counted as a failed request)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +64,11 @@ class PolicyResult:
 class Replayer:
     """Runs policies over one outcome table; requests and features are built once and cached."""
 
-    def __init__(self, table: OutcomeTable, *, metadata_labels: Sequence[str] = ()) -> None:
+    def __init__(
+        self, table: OutcomeTable, *, metadata_labels: Sequence[str] = (), strict: bool = False
+    ) -> None:
         self.table = table
+        self.strict = strict
         self._requests: list[tuple[list[Any], dict[str, Any]]] = []
         for row in table.rows:
             metadata = dict(row.metadata)
@@ -74,6 +80,7 @@ class Replayer:
             self._requests.append((row.chat(), {"metadata": metadata}))
         self._features: dict[tuple[Any, ...], list[RequestFeatures]] = {}
         self._counts: dict[int, int] = {}
+        self._hashed_ids: Any = None
 
     def count_tokens(self, messages: Any) -> int:
         """LiteLLM's exact count, once per row: the engine asks only for rows near a threshold."""
@@ -117,14 +124,35 @@ class Replayer:
         rules: list[str | None] = []
         chains: list[tuple[str, ...]] = []
         fallbacks: list[tuple[str, ...]] = []
-        for features in self.features(policy, route, engine):
-            decided = plan(route, features=features)
+        rows = self.features(policy, route, engine)
+        if policy.routers:  # learned routes: rows their router was trained on get out-of-fold predictions
+            from mm_litellm.learned.artifact import id_hash
+            from mm_litellm.learned.evaluate import prime_out_of_fold
+
+            if self._hashed_ids is None:
+                self._hashed_ids = id_hash([row.id for row in self.table.rows], sort=False)
+            prime_out_of_fold(policy, rows, self._hashed_ids)
+        unserved: Counter[str] = Counter()
+        for features in rows:
+            try:
+                decided = plan(route, features=features)
+            except RoutingError as exc:  # live, the caller gets this error: a failed request
+                if self.strict:
+                    raise EvaluationError(f"a row the route cannot serve (--strict): {exc}") from exc
+                unserved[str(exc)[:300]] += 1
+                targets.append(FAILED)
+                rules.append(None)
+                chains.append(())
+                fallbacks.append(())
+                continue
             targets.append(decided.target)
             rules.append(decided.rule)
             chains.append(decided.escalation)
             fallbacks.append(decided.fallbacks)
         unmapped = Counter(
-            t for t in targets if t not in self.table.score and not t.startswith(ENSEMBLE_PREFIX)
+            t
+            for t in targets
+            if t != FAILED and t not in self.table.score and not t.startswith(ENSEMBLE_PREFIX)
         )
         if unmapped:
             shown = ", ".join(f"{m} ({n} rows)" for m, n in unmapped.most_common())
@@ -132,7 +160,7 @@ class Replayer:
                 f"the policy routes rows to models with no recorded outcome: {shown}; map each to a dataset "
                 f"model with --map MODEL=DATASET_MODEL (mapped: {', '.join(self.table.models)})"
             )
-        return Decisions(targets, rules, chains, fallbacks)
+        return Decisions(targets, rules, chains, fallbacks, unserved)
 
     def messages(self) -> list[list[Any]]:
         """The chat messages of every row (what ensemble members are asked)."""

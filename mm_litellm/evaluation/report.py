@@ -48,9 +48,11 @@ def _table(r: dict[str, Any], label: str, res: dict[str, Any]) -> list[str]:
         ("always_cheapest", "always-cheapest"),
         ("always_strongest", "always-strongest"),
         ("random_matched_cost", "random, matched cost"),
+        ("best_single_within_cost", "best single, cost <="),
+        ("single_mix_matched_cost", "single-model mix, same $"),
         ("oracle", "oracle"),
     ):
-        if key in b:
+        if b.get(key):
             lines.append(_row(name, b[key]["quality"], b[key]["cost_per_1k"], sq, sc, b[key]["detail"]))
     return lines
 
@@ -101,6 +103,12 @@ def render_curve(r: dict[str, Any]) -> str:
         f"  AIQ (RouterBench, ${m['aiq_window'][0]:.4f}-${m['aiq_window'][1]:.4f} per 1k): {_fmt(m['aiq'])}"
         f"   random router {_fmt(m['aiq_random'])}, oracle {_fmt(m['aiq_oracle'])}",
     ]
+    if "single_models" in b:
+        n = len(b["single_models"])
+        lines.append(
+            f"  AIQ of the best mix of single models (the honest baseline for {n} models): "
+            f"{_fmt(m.get('aiq_single_models'))}"
+        )
     s = r["seconds"]
     lines.append(
         f"\n{len(r['points'])} points x {r['rows_evaluated']:,} rows in {s['sweep']:.2f} s "
@@ -157,6 +165,11 @@ def render_calibration(r: dict[str, Any]) -> str:
             f"({fit['groups']} groups, {fit['groups_left_to_default']} left to the default "
             f"'{fit['default']}')"
         )
+    if fit["method"] == "groups" and fit.get("assignment"):
+        items = list(fit["assignment"].items())
+        shown = ", ".join(f"{group} -> {model}" for group, model in items[:40])
+        more = f", ... ({len(items) - 40} more in --json)" if len(items) > 40 else ""
+        lines.append(f"  fitted choice per group: {shown}{more}")
     met = "met" if fit["met_on_train"] else "NOT met (closest configuration kept)"
     lines.append(f"target: {r['target']} on train: {met}\n\ntest split:")
     lines += _table(r["test"], "original policy", r["test"]["result"])

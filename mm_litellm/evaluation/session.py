@@ -98,14 +98,21 @@ class Evaluation:
             self.table.notes.append(
                 f"mapping entries for models this policy does not declare: {', '.join(skipped)}"
             )
-        self.replayer = Replayer(self.table, metadata_labels=config.metadata_labels)
+        duplicates = getattr(rows, "duplicates", 0)
+        if duplicates:
+            self.table.notes.append(
+                f"{duplicates} row(s) with an id seen before were left out (--dedupe kept the first)"
+            )
+        self.replayer = Replayer(self.table, metadata_labels=config.metadata_labels, strict=config.strict)
         self.baselines: Baselines = compute_baselines(self.table)
         self.load_seconds = time.perf_counter() - started
 
     @classmethod
-    def from_file(cls, data: str | Path, policy: Policy, config: EvalConfig, **kwargs: Any) -> Evaluation:
+    def from_file(
+        cls, data: str | Path, policy: Policy, config: EvalConfig, *, dedupe: bool = False, **kwargs: Any
+    ) -> Evaluation:
         started = time.perf_counter()
-        rows = load_dataset(data)
+        rows = load_dataset(data, dedupe=dedupe)
         evaluation = cls(rows, policy, config, data_source=str(data), **kwargs)
         evaluation.load_seconds = time.perf_counter() - started  # reading the file included
         return evaluation
@@ -141,6 +148,8 @@ class Evaluation:
             targets, costs, escalation = self._escalate(policy, targets, chains, costs)
             extra["escalation"] = escalation
         result = summarize(self.table, targets, rules, costs)
+        if decided.unserved:
+            extra["unserved"] = dict(decided.unserved)
         return Outcome(targets, rules, result, costs, extra or None)
 
     def _escalate(
@@ -185,6 +194,14 @@ class Evaluation:
             "metadata_labels": list(self.config.metadata_labels),
         }
 
+    def learned_notes(self, policy: Policy) -> list[str]:
+        """What the policy's learned routers were trained on, among the rows evaluated here."""
+        if not policy.routers:
+            return []
+        from mm_litellm.learned.evaluate import trained_overlap
+
+        return trained_overlap(policy, [row.id for row in self.table.rows])
+
     def report(self, policy: Policy, route: str | None = None) -> dict[str, Any]:
         """The ``policy evaluate`` report: the policy beside every baseline."""
         started = time.perf_counter()
@@ -192,14 +209,21 @@ class Evaluation:
         elapsed = time.perf_counter() - started
         b = self.baselines
         res = outcome.result
+        header = self.header()
+        header["notes"] = [*header["notes"], *self.learned_notes(policy)]
+        for why, n in ((outcome.replayed or {}).get("unserved") or {}).items():
+            header["notes"].append(
+                f"{n} row(s) the route cannot serve, counted as failed requests (quality 0, no cost; "
+                f"--strict stops instead): {why}"
+            )
         return {
-            **self.header(),
+            **header,
             "policy": policy.source,
             "route": self.route_for(policy, route),
             "result": res.as_dict()
             | self.relative(res.quality, res.cost_per_1k)
             | {"replayed": outcome.replayed},
-            "baselines": b.as_dict() | {"random_matched_cost": b.random_at(res.cost_per_1k).as_dict()},
+            "baselines": b.as_dict() | b.matched(res.cost_per_1k),
             "seconds": {"load": round(self.load_seconds, 3), "replay": round(elapsed, 3)},
         }
 
@@ -224,8 +248,11 @@ class Evaluation:
         started = time.perf_counter()
         points: list[CurvePoint] = []
         rows: list[dict[str, Any]] = []
+        base_dir = str(Path(source).parent) if Path(source).is_file() else None
         for value in values:
-            policy = policy_from_document(set_knob(document, path, value), f"{source} [{path}={value}]")
+            policy = policy_from_document(
+                set_knob(document, path, value), f"{source} [{path}={value}]", base_dir=base_dir
+            )
             res = self.run(policy, route).result
             points.append(self.point(value, res))
             rows.append(
@@ -280,6 +307,7 @@ class Evaluation:
         out["aiq"] = aiq(pts, cw, cs)
         out["aiq_random"] = aiq([(cw, qw), (cs, qs)], cw, cs)
         out["aiq_oracle"] = aiq([(cw, qw), (b.oracle.cost_per_1k, b.oracle.quality)], cw, cs)
+        out["aiq_single_models"] = aiq([(p.cost_per_1k, p.quality) for p in b.singles.values()], cw, cs)
         out["aiq_window"] = [cw, cs]
         return out
 

@@ -17,6 +17,7 @@ import time
 import types
 import typing
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -49,7 +50,7 @@ REQUIRED_SECTIONS = ("version", "models")
 
 
 def load_policy(path: str | os.PathLike[str]) -> Policy:
-    """Read, validate and freeze the policy at ``path``.
+    """Read, validate and freeze the policy at ``path`` (a learned route's router is loaded with it).
 
     Raises :class:`~mm_litellm.errors.PolicyError` listing every problem with its line.
     """
@@ -118,17 +119,25 @@ def _decode(data: bytes, source: str) -> str:
                                        "save the file as UTF-8")]) from None
 
 
-def parse_policy(text: str, *, source: str = "<string>") -> Policy:
-    """Validate a policy given as YAML text (``source`` names it in error messages)."""
+def parse_policy(
+    text: str, *, source: str = "<string>", base_dir: str | os.PathLike[str] | None = None
+) -> Policy:
+    """Validate a policy given as YAML text (``source`` names it in error messages).
+
+    Relative paths in the policy (a learned route's ``artifact``) start from ``base_dir``:
+    default, the folder of the file ``source`` names, else the working directory.
+    """
     if len(text) > MAX_POLICY_BYTES:
         raise _error(source, f"the policy is larger than {MAX_POLICY_BYTES} bytes")
     data, lines, issues = _read_yaml(text, source)
     if issues:
         raise PolicyError(issues)
-    return _validated(data, lines, source)
+    return _validated(data, lines, source, base_dir)
 
 
-def _validated(data: Any, lines: dict[Loc, int], source: str) -> Policy:
+def _validated(
+    data: Any, lines: dict[Loc, int], source: str, base_dir: str | os.PathLike[str] | None = None
+) -> Policy:
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -144,7 +153,22 @@ def _validated(data: Any, lines: dict[Loc, int], source: str) -> Policy:
     if problems:
         raise PolicyError(sorted(problems, key=lambda i: (i.line or 0, i.path)))
     policy._source = source
+    policy._base_dir = os.path.abspath(base_dir if base_dir is not None else _folder_of(source))
+    if any(route.strategy == "learned" for route in policy.routes.values()):
+        from mm_litellm.learned.strategy import attach_routers  # numpy only when a policy needs it
+
+        problems = [
+            PolicyIssue(source, _line_for(loc, lines), _format_loc(loc), message)
+            for loc, message in attach_routers(policy)
+        ]
+        if problems:
+            raise PolicyError(sorted(problems, key=lambda i: (i.line or 0, i.path)))
     return policy
+
+
+def _folder_of(source: str) -> str:
+    parent = Path(source).parent
+    return str(parent) if source != "<string>" and parent.is_dir() else os.getcwd()
 
 
 # --- YAML with positions -------------------------------------------------------------------
@@ -285,7 +309,9 @@ def _allowed_keys(loc: Loc) -> list[str]:
     for part in loc:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
-            field = current.model_fields.get(str(part))
+            field = current.model_fields.get(str(part)) or next(
+                (f for f in current.model_fields.values() if f.alias == str(part)), None
+            )
             if field is None:
                 return []
             current = field.annotation
@@ -300,7 +326,7 @@ def _allowed_keys(loc: Loc) -> list[str]:
                 return []
     current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return [name for name, f in current.model_fields.items() if not f.exclude]
+        return [f.alias or name for name, f in current.model_fields.items() if not f.exclude]
     return []
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from mm_litellm.policy.types import TIERS, FrozenDict, Name, Tier
 from mm_litellm.policy.types import Frozen as _Frozen
@@ -26,6 +26,7 @@ __all__ = [
     "DEFAULT_TIER_PATTERNS",
     "ClassifierSettings",
     "EscalationSettings",
+    "LearnedSettings",
     "Requirements",
     "check_routing_references",
 ]
@@ -244,6 +245,34 @@ class Requirements(_Frozen):
     """Output price cap, USD per million tokens (seed 004 ``cost_budget_per_1m``)."""
 
 
+class LearnedSettings(_Frozen):
+    """A ``strategy: learned`` route: a trained router predicts each candidate's quality from the
+    prompt, and the route pays for a better model only where the prediction says it helps.
+
+    Set ``lambda`` (quality given up per USD per 1,000 requests: pick the candidate maximising
+    ``predicted quality - lambda x expected cost per 1k``) or ``quality_target`` (the cheapest
+    candidate whose predicted quality is within this much of the best).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    artifact: str = Field(min_length=1)
+    """Directory of a router trained by ``mm-litellm router train`` (relative to the policy file)."""
+    cost_weight: float | None = Field(default=None, alias="lambda", ge=0)
+    quality_target: float | None = Field(default=None, ge=0, le=1)
+    prices: Literal["recorded", "policy"] = "recorded"
+    """Expected cost per candidate: ``recorded`` (the router's cost model, fitted on the costs the
+    outcomes recorded) or ``policy`` (the policy's prices; the route's expected output tokens)."""
+    models: FrozenDict[Name] = Field(default_factory=dict)
+    """Policy model -> the name the router predicts it under, where they differ."""
+
+    @model_validator(mode="after")
+    def _one_knob(self) -> LearnedSettings:
+        if (self.cost_weight is None) == (self.quality_target is None):
+            raise ValueError("set exactly one of 'lambda' (a cost weight) and 'quality_target'")
+        return self
+
+
 Loc = tuple[str | int, ...]
 
 
@@ -264,6 +293,12 @@ def check_routing_references(policy: Policy) -> Iterator[tuple[Loc, str]]:
         if route.escalate is not None and route.escalate not in policy.chains:
             chains = ", ".join(sorted(policy.chains)) or "(none declared)"
             yield ("routes", name, "escalate"), f"unknown chain '{route.escalate}'; known: {chains}"
+        if route.strategy == "learned" and route.require != Requirements():
+            yield (
+                ("routes", name, "require"),
+                "'require' does not apply to a learned route: the router's predictions choose; pin special "
+                "cases (images, long context) with rules, which go first",
+            )
         if route.strategy == "task_based" and (route.candidates or route.require != Requirements()):
             yield (
                 ("routes", name, "strategy"),

@@ -15,7 +15,7 @@ from mm_litellm.policy.budgets import BudgetSettings
 from mm_litellm.policy.ensembles import EnsembleSpec
 from mm_litellm.policy.prompts import PromptsSettings
 from mm_litellm.policy.proxy import ProxySettings
-from mm_litellm.policy.routing import ClassifierSettings, EscalationSettings, Requirements
+from mm_litellm.policy.routing import ClassifierSettings, EscalationSettings, LearnedSettings, Requirements
 from mm_litellm.policy.types import TIERS, FrozenDict, Name, Tier, freeze
 from mm_litellm.policy.types import Frozen as _Frozen
 
@@ -160,7 +160,9 @@ class Rule(_Frozen):
 class Route(_Frozen):
     """A name callers use as ``model=``; the policy decides which model serves it."""
 
-    strategy: Literal["task_based", "cost_optimized", "quality_optimized", "speed_optimized"] = "task_based"
+    strategy: Literal["task_based", "cost_optimized", "quality_optimized", "speed_optimized", "learned"] = (
+        "task_based"
+    )
     """How a request no rule decides is served: the ``default`` (task_based) or the best candidate."""
     rules: tuple[Rule, ...] = ()
     default: Name | None = None
@@ -174,7 +176,20 @@ class Route(_Frozen):
     """Output size assumed when estimating a candidate's cost (the request's max_tokens wins)."""
     escalate: Name | None = None
     """A chain (``chains:``): when the answer looks unsure, try its next model (``escalation:``)."""
+    learned: LearnedSettings | None = None
+    """The trained router and its cost knob, for ``strategy: learned`` (docs/routing.md)."""
     description: str = ""
+
+    @model_validator(mode="after")
+    def _learned_settings(self) -> Route:
+        if self.strategy == "learned" and self.learned is None:
+            raise ValueError(
+                "strategy 'learned' needs a 'learned:' section: {artifact: DIR, lambda: N} or "
+                "{artifact: DIR, quality_target: N}"
+            )
+        if self.learned is not None and self.strategy != "learned":
+            raise ValueError("'learned:' applies to routes with strategy: learned")
+        return self
 
 
 class DatabaseSettings(_Frozen):
@@ -205,11 +220,23 @@ class Policy(_Frozen):
     """What ``mm-litellm run`` uses when neither ``--model`` nor ``--route`` is given."""
     proxy: ProxySettings = Field(default_factory=ProxySettings)
     _source: str = PrivateAttr(default="<string>")
+    _base_dir: str = PrivateAttr(default=".")
+    _routers: dict[str, Any] = PrivateAttr(default_factory=dict)
 
     @property
     def source(self) -> str:
         """Where the policy was loaded from: a file path, or ``<string>``."""
         return self._source
+
+    @property
+    def base_dir(self) -> str:
+        """The folder relative paths in the policy (a learned route's artifact) start from."""
+        return self._base_dir
+
+    @property
+    def routers(self) -> dict[str, Any]:
+        """Route name -> its loaded router (``strategy: learned`` routes; loaded with the policy)."""
+        return self._routers
 
     def kind_of(self, name: str) -> Literal["route", "alias", "model"] | None:
         """Whether ``name`` is a route, a legacy alias or a declared model of this policy."""

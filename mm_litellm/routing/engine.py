@@ -28,7 +28,7 @@ from mm_litellm.routing.facts import ModelFacts
 from mm_litellm.routing.features import RequestFeatures, extract_features, near
 from mm_litellm.routing.latency import LATENCY, LatencyTracker
 from mm_litellm.routing.plan import Plan, RuleTrial
-from mm_litellm.routing.strategies import Candidate, evaluate, rank
+from mm_litellm.routing.strategies import Candidate, chooser_for, evaluate, rank
 
 __all__ = ["RoutingEngine"]
 
@@ -294,6 +294,9 @@ class RoutingEngine:
         messages: Sequence[Any] | None,
         explain: bool,
     ) -> tuple[str, str, tuple[str, ...], tuple[Candidate, ...]]:
+        chooser = chooser_for(route.strategy)  # e.g. learned: reads the prompt, not only the catalog
+        if chooser is not None:
+            return chooser(self, name, route, features, explain)
         catalog = self.catalog
         if (
             messages

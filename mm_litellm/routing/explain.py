@@ -99,6 +99,10 @@ class Explanation:
                 cost = "unpriced" if c.est_cost is None else f"${c.est_cost:.6f}"
                 lat = "?" if c.latency_ms is None else f"{c.latency_ms:.0f} ms ({c.latency_source})"
                 verdict = "kept" if c.kept else "filtered: " + "; ".join(c.rejected)
+                note = getattr(c, "note", "")  # a learned route: prediction, expected cost, margin
+                if note:
+                    lines.append(f"  {c.model:<16} {c.tier:<12} {note}")
+                    continue
                 lines.append(f"  {c.model:<16} {c.tier:<12} q={c.quality:.2f} {cost:>10} {lat:<16} {verdict}")
         plan = self.plan
         if plan is not None:

@@ -26,8 +26,8 @@ class RequestFeatures:
 
     __slots__ = (
         "_classifier", "_task", "_text", "_tier", "budget_mode", "has_images", "has_tools", "input_tokens",
-        "input_tokens_exact", "json_mode", "latency_critical", "max_tokens", "message_count", "metadata",
-        "model", "preferred_model", "priority", "stream", "tags", "team", "user",
+        "input_tokens_exact", "json_mode", "latency_critical", "max_tokens", "memo", "message_count",
+        "metadata", "model", "preferred_model", "priority", "stream", "tags", "team", "user",
     )
 
     def __init__(
@@ -57,6 +57,9 @@ class RequestFeatures:
         self._classifier = classifier
         self._task = task
         self._tier = tier
+        self.memo: dict[Any, Any] | None = None
+        """What a strategy computed from this request (e.g. a learned router's predictions), kept
+        so that a replay deciding the same request again under another policy reuses it."""
         self.message_count = message_count
         self.has_images = has_images
         self.has_tools = has_tools

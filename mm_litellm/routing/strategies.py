@@ -2,21 +2,24 @@
 
 Every strategy sees the same filtered candidates (seed 004's budgets: the request's tier,
 context window, ``require:`` quality, latency and cost) and only ranks them. New strategies
-register a ranking key in :data:`STRATEGIES`.
+register a ranking key in :data:`STRATEGIES`; a strategy that reads more than a candidate's
+catalog entry (the learned router reads the prompt) registers a chooser in :data:`CHOOSERS`.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from mm_litellm.policy.schema import Route
 from mm_litellm.routing.catalog import TIER_RANK, Catalog, CatalogEntry
 from mm_litellm.routing.features import RequestFeatures
 from mm_litellm.routing.latency import LatencyTracker
 
-__all__ = ["STRATEGIES", "Candidate", "evaluate", "rank"]
+__all__ = ["CHOOSERS", "STRATEGIES", "Candidate", "chooser_for", "evaluate", "rank"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,24 @@ STRATEGIES: dict[str, Callable[[Candidate], tuple[float, ...]]] = {
     "speed_optimized": _speed_key,
 }
 """Strategy name -> sort key over kept candidates (smallest first wins)."""
+
+Choice = tuple[str, str, tuple[str, ...], tuple[Candidate, ...]]
+"""(target, reason, fallbacks, candidates considered)."""
+Chooser = Callable[[Any, str, Route, RequestFeatures, bool], Choice]
+"""Called as ``chooser(engine, route_name, route, features, explain)``."""
+
+CHOOSERS: dict[str, Chooser] = {}
+"""Strategy name -> a function that makes the whole choice (registered by its own module)."""
+_CHOOSER_MODULES = {"learned": "mm_litellm.learned.strategy"}
+
+
+def chooser_for(strategy: str) -> Chooser | None:
+    """The chooser registered for ``strategy`` (importing its module on first use), if any."""
+    chooser = CHOOSERS.get(strategy)
+    if chooser is None and strategy in _CHOOSER_MODULES:
+        importlib.import_module(_CHOOSER_MODULES[strategy])
+        chooser = CHOOSERS.get(strategy)
+    return chooser
 
 
 def evaluate(

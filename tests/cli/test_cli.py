@@ -75,7 +75,7 @@ def test_run_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as info:
         main(["run", "hi", "--policy", str(EXAMPLE_POLICY), "--route", "nope", "--mock"])
     assert info.value.code == 1
-    assert capsys.readouterr().err.strip() == "mm-litellm: unknown route 'nope'; known: auto, cheap, best, fast, balanced, careful"
+    assert capsys.readouterr().err.strip() == "mm-litellm: unknown route 'nope'; known: auto, cheap, best, fast, balanced, careful, smart"
     with pytest.raises(SystemExit):
         main(["run", "hi", "--policy", str(EXAMPLE_POLICY), "--meta", "novalue", "--mock"])
     assert "--meta expects KEY=VALUE, got 'novalue'" in capsys.readouterr().err
@@ -108,7 +108,7 @@ def test_unpriced_model_is_shown_as_unpriced(capsys: pytest.CaptureFixture[str],
 def test_policy_check(tmp_path: Path) -> None:
     ok = run_cli("policy", "check", str(EXAMPLE_POLICY))
     assert ok.returncode == 0
-    assert ok.stdout.strip().endswith("OK (11 models, 6 routes, 4 aliases, keys file keys.yaml)")
+    assert ok.stdout.strip().endswith("OK (11 models, 7 routes, 4 aliases, keys file keys.yaml)")
     bad = tmp_path / "bad.yaml"
     bad.write_text("models:\n  a: {litellm_params: {model: x}, tier: nope}\nroutez: 1\n")
     result = run_cli("policy", "check", str(bad))

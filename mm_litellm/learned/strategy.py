@@ -1,0 +1,208 @@
+"""The ``learned`` route strategy: predicted quality against expected cost, per request.
+
+Registered into the routing engine's :data:`~mm_litellm.routing.strategies.CHOOSERS` when this
+module is imported (the engine imports it on the first ``strategy: learned`` decision). A
+route's rules still go first; only the requests they leave are decided here, among the route's
+candidates (default: every policy model the router predicts).
+
+The router is loaded with the policy (:func:`attach_routers`), so a policy reload, by hand or by
+hot reload, picks up a retrained artifact, and a broken artifact is refused like a broken
+policy. Deciding needs numpy only, calls no provider and, with ``prices: recorded`` (the
+default), reads no price table: a replay (``policy evaluate``) never imports LiteLLM for it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mm_litellm.errors import RoutingError
+from mm_litellm.learned.artifact import ArtifactError, Router, load_router
+from mm_litellm.learned.decide import choose_lists
+from mm_litellm.policy.routing import LearnedSettings
+from mm_litellm.policy.schema import Policy, Route
+from mm_litellm.routing.features import RequestFeatures
+from mm_litellm.routing.strategies import CHOOSERS, Candidate, Choice
+
+__all__ = ["LearnedCandidate", "LearnedRoute", "artifact_path", "attach_routers", "choose_learned"]
+
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LearnedCandidate(Candidate):
+    """A candidate of a learned route: ``quality`` is the router's prediction for this prompt."""
+
+    key: float = 0.0
+    """Utility (``lambda``) or ``-cost`` within the target (``quality_target``); the largest wins."""
+    note: str = ""
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            **Candidate.as_dict(self),
+            "predicted_quality": self.quality,
+            "expected_cost": self.est_cost,
+            "key": None if math.isinf(self.key) else self.key,
+            "note": self.note,
+        }
+
+
+def artifact_path(policy: Policy, settings: LearnedSettings) -> Path:
+    """Where a route's artifact is: absolute, or relative to the policy file's folder."""
+    path = Path(os.path.expanduser(settings.artifact))
+    return path if path.is_absolute() else Path(policy.base_dir) / path
+
+
+class LearnedRoute:
+    """One learned route, compiled when the policy is loaded: its router, candidates and knobs."""
+
+    def __init__(
+        self, name: str, policy: Policy, route: Route, router: Router, candidates: tuple[str, ...]
+    ) -> None:
+        settings = route.learned
+        assert settings is not None
+        self.name = name
+        self.router = router
+        self.settings = settings
+        self.candidates = candidates
+        self.columns = np.array([router.column(settings.models.get(m, m)) for m in candidates], dtype=np.intp)
+        self.tiers = tuple(policy.models[m].tier for m in candidates)
+        self.lam = settings.cost_weight
+        self.target = settings.quality_target
+        self.memo_key = ("learned", router.digest)
+        cost = router.cost_models
+        self._base = np.array([cost[router.models[c]].base_usd for c in self.columns])
+        self._slope = np.array([cost[router.models[c]].per_token_usd for c in self.columns])
+        self._completion = tuple(cost[router.models[c]].completion_tokens for c in self.columns)
+
+    def predict(self, features: RequestFeatures) -> np.ndarray:
+        """Predicted quality of each candidate (cached on the request's features)."""
+        memo = features.memo
+        if memo is None:
+            memo = features.memo = {}
+        q = memo.get(self.memo_key)
+        if q is None:
+            q = memo[self.memo_key] = self.router.predict(features.text)
+        return np.asarray(q[self.columns])
+
+    def costs(self, engine: Any, route: Route, features: RequestFeatures) -> np.ndarray:
+        """Expected USD of one call of each candidate (inf where the policy has no price)."""
+        tokens = features.input_tokens
+        if self.settings.prices == "recorded":
+            return self._base + self._slope * tokens  # type: ignore[no-any-return]
+        catalog = engine.catalog
+        out = np.empty(len(self.candidates))
+        for i, model in enumerate(self.candidates):
+            expected = self._completion[i] or route.expected_output_tokens
+            if features.max_tokens:
+                expected = min(expected, features.max_tokens)
+            cost = catalog[model].cost(tokens, round(expected))
+            out[i] = math.inf if cost is None else cost
+        return out
+
+
+def attach_routers(policy: Policy) -> Iterator[tuple[Loc, str]]:
+    """Load the router of every learned route into ``policy.routers``; yield what is wrong."""
+    for name, route in policy.routes.items():
+        settings = route.learned
+        if route.strategy != "learned" or settings is None:
+            continue
+        where: Loc = ("routes", name, "learned", "artifact")
+        try:
+            router = load_router(artifact_path(policy, settings))
+        except ArtifactError as exc:
+            yield where, str(exc)
+            continue
+        problems = False
+        for policy_model in settings.models:
+            if policy_model not in policy.models:
+                problems = True
+                yield ("routes", name, "learned", "models", policy_model), f"unknown model '{policy_model}'"
+        predicted = ", ".join(router.models)
+        for i, model in enumerate(route.candidates):
+            if settings.models.get(model, model) not in router.models:
+                problems = True
+                yield (
+                    ("routes", name, "candidates", i),
+                    (
+                        f"'{model}' is not predicted by the router {router.path} (it predicts: {predicted}); "
+                        "retrain with --map, or map it under learned.models"
+                    ),
+                )
+        candidates = route.candidates or tuple(
+            m for m in policy.models if settings.models.get(m, m) in router.models
+        )
+        if not candidates and not problems:
+            problems = True
+            yield (
+                where,
+                (
+                    f"no model of the policy is predicted by the router {router.path} (it predicts: "
+                    f"{predicted}); list candidates and map them under learned.models, or retrain "
+                    "with --map POLICY_MODEL=..."
+                ),
+            )
+        if not problems:
+            policy.routers[name] = LearnedRoute(name, policy, route, router, candidates)
+
+
+def choose_learned(engine: Any, name: str, route: Route, features: RequestFeatures, explain: bool) -> Choice:
+    compiled: LearnedRoute | None = engine.policy.routers.get(name)
+    if compiled is None:
+        raise RoutingError(
+            name,
+            "a learned route whose router is not loaded: build the policy with mm_litellm.load_policy "
+            "or parse_policy, which load it",
+        )
+    q = compiled.predict(features).tolist()
+    c = compiled.costs(engine, route, features).tolist()
+    best, key, margin = choose_lists(q, c, compiled.lam, compiled.target)
+    names = compiled.candidates
+    order = sorted(range(len(key)), key=lambda i: -key[i])
+    fallbacks = route.fallbacks or tuple(names[i] for i in order[1:3] if key[i] > -math.inf)
+    runner = names[order[1]] if len(order) > 1 else None
+    if compiled.target is None:
+        knob = f"lambda {compiled.lam:g}"
+        against = f", utility margin {margin:.4f} over '{runner}'" if runner is not None else ""
+    else:
+        knob = f"quality_target {compiled.target:g}"
+        against = f", {margin:.4f} above the cut-off (best predicted {max(q):.3f})"
+    why = (
+        f"route '{name}' learned ({knob}): '{names[best]}' predicted quality {q[best]:.3f} "
+        f"at an expected ${c[best] * 1000:.4f} per 1k{against}"
+    )
+    candidates: tuple[Candidate, ...] = ()
+    if explain:  # the per-request path builds none: they are for explain output
+        candidates = tuple(
+            LearnedCandidate(
+                model=m,
+                tier=compiled.tiers[i],
+                quality=q[i],
+                est_cost=None if math.isinf(c[i]) else c[i],
+                latency_ms=None,
+                latency_source="unknown",
+                key=key[i],
+                note=_note(i, best, q, c, key),
+            )
+            for i, m in enumerate(names)
+        )
+    return names[best], why, fallbacks, candidates
+
+
+def _note(i: int, best: int, q: list[float], c: list[float], key: list[float]) -> str:
+    if i == best:
+        verdict = "chosen"
+    elif math.isinf(key[i]):
+        verdict = "outside the quality target"
+    else:
+        verdict = f"{key[best] - key[i]:.4f} behind"
+    return f"predicted q={q[i]:.3f}, expected ${c[i] * 1000:.4f}/1k: {verdict}"
+
+
+CHOOSERS["learned"] = choose_learned
