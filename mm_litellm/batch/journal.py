@@ -131,6 +131,19 @@ class OutputJournal:
         os.fsync(self._fd)
         self.done.add(row_key(row["index"], row.get("id")))
 
+    def write_many(self, rows: list[Mapping[str, Any]]) -> None:
+        """Append complete lines for ``rows``, then fsync once (a merge: the rows are durable elsewhere)."""
+        if self._fd is None:
+            raise RuntimeError("OutputJournal.write_many before open()")
+        text = "".join(json.dumps(row, ensure_ascii=False, default=str) + "\n" for row in rows)
+        data = text.encode("utf-8")
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        os.fsync(self._fd)
+        self.done.update(row_key(row["index"], row.get("id")) for row in rows)
+
     def close(self) -> None:
         if self._fd is not None:
             os.close(self._fd)

@@ -71,12 +71,13 @@ def _rows(path: Path) -> Iterable[dict[str, Any]]:
 def merge_outputs(output: Path, parts: Iterable[Path]) -> tuple[int, int]:
     """Append the rows of ``parts`` missing from ``output``, in input order. Returns (added, present)."""
     rows = sorted((row for part in parts for row in _rows(part)), key=lambda r: int(r["index"]))
-    added = present = 0
     with OutputJournal(output) as journal:
+        seen = set(journal.done)
+        missing = []
         for row in rows:
-            if row_key(row["index"], row.get("id")) in journal.done:
-                present += 1
-                continue
-            journal.write(row)
-            added += 1
-    return added, present
+            key = row_key(row["index"], row.get("id"))
+            if key not in seen:
+                seen.add(key)
+                missing.append(row)
+        journal.write_many(missing)  # one fsync: the shard files still hold every row until then
+    return len(missing), len(rows) - len(missing)
