@@ -116,9 +116,14 @@ def policy_file(tmp_path: Path):  # type: ignore[no-untyped-def]
     return write
 
 
+def _needs_proxy(item: pytest.Item) -> bool:
+    """Marked ``proxy``, or in tests/proxy/ (the proxy's own tests import its server's modules)."""
+    return item.get_closest_marker("proxy") is not None or item.nodeid.startswith("tests/proxy/")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``proxy`` skip, saying what to install, where LiteLLM's proxy server is absent."""
-    if not any(item.get_closest_marker("proxy") for item in items):
+    if not any(_needs_proxy(item) for item in items):
         return
     from mm_litellm.proxy.requirements import INSTALL_HINT, missing_proxy_requirements
 
@@ -129,5 +134,5 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         reason=f"needs LiteLLM's proxy server ({INSTALL_HINT}); missing: {', '.join(missing[:5])}"
     )
     for item in items:
-        if item.get_closest_marker("proxy"):
+        if _needs_proxy(item):
             item.add_marker(skip)

@@ -10,7 +10,8 @@ OpenAI-compatible server on 127.0.0.1. :func:`mock_policy_text` rewrites the pol
 - each model keeps what it costs and its context window: a model without a ``pricing:``
   override gets one from LiteLLM's price table for its real model (budgets and ``x-mm-cost``
   show real-looking numbers);
-- paths (``proxy.keys_file``, ``prompts.dir``, resolved relative to the original policy file)
+- paths (``proxy.keys_file``, ``prompts.dir``, a learned route's ``artifact``, resolved relative to
+  the original policy file)
   are made absolute, since the rewritten file lives in a temporary directory (the ledger is a
   scratch database, or ``MM_LITELLM_DATABASE_URL``).
 
@@ -60,6 +61,10 @@ def mock_policy_text(policy: Policy, policy_path: str | os.PathLike[str], base_u
         from mm_litellm.policy.paths import resolve_path
 
         prompts["dir"] = str(resolve_path(policy, prompts["dir"], field="prompts.dir").resolve())
+    for route in (raw.get("routes") or {}).values():  # a learned route's router artifact
+        learned = route.get("learned") if isinstance(route, dict) else None
+        if isinstance(learned, dict) and learned.get("artifact"):
+            learned["artifact"] = str(_absolute(learned["artifact"], source.parent))
     return str(yaml.safe_dump(raw, sort_keys=False))
 
 
