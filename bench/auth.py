@@ -60,16 +60,20 @@ HI = [{"role": "user", "content": "hi"}]
 
 
 def keys_file(user_key: str, legacy_key: str) -> str:
-    lines = ["keys:", f"  user: {{hash: '{hash_key(user_key, 'scrypt')}', user: user}}",
-             f"  legacy: {{hash: '{hash_key(legacy_key, 'scrypt')}', user: legacy}}"]
+    lines = [
+        "keys:",
+        f"  user: {{hash: '{hash_key(user_key, 'scrypt')}', user: user}}",
+        f"  legacy: {{hash: '{hash_key(legacy_key, 'scrypt')}', user: legacy}}",
+    ]
     lines += [f"  k{i}: {{hash: '{hash_key(new_key(key_id=f'k{i}'), 'scrypt')}'}}" for i in range(20)]
     return "\n".join(lines) + "\n"
 
 
 async def user_latencies(url: str, key: str, seconds: float) -> list[float]:
     out: list[float] = []
-    async with httpx.AsyncClient(base_url=url, timeout=30,
-                                 headers={"Authorization": f"Bearer {key}"}) as client:
+    async with httpx.AsyncClient(
+        base_url=url, timeout=30, headers={"Authorization": f"Bearer {key}"}
+    ) as client:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             started = time.perf_counter()
@@ -89,17 +93,26 @@ def stranger_token(i: int) -> str:
     return "sk-mm-" + secrets.token_urlsafe(32)  # no id: could be the id-less scrypt key
 
 
-async def strangers(url: str, rate: float, addresses: int, stop: asyncio.Event,
-                    answers: collections.Counter[int]) -> None:
-    clients = [httpx.AsyncClient(base_url=url, timeout=30, transport=httpx.AsyncHTTPTransport(
-        local_address=f"127.0.1.{1 + n % 250}")) for n in range(addresses)]
+async def strangers(
+    url: str, rate: float, addresses: int, stop: asyncio.Event, answers: collections.Counter[int]
+) -> None:
+    clients = [
+        httpx.AsyncClient(
+            base_url=url,
+            timeout=30,
+            transport=httpx.AsyncHTTPTransport(local_address=f"127.0.1.{1 + n % 250}"),
+        )
+        for n in range(addresses)
+    ]
     tasks: set[asyncio.Task[None]] = set()
 
     async def one(i: int) -> None:
         try:
             r = await clients[i % addresses].post(
-                "/v1/chat/completions", json={"model": "small", "messages": HI},
-                headers={"Authorization": f"Bearer {stranger_token(i)}"})
+                "/v1/chat/completions",
+                json={"model": "small", "messages": HI},
+                headers={"Authorization": f"Bearer {stranger_token(i)}"},
+            )
             answers[r.status_code] += 1
         except httpx.HTTPError:
             answers[0] += 1
@@ -125,8 +138,13 @@ def summary(name: str, values: list[float]) -> tuple[float, float]:
     return p50, p99
 
 
-def strangers_process(url: str, rate: float, addresses: int, seconds: float,
-                      results: multiprocessing.queues.Queue[dict[int, int]]) -> None:
+def strangers_process(
+    url: str,
+    rate: float,
+    addresses: int,
+    seconds: float,
+    results: multiprocessing.queues.Queue[dict[int, int]],
+) -> None:
     """The strangers in a process of their own, so the user's client loop measures only the proxy."""
 
     async def go() -> dict[int, int]:
@@ -149,8 +167,9 @@ async def run(url: str, key: str, seconds: float, rate: float, addresses: int, p
     quiet = await user_latencies(url, key, seconds)
     cpu1 = cpu_seconds(pid)
     results: multiprocessing.queues.Queue[dict[int, int]] = multiprocessing.Queue()
-    noise = multiprocessing.Process(target=strangers_process,
-                                    args=(url, rate, addresses, seconds + 2, results))
+    noise = multiprocessing.Process(
+        target=strangers_process, args=(url, rate, addresses, seconds + 2, results)
+    )
     noise.start()
     await asyncio.sleep(1.5)  # let the strangers reach their rate
     cpu2 = cpu_seconds(pid)
@@ -160,8 +179,10 @@ async def run(url: str, key: str, seconds: float, rate: float, addresses: int, p
     noise.join()
     q50, q99 = summary("quiet", quiet)
     n50, n99 = summary("noisy", noisy)
-    print(f"strangers: {sum(answers.values())} requests at {rate:g}/s from {addresses} addresses; "
-          f"answers {dict(sorted(answers.items()))}")
+    print(
+        f"strangers: {sum(answers.values())} requests at {rate:g}/s from {addresses} addresses; "
+        f"answers {dict(sorted(answers.items()))}"
+    )
     print(f"ratio noisy/quiet: p50 {n50 / q50:.2f}  p99 {n99 / q99:.2f}  (target: p50 <= 1.20)")
     if None not in (cpu0, cpu1, cpu2, cpu3):
         assert cpu0 is not None and cpu1 is not None and cpu2 is not None and cpu3 is not None
@@ -169,9 +190,11 @@ async def run(url: str, key: str, seconds: float, rate: float, addresses: int, p
         noisy_cpu = cpu3 - cpu2
         stranger_cpu = max(0.0, noisy_cpu - per_user * len(noisy))
         sent = sum(answers.values()) * seconds / (seconds + 2)  # the strangers' share inside the window
-        print(f"proxy CPU: {per_user * 1000:.1f} ms per user request; during the noise {noisy_cpu:.2f} s "
-              f"in {seconds:g} s, of which the strangers ~{stranger_cpu:.2f} s = "
-              f"{stranger_cpu / max(sent, 1) * 1000:.2f} ms per stranger request")
+        print(
+            f"proxy CPU: {per_user * 1000:.1f} ms per user request; during the noise {noisy_cpu:.2f} s "
+            f"in {seconds:g} s, of which the strangers ~{stranger_cpu:.2f} s = "
+            f"{stranger_cpu / max(sent, 1) * 1000:.2f} ms per stranger request"
+        )
 
 
 def main() -> None:
@@ -182,8 +205,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--addresses", type=int, default=50)
-    parser.add_argument("--pin", action="store_true",
-                        help="pin the proxy to CPU 1 and the clients and upstream to CPU 0")
+    parser.add_argument(
+        "--pin", action="store_true", help="pin the proxy to CPU 1 and the clients and upstream to CPU 0"
+    )
     args = parser.parse_args()
     cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     pin = args.pin and len(cpus) >= 2
@@ -195,8 +219,9 @@ def main() -> None:
         (workdir / "keys.yaml").write_text(keys_file(user_key, legacy_key))
         if pin:
             os.sched_setaffinity(0, {cpus[1]})  # inherited by the proxy started now
-        proc, url, _ = start_proxy(workdir, {"LITELLM_MASTER_KEY": "sk-master-" + secrets.token_urlsafe(32),
-                                             "LITELLM_LOG": "ERROR"})
+        proc, url, _ = start_proxy(
+            workdir, {"LITELLM_MASTER_KEY": "sk-master-" + secrets.token_urlsafe(32), "LITELLM_LOG": "ERROR"}
+        )
         if pin:
             os.sched_setaffinity(0, {cpus[0]})
         try:

@@ -199,8 +199,9 @@ def compare_workers(args: argparse.Namespace) -> None:
     import statistics
     import tempfile
 
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(args.latency)], stdout=subprocess.PIPE,
-                              text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(args.latency)], stdout=subprocess.PIPE, text=True
+    )
     times: dict[int, list[float]] = {1: [], args.workers: []}
     try:
         assert server.stdout is not None
@@ -216,9 +217,22 @@ def compare_workers(args: argparse.Namespace) -> None:
                     out = work / f"out-{workers}.jsonl"
                     out.unlink(missing_ok=True)
                     started = time.perf_counter()
-                    cmd = [sys.executable, "-m", "mm_litellm.cli.main", "batch", str(work / "in.jsonl"),
-                           "-o", str(out), "--workers", str(workers), "-q", "--policy",
-                           str(work / "policy.yaml"), "--max-concurrency", str(args.concurrency)]
+                    cmd = [
+                        sys.executable,
+                        "-m",
+                        "mm_litellm.cli.main",
+                        "batch",
+                        str(work / "in.jsonl"),
+                        "-o",
+                        str(out),
+                        "--workers",
+                        str(workers),
+                        "-q",
+                        "--policy",
+                        str(work / "policy.yaml"),
+                        "--max-concurrency",
+                        str(args.concurrency),
+                    ]
                     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
                     times[workers].append(time.perf_counter() - started)
     finally:
@@ -226,13 +240,17 @@ def compare_workers(args: argparse.Namespace) -> None:
         server.wait(timeout=10)
     rate = {w: args.requests / statistics.median(t) for w, t in times.items()}
     speedup = rate[args.workers] / rate[1]
-    print(f"{args.requests} rows, concurrency {args.concurrency} per worker, upstream latency "
-          f"{args.latency * 1000:.0f} ms, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; "
-          f"median of {args.rounds} whole commands (start-up included)")
+    print(
+        f"{args.requests} rows, concurrency {args.concurrency} per worker, upstream latency "
+        f"{args.latency * 1000:.0f} ms, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; "
+        f"median of {args.rounds} whole commands (start-up included)"
+    )
     for workers, r in rate.items():
         print(f"--workers {workers:<3} {r:>8.0f} rows/s  ({statistics.median(times[workers]):.1f} s)")
-    print(f"speed-up {speedup:.2f}x with {args.workers} workers; share of ideal {speedup / args.workers:.0%} "
-          f"(target >= 1.7x with 2 workers on 2 cores)")
+    print(
+        f"speed-up {speedup:.2f}x with {args.workers} workers; share of ideal {speedup / args.workers:.0%} "
+        f"(target >= 1.7x with 2 workers on 2 cores)"
+    )
 
 
 if __name__ == "__main__":

@@ -103,9 +103,7 @@ def main() -> None:
     med = {name: statistics.median(values) for name, values in samples.items()}
     print(f"3 members, {args.delay * 1000:.0f} ms mocked delay each, {args.rounds} rounds (median wall time)")
     for name in samples:
-        print(
-            f"  {name:<14} {med[name] * 1000:8.1f} ms   (p90 {p90(samples[name]) * 1000:.1f} ms)"
-        )
+        print(f"  {name:<14} {med[name] * 1000:8.1f} ms   (p90 {p90(samples[name]) * 1000:.1f} ms)")
     for mode in ("", "-sync"):
         ratio = med[f"ensemble{mode}"] / med[f"single{mode}"]
         verdict = "OK" if ratio <= 1.15 else "ABOVE TARGET"

@@ -27,9 +27,9 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-import litellm  # noqa: E402
+import litellm
 
-import mm_litellm  # noqa: E402
+import mm_litellm
 
 POLICY = Path(__file__).resolve().parents[1] / "config" / "policy.yaml"
 MESSAGES = [{"role": "user", "content": "What is the capital of France? Answer in one word."}]
@@ -51,7 +51,9 @@ def round_robin(variants: dict[str, Callable[[], object]], calls: int) -> dict[s
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--calls", type=int, default=2000, help="calls per variant (default 2000)")
     args = parser.parse_args()
     litellm.suppress_debug_info = True
@@ -74,8 +76,12 @@ def main() -> None:
     def routed() -> object:  # rule 'high-priority' -> gpt-4o, with route fallbacks attached
         return mm_litellm.completion(model="auto", messages=MESSAGES, metadata={"priority": "high"}, **MOCK)
 
-    variants = {"litellm.completion": bare, "mm pass-through": passthrough,
-                "Router.completion": bare_routed, "mm routed": routed}
+    variants = {
+        "litellm.completion": bare,
+        "mm pass-through": passthrough,
+        "Router.completion": bare_routed,
+        "mm routed": routed,
+    }
     assert mm_litellm.decision_of(routed())["model"] == "gpt-4o"
     round_robin(variants, 50)  # warm-up: imports, clients, caches
     samples = round_robin(variants, args.calls)
@@ -85,7 +91,9 @@ def main() -> None:
             return await bare_router.acompletion(model="gpt-4o", messages=MESSAGES, **MOCK)
 
         async def routed_a() -> object:
-            return await mm_litellm.acompletion(model="auto", messages=MESSAGES, metadata={"priority": "high"}, **MOCK)
+            return await mm_litellm.acompletion(
+                model="auto", messages=MESSAGES, metadata={"priority": "high"}, **MOCK
+            )
 
         pairs = (("Router.acompletion", bare_a), ("mm routed (async)", routed_a))
         out: dict[str, list[float]] = {name: [] for name, _ in pairs}
@@ -106,7 +114,11 @@ def main() -> None:
     rows = [
         ("pass-through / litellm.completion", median["mm pass-through"] / median["litellm.completion"], 1.05),
         ("routed / Router.completion", median["mm routed"] / median["Router.completion"], 1.10),
-        ("routed async / Router.acompletion", median["mm routed (async)"] / median["Router.acompletion"], 1.10),
+        (
+            "routed async / Router.acompletion",
+            median["mm routed (async)"] / median["Router.acompletion"],
+            1.10,
+        ),
     ]
     for label, ratio, target in rows:
         verdict = "ok" if ratio <= target else "OVER TARGET"

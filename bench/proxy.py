@@ -92,8 +92,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(cmd: list[str], env: dict[str, str], log: Path, port: int,
-          cpus: set[int] | None = None) -> subprocess.Popen[bytes]:
+def start(
+    cmd: list[str], env: dict[str, str], log: Path, port: int, cpus: set[int] | None = None
+) -> subprocess.Popen[bytes]:
     """Start a proxy (on ``cpus`` only, with every thread and child it makes) and wait until it answers."""
     pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
     with log.open("wb") as out:
@@ -149,7 +150,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
-async def measure(url: str, key: str, model: str, concurrency: int, seconds: float, check: str | None) -> float:
+async def measure(
+    url: str, key: str, model: str, concurrency: int, seconds: float, check: str | None
+) -> float:
     """Requests/s over ``seconds`` with ``concurrency`` workers, each waiting for its answer."""
     headers = {"Authorization": f"Bearer {key}"}
     body = {"model": model, "messages": BODY_MESSAGES, "max_tokens": 16}
@@ -176,14 +179,20 @@ async def measure(url: str, key: str, model: str, concurrency: int, seconds: flo
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=2.0, help="length of one measured round")
     parser.add_argument("--rounds", type=int, default=8, help="rounds per proxy (alternating)")
-    parser.add_argument("--no-budgets", action="store_true",
-                        help="policy without budgets (no reservation, no ledger): routing and auth only")
-    parser.add_argument("--no-pin", action="store_true",
-                        help="do not pin the proxies to CPU 1 and the client to CPU 0")
+    parser.add_argument(
+        "--no-budgets",
+        action="store_true",
+        help="policy without budgets (no reservation, no ledger): routing and auth only",
+    )
+    parser.add_argument(
+        "--no-pin", action="store_true", help="do not pin the proxies to CPU 1 and the client to CPU 0"
+    )
     args = parser.parse_args()
 
     proxy_cpus: set[int] | None = None
@@ -195,23 +204,60 @@ def main() -> None:
     master = "sk-master-" + secrets.token_urlsafe(32)
     key = new_key()
     os.environ.pop("MM_LITELLM_DATABASE_URL", None)  # the policy names the ledger
-    env = dict(os.environ, LITELLM_MASTER_KEY=master, LITELLM_LOCAL_MODEL_COST_MAP="True",
-               PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p))
+    env = dict(
+        os.environ,
+        LITELLM_MASTER_KEY=master,
+        LITELLM_LOCAL_MODEL_COST_MAP="True",
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+    )
     litellm_exe = str(Path(sys.executable).with_name("litellm"))
     with tempfile.TemporaryDirectory(prefix="bench-proxy-") as tmp, FakeUpstream() as upstream:
         work = Path(tmp)
         (work / "plain.yaml").write_text(PLAIN_CONFIG.format(base=upstream.base_url))
-        (work / "policy.yaml").write_text(POLICY.format(
-            base=upstream.base_url, key_hash=hash_key(key), db=work / "ledger.db",
-            budgets="" if args.no_budgets else BUDGETS))
+        (work / "policy.yaml").write_text(
+            POLICY.format(
+                base=upstream.base_url,
+                key_hash=hash_key(key),
+                db=work / "ledger.db",
+                budgets="" if args.no_budgets else BUDGETS,
+            )
+        )
         plain_port, mm_port = free_port(), free_port()
         print("starting both proxies ...", flush=True)
-        plain = start([litellm_exe, "--config", str(work / "plain.yaml"), "--port", str(plain_port),
-                       "--host", "127.0.0.1"], env, work / "plain.log", plain_port, proxy_cpus)
+        plain = start(
+            [
+                litellm_exe,
+                "--config",
+                str(work / "plain.yaml"),
+                "--port",
+                str(plain_port),
+                "--host",
+                "127.0.0.1",
+            ],
+            env,
+            work / "plain.log",
+            plain_port,
+            proxy_cpus,
+        )
         try:
-            mm = start([sys.executable, "-m", "mm_litellm.cli.main", "proxy", "--config",
-                        str(ROOT / "config" / "proxy.yaml"), "--policy", str(work / "policy.yaml"),
-                        "--port", str(mm_port)], env, work / "mm.log", mm_port, proxy_cpus)
+            mm = start(
+                [
+                    sys.executable,
+                    "-m",
+                    "mm_litellm.cli.main",
+                    "proxy",
+                    "--config",
+                    str(ROOT / "config" / "proxy.yaml"),
+                    "--policy",
+                    str(work / "policy.yaml"),
+                    "--port",
+                    str(mm_port),
+                ],
+                env,
+                work / "mm.log",
+                mm_port,
+                proxy_cpus,
+            )
             try:
                 results: dict[str, list[float]] = {"plain": [], "mm_litellm": []}
                 cpu_ms: dict[str, list[float]] = {"plain": [], "mm_litellm": []}
@@ -237,18 +283,30 @@ def main() -> None:
     plain_rps = statistics.median(results["plain"])
     mm_rps = statistics.median(results["mm_litellm"])
     ratios = [m / p for p, m in zip(results["plain"], results["mm_litellm"], strict=True)]
-    what = "routing + keys, no budgets" if args.no_budgets else "routing + keys + budget reservation and ledger"
-    pinning = "unpinned" if proxy_cpus is None else f"proxies on CPU {min(proxy_cpus)}, client on CPU {available[0]}"
-    print(f"\nmm_litellm proxy with {what}; concurrency {args.concurrency}, "
-          f"{args.rounds} x {args.seconds:g} s rounds each ({pinning}), medians:")
+    what = (
+        "routing + keys, no budgets" if args.no_budgets else "routing + keys + budget reservation and ledger"
+    )
+    pinning = (
+        "unpinned"
+        if proxy_cpus is None
+        else f"proxies on CPU {min(proxy_cpus)}, client on CPU {available[0]}"
+    )
+    print(
+        f"\nmm_litellm proxy with {what}; concurrency {args.concurrency}, "
+        f"{args.rounds} x {args.seconds:g} s rounds each ({pinning}), medians:"
+    )
     print(f"  plain LiteLLM proxy   {plain_rps:7.1f} req/s")
     print(f"  mm_litellm proxy      {mm_rps:7.1f} req/s")
-    print(f"  ratio mm/plain        {mm_rps / plain_rps:7.3f}   (target >= 0.90; "
-          f"median of per-round ratios {statistics.median(ratios):.3f})")
+    print(
+        f"  ratio mm/plain        {mm_rps / plain_rps:7.3f}   (target >= 0.90; "
+        f"median of per-round ratios {statistics.median(ratios):.3f})"
+    )
     if cpu_ms["plain"] and cpu_ms["mm_litellm"]:
         p_cpu, m_cpu = statistics.median(cpu_ms["plain"]), statistics.median(cpu_ms["mm_litellm"])
-        print(f"  proxy CPU per request plain {p_cpu:.1f} ms, mm_litellm {m_cpu:.1f} ms, "
-              f"ratio plain/mm {p_cpu / m_cpu:.3f}   (steadier than req/s on a shared machine)")
+        print(
+            f"  proxy CPU per request plain {p_cpu:.1f} ms, mm_litellm {m_cpu:.1f} ms, "
+            f"ratio plain/mm {p_cpu / m_cpu:.3f}   (steadier than req/s on a shared machine)"
+        )
 
 
 if __name__ == "__main__":

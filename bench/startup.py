@@ -26,8 +26,11 @@ VARIANTS: dict[str, list[str]] = {
     "policy check": [*MM, "policy", "check", "config/policy.yaml"],
     "policy test": [*MM, "policy", "test", "config/policy_tests.yaml"],
     "route --explain": [*MM, "route", "Design a cache and evaluate it", "--route", "cheap", "--explain"],
-    "explain()": [sys.executable, "-c",
-                  "import mm_litellm; mm_litellm.explain('auto', prompt='hi', policy='config/policy.yaml')"],
+    "explain()": [
+        sys.executable,
+        "-c",
+        "import mm_litellm; mm_litellm.explain('auto', prompt='hi', policy='config/policy.yaml')",
+    ],
     "models": [*MM, "models"],
     "run --mock": [*MM, "run", "What is the capital of France?", "--mock"],
 }
@@ -43,8 +46,9 @@ def main() -> None:
     for _ in range(args.runs):
         for name, cmd in VARIANTS.items():
             started = time.perf_counter()
-            subprocess.run(cmd, cwd=ROOT, env=env, check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(
+                cmd, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
             times[name].append(time.perf_counter() - started)
     base = statistics.median(times["python -c pass"])
     lit = statistics.median(times["import litellm"])

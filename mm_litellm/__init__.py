@@ -45,6 +45,7 @@ def __getattr__(name: str) -> Any:
     globals()["__version__"] = value
     return value
 
+
 __all__ = [
     "BatchReport",
     "BudgetExceeded",

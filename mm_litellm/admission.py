@@ -28,6 +28,7 @@ __all__ = ["Held", "aadmit", "admit"]
 
 log = get_logger("mm_litellm.budget")
 
+
 class Held:
     """Releases the reservation when the call raises (success is settled by the callback)."""
 
@@ -109,9 +110,15 @@ def admit(
         capped = identify(call)
         if capped.key and capped.limits.get("max_budget_usd"):  # fail closed: the cap cannot be kept
             raise BudgetExceeded(
-                f"key-cap:{capped.key}", "key", 0.0, float(capped.limits["max_budget_usd"]), None,
-                reason=(f"key '{capped.key}' has a spend cap (limits.max_budget_usd) but the policy keeps "
-                        "no ledger to enforce it: add a 'budgets:' section to the policy"),
+                f"key-cap:{capped.key}",
+                "key",
+                0.0,
+                float(capped.limits["max_budget_usd"]),
+                None,
+                reason=(
+                    f"key '{capped.key}' has a spend cap (limits.max_budget_usd) but the policy keeps "
+                    "no ledger to enforce it: add a 'budgets:' section to the policy"
+                ),
             )
         if max_cost is not None:
             raise BudgetExceeded(

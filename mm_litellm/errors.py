@@ -114,8 +114,15 @@ class BudgetExceeded(MMLiteLLMError):
     """
 
     def __init__(
-        self, budget: str, scope: str, spent: float, limit: float, resets_at: datetime | None,
-        unit: str = "usd", estimate: float = 0.0, reason: str | None = None,
+        self,
+        budget: str,
+        scope: str,
+        spent: float,
+        limit: float,
+        resets_at: datetime | None,
+        unit: str = "usd",
+        estimate: float = 0.0,
+        reason: str | None = None,
     ) -> None:
         self.budget = budget
         self.scope = scope
@@ -125,10 +132,14 @@ class BudgetExceeded(MMLiteLLMError):
         self.unit = unit
         self.estimate = estimate
         when = f"; resets at {resets_at.isoformat()}" if resets_at is not None else ""
-        super().__init__(reason or (
-            f"budget '{budget}' ({scope}) exceeded: spent {_amount(spent, unit)} of {_amount(limit, unit)}, "
-            f"this call needs up to {_amount(estimate, unit)}{when}"
-        ))
+        super().__init__(
+            reason
+            or (
+                f"budget '{budget}' ({scope}) exceeded: "
+                f"spent {_amount(spent, unit)} of {_amount(limit, unit)}, "
+                f"this call needs up to {_amount(estimate, unit)}{when}"
+            )
+        )
 
 
 def _amount(value: float, unit: str) -> str:

@@ -85,7 +85,9 @@ class Gateway:
         with rt.call():
             model, messages, prompt = _prompts.prepare(model, messages, kwargs, rt)  # prompt_id= first
             if not rt.engine.handles(model):
-                return _prompts.settled(prompt, litellm().completion(model=model, **_passing(rt, messages, kwargs)))
+                return _prompts.settled(
+                    prompt, litellm().completion(model=model, **_passing(rt, messages, kwargs))
+                )
             plan, call = _plan(rt, model, messages, kwargs)
             plan, held = admit(rt, plan, messages, call)
             with held:

@@ -32,7 +32,11 @@ class Logger:
         elif self._std.isEnabledFor(level):
             text = " ".join(f"{k}={v!r}" for k, v in fields.items())
             self._std.log(
-                level, "%s %s", event, text, exc_info=method == "exception",
+                level,
+                "%s %s",
+                event,
+                text,
+                exc_info=method == "exception",
                 extra={"mm_event": event, "mm_fields": fields},
             )
 

@@ -117,8 +117,9 @@ MIGRATIONS: list[Migration] = [
     ),
     Migration(3, "ledger quarantine: rows the writer could not write", _quarantine_table_v3, compatible=True),
     Migration(4, "expired holds charged at their estimate", _expired_holds_v4, compatible=True),
-    Migration(5, "ledger end_user column: the body's user under an authenticated key", _end_user_v5,
-              compatible=True),
+    Migration(
+        5, "ledger end_user column: the body's user under an authenticated key", _end_user_v5, compatible=True
+    ),
 ]
 """Every schema step, in order. Other packages append theirs (with the next version number)."""
 

@@ -20,17 +20,37 @@ MAX_MODEL_NAME = 256
 """Longest ``model`` accepted (policy names are far shorter)."""
 
 OVERRIDE_FIELDS: tuple[str, ...] = (
-    "api_base", "base_url", "api_key", "api_version", "custom_llm_provider", "organization",
-    "model_list", "user_config", "fallbacks", "context_window_fallbacks", "content_policy_fallbacks",
-    "mock_response", "mock_testing_fallbacks", "mock_tool_calls", "extra_headers", "azure_ad_token",
-    "aws_access_key_id", "aws_secret_access_key", "aws_session_token", "aws_region_name",
-    "vertex_project", "vertex_location", "vertex_credentials",
+    "api_base",
+    "base_url",
+    "api_key",
+    "api_version",
+    "custom_llm_provider",
+    "organization",
+    "model_list",
+    "user_config",
+    "fallbacks",
+    "context_window_fallbacks",
+    "content_policy_fallbacks",
+    "mock_response",
+    "mock_testing_fallbacks",
+    "mock_tool_calls",
+    "extra_headers",
+    "azure_ad_token",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_region_name",
+    "vertex_project",
+    "vertex_location",
+    "vertex_credentials",
 )
 """Fields that change where a request goes or whose credentials it uses: only a trusted caller
 (the master key, or a key whose ``allow_overrides`` lists the field) may send them."""
 
 _POSITIVE_INTS: dict[str, int] = {
-    "max_tokens": 10_000_000, "max_completion_tokens": 10_000_000, "max_output_tokens": 10_000_000,
+    "max_tokens": 10_000_000,
+    "max_completion_tokens": 10_000_000,
+    "max_output_tokens": 10_000_000,
     "n": 128,
 }
 _MAPPINGS = ("prompt_variables", "metadata", "litellm_metadata", "response_format")
@@ -79,9 +99,11 @@ def check_overrides(body: Mapping[str, Any], allowed: Collection[str] = ()) -> N
     for name in OVERRIDE_FIELDS:
         if body.get(name) is not None and name not in allowed:
             raise InvalidRequestError(
-                name, f"'{name}' may not be set by this API key: it changes the deployment or credentials "
-                      "a request uses (the operator can allow it with the key's 'allow_overrides')",
-                status=403)
+                name,
+                f"'{name}' may not be set by this API key: it changes the deployment or credentials "
+                "a request uses (the operator can allow it with the key's 'allow_overrides')",
+                status=403,
+            )
 
 
 def _check_model(model: object) -> None:
@@ -91,7 +113,8 @@ def _check_model(model: object) -> None:
         raise InvalidRequestError("model", f"'model' must be a string, got {_kind(model)}")
     if not model or len(model) > MAX_MODEL_NAME or not model.isprintable():
         raise InvalidRequestError(
-            "model", f"'model' must be 1 to {MAX_MODEL_NAME} printable characters (no control characters)")
+            "model", f"'model' must be 1 to {MAX_MODEL_NAME} printable characters (no control characters)"
+        )
 
 
 def _kind(value: object) -> str:

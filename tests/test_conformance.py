@@ -16,8 +16,12 @@ from tests.conftest import TEST_POLICY
 
 MODEL = "openai/gpt-4o-mini"
 USER = [{"role": "user", "content": "What is 2+2?"}]
-TOOL_CALLS = [{"id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 2}'}}]
-TOOLS = [{"type": "function", "function": {"name": "add", "parameters": {"type": "object", "properties": {}}}}]
+TOOL_CALLS = [
+    {"id": "call_1", "type": "function", "function": {"name": "add", "arguments": '{"a": 2, "b": 2}'}}
+]
+TOOLS = [
+    {"type": "function", "function": {"name": "add", "parameters": {"type": "object", "properties": {}}}}
+]
 
 CASES: dict[str, dict[str, Any]] = {
     "text": {"mock_response": "4"},
@@ -66,7 +70,9 @@ def chunks(stream: Any) -> list[tuple[type, str | None, str | None]]:
 
 
 def test_streaming_same_chunks(setup: None) -> None:
-    ours = mm_litellm.completion(model=MODEL, messages=USER, mock_response="two plus two is four", stream=True)
+    ours = mm_litellm.completion(
+        model=MODEL, messages=USER, mock_response="two plus two is four", stream=True
+    )
     theirs = litellm.completion(model=MODEL, messages=USER, mock_response="two plus two is four", stream=True)
     assert type(ours) is type(theirs)
     assert chunks(ours) == chunks(theirs)
@@ -76,7 +82,9 @@ async def test_async_streaming_same_chunks(setup: None) -> None:
     ours = await mm_litellm.acompletion(model=MODEL, messages=USER, mock_response="a b c", stream=True)
     theirs = await litellm.acompletion(model=MODEL, messages=USER, mock_response="a b c", stream=True)
     assert type(ours) is type(theirs)
-    assert [c.choices[0].delta.content async for c in ours] == [c.choices[0].delta.content async for c in theirs]
+    assert [c.choices[0].delta.content async for c in ours] == [
+        c.choices[0].delta.content async for c in theirs
+    ]
 
 
 @pytest.mark.parametrize(

@@ -20,16 +20,29 @@ def test_route_default_serves_the_cheap_model(mm_policy, mm_mock) -> None:
     assert isinstance(response, litellm.ModelResponse)
     assert response.choices[0].message.content == "hi there"
     assert decision_of(response) == {
-        "requested_model": "auto", "route": "auto", "rule": None, "model": "small", "fallbacks": ["claude"],
-        "reason": "route 'auto': no rule matched, default", "served_model": "small", "attempted_fallbacks": 0,
+        "requested_model": "auto",
+        "route": "auto",
+        "rule": None,
+        "model": "small",
+        "fallbacks": ["claude"],
+        "reason": "route 'auto': no rule matched, default",
+        "served_model": "small",
+        "attempted_fallbacks": 0,
     }
     # the cost is LiteLLM's, from the exact usage: 12 * 0.15/1M + 3 * 0.6/1M
     assert response._hidden_params["response_cost"] == pytest.approx(12 * 0.15e-6 + 3 * 0.6e-6)
     assert [c.model for c in mm_mock.calls] == ["openai/gpt-4o-mini"]
     context = mm_mock.calls[0].kwargs["metadata"]["mm_litellm"]
     assert context.pop("runtime") == mm_litellm.gateway.default_gateway().runtime.id  # the admitting policy
-    assert context == {"requested_model": "auto", "route": "auto", "rule": None, "task": "general",
-                       "tier": "basic", "model": "small", "fallbacks": ["claude"]}
+    assert context == {
+        "requested_model": "auto",
+        "route": "auto",
+        "rule": None,
+        "task": "general",
+        "tier": "basic",
+        "model": "small",
+        "fallbacks": ["claude"],
+    }
 
 
 def test_rate_limit_falls_back_along_the_route(mm_policy, mm_mock) -> None:
@@ -142,12 +155,14 @@ def test_configure_none_is_pass_through(mm_mock) -> None:
 
 
 def test_pricing_override_is_what_litellm_charges(mm_mock) -> None:
-    mm_litellm.configure(mm_litellm.parse_policy("""
+    mm_litellm.configure(
+        mm_litellm.parse_policy("""
 models:
   local:
     litellm_params: {model: openai/llama3-local, api_base: "http://127.0.0.1:9/v1", api_key: x}
     pricing: {input_per_mtok: 1.0, output_per_mtok: 2.0}
-"""))
+""")
+    )
     mm_mock.script("local", "cheap", prompt_tokens=1000, completion_tokens=500)
     response = mm_litellm.completion(model="local", messages=USER)
     assert response._hidden_params["response_cost"] == pytest.approx(1000 * 1e-6 + 500 * 2e-6)

@@ -23,12 +23,39 @@ def test_import_does_not_import_litellm_or_configure_logging() -> None:
 def test_public_api_is_pinned() -> None:
     assert mm_litellm.__all__ == sorted(mm_litellm.__all__)
     assert set(mm_litellm.__all__) == {
-        "BatchReport", "BudgetExceeded", "BudgetStoreError", "ConfigurationError", "EnsembleError", "Explanation",
+        "BatchReport",
+        "BudgetExceeded",
+        "BudgetStoreError",
+        "ConfigurationError",
+        "EnsembleError",
+        "Explanation",
         "Gateway",
-        "MMLiteLLMError", "MissingSecretError", "Plan", "Policy", "PolicyError", "RoutingError", "RunResult",
-        "__version__", "abatch", "acompletion", "arun", "batch", "completion", "configure", "decision_of", "explain",
-        "load_policy", "parse_policy", "record_outcome", "register_ensembles", "register_prompts", "route_to_model",
-        "run", "run_ensemble", "run_with_fallback", "usage_report",
+        "MMLiteLLMError",
+        "MissingSecretError",
+        "Plan",
+        "Policy",
+        "PolicyError",
+        "RoutingError",
+        "RunResult",
+        "__version__",
+        "abatch",
+        "acompletion",
+        "arun",
+        "batch",
+        "completion",
+        "configure",
+        "decision_of",
+        "explain",
+        "load_policy",
+        "parse_policy",
+        "record_outcome",
+        "register_ensembles",
+        "register_prompts",
+        "route_to_model",
+        "run",
+        "run_ensemble",
+        "run_with_fallback",
+        "usage_report",
     }
     for name in mm_litellm.__all__:
         assert hasattr(mm_litellm, name), name
@@ -37,7 +64,14 @@ def test_public_api_is_pinned() -> None:
 def test_error_hierarchy() -> None:
     from mm_litellm import errors
 
-    for name in ("PolicyError", "ConfigurationError", "RoutingError", "EnsembleError", "BudgetExceeded", "BudgetStoreError"):
+    for name in (
+        "PolicyError",
+        "ConfigurationError",
+        "RoutingError",
+        "EnsembleError",
+        "BudgetExceeded",
+        "BudgetStoreError",
+    ):
         assert issubclass(getattr(errors, name), errors.MMLiteLLMError)
     assert issubclass(errors.MissingSecretError, errors.ConfigurationError)
     assert issubclass(errors.PolicyError, ValueError)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,7 +131,7 @@ class OutputJournal:
         os.fsync(self._fd)
         self.done.add(row_key(row["index"], row.get("id")))
 
-    def write_many(self, rows: list[Mapping[str, Any]]) -> None:
+    def write_many(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Append complete lines for ``rows``, then fsync once (a merge: the rows are durable elsewhere)."""
         if self._fd is None:
             raise RuntimeError("OutputJournal.write_many before open()")

@@ -167,8 +167,14 @@ class Cursor:
             self.run("DELETE " + _STALE, params)
             self.run(
                 SETTLE.text,
-                {"su": stale[0], "st": int(stale[1]), "un": 0, "ru": stale[0], "rt": int(stale[1]),
-                 "id": cid},
+                {
+                    "su": stale[0],
+                    "st": int(stale[1]),
+                    "un": 0,
+                    "ru": stale[0],
+                    "rt": int(stale[1]),
+                    "id": cid,
+                },
             )
             for rid in rids:
                 keys = {"cid": EXPIRED_PREFIX + rid, "r": rid}

@@ -41,6 +41,7 @@ COUNTER_CACHE_SIZE = 4096
 LEASE_CALLS = 32
 """Calls' worth of budget a process may hold in advance on a counter far from its limit."""
 
+
 class NeedsStore(Exception):
     """No lease of this process covers the call: only the store can admit it (see ``reserve``)."""
 
@@ -200,7 +201,6 @@ class BudgetService:
         elif cheap_prompt is not None:  # counted once for the whole chain by the caller
             prompt = cheap_prompt
         else:
-
             prompt = estimate_tokens(messages)[0]
         price = self.price(model)
         usd = None if price is None else prompt * price[0] + int(completion) * price[1]
@@ -213,7 +213,11 @@ class BudgetService:
         if found is None:
             spec = self.policy.models.get(model)
             try:
-                found = self._max_output_of(spec.litellm_model if spec else model) if self._max_output_of else None
+                found = (
+                    self._max_output_of(spec.litellm_model if spec else model)
+                    if self._max_output_of
+                    else None
+                )
             except Exception:  # an odd model name: the policy's bound
                 found = None
             found = cache[model] = found or self.settings.default_max_tokens
@@ -254,8 +258,14 @@ class BudgetService:
         name = f"key-cap:{key}"
         limit = self.limits.get(name)
         if limit is None or limit.limit_usd != usd:
-            limit = BudgetLimit(name=name, scope="key", match=(key,), window="monthly", limit_usd=usd,
-                                description=f"limits.max_budget_usd of key '{key}'")
+            limit = BudgetLimit(
+                name=name,
+                scope="key",
+                match=(key,),
+                window="monthly",
+                limit_usd=usd,
+                description=f"limits.max_budget_usd of key '{key}'",
+            )
             with self._open_cond:
                 self.limits[name] = limit
                 self._limits = (*(x for x in self._limits if x.name != name), limit)

@@ -70,12 +70,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--mock-delay", type=float, metavar="SECONDS", help="with --mock: simulated latency per call"
     )
-    p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="run N processes (shards 1/N..N/N of the input) sharing the policy's ledger and "
-                   "budgets, then merge their outputs into OUTPUT in input order (--rpm/--tpm are split)")
-    p.add_argument("--shard", metavar="K/N",
-                   help="run only shard K of N (rows K, K+N, ...): for several machines sharing a "
-                   "PostgreSQL ledger; combine the outputs with 'mm-litellm batch-merge'")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N processes (shards 1/N..N/N of the input) sharing the policy's ledger and "
+        "budgets, then merge their outputs into OUTPUT in input order (--rpm/--tpm are split)",
+    )
+    p.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="run only shard K of N (rows K, K+N, ...): for several machines sharing a "
+        "PostgreSQL ledger; combine the outputs with 'mm-litellm batch-merge'",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.add_argument(
         "-v", "--verbose", action="store_true", help="log routing decisions and LiteLLM's activity"
@@ -196,8 +204,9 @@ def _call_id(item: Any) -> str | None:
     return call_id if isinstance(call_id, str) else None
 
 
-async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: Progress,
-               shard: Any = None) -> int:
+async def _run(
+    args: argparse.Namespace, source: Path, journal: Any, progress: Progress, shard: Any = None
+) -> int:
     from mm_litellm.batch import BatchItem, abatch
     from mm_litellm.batch.journal import InputRow, read_rows
     from mm_litellm.batch.requests import Unrunnable
@@ -221,8 +230,11 @@ async def _run(args: argparse.Namespace, source: Path, journal: Any, progress: P
         if call_id is not None:  # the ledger row first, durably: a crash never leaves a result unbilled
             extra["call_id"] = call_id
             if not await asyncio.to_thread(flush_call, call_id, LEDGER_WAIT_S):
-                print(f"mm-litellm: the ledger row of call {call_id} (row {row.index}) is not written after "
-                      f"{LEDGER_WAIT_S:.0f} s; writing its result anyway", file=sys.stderr)
+                print(
+                    f"mm-litellm: the ledger row of call {call_id} (row {row.index}) is not written after "
+                    f"{LEDGER_WAIT_S:.0f} s; writing its result anyway",
+                    file=sys.stderr,
+                )
         journal.write(item.to_dict() | extra)
         progress.update(item.ok, item.result.cost if item.result is not None else None)
 

@@ -26,12 +26,28 @@ _SEVERITY = (130, 4, 3)  # interrupted, stopped by a budget, failed rows: the wo
 
 def worker_command(args: argparse.Namespace, shard: Shard, output: Path) -> list[str]:
     """The ``mm-litellm batch`` command line of one worker."""
-    cmd = [sys.executable, "-m", "mm_litellm.cli.main", "batch", str(args.input), "--output", str(output),
-           "--shard", str(shard), "--quiet", "--max-concurrency", str(args.max_concurrency),
-           "--strategy", args.strategy]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mm_litellm.cli.main",
+        "batch",
+        str(args.input),
+        "--output",
+        str(output),
+        "--shard",
+        str(shard),
+        "--quiet",
+        "--max-concurrency",
+        str(args.max_concurrency),
+        "--strategy",
+        args.strategy,
+    ]
     options: list[tuple[str, Any]] = [
-        ("--policy", args.policy), ("--model", args.model), ("--max-tokens", args.max_tokens),
-        ("--mock", args.mock), ("--mock-delay", args.mock_delay),
+        ("--policy", args.policy),
+        ("--model", args.model),
+        ("--max-tokens", args.max_tokens),
+        ("--mock", args.mock),
+        ("--mock-delay", args.mock_delay),
         ("--rpm", args.rpm / shard.count if args.rpm else None),
         ("--tpm", args.tpm / shard.count if args.tpm else None),
     ]
@@ -67,6 +83,9 @@ def run_workers(args: argparse.Namespace) -> int:
         for part in parts:
             part.unlink(missing_ok=True)
     else:
-        print(f"mm-litellm: worker exit statuses {codes}; shard outputs kept ({parts[0].name}, ...); rerun "
-              "the same command to resume", file=sys.stderr)
+        print(
+            f"mm-litellm: worker exit statuses {codes}; shard outputs kept ({parts[0].name}, ...); rerun "
+            "the same command to resume",
+            file=sys.stderr,
+        )
     return status

@@ -16,7 +16,12 @@ from mm_litellm.policy import Policy, load_policy
 from mm_litellm.runtime import POLICY_ENV
 
 __all__ = [
-    "DEFAULT_POLICY", "add_policy_option", "configure_logging", "fail", "quiet_litellm", "resolve_policy",
+    "DEFAULT_POLICY",
+    "add_policy_option",
+    "configure_logging",
+    "fail",
+    "quiet_litellm",
+    "resolve_policy",
 ]
 
 DEFAULT_POLICY = Path("config/policy.yaml")
@@ -97,4 +102,3 @@ def mock_ledger_path() -> Path:
     from mm_litellm.storage import MIGRATIONS
 
     return Path(tempfile.gettempdir()) / f"mm_litellm-mock-v{MIGRATIONS[-1].version}.db"
-

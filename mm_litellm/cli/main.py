@@ -19,7 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = argparse.ArgumentParser(
         prog="mm-litellm",
-        description="Routing policy, ensembles, budgets and prompt versions over LiteLLM, from one YAML policy.",
+        description=(
+            "Routing policy, ensembles, budgets and prompt versions over LiteLLM, from one YAML policy."
+        ),
         epilog="Run 'mm-litellm COMMAND --help' for a command's options. Docs: README.md.",
     )
     parser.add_argument("--version", action="version", version=f"mm-litellm {__version__}")

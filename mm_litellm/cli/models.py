@@ -1,4 +1,7 @@
-"""``mm-litellm models``: the policy's models with tier, context window and prices (seed 003's --list-models)."""
+"""``mm-litellm models``: the policy's models with tier, context window and prices.
+
+(Seed 003's ``--list-models``.)
+"""
 
 from __future__ import annotations
 
@@ -31,17 +34,19 @@ def model_rows(policy: Any) -> list[dict[str, Any]]:
     rows = []
     for alias, spec in policy.models.items():
         price = facts.price(spec)
-        rows.append({
-            "model": alias,
-            "tier": spec.tier,
-            "litellm_model": spec.litellm_model,
-            "deployments": len(spec.all_deployments),
-            "context_window": price.context_window,
-            "input_per_mtok": price.input_per_mtok,
-            "output_per_mtok": price.output_per_mtok,
-            "price_source": price.source,
-            "tags": list(spec.tags),
-        })
+        rows.append(
+            {
+                "model": alias,
+                "tier": spec.tier,
+                "litellm_model": spec.litellm_model,
+                "deployments": len(spec.all_deployments),
+                "context_window": price.context_window,
+                "input_per_mtok": price.input_per_mtok,
+                "output_per_mtok": price.output_per_mtok,
+                "price_source": price.source,
+                "tags": list(spec.tags),
+            }
+        )
     return rows
 
 
@@ -51,7 +56,8 @@ def handle(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    header = f"{'model':<16} {'tier':<12} {'litellm model':<30} {'context':>9} {'in $/1M':>8} {'out $/1M':>9}  tags"
+    header = f"{'model':<16} {'tier':<12} {'litellm model':<30} {'context':>9} "
+    header += f"{'in $/1M':>8} {'out $/1M':>9}  tags"
     print(header)
     print("-" * len(header))
     for r in rows:
@@ -60,6 +66,12 @@ def handle(args: argparse.Namespace) -> int:
             prices = f"{'unpriced':>8} {'':>9}"
         else:
             prices = f"{r['input_per_mtok']:>8.2f} {r['output_per_mtok']:>9.2f}"
-        print(f"{r['model']:<16} {r['tier']:<12} {r['litellm_model']:<30} {ctx:>9} {prices}  {', '.join(r['tags'])}")
-    print(f"\n{len(rows)} models from {policy.source}; prices from the policy where overridden, else LiteLLM's table.")
+        print(
+            f"{r['model']:<16} {r['tier']:<12} {r['litellm_model']:<30} {ctx:>9} {prices}  "
+            f"{', '.join(r['tags'])}"
+        )
+    print(
+        f"\n{len(rows)} models from {policy.source}; prices from the policy where overridden, "
+        "else LiteLLM's table."
+    )
     return 0

@@ -1,4 +1,4 @@
-"""``mm-litellm policy ...``: validate policy files and test their routing (later: evaluate, diff, calibrate)."""
+"""``mm-litellm policy ...``: validate policy files and test their routing; evaluate, diff, calibrate."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("policy", help="validate and inspect policy files", description="Work with policy files.")
+    p = sub.add_parser(
+        "policy", help="validate and inspect policy files", description="Work with policy files."
+    )
     verbs = p.add_subparsers(dest="policy_command", metavar="COMMAND", required=True)
     check = verbs.add_parser(
         "check",
@@ -25,13 +27,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     test = verbs.add_parser(
         "test",
         help="decide sample prompts and compare with the expected model/route/rule; exit 1 on a mismatch",
-        description="Run a YAML file of routing cases (prompt or messages + metadata -> expected model, route, "
-        "rule, task, tier) through the policy without calling any provider. Exit 1 with a diff on a mismatch.",
+        description=(
+            "Run a YAML file of routing cases (prompt or messages + metadata -> expected model, route, "
+            "rule, task, tier) through the policy without calling any provider. "
+            "Exit 1 with a diff on a mismatch."
+        ),
     )
     test.add_argument("cases", help="the cases YAML file (see docs/routing.md)")
-    test.add_argument("--policy", metavar="FILE", help="policy file (default: the cases file's 'policy:', "
-                      "else $MM_LITELLM_POLICY or config/policy.yaml)")
-    test.add_argument("-v", "--verbose", action="store_true", help="also list the cases that pass, with the reason")
+    test.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="policy file (default: the cases file's 'policy:', "
+        "else $MM_LITELLM_POLICY or config/policy.yaml)",
+    )
+    test.add_argument(
+        "-v", "--verbose", action="store_true", help="also list the cases that pass, with the reason"
+    )
     test.set_defaults(handler=handle_test)
     register_policy_verbs(verbs)
 

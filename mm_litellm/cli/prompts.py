@@ -270,8 +270,10 @@ def _history(args: argparse.Namespace) -> int:
         reg.versions(args.prompt_id)
         events = list(reg.label_history(args.prompt_id))
         if not events:
-            print(f"{args.prompt_id}: no label moves recorded yet (labels set in the prompt files are not "
-                  "history; 'mm-litellm prompts label' records one)")
+            print(
+                f"{args.prompt_id}: no label moves recorded yet (labels set in the prompt files are not "
+                "history; 'mm-litellm prompts label' records one)"
+            )
         for e in events:
             frm = f"v{e.from_version}" if e.from_version is not None else "-"
             note = f"  ({e.note})" if e.note else ""

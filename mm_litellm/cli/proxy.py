@@ -36,20 +36,35 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Generate the LiteLLM proxy config from --config (default config/proxy.yaml) and the "
         "policy, then run 'litellm --config' on it. Needs LITELLM_MASTER_KEY (a strong key).",
     )
-    p.add_argument("--config", metavar="FILE", default=str(DEFAULT_CONFIG),
-                   help=f"base LiteLLM proxy config (default: {DEFAULT_CONFIG})")
-    p.add_argument("--policy", metavar="FILE",
-                   help=f"policy file (default: ${POLICY_ENV}, else the config's mm_litellm.policy)")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        default=str(DEFAULT_CONFIG),
+        help=f"base LiteLLM proxy config (default: {DEFAULT_CONFIG})",
+    )
+    p.add_argument(
+        "--policy",
+        metavar="FILE",
+        help=f"policy file (default: ${POLICY_ENV}, else the config's mm_litellm.policy)",
+    )
     p.add_argument("--port", type=int, default=4000, help="port (default: 4000)")
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default: 127.0.0.1)")
-    p.add_argument("--mock", nargs="?", const=MOCK_REPLY, metavar="TEXT",
-                   help="offline: start a local fake OpenAI-compatible upstream and point every policy model "
-                   "at it (no provider keys needed; real proxy, keys, budgets and headers; the ledger is a "
-                   "scratch database unless MM_LITELLM_DATABASE_URL is set); TEXT is the answer")
+    p.add_argument(
+        "--mock",
+        nargs="?",
+        const=MOCK_REPLY,
+        metavar="TEXT",
+        help="offline: start a local fake OpenAI-compatible upstream and point every policy model "
+        "at it (no provider keys needed; real proxy, keys, budgets and headers; the ledger is a "
+        "scratch database unless MM_LITELLM_DATABASE_URL is set); TEXT is the answer",
+    )
     p.add_argument("--print-config", action="store_true", help="print the generated config and exit")
     p.add_argument("--write-config", metavar="FILE", help="write the generated config to FILE and exit")
-    p.add_argument("litellm_args", nargs=argparse.REMAINDER,
-                   help="after '--': further arguments for litellm (e.g. -- --num_workers 2)")
+    p.add_argument(
+        "litellm_args",
+        nargs=argparse.REMAINDER,
+        help="after '--': further arguments for litellm (e.g. -- --num_workers 2)",
+    )
     p.set_defaults(handler=handle_proxy)
 
     k = sub.add_parser("keys", help="make API keys for the proxy (hashed secrets for the keys file)")
@@ -62,18 +77,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     new.add_argument("--scheme", choices=("sha256", "scrypt"), default="sha256")
     new.set_defaults(handler=handle_keys_new)
     add = ksub.add_parser(
-        "add", help="generate a key and append its entry to the keys file; prints only the key (stdout)",
+        "add",
+        help="generate a key and append its entry to the keys file; prints only the key (stdout)",
         description="Generate a key, append its entry (hash only) to the policy's proxy.keys_file (or "
-        "--keys-file) and print the key on stdout, once: KEY=$(mm-litellm keys add --id alice ...).")
+        "--keys-file) and print the key on stdout, once: KEY=$(mm-litellm keys add --id alice ...).",
+    )
     add.add_argument("--id", required=True, help="key id (shown in logs, the ledger and x-mm headers)")
     add.add_argument("--user")
     add.add_argument("--team")
     add.add_argument("--tag", action="append", default=[], help="tag (repeatable)")
     add.add_argument("--scheme", choices=("sha256", "scrypt"), default="sha256")
-    add.add_argument("--keys-file", metavar="FILE",
-                     help="the keys file (default: the policy's proxy.keys_file)")
-    add.add_argument("--policy", metavar="FILE",
-                     help=f"policy file (default: ${POLICY_ENV} or config/policy.yaml)")
+    add.add_argument(
+        "--keys-file", metavar="FILE", help="the keys file (default: the policy's proxy.keys_file)"
+    )
+    add.add_argument(
+        "--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV} or config/policy.yaml)"
+    )
     add.set_defaults(handler=handle_keys_add)
     h = ksub.add_parser("hash", help="hash an existing secret read from stdin")
     h.add_argument("--scheme", choices=("sha256", "scrypt"), default="sha256")
@@ -110,8 +129,10 @@ def generated_config(config_path: str, policy_arg: str | None) -> dict[str, Any]
 
 def handle_proxy(args: argparse.Namespace) -> int:
     if args.mock is not None and (args.print_config or args.write_config):
-        fail("--mock starts the proxy with a local fake upstream; it cannot be combined with "
-             "--print-config or --write-config")
+        fail(
+            "--mock starts the proxy with a local fake upstream; it cannot be combined with "
+            "--print-config or --write-config"
+        )
     if args.mock is not None:
         return _run_mocked(args)
     config = generated_config(args.config, args.policy)
@@ -144,8 +165,16 @@ def _start(args: argparse.Namespace, config_text: str, tmp: Path, env: dict[str,
     path = tmp / "proxy.yaml"
     path.write_text(config_text, encoding="utf-8")
     extra = [a for a in args.litellm_args if a != "--"]
-    cmd = [_litellm_executable(), "--config", str(path), "--port", str(args.port), "--host", args.host,
-           *extra]
+    cmd = [
+        _litellm_executable(),
+        "--config",
+        str(path),
+        "--port",
+        str(args.port),
+        "--host",
+        args.host,
+        *extra,
+    ]
     return _run_forwarding_signals(cmd, env)
 
 
@@ -172,14 +201,19 @@ def _run_mocked(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         fail(f"invalid policy:\n{exc}")
     scratch = keep_mocks_out_of_the_ledger()
-    with FakeUpstream(reply=args.mock) as upstream, \
-            tempfile.TemporaryDirectory(prefix="mm-litellm-proxy-") as tmp:
+    with (
+        FakeUpstream(reply=args.mock) as upstream,
+        tempfile.TemporaryDirectory(prefix="mm-litellm-proxy-") as tmp,
+    ):
         mocked = Path(tmp) / "policy.mock.yaml"
         mocked.write_text(mock_policy_text(policy, chosen, upstream.base_url), encoding="utf-8")
         config = generated_config(args.config, str(mocked))
         ledger = scratch or os.environ.get("MM_LITELLM_DATABASE_URL") or "the policy's database"
-        print(f"mm-litellm proxy --mock: every model of {chosen} answers from a local fake upstream at "
-              f"{upstream.base_url} (no provider is called); ledger: {ledger}", file=sys.stderr)
+        print(
+            f"mm-litellm proxy --mock: every model of {chosen} answers from a local fake upstream at "
+            f"{upstream.base_url} (no provider is called); ledger: {ledger}",
+            file=sys.stderr,
+        )
         return _start(args, yaml.safe_dump(config, sort_keys=False), Path(tmp), _child_env())
 
 
@@ -241,8 +275,9 @@ def handle_keys_new(args: argparse.Namespace) -> int:
     from mm_litellm.proxy.keys_file import entry_text
 
     secret, entry = _new_entry(args)
-    print(f"# API key for '{args.id}' (shown once; give it to its owner, store only the hash):",
-          file=sys.stderr)
+    print(
+        f"# API key for '{args.id}' (shown once; give it to its owner, store only the hash):", file=sys.stderr
+    )
     print(f"#   {secret}", file=sys.stderr)
     print("# append under the keys file's 'keys:' (or use: mm-litellm keys add)", file=sys.stderr)
     print(entry_text(args.id, entry), end="")
@@ -266,8 +301,10 @@ def handle_keys_add(args: argparse.Namespace) -> int:
         add_key_entry(path, args.id, entry)
     except PolicyError as exc:
         fail(f"key not added:\n{exc}")
-    print(f"mm-litellm: added key '{args.id}' to {path} (its hash only); the key is printed once, on stdout",
-          file=sys.stderr)
+    print(
+        f"mm-litellm: added key '{args.id}' to {path} (its hash only); the key is printed once, on stdout",
+        file=sys.stderr,
+    )
     print(secret)
     return 0
 

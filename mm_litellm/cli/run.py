@@ -30,29 +30,59 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     target = p.add_mutually_exclusive_group()
     target.add_argument("--model", help="a route, alias or model of the policy, or any LiteLLM model string")
     target.add_argument("--route", help="a route of the policy (default: the policy's default_route)")
-    p.add_argument("-s", "--strategy", choices=("auto", "cheapest", "fallback"), default="auto",
-                   help="auto: the route (default); cheapest: the policy's cost_optimized route; fallback: "
-                        "escalate along --chain while answers look unsure (seed 003)")
-    p.add_argument("--chain", metavar="NAME|a,b,c",
-                   help="for --strategy fallback: a chain of the policy or a comma-separated list of its models "
-                        "(default: the 'mixed' chain)")
-    p.add_argument("-c", "--max-cost", type=float, metavar="USD",
-                   help="cap in USD: escalation stops before exceeding it; cheapest skips models estimated above it")
-    target.add_argument("--ensemble", metavar="NAME",
-                        help="an ensemble of the policy (served as ensemble/NAME)")
-    p.add_argument("--ensemble-size", type=int, metavar="N",
-                   help="with --ensemble: ask only its first N members (fewer members cost less)")
+    p.add_argument(
+        "-s",
+        "--strategy",
+        choices=("auto", "cheapest", "fallback"),
+        default="auto",
+        help="auto: the route (default); cheapest: the policy's cost_optimized route; fallback: "
+        "escalate along --chain while answers look unsure (seed 003)",
+    )
+    p.add_argument(
+        "--chain",
+        metavar="NAME|a,b,c",
+        help="for --strategy fallback: a chain of the policy or a comma-separated list of its models "
+        "(default: the 'mixed' chain)",
+    )
+    p.add_argument(
+        "-c",
+        "--max-cost",
+        type=float,
+        metavar="USD",
+        help="cap in USD: escalation stops before exceeding it; cheapest skips models estimated above it",
+    )
+    target.add_argument(
+        "--ensemble", metavar="NAME", help="an ensemble of the policy (served as ensemble/NAME)"
+    )
+    p.add_argument(
+        "--ensemble-size",
+        type=int,
+        metavar="N",
+        help="with --ensemble: ask only its first N members (fewer members cost less)",
+    )
     p.add_argument("--system", help="a system message to send before the prompt")
     p.add_argument("--max-tokens", type=int, metavar="N", help="limit the answer's length")
-    p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
-                   help="request metadata the rules can test (repeatable), e.g. --meta priority=high")
-    p.add_argument("--mock", nargs="?", const=MOCK_ANSWER, metavar="TEXT",
-                   help="answer offline with TEXT instead of calling a provider (the routing, Router, "
-                        "callbacks and cost calculation still run; token counts are real; the ledger is a "
-                        "scratch database in the temp directory unless MM_LITELLM_DATABASE_URL is set)")
+    p.add_argument(
+        "--meta",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="request metadata the rules can test (repeatable), e.g. --meta priority=high",
+    )
+    p.add_argument(
+        "--mock",
+        nargs="?",
+        const=MOCK_ANSWER,
+        metavar="TEXT",
+        help="answer offline with TEXT instead of calling a provider (the routing, Router, "
+        "callbacks and cost calculation still run; token counts are real; the ledger is a "
+        "scratch database in the temp directory unless MM_LITELLM_DATABASE_URL is set)",
+    )
     p.add_argument("-o", "--output", metavar="FILE", help="also write the result as JSON to FILE")
     p.add_argument("--json", action="store_true", help="print the JSON result instead of the summary")
-    p.add_argument("-v", "--verbose", action="store_true", help="log the routing decision and LiteLLM's activity")
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="log the routing decision and LiteLLM's activity"
+    )
     p.set_defaults(handler=handle)
 
 
@@ -103,7 +133,9 @@ def handle(args: argparse.Namespace) -> int:
         except ValueError as exc:
             fail(str(exc))
         rt = configure(policy)
-    model = preset or (f"ensemble/{args.ensemble}" if args.ensemble else args.model or args.route or policy.default_route)
+    model = preset or (
+        f"ensemble/{args.ensemble}" if args.ensemble else args.model or args.route or policy.default_route
+    )
     if model is None:
         fail("no model: pass --model, --route or --ensemble, or set default_route in the policy")
     if args.route and args.route not in policy.routes:
@@ -136,8 +168,13 @@ def handle(args: argparse.Namespace) -> int:
         fail(str(exc))
     except Exception as exc:  # a provider error from LiteLLM: say which, without a traceback
         fail(f"{type(exc).__name__}: {exc}")
-    record = result_record(response, strategy="ensemble" if args.ensemble else args.strategy,
-                           latency=time.perf_counter() - started, mocked=args.mock is not None, policy=policy)
+    record = result_record(
+        response,
+        strategy="ensemble" if args.ensemble else args.strategy,
+        latency=time.perf_counter() - started,
+        mocked=args.mock is not None,
+        policy=policy,
+    )
     if args.output:
         Path(args.output).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
     if args.json:
@@ -167,7 +204,9 @@ def _mock_reply(lt: Any, policy: Any, model: str, messages: list[dict[str, str]]
     counting_model = spec.litellm_model if spec is not None else "gpt-4o-mini"
     prompt_tokens = lt.token_counter(model=counting_model, messages=messages)
     completion_tokens = lt.token_counter(model=counting_model, text=text, count_response_tokens=True)
-    response = model_response(text, model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens)
+    response = model_response(
+        text, model=model, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+    )
     # As a dict, LiteLLM builds a fresh response per call (escalation hops each get their own).
     return response.model_dump()
 
@@ -183,7 +222,10 @@ def result_record(
     usage = getattr(response, "usage", None)
     ensemble = trace.pop("ensemble", None)
     metadata: dict[str, Any] = {
-        "decision": trace, "mocked": mocked, "litellm_model": hidden.get("litellm_model_name")}
+        "decision": trace,
+        "mocked": mocked,
+        "litellm_model": hidden.get("litellm_model_name"),
+    }
     if ensemble is not None:
         metadata |= _ensemble_metadata(ensemble)
     return {
@@ -196,7 +238,8 @@ def result_record(
         "output_tokens": getattr(usage, "completion_tokens", None),
         "strategy": strategy,
         "ensemble_models": [c["served_by"] or c["model"] for c in ensemble["calls"] if c["role"] == "member"]
-        if ensemble else [],
+        if ensemble
+        else [],
         "metadata": metadata,
         "timestamp": datetime.now(UTC).isoformat(),
     }
@@ -212,6 +255,7 @@ def _confidence(response: Any, trace: dict[str, Any], policy: Any) -> float | No
     from mm_litellm.routing.confidence import scorer_for
 
     return scorer_for(policy.escalation).score(response.choices[0].message.content or "", response).score
+
 
 def _ensemble_metadata(ensemble: dict[str, Any]) -> dict[str, Any]:
     """Seed 003's ensemble fields (size, per-member confidences) plus the full details."""
@@ -235,28 +279,40 @@ def _print_summary(record: dict[str, Any]) -> None:
         lines.append(f"why:     {trace.get('reason')}")
         for hop in (trace.get("escalation") or {}).get("hops", []):
             spent = "unpriced" if hop["cost"] is None else f"${hop['cost']:.6f}"
-            lines.append(f"         hop {hop['model']}: confidence {hop['confidence']:.2f} ({spent})"
-                         f"{'' if hop['confident'] else ' unsure: ' + ', '.join(hop['reasons'])}")
+            lines.append(
+                f"         hop {hop['model']}: confidence {hop['confidence']:.2f} ({spent})"
+                f"{'' if hop['confident'] else ' unsure: ' + ', '.join(hop['reasons'])}"
+            )
         if trace.get("escalation"):
             esc = trace["escalation"]
-            lines.append(f"         escalation stopped: {esc['stopped']} (all hops: ${esc['total_cost']:.6f})")
+            lines.append(
+                f"         escalation stopped: {esc['stopped']} (all hops: ${esc['total_cost']:.6f})"
+            )
         if trace.get("attempted_fallbacks"):
-            lines.append(f"         fell back from '{trace.get('model')}' ({trace['attempted_fallbacks']} fallback(s))")
+            lines.append(
+                f"         fell back from '{trace.get('model')}' ({trace['attempted_fallbacks']} fallback(s))"
+            )
     else:
         lines.append("why:     not named by the policy: passed straight through to LiteLLM")
     ensemble = record["metadata"].get("ensemble")
     if ensemble:
         failed = ", ".join(f"{m} ({f['error_class']})" for m, f in ensemble["failures"].items()) or "none"
-        lines.append(f"ensemble: {ensemble['name']} ({ensemble['strategy']}), members "
-                     f"{', '.join(ensemble['members'])}; confidence {ensemble['confidence']:.2f}; "
-                     f"failed: {failed}")
+        lines.append(
+            f"ensemble: {ensemble['name']} ({ensemble['strategy']}), members "
+            f"{', '.join(ensemble['members'])}; confidence {ensemble['confidence']:.2f}; "
+            f"failed: {failed}"
+        )
     tokens = f"{record['input_tokens']} input + {record['output_tokens']} output tokens"
     if cost is None:
-        lines.append(f"cost:    unpriced: the model is not in LiteLLM's price table; add pricing: to it ({tokens})")
+        lines.append(
+            f"cost:    unpriced: the model is not in LiteLLM's price table; add pricing: to it ({tokens})"
+        )
     else:
         lines.append(f"cost:    ${cost:.6f} for {tokens} at the model's prices")
     lines.append(f"latency: {record['latency'] * 1000:.0f} ms")
     if record["metadata"]["mocked"]:
-        lines.append("note:    the answer is mocked (--mock): no provider was called and nothing was charged;")
+        lines.append(
+            "note:    the answer is mocked (--mock): no provider was called and nothing was charged;"
+        )
         lines.append("         the cost is what the call would cost with these token counts")
     print("\n".join(lines), file=sys.stdout)

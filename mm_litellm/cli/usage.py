@@ -97,8 +97,11 @@ def _say_where(requests: int, url: str) -> None:
     print(f"\nledger: {url}", file=sys.stderr)
     scratch = mock_ledger_path()
     if requests == 0 and scratch.exists() and url != f"sqlite:///{scratch}":
-        print(f"--mock runs are recorded apart, in {scratch}; see them with: "
-              f"MM_LITELLM_DATABASE_URL=sqlite:///{scratch} mm-litellm usage", file=sys.stderr)
+        print(
+            f"--mock runs are recorded apart, in {scratch}; see them with: "
+            f"MM_LITELLM_DATABASE_URL=sqlite:///{scratch} mm-litellm usage",
+            file=sys.stderr,
+        )
 
 
 def handle_export(args: argparse.Namespace) -> int:

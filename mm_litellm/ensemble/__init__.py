@@ -8,7 +8,6 @@ LiteLLM custom provider that serves ``model="ensemble/<name>"`` lives in
 
 from __future__ import annotations
 
-
 from mm_litellm.ensemble.base import Answer, Outcome, Reply, Strategy
 from mm_litellm.ensemble.runner import STRATEGIES, EnsembleResult, run_ensemble
 

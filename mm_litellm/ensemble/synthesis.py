@@ -76,7 +76,6 @@ class Synthesis:
             "aggregator", self.spec.aggregator, aggregation_prompt(panel.messages, answers), role="aggregator"
         )
         if not written.ok:
-
             raise EnsembleError(
                 panel.name,
                 f"the aggregator '{self.spec.aggregator}' failed: {written.error_class}: {written.error}",

@@ -125,9 +125,7 @@ def _singles(table: OutcomeTable, quality: dict[str, float], cost: dict[str, flo
     names: dict[str, list[str]] = {}
     for model in table.models:
         names.setdefault(table.mapping[model], []).append(model)
-    return {
-        group[0]: Point(quality[group[0]], cost[group[0]], "/".join(group)) for group in names.values()
-    }
+    return {group[0]: Point(quality[group[0]], cost[group[0]], "/".join(group)) for group in names.values()}
 
 
 def random_at_cost(weak: Point, strong: Point, cost_per_1k: float) -> Point:

@@ -141,8 +141,10 @@ def rebase_paths(
     for route in (changed.get("routes") or {}).values():
         learned = route.get("learned") if isinstance(route, dict) else None
         artifact = learned.get("artifact") if isinstance(learned, dict) else None
-        if isinstance(learned, dict) and isinstance(artifact, str) and not os.path.isabs(
-            os.path.expanduser(artifact)
+        if (
+            isinstance(learned, dict)
+            and isinstance(artifact, str)
+            and not os.path.isabs(os.path.expanduser(artifact))
         ):
             target = os.path.abspath(os.path.join(old_base, artifact))
             learned["artifact"] = os.path.relpath(target, os.path.abspath(new_base))

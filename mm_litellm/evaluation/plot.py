@@ -90,11 +90,24 @@ def plot_curve(
     singles = baselines.get("single_models")
     if singles:  # more than two models: the best mix of single models is the honest reference
         points_ = [(v["cost_per_1k"], v["quality"]) for v in singles.values()]
-        ax.scatter([c for c, _ in points_], [q for _, q in points_], marker="x", color="grey", s=20,
-                   label="single models", zorder=3)
+        ax.scatter(
+            [c for c, _ in points_],
+            [q for _, q in points_],
+            marker="x",
+            color="grey",
+            s=20,
+            label="single models",
+            zorder=3,
+        )
         mix = nondecreasing_hull(points_)
-        ax.plot([c for c, _ in mix], [q for _, q in mix], "-.", color="grey", alpha=0.6,
-                label="best mix of single models")
+        ax.plot(
+            [c for c, _ in mix],
+            [q for _, q in mix],
+            "-.",
+            color="grey",
+            alpha=0.6,
+            label="best mix of single models",
+        )
     ax.axhline(
         0.95 * strong["quality"], color="tab:red", alpha=0.25, linewidth=1, label="95% of always-strongest"
     )

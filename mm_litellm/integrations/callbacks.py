@@ -40,7 +40,9 @@ def register_callbacks(policy: Policy, *, engine: Any = None) -> BudgetService:
     from mm_litellm.runtime import Runtime
     from mm_litellm.storage import engine_for
 
-    runtime = Runtime(policy, ambient=True, ledger_engine=engine if engine is not None else engine_for(policy))
+    runtime = Runtime(
+        policy, ambient=True, ledger_engine=engine if engine is not None else engine_for(policy)
+    )
     service = runtime.budget
     assert service is not None  # a ledger engine was given
     service.runtime = runtime  # type: ignore[attr-defined]

@@ -43,10 +43,14 @@ def dispatcher() -> Any:
         class MMDispatcher(CustomLogger):
             """Hands each success and failure event to the runtime that admitted the call."""
 
-            def log_success_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+            def log_success_event(
+                self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+            ) -> None:
                 _dispatch(kwargs, start_time, end_time, "success")
 
-            def log_failure_event(self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any) -> None:
+            def log_failure_event(
+                self, kwargs: Any, response_obj: Any, start_time: Any, end_time: Any
+            ) -> None:
                 _dispatch(kwargs, start_time, end_time, "error")
 
             async def async_log_success_event(
@@ -99,8 +103,13 @@ def _unregister(handler: Any) -> None:
     if manager is not None and hasattr(manager, "remove_callback_from_all_lists"):
         manager.remove_callback_from_all_lists(handler)
         return
-    for name in ("callbacks", "success_callback", "failure_callback", "_async_success_callback",
-                 "_async_failure_callback"):
+    for name in (
+        "callbacks",
+        "success_callback",
+        "failure_callback",
+        "_async_success_callback",
+        "_async_failure_callback",
+    ):
         entries = getattr(lt, name, None)
         if isinstance(entries, list):
             entries[:] = [cb for cb in entries if cb is not handler]

@@ -9,7 +9,14 @@ from mm_litellm.integrations._litellm import litellm
 from mm_litellm.policy.schema import ModelSpec, Policy
 from mm_litellm.routing.facts import ModelPrice, price_from_entry
 
-__all__ = ["LiteLLMFacts", "ModelPrice", "count_prompt_tokens", "litellm_price", "max_output_tokens", "price_of"]
+__all__ = [
+    "LiteLLMFacts",
+    "ModelPrice",
+    "count_prompt_tokens",
+    "litellm_price",
+    "max_output_tokens",
+    "price_of",
+]
 
 
 def price_of(spec: ModelSpec) -> ModelPrice:

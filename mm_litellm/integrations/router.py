@@ -18,7 +18,14 @@ from mm_litellm.integrations._litellm import litellm, mocks_active
 from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
 from mm_litellm.policy.schema import ModelSpec, Policy, RetryPolicy
 
-__all__ = ["CLIENT_ERROR_ALLOWED_FAILS", "SecretCheck", "build_router", "model_list", "router_settings", "secret_refs"]
+__all__ = [
+    "CLIENT_ERROR_ALLOWED_FAILS",
+    "SecretCheck",
+    "build_router",
+    "model_list",
+    "router_settings",
+    "secret_refs",
+]
 
 _ENV_PREFIX = "os.environ/"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -125,7 +132,7 @@ def secret_refs(spec: ModelSpec) -> tuple[str, ...]:
     for deployment in spec.all_deployments:
         for value in deployment.litellm_params.values():
             if isinstance(value, str) and value.startswith(_ENV_PREFIX):
-                name = value[len(_ENV_PREFIX):]
+                name = value[len(_ENV_PREFIX) :]
                 if _ENV_NAME.match(name) and name not in names:
                     names.append(name)
     return tuple(names)
@@ -142,7 +149,8 @@ class SecretCheck:
     def __init__(self, policy: Policy) -> None:
         self._refs = {alias: secret_refs(spec) for alias, spec in policy.models.items()}
         self._mocked = {
-            alias for alias, spec in policy.models.items()
+            alias
+            for alias, spec in policy.models.items()
             if all("mock_response" in d.litellm_params for d in spec.all_deployments)
         }
 

@@ -121,6 +121,7 @@ def _combine(checks: tuple[Check | Condition, ...], mode: str) -> Condition:
     fns = tuple(c.matches if isinstance(c, Condition) else c for c in checks)
     matches: Callable[[RequestFeatures], bool]
     if mode == "any":
+
         def any_of(f: RequestFeatures) -> bool:
             return any(fn(f) for fn in fns)
 
@@ -135,6 +136,7 @@ def _combine(checks: tuple[Check | Condition, ...], mode: str) -> Condition:
     elif len(fns) == 1:
         matches = fns[0]
     else:
+
         def all_of(f: RequestFeatures) -> bool:
             return all(fn(f) for fn in fns)
 
@@ -142,7 +144,9 @@ def _combine(checks: tuple[Check | Condition, ...], mode: str) -> Condition:
     return Condition(checks=checks, mode=mode, matches=matches)
 
 
-def _getter(key: str, loc: tuple[str | int, ...], facts: Mapping[str, str]) -> Callable[[RequestFeatures], Any]:
+def _getter(
+    key: str, loc: tuple[str | int, ...], facts: Mapping[str, str]
+) -> Callable[[RequestFeatures], Any]:
     if key.startswith("metadata."):
         path = tuple(key.split(".")[1:])
         if not all(path):
@@ -155,6 +159,7 @@ def _getter(key: str, loc: tuple[str | int, ...], facts: Mapping[str, str]) -> C
                     return None
                 value = value.get(part)
             return value
+
         return get
     if key not in facts:
         raise ConditionError(

@@ -69,8 +69,11 @@ def load_complete_policy(path: str | os.PathLike[str], *, settle: float = 0.05) 
     time.sleep(settle)
     second = _read_bytes(source, "policy")
     if first != second:
-        raise _error(source, "the file changed while it was read (still being written?); write the new "
-                             "policy elsewhere, then rename it over this file")
+        raise _error(
+            source,
+            "the file changed while it was read (still being written?); write the new "
+            "policy elsewhere, then rename it over this file",
+        )
     text = _decode(second, source)
     if not text.strip():
         raise _error(source, f"the file is empty; a policy declares at least {', '.join(REQUIRED_SECTIONS)}")
@@ -81,12 +84,29 @@ def load_complete_policy(path: str | os.PathLike[str], *, settle: float = 0.05) 
         missing = [name for name in REQUIRED_SECTIONS if name not in data]
         if missing:
             required = ", ".join(REQUIRED_SECTIONS)
-            raise PolicyError([PolicyIssue(source, None, "", f"no '{name}' section: the file looks "
-                                           f"incomplete (a reloaded policy declares {required})")
-                               for name in missing])
+            raise PolicyError(
+                [
+                    PolicyIssue(
+                        source,
+                        None,
+                        "",
+                        f"no '{name}' section: the file looks "
+                        f"incomplete (a reloaded policy declares {required})",
+                    )
+                    for name in missing
+                ]
+            )
         if not data.get("models"):
-            raise PolicyError([PolicyIssue(source, lines.get(("models",)), "models",
-                                           "no models declared: the file looks incomplete")])
+            raise PolicyError(
+                [
+                    PolicyIssue(
+                        source,
+                        lines.get(("models",)),
+                        "models",
+                        "no models declared: the file looks incomplete",
+                    )
+                ]
+            )
     return _validated(data, lines, source)
 
 
@@ -114,9 +134,10 @@ def _decode(data: bytes, source: str) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise PolicyError([PolicyIssue(source, line, "", f"not valid UTF-8 (byte {exc.start}); "
-                                       "save the file as UTF-8")]) from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise PolicyError(
+            [PolicyIssue(source, line, "", f"not valid UTF-8 (byte {exc.start}); save the file as UTF-8")]
+        ) from None
 
 
 def parse_policy(
@@ -193,8 +214,11 @@ class _PolicyLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no s
     def compose_node(self, parent: Any, index: Any) -> Any:
         event = self.peek_event()
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _Refused(event.start_mark, "YAML anchors and aliases (&name, *name, <<:) are not allowed "
-                                             "in a policy; write the values out")
+            raise _Refused(
+                event.start_mark,
+                "YAML anchors and aliases (&name, *name, <<:) are not allowed "
+                "in a policy; write the values out",
+            )
         self._depth += 1
         self._nodes += 1
         if self._depth > MAX_DEPTH:

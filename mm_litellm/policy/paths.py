@@ -36,9 +36,14 @@ def resolve_path(policy: Any, value: str | Path, *, field: str = "path") -> Path
         return path
     beside = base / path
     if not beside.exists() and path.exists():  # the old, working-directory meaning
-        log.warning("%s '%s' is resolved relative to the working directory (%s); paths in a policy are "
-                    "relative to the policy file (%s): write it relative to that", field, value,
-                    path.resolve(), base)
+        log.warning(
+            "%s '%s' is resolved relative to the working directory (%s); paths in a policy are "
+            "relative to the policy file (%s): write it relative to that",
+            field,
+            value,
+            path.resolve(),
+            base,
+        )
         return path.resolve()
     return beside
 
@@ -47,7 +52,7 @@ def resolve_database_url(policy: Any, url: str) -> str:
     """A relative SQLite file in ``url`` made relative to the policy file; other URLs unchanged."""
     if not url.startswith(_SQLITE) or url == "sqlite:///:memory:":
         return url
-    name = url[len(_SQLITE):]
+    name = url[len(_SQLITE) :]
     if not name or name.startswith("/") or name.startswith(":"):
         return url
     file, sep, query = name.partition("?")

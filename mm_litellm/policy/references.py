@@ -32,7 +32,11 @@ def known_targets(policy: Policy) -> set[str]:
 def check_references(policy: Policy) -> list[tuple[Loc, str]]:
     """Every cross-reference problem in ``policy``, as (path, message) pairs."""
     return [
-        *_names(policy), *_aliases(policy), *_router(policy), *_routes(policy), *_cycles(policy),
+        *_names(policy),
+        *_aliases(policy),
+        *_router(policy),
+        *_routes(policy),
+        *_cycles(policy),
         *check_ensemble_references(policy),
         *check_prompts(policy),
         *check_routing_references(policy),
@@ -47,8 +51,10 @@ def _key_caps(policy: Policy) -> Iterator[tuple[Loc, str]]:
         return
     for key, spec in policy.proxy.keys.items():
         if spec.limits.max_budget_usd is not None:
-            yield (("proxy", "keys", key, "limits", "max_budget_usd"),
-                   "a key's spend cap needs the policy's 'budgets:' section (the ledger enforces it)")
+            yield (
+                ("proxy", "keys", key, "limits", "max_budget_usd"),
+                "a key's spend cap needs the policy's 'budgets:' section (the ledger enforces it)",
+            )
 
 
 def _names(policy: Policy) -> Iterator[tuple[Loc, str]]:
@@ -70,23 +76,36 @@ def _model_ref(policy: Policy, name: str, loc: Loc) -> Iterator[tuple[Loc, str]]
 def _target_ref(policy: Policy, name: str, loc: Loc) -> Iterator[tuple[Loc, str]]:
     """A rule's ``use`` / a route's ``default``: a model, a route or a legacy alias."""
     if name.startswith(ENSEMBLE_PREFIX):
-        if name[len(ENSEMBLE_PREFIX):] not in policy.ensembles:
-            yield loc, f"unknown ensemble '{name}'; known: {_listing(ENSEMBLE_PREFIX + e for e in policy.ensembles)}"
+        if name[len(ENSEMBLE_PREFIX) :] not in policy.ensembles:
+            yield (
+                loc,
+                f"unknown ensemble '{name}'; "
+                f"known: {_listing(ENSEMBLE_PREFIX + e for e in policy.ensembles)}",
+            )
     elif name not in known_targets(policy):
-        yield loc, (
-            f"unknown model or route '{name}'; known models: {_listing(policy.models)}; "
-            f"routes: {_listing(policy.routes)}"
+        yield (
+            loc,
+            (
+                f"unknown model or route '{name}'; known models: {_listing(policy.models)}; "
+                f"routes: {_listing(policy.routes)}"
+            ),
         )
 
 
 def _aliases(policy: Policy) -> Iterator[tuple[Loc, str]]:
     for alias, target in policy.aliases.items():
         if target in policy.aliases:
-            yield ("aliases", alias), f"'{alias}' points at another alias '{target}'; point it at a model or route"
+            yield (
+                ("aliases", alias),
+                f"'{alias}' points at another alias '{target}'; point it at a model or route",
+            )
         elif target not in policy.models and target not in policy.routes:
-            yield ("aliases", alias), (
-                f"unknown model or route '{target}'; known models: {_listing(policy.models)}; "
-                f"routes: {_listing(policy.routes)}"
+            yield (
+                ("aliases", alias),
+                (
+                    f"unknown model or route '{target}'; known models: {_listing(policy.models)}; "
+                    f"routes: {_listing(policy.routes)}"
+                ),
             )
 
 

@@ -91,7 +91,9 @@ class ModelSpec(_Frozen):
     @model_validator(mode="after")
     def _one_form(self) -> ModelSpec:
         if (self.litellm_params is None) == (self.deployments is None):
-            raise ValueError("give either 'litellm_params' (one deployment) or 'deployments' (a list), not both")
+            raise ValueError(
+                "give either 'litellm_params' (one deployment) or 'deployments' (a list), not both"
+            )
         if self.deployments is not None and (self.rpm is not None or self.tpm is not None):
             raise ValueError("with 'deployments', set rpm/tpm on each deployment")
         return self
@@ -135,8 +137,12 @@ class RouterSettings(_Frozen):
     cooldown_time: float | None = Field(default=None, ge=0)
     retry_after: float = Field(default=0, ge=0)
     routing_strategy: Literal[
-        "simple-shuffle", "least-busy", "usage-based-routing", "latency-based-routing",
-        "cost-based-routing", "usage-based-routing-v2",
+        "simple-shuffle",
+        "least-busy",
+        "usage-based-routing",
+        "latency-based-routing",
+        "cost-based-routing",
+        "usage-based-routing-v2",
     ] = "simple-shuffle"
     fallbacks: FrozenDict[tuple[Name, ...]] = Field(default_factory=dict)
     """On any error of model X, try these models in order (LiteLLM ``fallbacks``)."""

@@ -12,7 +12,8 @@ config instead, two things are missing, and this module supplies them once per p
 
 Either way, the budget ledger's callback (and, with an active prompt experiment, the prompt
 manager that settles experiment calls) is registered here too, once per loaded policy, from the
-custom auth (which runs before LiteLLM sets up the request's logging). Router settings LiteLLM cannot change at run time
+custom auth (which runs before LiteLLM sets up the request's logging). Router settings LiteLLM
+cannot change at run time
   (``content_policy_fallbacks``, ``default_fallbacks``) need the generated config.
 """
 
@@ -83,8 +84,9 @@ def _drain_at_shutdown() -> None:
             for rt in runtime.live_runtimes():
                 if rt.keeps_ledger and rt.budget is not None:
                     await asyncio.to_thread(rt.budget.flush, 10.0)
-        finally:
-            return await original(*args, **kwargs)
+        except Exception as exc:  # LiteLLM's own shutdown must still run
+            get_logger("mm_litellm.proxy").error("proxy.shutdown_drain_failed", error=repr(exc)[:300])
+        return await original(*args, **kwargs)
 
     proxy_shutdown_event.mm_litellm_drains = True  # type: ignore[attr-defined]
     server.proxy_shutdown_event = proxy_shutdown_event
@@ -143,7 +145,6 @@ def _register_ledger(runtime: Any) -> None:
     try:
         runtime.budget  # noqa: B018  (built now: the store opens, the runtime registers with LiteLLM)
     except Exception as exc:  # the store cannot be opened: the budget step refuses (or allows) per policy
-
         get_logger("mm_litellm.proxy").error("proxy.ledger_unavailable", error=str(exc))
 
 

@@ -88,8 +88,12 @@ async def user_api_key_auth(request: Any, api_key: str) -> Any:
     except (PolicyError, RequestRefused) as exc:  # a broken policy or keys file: the operator's problem
         from litellm.proxy._types import ProxyException
 
-        raise ProxyException(message=f"mm_litellm: cannot load the proxy's keys: {exc}", type="server_error",
-                             param=None, code=500) from exc
+        raise ProxyException(
+            message=f"mm_litellm: cannot load the proxy's keys: {exc}",
+            type="server_error",
+            param=None,
+            code=500,
+        ) from exc
     if not well_formed(api_key):
         raise _unauthorized("missing or malformed API key: send 'Authorization: Bearer <key>'")
     method, route = _route_of(request)
@@ -170,8 +174,9 @@ async def _check_body(request: Any, *, trusted: bool, allowed: tuple[str, ...]) 
         from litellm.proxy._types import ProxyException
 
         kind = "permission_error" if exc.status == 403 else "invalid_request_error"
-        raise ProxyException(message=f"mm_litellm: {exc.message}", type=kind, param=exc.field,
-                             code=exc.status) from None
+        raise ProxyException(
+            message=f"mm_litellm: {exc.message}", type=kind, param=exc.field, code=exc.status
+        ) from None
 
 
 def _guard_headers() -> None:
@@ -198,8 +203,11 @@ def stranger_refusal(token: str, address: str) -> tuple[int, str, dict[str, str]
         wait = max(wait, throttle.retry_after(SCRYPT_BUCKET))
     if wait > 0:
         seconds = max(1, round(wait + 0.5))
-        return 429, f"mm_litellm: too many failed authentications from this address; retry in {seconds} s", {
-            "retry-after": str(seconds)}
+        return (
+            429,
+            f"mm_litellm: too many failed authentications from this address; retry in {seconds} s",
+            {"retry-after": str(seconds)},
+        )
     if found is None and well_formed(token):
         throttle.failed(address)
         return 401, "mm_litellm: unknown API key", {}
@@ -228,8 +236,12 @@ def _auth_for(found: KnownKey, api_key: str, auth_cls: Any, roles: Any) -> Any:
         user_role=roles.INTERNAL_USER,
         metadata={
             "tags": list(spec.tags),
-            AUTH_METADATA_KEY: {"key": found.key_id, "source": "mm_litellm", "tags": list(spec.tags),
-                                "limits": limits},
+            AUTH_METADATA_KEY: {
+                "key": found.key_id,
+                "source": "mm_litellm",
+                "tags": list(spec.tags),
+                "limits": limits,
+            },
         },
     )
 
@@ -247,9 +259,12 @@ def _forbidden(method: str, route: str) -> Exception:
 
     return ProxyException(
         message=f"mm_litellm: this API key may not call {method} {route}: keys reach only the model-serving "
-                "routes (chat, completions, responses, messages, embeddings, images, audio, models); "
-                "the rest need the master key",
-        type="permission_error", param="route", code=403)
+        "routes (chat, completions, responses, messages, embeddings, images, audio, models); "
+        "the rest need the master key",
+        type="permission_error",
+        param="route",
+        code=403,
+    )
 
 
 def _throttled(wait: float) -> Exception:
@@ -257,9 +272,13 @@ def _throttled(wait: float) -> Exception:
     from litellm.proxy._types import ProxyException
 
     seconds = max(1, round(wait + 0.5))
-    return ProxyException(message=f"mm_litellm: too many failed authentications from this address; "
-                                  f"retry in {seconds} s", type="auth_error", param="api_key", code=429,
-                          headers={"retry-after": str(seconds)})
+    return ProxyException(
+        message=f"mm_litellm: too many failed authentications from this address; retry in {seconds} s",
+        type="auth_error",
+        param="api_key",
+        code=429,
+        headers={"retry-after": str(seconds)},
+    )
 
 
 def _unauthorized(message: str) -> Exception:

@@ -32,12 +32,19 @@ async def reserve(rt: Any, plan: Plan, data: dict[str, Any], *, messages: Any = 
     view = {k: v for k, v in data.items() if k not in ("user", "metadata")}
     view["metadata"] = {CONTEXT_KEY: metadata_of(data)[CONTEXT_KEY]}  # the same dict: admit adds to it
     try:
-        admitted, _held = await aadmit(rt, plan, messages if messages is not None else data.get("messages"), view)
+        admitted, _held = await aadmit(
+            rt, plan, messages if messages is not None else data.get("messages"), view
+        )
     except BudgetExceeded as exc:
         raise refusal(exc) from exc
     except BudgetStoreError as exc:
-        raise RequestRefused(503, f"mm_litellm: {exc}", kind="service_unavailable", code="budget_store_error",
-                             details={"reason": "budget_store_error"}) from exc
+        raise RequestRefused(
+            503,
+            f"mm_litellm: {exc}",
+            kind="service_unavailable",
+            code="budget_store_error",
+            details={"reason": "budget_store_error"},
+        ) from exc
     data.pop("max_cost", None)  # a per-request cap is the budget step's, not a provider parameter
     if "fallbacks" in view:  # the plan's (prepare), or a downgrade's
         data["fallbacks"] = view["fallbacks"]
@@ -49,7 +56,11 @@ async def reserve(rt: Any, plan: Plan, data: dict[str, Any], *, messages: Any = 
 def refusal(exc: BudgetExceeded) -> RequestRefused:
     """HTTP 429 naming the budget, its scope, what was spent, the limit and when it resets."""
     return RequestRefused(
-        429, f"mm_litellm: {exc}", kind="budget_exceeded", param=None, code="budget_exceeded",
+        429,
+        f"mm_litellm: {exc}",
+        kind="budget_exceeded",
+        param=None,
+        code="budget_exceeded",
         details={
             "reason": "budget_exceeded",
             "budget": exc.budget,

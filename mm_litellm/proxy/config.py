@@ -30,7 +30,8 @@ from mm_litellm.runtime import POLICY_ENV
 __all__ = ["MM_SECTION", "build_proxy_config", "policy_path_of", "read_base_config"]
 
 MM_SECTION = "mm_litellm"
-"""Top-level section of the base config read by ``mm-litellm proxy`` (``policy:``), dropped from the output."""
+"""Top-level section of the base config read by ``mm-litellm proxy`` (``policy:``, ``watch:``),
+dropped from the output."""
 
 
 def read_base_config(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -58,7 +59,9 @@ def policy_path_of(base: Mapping[str, Any], base_path: str | os.PathLike[str]) -
     return path if path.is_absolute() else Path(base_path).resolve().parent / path
 
 
-def build_proxy_config(base: Mapping[str, Any], policy: Policy, policy_path: str | os.PathLike[str]) -> dict[str, Any]:
+def build_proxy_config(
+    base: Mapping[str, Any], policy: Policy, policy_path: str | os.PathLike[str]
+) -> dict[str, Any]:
     """The full LiteLLM proxy config for ``policy`` (see the module docstring)."""
     from mm_litellm.integrations.router import model_list, router_settings
 

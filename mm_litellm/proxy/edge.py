@@ -62,8 +62,13 @@ def _litellm_banned_fields() -> tuple[str, ...]:
 class EdgeGuard:
     """ASGI wrapper around the proxy app (see the module docstring)."""
 
-    def __init__(self, app: ASGIApp, master_key: Callable[[], str | None],
-                 banned: Collection[str] | None = None, precheck: Precheck | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        master_key: Callable[[], str | None],
+        banned: Collection[str] | None = None,
+        precheck: Precheck | None = None,
+    ) -> None:
         self.app = app
         self.master_key = master_key
         self.precheck = precheck
@@ -119,16 +124,24 @@ class EdgeGuard:
         except ValueError:
             return None  # LiteLLM answers malformed JSON with its own 400
         if not isinstance(parsed, dict):
-            return (400, "invalid_request_error", "body",
-                    "mm_litellm: the request 'body' must be a JSON object")
+            return (
+                400,
+                "invalid_request_error",
+                "body",
+                "mm_litellm: the request 'body' must be a JSON object",
+            )
         if master or _client_side_credentials_allowed():
             return None
         for name in parsed:
             if name in self.banned:
-                return (403, "permission_error", name,
-                        f"mm_litellm: '{name}' may not be set by this API key: it changes the deployment or "
-                        "credentials a request uses (LiteLLM refuses it unless the operator sets "
-                        "general_settings.allow_client_side_credentials)")
+                return (
+                    403,
+                    "permission_error",
+                    name,
+                    f"mm_litellm: '{name}' may not be set by this API key: it changes the deployment or "
+                    "credentials a request uses (LiteLLM refuses it unless the operator sets "
+                    "general_settings.allow_client_side_credentials)",
+                )
         return None
 
 
@@ -154,7 +167,7 @@ def _tokens(scope: Scope) -> list[str]:
 def _route(scope: Scope) -> str:
     path = str(scope.get("path") or "")
     root = str(scope.get("root_path") or "").rstrip("/")
-    return path[len(root):] if root and path.startswith(root + "/") else path
+    return path[len(root) :] if root and path.startswith(root + "/") else path
 
 
 def _is_form(scope: Scope) -> bool:
@@ -189,13 +202,22 @@ async def _buffer(receive: Receive) -> tuple[bytes, Receive]:
     return body, replay
 
 
-async def _json_error(send: Send, status: int, kind: str, field: str, message: str,
-                      headers: dict[str, str] | None = None) -> None:
+async def _json_error(
+    send: Send, status: int, kind: str, field: str, message: str, headers: dict[str, str] | None = None
+) -> None:
     payload = json.dumps({"error": {"message": message, "type": kind, "param": field, "code": str(status)}})
     extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode()), *extra]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *extra,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": payload.encode()})
 
 

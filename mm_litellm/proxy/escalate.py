@@ -5,7 +5,8 @@ The loop itself is routing's (``mm_litellm.integrations.escalation.aescalate``, 
 whose return value LiteLLM's proxy sends instead of the first answer. Each hop is a new call of
 the proxy's own ``litellm.Router`` (its retries, cooldowns and logging), carrying the request's
 OpenAI parameters and mm_litellm context with ``escalation_hop`` and ``parent_id`` (the first
-call's LiteLLM call id); it gets its own call id, so the ledger records every hop once. Streams are not escalated (as in the SDK).
+call's LiteLLM call id); it gets its own call id, so the ledger records every hop once. Streams
+are not escalated (as in the SDK).
 """
 
 from __future__ import annotations
@@ -22,9 +23,22 @@ from mm_litellm.routing.plan import Plan
 __all__ = ["HOP_PARAMS", "escalate_response"]
 
 HOP_PARAMS = (
-    "temperature", "top_p", "max_tokens", "max_completion_tokens", "stop", "seed", "tools", "tool_choice",
-    "response_format", "presence_penalty", "frequency_penalty", "logprobs", "top_logprobs", "user",
-    "parallel_tool_calls", "reasoning_effort",
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "max_completion_tokens",
+    "stop",
+    "seed",
+    "tools",
+    "tool_choice",
+    "response_format",
+    "presence_penalty",
+    "frequency_penalty",
+    "logprobs",
+    "top_logprobs",
+    "user",
+    "parallel_tool_calls",
+    "reasoning_effort",
 )
 """Request parameters a hop repeats; LiteLLM's per-request internals (logging object, call id) are not."""
 
@@ -42,8 +56,13 @@ async def escalate_response(data: dict[str, Any], response: Any) -> Any | None:
     from mm_litellm.integrations.escalation import aescalate
 
     assert ctx is not None
-    plan = Plan(requested=str(ctx.get("requested_model")), target=str(ctx.get("model")),
-                route=ctx.get("route"), rule=ctx.get("rule"), escalation=tuple(chain))
+    plan = Plan(
+        requested=str(ctx.get("requested_model")),
+        target=str(ctx.get("model")),
+        route=ctx.get("route"),
+        rule=ctx.get("rule"),
+        escalation=tuple(chain),
+    )
     call = {name: data[name] for name in HOP_PARAMS if name in data}
     call["metadata"] = _hop_metadata(data)
     complete = functools.partial(router.acompletion, messages=data.get("messages") or [])

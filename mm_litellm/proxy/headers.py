@@ -26,8 +26,9 @@ def header_value(value: object) -> str | None:
     return text
 
 
-def decision_headers(data: Mapping[str, Any], response: Any,
-                     call_info: Mapping[str, Any] | None = None) -> dict[str, str] | None:
+def decision_headers(
+    data: Mapping[str, Any], response: Any, call_info: Mapping[str, Any] | None = None
+) -> dict[str, str] | None:
     """``x-mm-route``, ``x-mm-rule``, ``x-mm-model``, ``x-mm-cost`` (when known) for one response."""
     ctx = context_of(data)
     if ctx is None or "requested_model" not in ctx:
@@ -42,11 +43,12 @@ def decision_headers(data: Mapping[str, Any], response: Any,
     downgraded = ctx.get("downgraded")
     if isinstance(downgraded, Mapping):
         headers["x-mm-budget-downgrade"] = (
-            f"{downgraded.get('budget')}: {downgraded.get('from')} -> {downgraded.get('to')}")
+            f"{downgraded.get('budget')}: {downgraded.get('from')} -> {downgraded.get('to')}"
+        )
     hidden = getattr(response, "_hidden_params", None)
     target = str(ctx.get("model") or data.get("model") or "")
     if target.startswith(ENSEMBLE_PREFIX):
-        headers["x-mm-ensemble"] = target[len(ENSEMBLE_PREFIX):]
+        headers["x-mm-ensemble"] = target[len(ENSEMBLE_PREFIX) :]
     if isinstance(hidden, Mapping):
         trace = hidden.get(CONTEXT_KEY)
         ensemble = trace.get("ensemble") if isinstance(trace, Mapping) else None

@@ -34,25 +34,36 @@ __all__ = ["ProxyHandler", "proxy_handler"]
 class ProxyHandler(CustomLogger):
     """mm_litellm's policy in the LiteLLM proxy."""
 
-    async def async_pre_call_hook(self, user_api_key_dict: Any, cache: Any, data: dict[str, Any],
-                                  call_type: Any) -> dict[str, Any]:
+    async def async_pre_call_hook(
+        self, user_api_key_dict: Any, cache: Any, data: dict[str, Any], call_type: Any
+    ) -> dict[str, Any]:
         try:
             return await prepare_request(user_api_key_dict, data, str(call_type))
         except RequestRefused as exc:
             raise proxy_exception(exc) from exc
 
-    async def async_post_call_success_hook(self, data: dict[str, Any], user_api_key_dict: Any,
-                                           response: Any) -> Any:
+    async def async_post_call_success_hook(
+        self, data: dict[str, Any], user_api_key_dict: Any, response: Any
+    ) -> Any:
         return await escalate_response(data, response)
 
-    async def async_post_call_failure_hook(self, request_data: dict[str, Any], original_exception: Exception,
-                                           user_api_key_dict: Any, traceback_str: str | None = None) -> Any:
+    async def async_post_call_failure_hook(
+        self,
+        request_data: dict[str, Any],
+        original_exception: Exception,
+        user_api_key_dict: Any,
+        traceback_str: str | None = None,
+    ) -> Any:
         release(request_data)  # a failed call gives its budget reservation back
         return None
 
     async def async_post_call_response_headers_hook(
-        self, data: dict[str, Any], user_api_key_dict: Any, response: Any,
-        request_headers: dict[str, str] | None = None, litellm_call_info: dict[str, Any] | None = None,
+        self,
+        data: dict[str, Any],
+        user_api_key_dict: Any,
+        response: Any,
+        request_headers: dict[str, str] | None = None,
+        litellm_call_info: dict[str, Any] | None = None,
     ) -> dict[str, str] | None:
         return decision_headers(data, response, litellm_call_info)
 

@@ -69,8 +69,15 @@ def verify(secret: str, stored: str) -> bool:
         return hmac.compare_digest(hash_key(secret, "sha256"), stored)
     if scheme == "scrypt":
         n, r, p, salt, digest = rest.split("$")
-        got = hashlib.scrypt(secret.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
-                             dklen=len(digest) // 2, maxmem=2**27)
+        got = hashlib.scrypt(
+            secret.encode(),
+            salt=bytes.fromhex(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            dklen=len(digest) // 2,
+            maxmem=2**27,
+        )
         return hmac.compare_digest(got.hex(), digest)
     return False
 
@@ -91,7 +98,7 @@ def split_key(token: str) -> str | None:
     """The key id a ``sk-mm.<id>.<secret>`` token names, or ``None`` for a token without one."""
     if not token.startswith(ID_PREFIX):
         return None
-    key_id, dot, secret = token[len(ID_PREFIX):].rpartition(".")
+    key_id, dot, secret = token[len(ID_PREFIX) :].rpartition(".")
     return key_id if dot and key_id and secret else None
 
 
@@ -185,4 +192,3 @@ class KeyStore:
             with self._lock:
                 self._verified[hash_key(secret, "sha256")] = found
         return found
-

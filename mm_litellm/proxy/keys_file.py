@@ -40,14 +40,23 @@ def keys_file_issues(policy: Policy) -> list[PolicyIssue]:
         keys = load_keys_file(path)
     except PolicyError as exc:
         return list(exc.issues)
-    issues = [PolicyIssue(source, None, f"keys.{key_id}", f"key id '{key_id}' is declared in the policy too")
-              for key_id in keys if key_id in policy.proxy.keys]
+    issues = [
+        PolicyIssue(source, None, f"keys.{key_id}", f"key id '{key_id}' is declared in the policy too")
+        for key_id in keys
+        if key_id in policy.proxy.keys
+    ]
     seen: dict[str, str] = {}
     for key_id, spec in {**policy.proxy.keys, **keys}.items():
         other = seen.setdefault(spec.hash, key_id)
         if other != key_id:
-            issues.append(PolicyIssue(source, None, f"keys.{key_id}",
-                                      f"same secret hash as key '{other}': give each key its own secret"))
+            issues.append(
+                PolicyIssue(
+                    source,
+                    None,
+                    f"keys.{key_id}",
+                    f"same secret hash as key '{other}': give each key its own secret",
+                )
+            )
     return issues
 
 
@@ -70,8 +79,16 @@ def add_key_entry(path: Path, key_id: str, spec: dict[str, object]) -> None:
     before = path.read_text(encoding="utf-8") if path.exists() else ""
     existing = load_keys_file(path) if before.strip() else {}
     if key_id in existing:
-        raise PolicyError([PolicyIssue(os.fspath(path), None, f"keys.{key_id}",
-                                       f"key id '{key_id}' exists already; choose another --id")])
+        raise PolicyError(
+            [
+                PolicyIssue(
+                    os.fspath(path),
+                    None,
+                    f"keys.{key_id}",
+                    f"key id '{key_id}' exists already; choose another --id",
+                )
+            ]
+        )
     data = yaml.safe_load(before) if before.strip() else None
     prefix = before if before.endswith("\n") or not before else before + "\n"
     if not isinstance(data, dict) or "keys" not in data:
@@ -83,6 +100,14 @@ def add_key_entry(path: Path, key_id: str, spec: dict[str, object]) -> None:
         added = {}
     if key_id not in added or set(added) != {*existing, key_id}:
         path.write_text(before, encoding="utf-8")
-        raise PolicyError([PolicyIssue(os.fspath(path), None, "keys",
-                                       "cannot append the entry: 'keys:' is not the last section of this "
-                                       "file; add the entry by hand (mm-litellm keys new prints it)")])
+        raise PolicyError(
+            [
+                PolicyIssue(
+                    os.fspath(path),
+                    None,
+                    "keys",
+                    "cannot append the entry: 'keys:' is not the last section of this "
+                    "file; add the entry by hand (mm-litellm keys new prints it)",
+                )
+            ]
+        )

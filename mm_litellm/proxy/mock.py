@@ -49,8 +49,10 @@ def mock_policy_text(policy: Policy, policy_path: str | os.PathLike[str], base_u
             entry["litellm_params"] = dict(params)
         price = facts.price(spec)
         if spec.pricing is None and price.input_per_mtok is not None:
-            entry["pricing"] = {"input_per_mtok": price.input_per_mtok,
-                                "output_per_mtok": price.output_per_mtok or 0.0}
+            entry["pricing"] = {
+                "input_per_mtok": price.input_per_mtok,
+                "output_per_mtok": price.output_per_mtok or 0.0,
+            }
         if spec.context_window is None and price.context_window:
             entry["context_window"] = int(price.context_window)
     proxy = raw.get("proxy")

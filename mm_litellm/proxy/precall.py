@@ -10,6 +10,7 @@ hook read later.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Mapping
 from typing import Any
@@ -36,8 +37,16 @@ raise a limit or change whose budget is charged."""
 class RequestRefused(MMLiteLLMError):
     """The policy refuses this request: HTTP ``status`` with an OpenAI-style error body."""
 
-    def __init__(self, status: int, message: str, *, kind: str, param: str | None = None,
-                 code: str | None = None, details: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        kind: str,
+        param: str | None = None,
+        code: str | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
@@ -57,7 +66,9 @@ def current_runtime() -> _runtime.Runtime | None:
         find_policy()
         rt = _runtime.current()
     except (PolicyError, ConfigurationError) as exc:
-        raise RequestRefused(500, f"mm_litellm: the proxy's policy does not load: {exc}", kind="server_error") from exc
+        raise RequestRefused(
+            500, f"mm_litellm: the proxy's policy does not load: {exc}", kind="server_error"
+        ) from exc
     if rt is not None:
         attach_models(rt)
     return rt
@@ -98,11 +109,18 @@ async def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> di
 
     if rt.engine.handles(model):
         try:
-            plan = prepare(rt, data, model, data.get("messages"),
-                           routing_view=_routing_kwargs(data, requester, identity))
+            plan = prepare(
+                rt, data, model, data.get("messages"), routing_view=_routing_kwargs(data, requester, identity)
+            )
         except RoutingError as exc:
-            raise RequestRefused(400, f"mm_litellm: {exc}", kind="invalid_request_error", param="model",
-                                 code="routing_error", details={"reason": "routing_error", "route": exc.route}) from exc
+            raise RequestRefused(
+                400,
+                f"mm_litellm: {exc}",
+                kind="invalid_request_error",
+                param="model",
+                code="routing_error",
+                details={"reason": "routing_error", "route": exc.route},
+            ) from exc
         data["model"] = plan.target
 
         # Budgets: reserve the plan's estimated cost for the identity; a block is a 429, a
@@ -122,10 +140,8 @@ async def _admit_unrouted(rt: _runtime.Runtime, data: dict[str, Any], model: str
 
     target = model
     if rt.engine.handles(model):
-        try:
+        with contextlib.suppress(RoutingError):  # a route that needs a request: reserve for its name
             target = rt.engine.plan(model, [], {}).target
-        except RoutingError:
-            pass
     messages = data.get("messages")
     if not isinstance(messages, list):
         text = data.get("input") if data.get("input") is not None else data.get("prompt")
@@ -137,8 +153,10 @@ async def _admit_unrouted(rt: _runtime.Runtime, data: dict[str, Any], model: str
 
         release(data)
         raise RequestRefused(
-            429, f"mm_litellm: a budget is exhausted for '{model}' and downgrades apply to chat calls only",
-            kind="budget_exceeded", code="budget_exceeded",
+            429,
+            f"mm_litellm: a budget is exhausted for '{model}' and downgrades apply to chat calls only",
+            kind="budget_exceeded",
+            code="budget_exceeded",
             details={"reason": "budget_exceeded", "downgrade_to": admitted.target},
         )
 
@@ -157,13 +175,21 @@ def _render_prompt(rt: _runtime.Runtime, data: dict[str, Any], model: str) -> tu
     try:
         model, messages, _ = apply.prepare(model or None, data.get("messages"), data, rt, record_now=True)
     except PromptError as exc:
-        raise RequestRefused(400, f"mm_litellm: {exc}", kind="invalid_request_error", param="prompt_id",
-                             code="prompt_error", details={"reason": "prompt_error"}) from exc
+        raise RequestRefused(
+            400,
+            f"mm_litellm: {exc}",
+            kind="invalid_request_error",
+            param="prompt_id",
+            code="prompt_error",
+            details={"reason": "prompt_error"},
+        ) from exc
     data["model"], data["messages"] = model, messages
     return model, metadata_of(data)[CONTEXT_KEY]
 
 
-def _routing_kwargs(data: Mapping[str, Any], requester: Mapping[str, Any], identity: Identity) -> dict[str, Any]:
+def _routing_kwargs(
+    data: Mapping[str, Any], requester: Mapping[str, Any], identity: Identity
+) -> dict[str, Any]:
     """The request as the routing engine sees it: the client's hints, the server's identity."""
     metadata = dict(requester)
     metadata["user"] = identity.user
@@ -171,8 +197,11 @@ def _routing_kwargs(data: Mapping[str, Any], requester: Mapping[str, Any], ident
     body_tags = requester.get("tags")
     extra = [str(t) for t in body_tags] if isinstance(body_tags, list) else []
     metadata["tags"] = list(identity.tags) + [t for t in extra if t not in identity.tags]
-    kwargs = {k: data[k] for k in ("tools", "functions", "response_format", "stream", "max_tokens",
-                                   "max_completion_tokens") if k in data}
+    kwargs = {
+        k: data[k]
+        for k in ("tools", "functions", "response_format", "stream", "max_tokens", "max_completion_tokens")
+        if k in data
+    }
     kwargs["metadata"] = metadata
     kwargs["user"] = identity.user
     return kwargs
@@ -186,6 +215,10 @@ def _check_key_models(identity: Identity, model: str) -> None:
     spec = key_store().keys.get(identity.key or "")
     if spec is not None and spec.models and model not in spec.models:
         raise RequestRefused(
-            403, f"mm_litellm: key '{identity.key}' may not use model '{model}'; allowed: {', '.join(spec.models)}",
-            kind="permission_error", param="model", code="model_not_allowed",
+            403,
+            f"mm_litellm: key '{identity.key}' may not use model '{model}'; "
+            f"allowed: {', '.join(spec.models)}",
+            kind="permission_error",
+            param="model",
+            code="model_not_allowed",
         )

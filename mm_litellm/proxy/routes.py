@@ -44,7 +44,9 @@ MODEL_ROUTES: frozenset[tuple[str, str]] = frozenset(
         *_family("chat/completions", "completions", "embeddings", "images/generations", "images/edits"),
         *_family("audio/speech", "audio/transcriptions", "moderations", "rerank", deployments=False),
         "/v2/rerank",
-        "/responses", "/v1/responses", "/openai/v1/responses",
+        "/responses",
+        "/v1/responses",
+        "/openai/v1/responses",
         "/v1/messages",
     )
 )
@@ -56,9 +58,13 @@ FREE_ROUTES: frozenset[tuple[str, str]] = frozenset({("GET", "/models"), ("GET",
 USER_ROUTES: frozenset[tuple[str, str]] = MODEL_ROUTES | FREE_ROUTES
 """Everything a non-master key may call."""
 
-OPEN_ROUTES: frozenset[str] = frozenset({
-    "/health/liveliness", "/health/liveness", "/health/readiness",
-})
+OPEN_ROUTES: frozenset[str] = frozenset(
+    {
+        "/health/liveliness",
+        "/health/liveness",
+        "/health/readiness",
+    }
+)
 """Probes answered without any key (LiteLLM serves them without calling the custom auth)."""
 
 

@@ -24,8 +24,14 @@ __all__ = ["FailureThrottle"]
 class FailureThrottle:
     """Per-address token bucket of authentication failures."""
 
-    def __init__(self, *, burst: float = 10.0, rate: float = 2.0, max_addresses: int = 10_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        *,
+        burst: float = 10.0,
+        rate: float = 2.0,
+        max_addresses: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if burst < 1 or rate <= 0 or max_addresses < 1:
             raise ValueError("burst must be >= 1, rate > 0 and max_addresses >= 1")
         self.burst = burst

@@ -173,8 +173,10 @@ class RoutingEngine:
         """True when ``model`` is a route, alias or model of the policy (else: pass-through)."""
         policy = self.policy
         return (
-            model in policy.routes or model in policy.aliases or model in policy.models
-            or (model.startswith(ENSEMBLE_PREFIX) and model[len(ENSEMBLE_PREFIX):] in policy.ensembles)
+            model in policy.routes
+            or model in policy.aliases
+            or model in policy.models
+            or (model.startswith(ENSEMBLE_PREFIX) and model[len(ENSEMBLE_PREFIX) :] in policy.ensembles)
         )
 
     def features(
@@ -220,7 +222,7 @@ class RoutingEngine:
                 features=features,
             )
         if name.startswith(ENSEMBLE_PREFIX):  # a Router group served by the ensemble provider
-            why = f"ensemble '{name[len(ENSEMBLE_PREFIX):]}' declared in the policy"
+            why = f"ensemble '{name[len(ENSEMBLE_PREFIX) :]}' declared in the policy"
             return Plan(requested=model, target=name, reason=reason + why, features=features)
         if features is None:
             features = self.features(model, messages, kwargs)

@@ -47,6 +47,10 @@ def price_from_entry(spec: ModelSpec, entry: dict[str, Any] | None) -> ModelPric
     if spec.pricing is not None:
         return ModelPrice(spec.pricing.input_per_mtok, spec.pricing.output_per_mtok, window, "policy")
     if entry and entry.get("input_cost_per_token") is not None:
-        return ModelPrice(float(entry["input_cost_per_token"]) * 1e6,
-                          float(entry.get("output_cost_per_token") or 0.0) * 1e6, window, "litellm")
+        return ModelPrice(
+            float(entry["input_cost_per_token"]) * 1e6,
+            float(entry.get("output_cost_per_token") or 0.0) * 1e6,
+            window,
+            "litellm",
+        )
     return ModelPrice(None, None, window, "unpriced")

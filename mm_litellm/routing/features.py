@@ -15,7 +15,6 @@ from mm_litellm.routing.classifier import Classifier, request_text
 __all__ = ["FACTS", "RequestFeatures", "estimate_tokens", "extract_features"]
 
 
-
 _CHARS_PER_TOKEN = 4
 _TOKENS_PER_MESSAGE = 4
 _JSON_FORMATS = frozenset({"json_object", "json_schema"})
@@ -25,9 +24,28 @@ class RequestFeatures:
     """What the routing rules see of one request."""
 
     __slots__ = (
-        "_classifier", "_task", "_text", "_tier", "budget_mode", "has_images", "has_tools", "input_tokens",
-        "input_tokens_exact", "json_mode", "latency_critical", "max_tokens", "memo", "message_count",
-        "metadata", "model", "preferred_model", "priority", "stream", "tags", "team", "user",
+        "_classifier",
+        "_task",
+        "_text",
+        "_tier",
+        "budget_mode",
+        "has_images",
+        "has_tools",
+        "input_tokens",
+        "input_tokens_exact",
+        "json_mode",
+        "latency_critical",
+        "max_tokens",
+        "memo",
+        "message_count",
+        "metadata",
+        "model",
+        "preferred_model",
+        "priority",
+        "stream",
+        "tags",
+        "team",
+        "user",
     )
 
     def __init__(
@@ -111,7 +129,9 @@ def estimate_tokens(messages: Sequence[Any] | None) -> tuple[int, int, bool]:
     chars = 0
     images = False
     for message in messages:
-        content = message.get("content") if isinstance(message, Mapping) else getattr(message, "content", None)
+        content = (
+            message.get("content") if isinstance(message, Mapping) else getattr(message, "content", None)
+        )
         if isinstance(content, str):
             chars += len(content)
         elif isinstance(content, list):

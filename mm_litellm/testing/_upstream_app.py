@@ -38,19 +38,39 @@ DEFAULT_DIMENSIONS = 8
 
 _WORDS = re.compile(r"\s*\S+|\s+$")
 _ERRORS: dict[str, tuple[int, str, str, str | None]] = {
-    "429": (429, "Rate limit reached for {model} (scripted by FakeUpstream).",
-            "requests", "rate_limit_exceeded"),
-    "500": (500, "The server had an error while processing your request (scripted by FakeUpstream).",
-            "server_error", None),
-    "503": (503, "The server is overloaded or not ready yet (scripted by FakeUpstream).",
-            "server_error", None),
+    "429": (
+        429,
+        "Rate limit reached for {model} (scripted by FakeUpstream).",
+        "requests",
+        "rate_limit_exceeded",
+    ),
+    "500": (
+        500,
+        "The server had an error while processing your request (scripted by FakeUpstream).",
+        "server_error",
+        None,
+    ),
+    "503": (
+        503,
+        "The server is overloaded or not ready yet (scripted by FakeUpstream).",
+        "server_error",
+        None,
+    ),
     # Client errors: the request, not the deployment, is at fault.
     "400": (400, "Invalid request for {model} (scripted by FakeUpstream).", "invalid_request_error", None),
-    "404": (404, "The model {model} does not exist (scripted by FakeUpstream).", "invalid_request_error",
-            "model_not_found"),
+    "404": (
+        404,
+        "The model {model} does not exist (scripted by FakeUpstream).",
+        "invalid_request_error",
+        "model_not_found",
+    ),
     "413": (413, "Request too large for {model} (scripted by FakeUpstream).", "invalid_request_error", None),
-    "422": (422, "Unprocessable request for {model} (scripted by FakeUpstream).", "invalid_request_error",
-            None),
+    "422": (
+        422,
+        "Unprocessable request for {model} (scripted by FakeUpstream).",
+        "invalid_request_error",
+        None,
+    ),
 }
 _MALFORMED = b'{"id": "chatcmpl-malformed", "object": "chat.completion", "choices": [{"index": 0,'
 
@@ -63,15 +83,18 @@ def _dumps(payload: Any) -> bytes:
 
 
 def _json(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=_dumps(payload), status=status, headers=headers,
-                        content_type="application/json")
+    return web.Response(body=_dumps(payload), status=status, headers=headers, content_type="application/json")
 
 
-def error_response(status: int, message: str, err_type: str, code: str | None = None,
-                   headers: dict[str, str] | None = None) -> web.Response:
+def error_response(
+    status: int, message: str, err_type: str, code: str | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
     """An error in OpenAI's shape, which LiteLLM and the openai SDK map to typed exceptions."""
-    return _json({"error": {"message": message, "type": err_type, "param": None, "code": code}},
-                 status=status, headers=headers)
+    return _json(
+        {"error": {"message": message, "type": err_type, "param": None, "code": code}},
+        status=status,
+        headers=headers,
+    )
 
 
 def text_tokens(text: str) -> int:
@@ -101,12 +124,16 @@ def _tool_calls(raw: list[Any], prefix: str) -> list[dict[str, Any]]:
     for i, item in enumerate(raw):
         function = item.get("function", item)
         arguments = function.get("arguments", "{}")
-        calls.append({
-            "id": item.get("id") or f"call_{prefix}_{i}",
-            "type": "function",
-            "function": {"name": function["name"],
-                         "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments)},
-        })
+        calls.append(
+            {
+                "id": item.get("id") or f"call_{prefix}_{i}",
+                "type": "function",
+                "function": {
+                    "name": function["name"],
+                    "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+                },
+            }
+        )
     return calls
 
 
@@ -153,20 +180,24 @@ class UpstreamApp:
         self._owner._begin(request.method, path, model, body, headers)
         try:
             if request.method == "GET" and path in ("/v1/models", "/models"):
-                data = [{"id": m, "object": "model", "created": 0, "owned_by": "fake-upstream"}
-                        for m in self._owner._known_models()]
+                data = [
+                    {"id": m, "object": "model", "created": 0, "owned_by": "fake-upstream"}
+                    for m in self._owner._known_models()
+                ]
                 return _json({"object": "list", "data": data})
             route = self._routes.get((request.method, path))
             if route is None:
-                return error_response(404, f"Unknown endpoint {request.method} {path}",
-                                      "invalid_request_error", "unknown_url")
+                return error_response(
+                    404, f"Unknown endpoint {request.method} {path}", "invalid_request_error", "unknown_url"
+                )
             behaviour = self._owner._resolve(model)
             return await self._apply(request, body, model or "unknown", behaviour, route)
         finally:
             self._owner._end()
 
-    async def _apply(self, request: web.BaseRequest, body: dict[str, Any], model: str,
-                     behaviour: Behaviour, route: _Route) -> web.StreamResponse:
+    async def _apply(
+        self, request: web.BaseRequest, body: dict[str, Any], model: str, behaviour: Behaviour, route: _Route
+    ) -> web.StreamResponse:
         """Latency first (never blocking the loop), then the fault or the real route."""
         fault = behaviour.fault
         if fault == "timeout":
@@ -186,16 +217,18 @@ class UpstreamApp:
             return error_response(status, message.format(model=model), err_type, code, headers)
         if fault == "malformed":
             if body.get("stream"):
-                return web.Response(body=b"data: " + _MALFORMED + b"\n\ndata: [DONE]\n\n",
-                                    content_type="text/event-stream")
+                return web.Response(
+                    body=b"data: " + _MALFORMED + b"\n\ndata: [DONE]\n\n", content_type="text/event-stream"
+                )
             return web.Response(body=_MALFORMED, content_type="application/json")
         return await route(request, body, model, behaviour)
 
     def _next_id(self, kind: str) -> str:
         return f"{kind}-{self._prefix}{next(self._ids):08d}"
 
-    async def _chat(self, request: web.BaseRequest, body: dict[str, Any], model: str,
-                    behaviour: Behaviour) -> web.StreamResponse:
+    async def _chat(
+        self, request: web.BaseRequest, body: dict[str, Any], model: str, behaviour: Behaviour
+    ) -> web.StreamResponse:
         """``/v1/chat/completions``: a chat.completion, or SSE chunks when ``stream`` is set."""
         reply = behaviour.reply(body) if callable(behaviour.reply) else behaviour.reply
         completion_id = self._next_id("chatcmpl")
@@ -215,23 +248,32 @@ class UpstreamApp:
         if completion is None:
             completion = per_choice * n
         prompt = behaviour.prompt_tokens if behaviour.prompt_tokens is not None else prompt_tokens(body)
-        usage: dict[str, int] | None = {"prompt_tokens": prompt, "completion_tokens": completion,
-                                        "total_tokens": prompt + completion}
+        usage: dict[str, int] | None = {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
         if behaviour.fault == "no_usage":
             usage = None
         reset = behaviour.fault == "reset_midstream"
         finish = "tool_calls" if calls else "stop"
-        head = {"id": completion_id, "created": int(time.time()), "model": model,
-                "system_fingerprint": "fp_fake_upstream"}
+        head = {
+            "id": completion_id,
+            "created": int(time.time()),
+            "model": model,
+            "system_fingerprint": "fp_fake_upstream",
+        }
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return await self._stream(request, head, n, content, calls, finish,
-                                      usage if include_usage else None, reset)
+            return await self._stream(
+                request, head, n, content, calls, finish, usage if include_usage else None, reset
+            )
         message: dict[str, Any] = {"role": "assistant", "content": content}
         if calls:
             message["tool_calls"] = calls
-        choices = [{"index": i, "message": message, "logprobs": None, "finish_reason": finish}
-                   for i in range(n)]
+        choices = [
+            {"index": i, "message": message, "logprobs": None, "finish_reason": finish} for i in range(n)
+        ]
         payload = {**head, "object": "chat.completion", "choices": choices}
         if usage is not None:
             payload["usage"] = usage
@@ -250,9 +292,17 @@ class UpstreamApp:
             request.transport.close()
         return response
 
-    async def _stream(self, request: web.BaseRequest, head: dict[str, Any], n: int,
-                      content: str | None, calls: list[dict[str, Any]] | None, finish: str,
-                      usage: dict[str, int] | None, reset: bool = False) -> web.StreamResponse:
+    async def _stream(
+        self,
+        request: web.BaseRequest,
+        head: dict[str, Any],
+        n: int,
+        content: str | None,
+        calls: list[dict[str, Any]] | None,
+        finish: str,
+        usage: dict[str, int] | None,
+        reset: bool = False,
+    ) -> web.StreamResponse:
         """Write the reply as ``chat.completion.chunk`` server-sent events, one per word."""
         head = {**head, "object": "chat.completion.chunk"}
         events: list[bytes] = []
@@ -268,25 +318,27 @@ class UpstreamApp:
                 first["tool_calls"] = [{"index": j, **c} for j, c in enumerate(calls)]
             emit([{"index": i, "delta": first, "logprobs": None, "finish_reason": None}])
             for piece in pieces[1:] if not calls else ():
-                emit([{"index": i, "delta": {"content": piece}, "logprobs": None,
-                       "finish_reason": None}])
+                emit([{"index": i, "delta": {"content": piece}, "logprobs": None, "finish_reason": None}])
             emit([{"index": i, "delta": {}, "logprobs": None, "finish_reason": finish}])
         if usage is not None:
             emit([], usage=usage)
         events.append(b"data: [DONE]\n\n")
         if reset:
-            return await self._reset(request, b"".join(events[: max(1, len(events) // 2)]) + b"da",
-                                     "text/event-stream")
-        response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                               "Cache-Control": "no-cache"})
+            return await self._reset(
+                request, b"".join(events[: max(1, len(events) // 2)]) + b"da", "text/event-stream"
+            )
+        response = web.StreamResponse(
+            headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+        )
         await response.prepare(request)
         # One write of all events: the framing is per word, the syscall is not.
         await response.write(b"".join(events))
         await response.write_eof()
         return response
 
-    async def _embeddings(self, request: web.BaseRequest, body: dict[str, Any], model: str,
-                          behaviour: Behaviour) -> web.StreamResponse:
+    async def _embeddings(
+        self, request: web.BaseRequest, body: dict[str, Any], model: str, behaviour: Behaviour
+    ) -> web.StreamResponse:
         """``/v1/embeddings``: deterministic unit vectors (float or base64 encoded)."""
         raw = body.get("input", "")
         items = [raw] if isinstance(raw, str) or (raw and isinstance(raw[0], int)) else list(raw)
@@ -301,8 +353,14 @@ class UpstreamApp:
         prompt = behaviour.prompt_tokens
         if prompt is None:
             prompt = max(1, sum(len(t) for t in texts) // 4)
-        return _json({"object": "list", "data": data, "model": model,
-                      "usage": {"prompt_tokens": prompt, "total_tokens": prompt}})
+        return _json(
+            {
+                "object": "list",
+                "data": data,
+                "model": model,
+                "usage": {"prompt_tokens": prompt, "total_tokens": prompt},
+            }
+        )
 
 
 #: Clients for :func:`measure_throughput`.
@@ -337,8 +395,7 @@ async def measure_throughput(url: str, total: int, concurrency: int, client: str
     else:
         count = 1 if client == "httpx-shared" else concurrency
         limits = httpx.Limits(max_connections=concurrency)
-        clients = [httpx.AsyncClient(verify=False, trust_env=False, limits=limits)
-                   for _ in range(count)]
+        clients = [httpx.AsyncClient(verify=False, trust_env=False, limits=limits) for _ in range(count)]
 
         async def post(i: int) -> None:
             (await clients[i % count].post(endpoint, json=payload)).raise_for_status()

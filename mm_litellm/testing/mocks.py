@@ -64,7 +64,10 @@ class Reply:
             kwargs["mock_response"] = _exception(self.error, model)
         elif (self.prompt_tokens is not None or self.completion_tokens is not None) and not stream:
             kwargs["mock_response"] = model_response(
-                self.text, model=model, prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens
+                self.text,
+                model=model,
+                prompt_tokens=self.prompt_tokens,
+                completion_tokens=self.completion_tokens,
             )
         else:  # LiteLLM counts real tokens for a streamed string mock
             kwargs["mock_response"] = self.text
@@ -251,4 +254,3 @@ def _keys(model: str, group: str | None) -> tuple[str, ...]:
     if "/" in model:
         keys.append(model.split("/", 1)[1])
     return tuple(keys)
-

@@ -45,7 +45,9 @@ def mm_policy() -> Iterator[Callable[[Any], Any]]:
     def activate(source: Any) -> Policy:
         if isinstance(source, Policy):
             policy = source
-        elif isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))):
+        elif isinstance(source, Path) or (
+            isinstance(source, str) and "\n" not in source and source.endswith((".yaml", ".yml"))
+        ):
             policy = load_policy(source)
         else:
             policy = parse_policy(str(source))

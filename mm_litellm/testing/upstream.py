@@ -35,10 +35,22 @@ ReplyValue = str | dict[str, Any]
 Reply = ReplyValue | Callable[[dict[str, Any]], ReplyValue]
 
 #: Scriptable faults; ``"none"`` explicitly clears a fault inherited from a wider script.
-FAULTS = frozenset({
-    "400", "404", "413", "422", "429", "500", "503", "timeout", "malformed", "disconnect", "no_usage",
-    "reset_midstream",
-})
+FAULTS = frozenset(
+    {
+        "400",
+        "404",
+        "413",
+        "422",
+        "429",
+        "500",
+        "503",
+        "timeout",
+        "malformed",
+        "disconnect",
+        "no_usage",
+        "reset_midstream",
+    }
+)
 _FIELDS = ("reply", "latency", "fault", "prompt_tokens", "completion_tokens")
 
 
@@ -104,16 +116,24 @@ class FakeUpstream:
     ``/health``.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int = 0, latency: float = 0.0,
-                 reply: Reply = "Hello from the fake upstream.",
-                 prompt_tokens: int | None = None, completion_tokens: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        latency: float = 0.0,
+        reply: Reply = "Hello from the fake upstream.",
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+    ) -> None:
         if latency < 0:
             raise ValueError("latency must be >= 0")
         self.host = host
         self._requested_port = port
         self._port: int | None = None
-        self._base = Behaviour(reply=reply, latency=latency, prompt_tokens=prompt_tokens,
-                               completion_tokens=completion_tokens)
+        self._base = Behaviour(
+            reply=reply, latency=latency, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens
+        )
         self._lock = threading.Lock()
         self._permanent: dict[str | None, dict[str, Any]] = {}
         self._temporary: list[_Temporary] = []
@@ -156,16 +176,16 @@ class FakeUpstream:
             return self
         ready = threading.Event()
         self._startup_error = None
-        self._thread = threading.Thread(target=self._run, args=(ready,),
-                                        name="FakeUpstream", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="FakeUpstream", daemon=True)
         self._thread.start()
         if not ready.wait(timeout=30):
             raise RuntimeError("FakeUpstream did not start within 30 s")
         if self._startup_error is not None:
             self._thread.join(timeout=5)
             self._thread = None
-            raise RuntimeError(f"FakeUpstream failed to start: {self._startup_error!r}") \
-                from self._startup_error
+            raise RuntimeError(
+                f"FakeUpstream failed to start: {self._startup_error!r}"
+            ) from self._startup_error
         return self
 
     def stop(self) -> None:
@@ -215,8 +235,9 @@ class FakeUpstream:
         loop = asyncio.get_running_loop()
         app = UpstreamApp(self)
         handler = web.Server(app.handle, access_log=None, handler_cancellation=True)
-        server = await loop.create_server(handler, self.host, self._requested_port,
-                                          backlog=1024, reuse_address=True)
+        server = await loop.create_server(
+            handler, self.host, self._requested_port, backlog=1024, reuse_address=True
+        )
         self._port = server.sockets[0].getsockname()[1]
         self._loop, self._stop_event = loop, asyncio.Event()
         ready.set()
@@ -235,14 +256,23 @@ class FakeUpstream:
 
     # -- scripting ---------------------------------------------------------------------
 
-    def script(self, model: str | None = None, *, reply: Reply | None = None,
-               latency: float | None = None, fault: str | None = None, times: int | None = None,
-               prompt_tokens: int | None = None, completion_tokens: int | None = None) -> None:
+    def script(
+        self,
+        model: str | None = None,
+        *,
+        reply: Reply | None = None,
+        latency: float | None = None,
+        fault: str | None = None,
+        times: int | None = None,
+        prompt_tokens: int | None = None,
+        completion_tokens: int | None = None,
+    ) -> None:
         """Script the behaviour for ``model`` (``None``: every model).
 
         ``fault`` is one of :data:`FAULTS` (or ``"none"`` to clear an inherited
         fault): ``"429"`` (OpenAI error body and ``retry-after``), ``"500"``,
-        ``"503"``, the client errors ``"400"``, ``"404"``, ``"413"``, ``"422"``, ``"timeout"`` (no response: held open until the client
+        ``"503"``, the client errors ``"400"``, ``"404"``, ``"413"``, ``"422"``,
+        ``"timeout"`` (no response: held open until the client
         gives up or stop(), without blocking others), ``"malformed"`` (200
         whose body is not JSON; a non-JSON first event when streaming) or
         ``"disconnect"`` (connection closed without a response), ``"no_usage"``
@@ -264,8 +294,13 @@ class FakeUpstream:
             raise ValueError("latency must be >= 0")
         if times is not None and times < 1:
             raise ValueError("times must be >= 1")
-        given = {"reply": reply, "latency": latency, "fault": fault,
-                 "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}
+        given = {
+            "reply": reply,
+            "latency": latency,
+            "fault": fault,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+        }
         overrides = {k: v for k, v in given.items() if v is not None}
         with self._lock:
             if times is None:
@@ -288,19 +323,26 @@ class FakeUpstream:
         ``faults`` (faults served, by name), ``in_flight`` and ``max_in_flight``."""
         with self._lock:
             s = self._stats
-            return {"requests": s.total, "per_model": dict(s.per_model),
-                    "per_path": dict(s.per_path), "faults": dict(s.faults),
-                    "in_flight": s.in_flight, "max_in_flight": s.max_in_flight}
+            return {
+                "requests": s.total,
+                "per_model": dict(s.per_model),
+                "per_path": dict(s.per_path),
+                "faults": dict(s.faults),
+                "in_flight": s.in_flight,
+                "max_in_flight": s.max_in_flight,
+            }
 
     # -- called from the server thread by UpstreamApp -------------------------------------
 
-    def _begin(self, method: str, path: str, model: str | None, body: dict[str, Any],
-               headers: dict[str, str]) -> None:
+    def _begin(
+        self, method: str, path: str, model: str | None, body: dict[str, Any], headers: dict[str, str]
+    ) -> None:
         """Record a request and count it in flight (paired with :meth:`_end`)."""
         with self._lock:
             if method != "GET":  # bodies only: a proxy's GET /v1/models probe is not a call
-                self.requests.append({"method": method, "path": path, "model": model,
-                                      "headers": headers, "body": body})
+                self.requests.append(
+                    {"method": method, "path": path, "model": model, "headers": headers, "body": body}
+                )
             s = self._stats
             s.total += 1
             s.per_path[path] += 1
@@ -342,7 +384,6 @@ class FakeUpstream:
             return sorted(scripted | self._models_seen)
 
 
-
 def _main() -> None:
     """``python -m mm_litellm.testing.upstream``: a by-hand throughput self-check."""
     import argparse
@@ -362,9 +403,16 @@ def _main() -> None:
     with FakeUpstream(latency=args.latency) as up:
         rate = asyncio.run(measure_throughput(up.url, args.requests, args.concurrency, args.client))
         ideal = args.concurrency / args.latency if args.latency else float("inf")
-        log.info("%s: %d requests, concurrency %d, latency %.3fs: %.0f req/s (ideal %.0f), "
-                 "max in flight %d", args.client, args.requests, args.concurrency, args.latency,
-                 rate, ideal, up.stats()["max_in_flight"])
+        log.info(
+            "%s: %d requests, concurrency %d, latency %.3fs: %.0f req/s (ideal %.0f), max in flight %d",
+            args.client,
+            args.requests,
+            args.concurrency,
+            args.latency,
+            rate,
+            ideal,
+            up.stats()["max_in_flight"],
+        )
 
 
 if __name__ == "__main__":

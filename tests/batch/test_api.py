@@ -294,14 +294,19 @@ def test_fallback_means_the_same_in_the_api_as_in_the_cli(mm_policy, mm_mock) ->
     assert route is not None
     cli_route = cli_policy.routes[route]
     assert (cli_route.default, cli_policy.chains[cli_route.escalate], cli_route.fallbacks) == (
-        "small", ("small", "claude"), ("claude",))
+        "small",
+        ("small", "claude"),
+        ("claude",),
+    )
 
 
 def test_batch_defaults_params_apply_to_every_request(mm_policy, mm_mock) -> None:
     mm_policy(TEST_POLICY)
     mm_mock.script("*", "ok")
-    report = mm_litellm.batch(["a", {"prompt": "b", "params": {"temperature": 0.9}}],
-                              defaults={"params": {"temperature": 0.1, "max_tokens": 7}})
+    report = mm_litellm.batch(
+        ["a", {"prompt": "b", "params": {"temperature": 0.9}}],
+        defaults={"params": {"temperature": 0.1, "max_tokens": 7}},
+    )
     assert all(item.ok for item in report.items)
     sent = {c.kwargs["messages"][-1]["content"]: c.kwargs for c in mm_mock.calls}
     assert (sent["a"]["temperature"], sent["a"]["max_tokens"]) == (0.1, 7)

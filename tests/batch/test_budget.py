@@ -158,14 +158,32 @@ def test_sigkill_then_resume_ledger_and_results_agree_row_for_row(tmp_path: Path
     with FakeUpstream(latency=0.05, prompt_tokens=10, completion_tokens=5) as upstream:
         policy = tmp_path / "policy.yaml"
         policy.write_text(
-            POLICY.format(limit=1000).replace(
+            POLICY.format(limit=1000)
+            .replace(
                 "{model: openai/gpt-4o-mini, api_key: test}",
                 f'{{model: openai/fake-small, api_key: test, api_base: "{upstream.base_url}"}}',
-            ).replace("budgets:\n", "budgets:\n  reservation_ttl_s: 1\n")
+            )
+            .replace("budgets:\n", "budgets:\n  reservation_ttl_s: 1\n")
         )
-        env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", MM_LITELLM_DATABASE_URL=f"sqlite:///{ledger}")
-        args = [sys.executable, "-m", "mm_litellm.cli.main", "batch", str(source), "-o", str(out),
-                "--policy", str(policy), "--max-tokens", "20", "--max-concurrency", "8", "-q"]
+        env = dict(
+            os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", MM_LITELLM_DATABASE_URL=f"sqlite:///{ledger}"
+        )
+        args = [
+            sys.executable,
+            "-m",
+            "mm_litellm.cli.main",
+            "batch",
+            str(source),
+            "-o",
+            str(out),
+            "--policy",
+            str(policy),
+            "--max-tokens",
+            "20",
+            "--max-concurrency",
+            "8",
+            "-q",
+        ]
         first = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and (not out.exists() or out.read_bytes().count(b"\n") < 30):

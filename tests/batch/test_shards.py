@@ -42,8 +42,19 @@ def test_shards_then_merge_give_the_whole_input_in_order_and_resume(
     source = write_input(tmp_path / "in.jsonl", 9)
     parts = [tmp_path / "a.jsonl", tmp_path / "b.jsonl"]
     for k, part in enumerate(parts, start=1):
-        args = ["batch", str(source), "-o", str(part), "--shard", f"{k}/2", "--mock", "ok", "-q",
-                "--policy", str(EXAMPLE_POLICY)]
+        args = [
+            "batch",
+            str(source),
+            "-o",
+            str(part),
+            "--shard",
+            f"{k}/2",
+            "--mock",
+            "ok",
+            "-q",
+            "--policy",
+            str(EXAMPLE_POLICY),
+        ]
         assert main(args) == 0
         assert main(args) == 0  # a rerun of a finished shard has nothing to do
     assert sorted(r["index"] for r in rows(parts[0])) == [0, 2, 4, 6, 8]  # in completion order
@@ -71,9 +82,26 @@ def test_workers_run_shards_in_processes_and_merge(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     env_db = f"sqlite:///{tmp_path / 'ledger.db'}"
     result = subprocess.run(
-        [sys.executable, "-m", "mm_litellm.cli.main", "batch", str(source), "-o", str(out), "--workers", "2",
-         "--mock", "ok", "-q", "--policy", str(EXAMPLE_POLICY)],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "mm_litellm.cli.main",
+            "batch",
+            str(source),
+            "-o",
+            str(out),
+            "--workers",
+            "2",
+            "--mock",
+            "ok",
+            "-q",
+            "--policy",
+            str(EXAMPLE_POLICY),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
         env={**__import__("os").environ, "MM_LITELLM_DATABASE_URL": env_db},
     )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -422,7 +422,7 @@ budgets:
     while svc.writer_healthy() and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not svc.writer_healthy()
-    with pytest.raises(BudgetStoreError, match="ledger cannot be written.*disk I/O error"):
+    with pytest.raises(BudgetStoreError, match=r"ledger cannot be written.*disk I/O error"):
         _call()
     monkeypatch.setattr(svc.store, "settle", real_settle)  # the database is back
     assert svc.flush(timeout=15)

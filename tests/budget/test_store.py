@@ -95,8 +95,12 @@ def test_a_version_1_database_gets_the_prompt_tables(tmp_path: Any) -> None:
             c.execute(text("INSERT INTO schema_version (version) VALUES (1)"))
             if had_prompt_tables:
                 storage.MIGRATIONS[1].apply(c)
-                c.execute(text("INSERT INTO prompt_labels (prompt_id, label, version, updated_by, updated_at)"
-                                " VALUES ('p', 'production', 1, 'me', CURRENT_TIMESTAMP)"))
+                c.execute(
+                    text(
+                        "INSERT INTO prompt_labels (prompt_id, label, version, updated_by, updated_at)"
+                        " VALUES ('p', 'production', 1, 'me', CURRENT_TIMESTAMP)"
+                    )
+                )
         PromptStore(engine)  # opening the registry upgrades the database
         assert storage.schema_version(engine) == len(storage.MIGRATIONS)
         tables = set(inspect(engine).get_table_names())
@@ -262,9 +266,13 @@ def test_a_version_4_ledger_gains_the_end_user_column(tmp_path: Any, monkeypatch
         assert storage.ensure_schema(old) == 4
     with old.begin() as c:  # a version-4 table: no end_user column, one row
         c.execute(text("ALTER TABLE mm_ledger DROP COLUMN end_user"))
-        c.execute(text("INSERT INTO mm_ledger (call_id, ts, prompt_tokens, completion_tokens, priced, "
-                       "cost_source, status, tags) VALUES ('c1', '2026-12-01 00:00:00', 1, 2, 1, 'litellm', "
-                       "'success', '')"))
+        c.execute(
+            text(
+                "INSERT INTO mm_ledger (call_id, ts, prompt_tokens, completion_tokens, priced, "
+                "cost_source, status, tags) VALUES ('c1', '2026-12-01 00:00:00', 1, 2, 1, 'litellm', "
+                "'success', '')"
+            )
+        )
     old.dispose()
     new = create_engine(url)
     assert storage.ensure_schema(new) == len(storage.MIGRATIONS)

@@ -17,7 +17,10 @@ from tests.conftest import EXAMPLE_POLICY, ROOT
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "mm_litellm.cli.main", *args],
-        capture_output=True, text=True, cwd=ROOT, check=False,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
     )
 
 
@@ -33,12 +36,39 @@ def test_run_mock_prints_answer_model_reason_and_cost(capsys: pytest.CaptureFixt
 
 def test_run_meta_and_json_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out_file = tmp_path / "result.json"
-    assert main(["run", "hi", "--policy", str(EXAMPLE_POLICY), "--mock", "sure",
-                 "--meta", "priority=high", "--output", str(out_file), "--json"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "hi",
+                "--policy",
+                str(EXAMPLE_POLICY),
+                "--mock",
+                "sure",
+                "--meta",
+                "priority=high",
+                "--output",
+                str(out_file),
+                "--json",
+            ]
+        )
+        == 0
+    )
     record = json.loads(out_file.read_text())
     assert json.loads(capsys.readouterr().out) == record
-    assert set(record) == {"response", "model_used", "cost", "latency", "confidence", "input_tokens",
-                           "output_tokens", "strategy", "ensemble_models", "metadata", "timestamp"}
+    assert set(record) == {
+        "response",
+        "model_used",
+        "cost",
+        "latency",
+        "confidence",
+        "input_tokens",
+        "output_tokens",
+        "strategy",
+        "ensemble_models",
+        "metadata",
+        "timestamp",
+    }
     assert (record["response"], record["model_used"]) == ("sure", "gpt-4o")
     assert record["metadata"]["decision"]["rule"] == "high-priority"
     assert record["cost"] == pytest.approx(record["input_tokens"] * 2.5e-6 + record["output_tokens"] * 10e-6)
@@ -61,7 +91,9 @@ def test_mocked_runs_stay_out_of_the_real_ledger(
 
 
 @pytest.mark.slow
-def test_run_without_keys_and_without_mock_names_the_missing_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_run_without_keys_and_without_mock_names_the_missing_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     result = run_cli("run", "hi", "--policy", str(EXAMPLE_POLICY))
     assert result.returncode == 1
@@ -75,7 +107,10 @@ def test_run_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     with pytest.raises(SystemExit) as info:
         main(["run", "hi", "--policy", str(EXAMPLE_POLICY), "--route", "nope", "--mock"])
     assert info.value.code == 1
-    assert capsys.readouterr().err.strip() == "mm-litellm: unknown route 'nope'; known: auto, cheap, best, fast, balanced, careful, smart"
+    assert (
+        capsys.readouterr().err.strip()
+        == "mm-litellm: unknown route 'nope'; known: auto, cheap, best, fast, balanced, careful, smart"
+    )
     with pytest.raises(SystemExit):
         main(["run", "hi", "--policy", str(EXAMPLE_POLICY), "--meta", "novalue", "--mock"])
     assert "--meta expects KEY=VALUE, got 'novalue'" in capsys.readouterr().err

@@ -64,8 +64,10 @@ def script_of(snippets: list[Snippet]) -> str:
         parts.append(f"echo '>>> {s.source}:{s.line}' >&2")
         if s.lang == "python" and "def test_" in s.text:  # a pytest example: run it with pytest
             name = f"test_snippet_{s.source.replace('.', '_')}_{s.line}.py"
-            parts.append(f"cat > {name} <<'MM_SNIPPET_EOF'\n{s.text}MM_SNIPPET_EOF\n"
-                         f"python -m pytest -q -p no:cacheprovider {name}")
+            parts.append(
+                f"cat > {name} <<'MM_SNIPPET_EOF'\n{s.text}MM_SNIPPET_EOF\n"
+                f"python -m pytest -q -p no:cacheprovider {name}"
+            )
         elif s.lang == "python":
             parts.append(f"python - <<'MM_SNIPPET_EOF'\n{s.text}MM_SNIPPET_EOF")
         else:

@@ -24,8 +24,15 @@ pytestmark = pytest.mark.slow
 
 PROXY_FILES = {"README.md", "proxy.md"}
 FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GROQ_API_KEY", "MM_LITELLM_POLICY",
-                 "MM_LITELLM_DATABASE_URL", "LITELLM_MASTER_KEY")
+KEY_VARIABLES = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "GEMINI_API_KEY",
+    "GROQ_API_KEY",
+    "MM_LITELLM_POLICY",
+    "MM_LITELLM_DATABASE_URL",
+    "LITELLM_MASTER_KEY",
+)
 
 
 def _free_port() -> int:
@@ -35,8 +42,9 @@ def _free_port() -> int:
 
 
 def _repo_copy(target: Path) -> Path:
-    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
-                           text=True, check=True).stdout.split()
+    files = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
     for name in files:
         source = ROOT / name
         if source.is_file():
@@ -48,8 +56,10 @@ def _repo_copy(target: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("path", [
-    pytest.param(p, id=p.name, marks=[pytest.mark.proxy] if p.name in PROXY_FILES else []) for p in FILES])
+@pytest.mark.parametrize(
+    "path",
+    [pytest.param(p, id=p.name, marks=[pytest.mark.proxy] if p.name in PROXY_FILES else []) for p in FILES],
+)
 def test_snippets_run_offline(path: Path, tmp_path: Path) -> None:
     snippets = snippets_of(path)
     if not any(s.skip is None for s in snippets):
@@ -62,8 +72,10 @@ def test_snippets_run_offline(path: Path, tmp_path: Path) -> None:
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     env["MM_LITELLM_DATABASE_URL"] = f"sqlite:///{tmp_path / 'ledger.db'}"
     env["TMPDIR"] = str(tmp_path)
-    result = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True,
-                            timeout=600, check=False)
+    result = subprocess.run(
+        ["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     assert result.returncode == 0, (
         f"{path.name}: a snippet failed (exit {result.returncode})\n--- stdout\n{result.stdout[-3000:]}"
-        f"\n--- stderr\n{result.stderr[-4000:]}")
+        f"\n--- stderr\n{result.stderr[-4000:]}"
+    )

@@ -86,7 +86,9 @@ def test_run_ensemble_mock_without_text_answers_what_the_normaliser_reads(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """`mm-litellm run --ensemble math-vote --mock` (the docs' demo) votes instead of failing."""
-    assert main(["run", "--ensemble", "math-vote", "What is 6 x 7?", "--mock", "--policy",
-                 str(EXAMPLE_POLICY)]) == 0
+    assert (
+        main(["run", "--ensemble", "math-vote", "What is 6 x 7?", "--mock", "--policy", str(EXAMPLE_POLICY)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.startswith("answer:  42") and "confidence 1.00" in out

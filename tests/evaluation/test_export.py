@@ -49,7 +49,10 @@ def test_an_escalated_call_and_its_hops_are_one_row_and_a_repeated_model_keeps_i
     (row,) = export_rows(calls, {"m1": 0.0, "h1": 1.0})
     assert row.id == "e1"
     assert {m: (o.score, o.cost_usd) for m, o in row.outcomes.items()} == {
-        "ensemble/pair": (None, 0.011), "small": (0.0, 0.001), "big": (1.0, 0.012)}
+        "ensemble/pair": (None, 0.011),
+        "small": (0.0, 0.001),
+        "big": (1.0, 0.012),
+    }
     (row,) = export_rows(calls, {"m1": 0.0, "m2": 0.5, "h1": 1.0})
     assert row.outcomes["big"].score == 0.5  # both scored: the first answer of that model
 

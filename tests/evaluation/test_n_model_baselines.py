@@ -73,8 +73,12 @@ routes:
 """
     )
     rows = [
-        {"id": str(i), "prompt": "p", "metadata": {"vip": i % 2 == 0},
-         "outcomes": {"w": {"score": 0.5, "cost_usd": 0.001}, "s": {"score": 1, "cost_usd": 0.01}}}
+        {
+            "id": str(i),
+            "prompt": "p",
+            "metadata": {"vip": i % 2 == 0},
+            "outcomes": {"w": {"score": 0.5, "cost_usd": 0.001}, "s": {"score": 1, "cost_usd": 0.01}},
+        }
         for i in range(10)
     ]
     data = tmp_path / "d.jsonl"

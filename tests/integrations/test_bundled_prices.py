@@ -18,14 +18,23 @@ EXTRA = """
     litellm_params: {{model: {model}}}
     tier: basic
 """
-NAMES = ["openai/gpt-4.1", "anthropic/claude-3-5-haiku-20241022", "mistral/mistral-large-latest",
-         "gemini/gemini-2.0-flash", "groq/llama-3.3-70b-versatile", "deepseek/deepseek-chat",
-         "openai/no-such-model", "bedrock/anthropic.claude-3-haiku-20240307-v1:0", "azure/gpt-4o"]
+NAMES = [
+    "openai/gpt-4.1",
+    "anthropic/claude-3-5-haiku-20241022",
+    "mistral/mistral-large-latest",
+    "gemini/gemini-2.0-flash",
+    "groq/llama-3.3-70b-versatile",
+    "deepseek/deepseek-chat",
+    "openai/no-such-model",
+    "bedrock/anthropic.claude-3-haiku-20240307-v1:0",
+    "azure/gpt-4o",
+]
 
 
 def test_every_example_model_and_common_names_price_as_litellm_prices_them() -> None:
-    text = TEST_POLICY.replace("aliases:", "".join(EXTRA.format(i=i, model=m) for i, m in enumerate(NAMES))
-                               + "aliases:", 1)
+    text = TEST_POLICY.replace(
+        "aliases:", "".join(EXTRA.format(i=i, model=m) for i, m in enumerate(NAMES)) + "aliases:", 1
+    )
     policies = [load_policy(EXAMPLE_POLICY), parse_policy(text)]
     for policy in policies:
         for name, spec in policy.models.items():
@@ -54,24 +63,31 @@ assert "litellm" not in sys.modules, "LiteLLM was imported"
 """
 
 
-@pytest.mark.parametrize("args", [
-    ["policy", "check", "config/policy.yaml"],
-    ["policy", "test", "config/policy_tests.yaml"],
-    ["route", "Design a cache and evaluate it", "--route", "cheap", "--explain"],
-    ["route", "hello", "--json"],
-    ["models"],
-    ["models", "--json"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["policy", "check", "config/policy.yaml"],
+        ["policy", "test", "config/policy_tests.yaml"],
+        ["route", "Design a cache and evaluate it", "--route", "cheap", "--explain"],
+        ["route", "hello", "--json"],
+        ["models"],
+        ["models", "--json"],
+    ],
+)
 def test_commands_that_call_no_provider_do_not_import_litellm(args: list[str]) -> None:
-    result = subprocess.run([sys.executable, "-c", CHECK, *args], cwd=ROOT, capture_output=True, text=True,
-                            check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", CHECK, *args], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_explain_with_a_policy_file_does_not_import_litellm() -> None:
-    code = ("import sys, mm_litellm\n"
-            "e = mm_litellm.explain('auto', prompt='hi', policy='config/policy.yaml')\n"
-            "assert e.plan.target == 'gpt-4o-mini', e.plan\nassert 'litellm' not in sys.modules")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                            check=False)
+    code = (
+        "import sys, mm_litellm\n"
+        "e = mm_litellm.explain('auto', prompt='hi', policy='config/policy.yaml')\n"
+        "assert e.plan.target == 'gpt-4o-mini', e.plan\nassert 'litellm' not in sys.modules"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr[-2000:]

@@ -34,7 +34,11 @@ router:
 def test_model_list_groups_deployments_under_the_alias() -> None:
     entries = model_list(parse_policy(POLICY))
     assert [e["model_name"] for e in entries] == ["pool", "pool", "local"]
-    assert entries[0]["litellm_params"] == {"model": "openai/gpt-4o-mini", "api_key": "os.environ/KEY_A", "rpm": 10}
+    assert entries[0]["litellm_params"] == {
+        "model": "openai/gpt-4o-mini",
+        "api_key": "os.environ/KEY_A",
+        "rpm": 10,
+    }
     assert entries[1]["litellm_params"]["tpm"] == 99
     info = dict(entries[0]["model_info"])
     assert info.pop("id").startswith("pool#0@")  # a digest of its context window (see below)
@@ -64,14 +68,22 @@ def test_policy_prices_the_call_without_registering_them_per_request(monkeypatch
 
 def test_router_settings_are_litellms_shapes() -> None:
     assert router_settings(parse_policy(POLICY)) == {
-        "num_retries": 1, "retry_after": 0, "routing_strategy": "simple-shuffle", "timeout": 30,
-        "allowed_fails": 2, "cooldown_time": 5,
-        "fallbacks": [{"pool": ["local"]}], "context_window_fallbacks": [{"local": ["pool"]}],
-        "content_policy_fallbacks": [{"pool": ["local"]}], "default_fallbacks": ["local"],
+        "num_retries": 1,
+        "retry_after": 0,
+        "routing_strategy": "simple-shuffle",
+        "timeout": 30,
+        "allowed_fails": 2,
+        "cooldown_time": 5,
+        "fallbacks": [{"pool": ["local"]}],
+        "context_window_fallbacks": [{"local": ["pool"]}],
+        "content_policy_fallbacks": [{"pool": ["local"]}],
+        "default_fallbacks": ["local"],
         "retry_policy": {"RateLimitErrorRetries": 3},
         # an upstream 400/404 is the request's fault: it never cools a deployment down (issue 16)
-        "allowed_fails_policy": {"BadRequestErrorAllowedFails": 1_000_000_000,
-                                 "NotFoundErrorAllowedFails": 1_000_000_000},
+        "allowed_fails_policy": {
+            "BadRequestErrorAllowedFails": 1_000_000_000,
+            "NotFoundErrorAllowedFails": 1_000_000_000,
+        },
     }
 
 
@@ -116,4 +128,3 @@ def test_the_policy_price_wins_over_one_in_litellm_params() -> None:
     router = build_router(parse_policy(_priced(1000, own)))
     r = router.completion(model="small", messages=[{"role": "user", "content": "hi"}], mock_response="hello")
     assert r._hidden_params["response_cost"] == pytest.approx(r.usage.total_tokens * 1000e-6)
-

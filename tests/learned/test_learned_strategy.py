@@ -303,8 +303,9 @@ def test_router_door_uses_the_learned_route(policy_dir: Path) -> None:
 
     from mm_litellm.integrations.router_hook import routed_router
 
-    text = policy_text().replace("model: openai/strong-model}", "model: openai/strong-model, api_key: k, "
-                                 "mock_response: from-strong}")
+    text = policy_text().replace(
+        "model: openai/strong-model}", "model: openai/strong-model, api_key: k, mock_response: from-strong}"
+    )
     text = text.replace("openai/weak-model}", "openai/weak-model, api_key: k, mock_response: w}")
     text = text.replace("model: openai/mid-model}", "model: openai/mid-model, api_key: k, mock_response: m}")
     router = routed_router(parse_policy(text, base_dir=policy_dir))

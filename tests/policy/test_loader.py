@@ -36,12 +36,15 @@ def test_example_policy_loads() -> None:
 
 
 def test_single_and_multi_deployment_forms() -> None:
-    policy = parse_policy(MODELS + """
+    policy = parse_policy(
+        MODELS
+        + """
   pool:
     deployments:
       - {litellm_params: {model: openai/gpt-4o-mini, api_base: "http://a"}, rpm: 10}
       - {litellm_params: {model: openai/gpt-4o-mini, api_base: "http://b"}, tpm: 1000}
-""")
+"""
+    )
     assert [d.rpm for d in policy.models["pool"].all_deployments] == [10, None]
     assert policy.models["small"].all_deployments[0].litellm_params["model"] == "openai/gpt-4o-mini"
     assert policy.models["pool"].litellm_model == "openai/gpt-4o-mini"
@@ -85,7 +88,9 @@ def test_unknown_key_lists_allowed_keys() -> None:
         "p.yaml:4 models.big.colour: unknown key 'colour'; allowed: litellm_params, rpm, tpm, deployments, "
         "tier, tags, pricing, context_window, latency_ms, quality, description"
     ]
-    assert issues("routez: {}\n")[0].startswith("p.yaml:1 routez: unknown key 'routez'; allowed: version, models,")
+    assert issues("routez: {}\n")[0].startswith(
+        "p.yaml:1 routez: unknown key 'routez'; allowed: version, models,"
+    )
 
 
 def test_wrong_types_and_values() -> None:
@@ -113,11 +118,15 @@ def test_errors_never_echo_secret_values() -> None:
     with pytest.raises(PolicyError) as info:
         parse_policy(text)
     assert "SECRET123" not in str(info.value)
-    assert "SECRET123" not in repr(parse_policy(MODELS.replace("openai/gpt-4o}", "openai/gpt-4o, api_key: sk-SECRET123}")))
+    assert "SECRET123" not in repr(
+        parse_policy(MODELS.replace("openai/gpt-4o}", "openai/gpt-4o, api_key: sk-SECRET123}"))
+    )
 
 
 def test_unknown_model_references_name_what_exists() -> None:
-    found = issues(MODELS + """
+    found = issues(
+        MODELS
+        + """
 aliases: {old: nothere, older: old}
 router:
   fallbacks: {small: [zz]}
@@ -130,7 +139,8 @@ routes:
     default: small
     fallbacks: [big, missing]
 default_route: autox
-""")
+"""
+    )
     assert found == [
         "p.yaml:6 aliases.old: unknown model or route 'nothere'; known models: big, small; routes: auto",
         "p.yaml:6 aliases.older: 'older' points at another alias 'old'; point it at a model or route",
@@ -160,7 +170,9 @@ def test_route_cycles_are_refused() -> None:
 
 
 def test_rule_errors() -> None:
-    assert issues(MODELS + """
+    assert issues(
+        MODELS
+        + """
 routes:
   auto:
     rules:
@@ -169,7 +181,8 @@ routes:
       - {name: s, when: {input_tokens: {gt: many}}, use: small}
       - {name: t, when: {priority: {in: high}}, use: small}
       - {name: u, when: {metadata.x: {matches: "("}}, use: small}
-""") == [
+"""
+    ) == [
         "p.yaml:9 routes.auto.rules[0].when.input_tokens.gtt: unknown operator 'gtt'; allowed: eq, ne, in, "
         "not_in, gt, gte, lt, lte, contains, exists, matches",
         "p.yaml:10 routes.auto.rules[1].name: duplicate rule name 'r' in route 'auto'",
@@ -186,7 +199,10 @@ routes:
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as info:
         load_policy(tmp_path / "missing.yaml")
-    assert str(info.value) == f"{tmp_path / 'missing.yaml'}: cannot read the policy file: No such file or directory"
+    assert (
+        str(info.value)
+        == f"{tmp_path / 'missing.yaml'}: cannot read the policy file: No such file or directory"
+    )
 
 
 def test_all_problems_reported_together() -> None:

@@ -34,8 +34,10 @@ def test_billion_laughs_is_refused_at_once_with_its_line() -> None:
     with pytest.raises(PolicyError) as info:
         parse_policy(billion_laughs(), source="bomb.yaml")
     assert time.perf_counter() - started < 1
-    assert problems(info) == ["bomb.yaml:1: YAML anchors and aliases (&name, *name, <<:) are not allowed "
-                              "in a policy; write the values out"]
+    assert problems(info) == [
+        "bomb.yaml:1: YAML anchors and aliases (&name, *name, <<:) are not allowed "
+        "in a policy; write the values out"
+    ]
 
 
 def test_merge_keys_are_aliases_too() -> None:
@@ -45,8 +47,13 @@ def test_merge_keys_are_aliases_too() -> None:
     assert problems(info)[0].startswith("p.yaml:2: YAML anchors and aliases")
 
 
-@pytest.mark.parametrize("text", ["a: " + "[" * 5000 + "]" * 5000, "a:\n" + "".join(
-    "  " * i + f"k{i}:\n" for i in range(1, 200)) + "  " * 200 + "v: 1\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: " + "[" * 5000 + "]" * 5000,
+        "a:\n" + "".join("  " * i + f"k{i}:\n" for i in range(1, 200)) + "  " * 200 + "v: 1\n",
+    ],
+)
 def test_absurd_nesting_is_one_issue(text: str) -> None:
     with pytest.raises(PolicyError) as info:
         parse_policy(text, source="deep.yaml")
@@ -69,12 +76,16 @@ def test_oversized_file_is_refused_unread(tmp_path: Path, monkeypatch: pytest.Mo
         load_policy(path)
 
 
-def test_policy_check_prints_one_line_not_a_traceback(tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_policy_check_prints_one_line_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from mm_litellm.cli.main import main
 
-    for name, data in {"deep.yaml": ("a: " + "[" * 5000 + "]" * 5000).encode(),
-                       "utf8.yaml": b"version: 1\n\xff\n", "bomb.yaml": billion_laughs().encode()}.items():
+    for name, data in {
+        "deep.yaml": ("a: " + "[" * 5000 + "]" * 5000).encode(),
+        "utf8.yaml": b"version: 1\n\xff\n",
+        "bomb.yaml": billion_laughs().encode(),
+    }.items():
         (tmp_path / name).write_bytes(data)
         assert main(["policy", "check", str(tmp_path / name)]) != 0
         err = capsys.readouterr()
@@ -85,12 +96,15 @@ def test_policy_check_prints_one_line_not_a_traceback(tmp_path: Path,
 # --- hot reload ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "reason"), [
-    ("", "the file is empty"),
-    ("version: 1\nmodels:\n", "no models declared"),
-    ("version: 1\n", "no 'models' section"),
-    (TEST_POLICY.split("models:")[0] + "models:\n", "no models declared"),
-])
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("", "the file is empty"),
+        ("version: 1\nmodels:\n", "no models declared"),
+        ("version: 1\n", "no 'models' section"),
+        (TEST_POLICY.split("models:")[0] + "models:\n", "no models declared"),
+    ],
+)
 def test_reload_refuses_empty_or_cut_files(tmp_path: Path, text: str, reason: str) -> None:
     path = tmp_path / "policy.yaml"
     path.write_text(text)

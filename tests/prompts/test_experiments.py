@@ -25,7 +25,7 @@ def test_assignment_is_sticky_within_and_across_processes() -> None:
     code = (
         "import json, sys; from mm_litellm.policy.prompts import ExperimentSpec;"
         "from mm_litellm.prompts.experiments import assign_variant;"
-        "spec = ExperimentSpec(prompt='qa', variants={'control': {'version': 1}, 'candidate': {'version': 2}});"  # noqa: E501
+        "spec = ExperimentSpec(prompt='qa', variants={'control': {'version': 1}, 'candidate': {'version': 2}});"
         "print(json.dumps([assign_variant('exp', spec, f'user:{i}') for i in range(50)]))"
     )
     for seed in ("0", "12345"):  # different hash seeds: Python's hash() would differ, sha256 does not

@@ -52,7 +52,7 @@ prompts:
       sticky_by: [user, user]
 """)
     assert problems == [
-        "p.yaml:6 prompts.experiments.one.variants.a: give either 'version' or 'label' for a variant, not both",  # noqa: E501
+        "p.yaml:6 prompts.experiments.one.variants.a: give either 'version' or 'label' for a variant, not both",
         "p.yaml:7 prompts.experiments.two: an experiment needs at least two variants",
         "p.yaml:12 prompts.experiments.three.variants.b.weight: Input should be greater than 0",
         "p.yaml:13 prompts.experiments.three.metric: Input should be 'success' or 'score'",
@@ -67,12 +67,12 @@ prompts:
     b: {prompt: qa, variants: {x: {version: 1}, y: {version: 2}}}
 """
     assert errors(text) == [
-        "p.yaml:5 prompts.experiments.b: experiments 'a' and 'b' are both active for prompt 'qa'; set 'active: false' on one"  # noqa: E501
+        "p.yaml:5 prompts.experiments.b: experiments 'a' and 'b' are both active for prompt 'qa'; set 'active: false' on one"
     ]
     parse_policy(text.replace("b: {prompt: qa,", "b: {active: false, prompt: qa,"))
 
 
 def test_unknown_keys_list_what_is_allowed() -> None:
     assert errors("prompts: {directory: x}\n") == [
-        "p.yaml:1 prompts.directory: unknown key 'directory'; allowed: dir, default_label, refresh_seconds, experiments"  # noqa: E501
+        "p.yaml:1 prompts.directory: unknown key 'directory'; allowed: dir, default_label, refresh_seconds, experiments"
     ]

@@ -91,7 +91,9 @@ def test_prompt_id_through_the_litellm_proxy(tmp_path: Path, fake_upstream: Any,
             "Why?",
             "thanks",
         ]
-        assert (sent.get("temperature"), sent.get("max_tokens")) == (0.7, 200), (tmp_path / "proxy.log").read_text()[-3000:]
+        assert (sent.get("temperature"), sent.get("max_tokens")) == (0.7, 200), (
+            tmp_path / "proxy.log"
+        ).read_text()[-3000:]
     finally:
         proc.terminate()
         try:

@@ -121,7 +121,7 @@ def test_file_and_database_must_agree_on_a_version(make_registry: Any, prompt_di
     reg.create_version("qa", [{"role": "user", "content": "db {{ question }}"}], ["question"])
     (prompt_dir / "qa.yaml").write_text(
         (prompt_dir / "qa.yaml").read_text()
-        + "  - version: 3\n    variables: [question]\n    messages: [{role: user, content: 'file {{ question }}'}]\n"  # noqa: E501
+        + "  - version: 3\n    variables: [question]\n    messages: [{role: user, content: 'file {{ question }}'}]\n"
     )
     with pytest.raises(
         PromptStoreError, match=r"prompt 'qa' v3 differs between file:.*qa.yaml and the database"
@@ -143,7 +143,7 @@ def test_file_and_database_must_agree_on_a_version(make_registry: Any, prompt_di
         ),
         ("versions: [{version: 1, messages: [{role: robot, content: hi}]}]", "versions.0.messages.0.role"),
         (
-            "versions: [{version: 1, messages: [{role: user, content: hi}]}, {version: 1, messages: [{role: user, content: x}]}]",  # noqa: E501
+            "versions: [{version: 1, messages: [{role: user, content: hi}]}, {version: 1, messages: [{role: user, content: x}]}]",
             "version 1 of 'bad' is defined twice",
         ),
         (

@@ -33,8 +33,19 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningProxy]:
         write_workdir(workdir, upstream.base_url)
         proc, url, log = start_proxy(workdir, {"LITELLM_MASTER_KEY": master})
         try:
-            yield RunningProxy(url=url, master_key=master, upstream=upstream, log=log,
-                               keys={"alice": ALICE_KEY, "bob": BOB_KEY, "narrow": NARROW_KEY,
-                                     "erin": ERIN_KEY, "dave": DAVE_KEY}, workdir=workdir)
+            yield RunningProxy(
+                url=url,
+                master_key=master,
+                upstream=upstream,
+                log=log,
+                keys={
+                    "alice": ALICE_KEY,
+                    "bob": BOB_KEY,
+                    "narrow": NARROW_KEY,
+                    "erin": ERIN_KEY,
+                    "dave": DAVE_KEY,
+                },
+                workdir=workdir,
+            )
         finally:
             stop_proxy(proc)

@@ -100,6 +100,7 @@ def write_workdir(workdir: Path, upstream_base: str) -> None:
     (workdir / "prompts").mkdir(exist_ok=True)
     (workdir / "prompts" / "summarise.yaml").write_text(SUMMARISE_PROMPT, encoding="utf-8")
 
+
 KEYS = f"""
 keys:
   alice:
@@ -108,7 +109,7 @@ keys:
     team: support
     tags: [interactive]
   bob:
-    hash: "{hash_key(BOB_KEY, 'scrypt')}"
+    hash: "{hash_key(BOB_KEY, "scrypt")}"
     user: bob
     team: research
     allow_overrides: [fallbacks]
@@ -153,8 +154,12 @@ class RunningProxy:
                 return dict(row)
             if time.monotonic() > deadline:
                 with sqlite3.connect(self.workdir / "mm_litellm.db") as db:
-                    recent = db.execute("SELECT call_id, user, model FROM mm_ledger ORDER BY id DESC LIMIT 5").fetchall()
-                raise AssertionError(f"no ledger row for call {call_id} after {timeout} s; latest rows: {recent}")
+                    recent = db.execute(
+                        "SELECT call_id, user, model FROM mm_ledger ORDER BY id DESC LIMIT 5"
+                    ).fetchall()
+                raise AssertionError(
+                    f"no ledger row for call {call_id} after {timeout} s; latest rows: {recent}"
+                )
             time.sleep(0.2)
 
     def ledger_children(self, parent_id: str, expect: int, timeout: float = 15) -> list[dict[str, object]]:
@@ -166,8 +171,13 @@ class RunningProxy:
         while True:
             with sqlite3.connect(self.workdir / "mm_litellm.db") as db:
                 db.row_factory = sqlite3.Row
-                rows = [dict(r) for r in db.execute(
-                    "SELECT * FROM mm_ledger WHERE parent_id = ? ORDER BY escalation_hop, id", (parent_id,))]
+                rows = [
+                    dict(r)
+                    for r in db.execute(
+                        "SELECT * FROM mm_ledger WHERE parent_id = ? ORDER BY escalation_hop, id",
+                        (parent_id,),
+                    )
+                ]
             if len(rows) >= expect or time.monotonic() > deadline:
                 return rows
             time.sleep(0.2)
@@ -185,8 +195,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def launch_proxy(workdir: Path, env_extra: dict[str, str] | None = None, *,
-                 command: list[str] | None = None) -> tuple[subprocess.Popen[bytes], str, Path]:
+def launch_proxy(
+    workdir: Path, env_extra: dict[str, str] | None = None, *, command: list[str] | None = None
+) -> tuple[subprocess.Popen[bytes], str, Path]:
     """Start ``mm-litellm proxy`` for ``workdir/policy.yaml`` (or ``command`` + ``--port``), without waiting."""
     port = free_port()
     log = workdir / f"proxy-{port}.log"
@@ -196,8 +207,16 @@ def launch_proxy(workdir: Path, env_extra: dict[str, str] | None = None, *,
     env.pop("MM_LITELLM_DATABASE_URL", None)  # the test session's ledger override: the policy decides here
     env.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     if command is None:
-        command = [sys.executable, "-m", "mm_litellm.cli.main", "proxy", "--config", str(BASE_CONFIG),
-                   "--policy", str(workdir / "policy.yaml")]
+        command = [
+            sys.executable,
+            "-m",
+            "mm_litellm.cli.main",
+            "proxy",
+            "--config",
+            str(BASE_CONFIG),
+            "--policy",
+            str(workdir / "policy.yaml"),
+        ]
     cmd = [*command, "--port", str(port), "--host", "127.0.0.1"]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -221,8 +240,13 @@ def wait_ready(started: tuple[subprocess.Popen[bytes], str, Path], timeout: floa
     raise RuntimeError(f"proxy did not start within {timeout} s:\n{log.read_text()[-4000:]}")
 
 
-def start_proxy(workdir: Path, env_extra: dict[str, str] | None = None, *, command: list[str] | None = None,
-                timeout: float = 120) -> tuple[subprocess.Popen[bytes], str, Path]:
+def start_proxy(
+    workdir: Path,
+    env_extra: dict[str, str] | None = None,
+    *,
+    command: list[str] | None = None,
+    timeout: float = 120,
+) -> tuple[subprocess.Popen[bytes], str, Path]:
     """:func:`launch_proxy` and :func:`wait_ready`: returns (process, base URL, log path)."""
     started = launch_proxy(workdir, env_extra, command=command)
     wait_ready(started, timeout)

@@ -58,8 +58,16 @@ def _http(body: dict[str, Any], path: str = "/v1/chat/completions") -> Any:
     """The Starlette request LiteLLM hands the custom auth (body parsed and cached, as LiteLLM does)."""
     from starlette.requests import Request
 
-    scope = {"type": "http", "method": "POST", "path": path, "root_path": "", "query_string": b"",
-             "headers": [], "client": ("10.0.0.1", 1234), "parsed_body": (tuple(body), body)}
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": path,
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "client": ("10.0.0.1", 1234),
+        "parsed_body": (tuple(body), body),
+    }
     return Request(scope)
 
 
@@ -97,8 +105,9 @@ async def test_a_key_without_a_user_is_charged_as_its_key_not_as_the_body_user(l
     assert _spent(ledger).get("research-cap", 0.0) == 0.0
     assert _spent(ledger).get("by-tag", 0.0) == 0.0  # LiteLLM's own request tags select nothing
     with sqlite3.connect(ledger) as c:  # end users are budgeted under their key's namespace only
-        assert [k for (k,) in c.execute("SELECT scope_key FROM mm_budget_counter WHERE budget = 'end-users'")] == [
-            "anon/victim"]
+        assert [
+            k for (k,) in c.execute("SELECT scope_key FROM mm_budget_counter WHERE budget = 'end-users'")
+        ] == ["anon/victim"]
     await _call(VICTIM)
     assert _spent(ledger)["victim-cap"] > 0  # the real victim is charged for its own call only
 

@@ -26,15 +26,18 @@ def test_generated_config_carries_the_policy() -> None:
     base["router_settings"] = {"num_retries": 5}
     config = build_proxy_config(base, load_policy(EXAMPLE_POLICY), EXAMPLE_POLICY)
     assert "mm_litellm" not in config
-    assert config["litellm_settings"]["callbacks"] == ["mm_litellm.proxy.preflight.master_key_check",
-                                                       "mm_litellm.proxy.hooks.proxy_handler"]
+    assert config["litellm_settings"]["callbacks"] == [
+        "mm_litellm.proxy.preflight.master_key_check",
+        "mm_litellm.proxy.hooks.proxy_handler",
+    ]
     assert config["general_settings"]["custom_auth"] == "mm_litellm.proxy.auth.user_api_key_auth"
     names = [entry["model_name"] for entry in config["model_list"]]
     assert names[0] == "gpt-4o-mini" and names[-1] == "extra"
     assert len(names) == 11 + 6 + 1  # the policy's models, its ensembles as groups, the base file's entry
     assert "ensemble/panel" in names
     assert config["litellm_settings"]["custom_provider_map"] == [
-        {"provider": "ensemble", "custom_handler": "mm_litellm.integrations.ensemble_provider.handler"}]
+        {"provider": "ensemble", "custom_handler": "mm_litellm.integrations.ensemble_provider.handler"}
+    ]
     settings = config["router_settings"]
     assert settings["num_retries"] == 5  # the base file wins over the policy's router section
     assert settings["fallbacks"] == [{"gpt-4o": ["claude-sonnet"]}, {"claude-sonnet": ["gpt-4o"]}]
@@ -44,23 +47,34 @@ def test_generated_config_carries_the_policy() -> None:
 
 
 def test_listed_names_for_a_route_without_default(policy_file) -> None:  # type: ignore[no-untyped-def]
-    policy = load_policy(policy_file(
-        "models: {m: {litellm_params: {model: openai/x}}}\n"
-        "routes: {r: {rules: [{name: a, when: {priority: high}, use: m}]}}\n"))
+    policy = load_policy(
+        policy_file(
+            "models: {m: {litellm_params: {model: openai/x}}}\n"
+            "routes: {r: {rules: [{name: a, when: {priority: high}, use: m}]}}\n"
+        )
+    )
     assert listed_names(policy) == {"r": "m"}
 
 
 def test_print_config_uses_the_config_policy_entry(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["proxy", "--config", str(BASE), "--print-config"]) == 0
     config = yaml.safe_load(capsys.readouterr().out)
-    assert config["environment_variables"]["MM_LITELLM_POLICY"] == str((ROOT / "config" / "policy.yaml").resolve())
+    assert config["environment_variables"]["MM_LITELLM_POLICY"] == str(
+        (ROOT / "config" / "policy.yaml").resolve()
+    )
     assert len(config["model_list"]) == 11 + 6
 
 
 def test_proxy_refuses_to_start_without_a_master_key(tmp_path: Path) -> None:
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
-    result = subprocess.run([sys.executable, "-m", "mm_litellm.cli.main", "proxy", "--config", str(BASE)],
-                            capture_output=True, text=True, cwd=tmp_path, env=env, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "mm_litellm.cli.main", "proxy", "--config", str(BASE)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        check=False,
+    )
     assert result.returncode == 1 and "LITELLM_MASTER_KEY" in result.stderr
 
 

@@ -61,8 +61,11 @@ def test_three_reloads_under_load_charge_each_call_once_under_its_policy(tmp_pat
             def client() -> None:
                 with httpx.Client(timeout=30) as http:
                     while not stop.is_set():
-                        r = http.post(url + "/v1/chat/completions", headers={"Authorization": f"Bearer {master}"},
-                                      json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]})
+                        r = http.post(
+                            url + "/v1/chat/completions",
+                            headers={"Authorization": f"Bearer {master}"},
+                            json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]},
+                        )
                         (ok.append(1) if r.status_code == 200 else failed.append(r.text[:200]))
 
             threads = [threading.Thread(target=client) for _ in range(4)]
@@ -84,7 +87,9 @@ def test_three_reloads_under_load_charge_each_call_once_under_its_policy(tmp_pat
             stop_proxy(proc)  # SIGTERM: the writer flushes at exit
     assert not failed, failed[:3]
     with sqlite3.connect(tmp_path / "mm_litellm.db") as db:
-        rows, dup = db.execute("SELECT COUNT(*), COUNT(*) - COUNT(DISTINCT call_id) FROM mm_ledger").fetchone()
+        rows, dup = db.execute(
+            "SELECT COUNT(*), COUNT(*) - COUNT(DISTINCT call_id) FROM mm_ledger"
+        ).fetchone()
         cost = db.execute("SELECT SUM(cost_usd) FROM mm_ledger WHERE status = 'success'").fetchone()[0]
         spent = dict(db.execute("SELECT budget, SUM(spent_usd) FROM mm_budget_counter GROUP BY budget"))
     assert (rows, dup) == (len(ok), 0)

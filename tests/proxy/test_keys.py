@@ -31,11 +31,13 @@ def test_malformed_tokens(token: object) -> None:
 
 def test_store_finds_sha256_and_scrypt_keys_and_skips_disabled() -> None:
     a, b, c = new_key(), new_key(), new_key()
-    store = KeyStore({
-        "a": KeySpec(hash=hash_key(a), user="alice"),
-        "b": KeySpec(hash=hash_key(b, "scrypt"), user="bob"),
-        "c": KeySpec(hash=hash_key(c), disabled=True),
-    })
+    store = KeyStore(
+        {
+            "a": KeySpec(hash=hash_key(a), user="alice"),
+            "b": KeySpec(hash=hash_key(b, "scrypt"), user="bob"),
+            "c": KeySpec(hash=hash_key(c), disabled=True),
+        }
+    )
     assert store.lookup(a).key_id == "a"  # type: ignore[union-attr]
     assert store.lookup(b).spec.user == "bob"  # type: ignore[union-attr]
     assert store.lookup(b).key_id == "b"  # type: ignore[union-attr]  # second time: remembered
@@ -70,8 +72,12 @@ def test_a_token_with_an_id_checks_only_that_key(monkeypatch: pytest.MonkeyPatch
     bob = new_key(key_id="bob")
     assert bob.startswith("sk-mm.bob.") and keys.split_key(bob) == "bob"
     assert keys.split_key(new_key()) is None and keys.split_key("sk-mm.bob.") is None
-    store = KeyStore({"bob": KeySpec(hash=hash_key(bob, "scrypt"), user="bob"),
-                      "old": KeySpec(hash=hash_key("my-chosen-secret", "scrypt"))})
+    store = KeyStore(
+        {
+            "bob": KeySpec(hash=hash_key(bob, "scrypt"), user="bob"),
+            "old": KeySpec(hash=hash_key("my-chosen-secret", "scrypt")),
+        }
+    )
     calls: list[str] = []
     real_verify = keys.verify
     monkeypatch.setattr(keys, "verify", lambda s, h: calls.append(h) or real_verify(s, h))

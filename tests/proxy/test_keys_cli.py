@@ -30,8 +30,9 @@ def test_keys_add_appends_a_loadable_entry_and_prints_only_the_key(
 ) -> None:
     monkeypatch.chdir(config_copy.parent.parent)  # the policy's keys_file is relative to the policy
     policy = str(config_copy / "policy.yaml")
-    assert main(["keys", "add", "--id", "bob", "--user", "bob", "--team", "research",
-                 "--policy", policy]) == 0
+    assert (
+        main(["keys", "add", "--id", "bob", "--user", "bob", "--team", "research", "--policy", policy]) == 0
+    )
     out = capsys.readouterr()
     secret = out.out.strip()
     keys = load_keys_file(config_copy / "keys.yaml")
@@ -67,13 +68,21 @@ def test_keys_new_output_appends_under_keys(config_copy: Path, capsys: pytest.Ca
     assert "carol" in load_keys_file(config_copy / "keys.yaml")
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("keys:\n  a: {hash: my-secret-key}\n", "keys.a.hash: must be a hash, never the key itself"),
-    ("keys:\n  a: {hash: sha256$" + "1" * 64 + ", owner: x}\n", "keys.a.owner"),
-    ("keys:\n  a: {hash: sha256$" + "1" * 64 + "}\n  a: {hash: sha256$" + "2" * 64 + "}\n", "duplicate key"),
-    ("keys:\n  a: {hash: sha256$" + "1" * 64 + "}\n  b: {hash: sha256$" + "1" * 64 + "}\n",
-     "keys.b: same secret hash as key 'a'"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("keys:\n  a: {hash: my-secret-key}\n", "keys.a.hash: must be a hash, never the key itself"),
+        ("keys:\n  a: {hash: sha256$" + "1" * 64 + ", owner: x}\n", "keys.a.owner"),
+        (
+            "keys:\n  a: {hash: sha256$" + "1" * 64 + "}\n  a: {hash: sha256$" + "2" * 64 + "}\n",
+            "duplicate key",
+        ),
+        (
+            "keys:\n  a: {hash: sha256$" + "1" * 64 + "}\n  b: {hash: sha256$" + "1" * 64 + "}\n",
+            "keys.b: same secret hash as key 'a'",
+        ),
+    ],
+)
 def test_policy_check_reports_keys_file_problems(
     config_copy: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
 ) -> None:
@@ -83,13 +92,16 @@ def test_policy_check_reports_keys_file_problems(
     assert expected in out and "problem(s) in the keys file" in out
 
 
-@pytest.mark.parametrize(("value", "problem"), [
-    (None, "LITELLM_MASTER_KEY is not set"),
-    ("  ", "LITELLM_MASTER_KEY is empty"),
-    ("sk-1234", "LITELLM_MASTER_KEY is LiteLLM's publicly known example key"),
-    ("sk-short", "LITELLM_MASTER_KEY is too short (8 characters; at least 16)"),
-    ("sk-" + "x" * 40, None),
-])
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (None, "LITELLM_MASTER_KEY is not set"),
+        ("  ", "LITELLM_MASTER_KEY is empty"),
+        ("sk-1234", "LITELLM_MASTER_KEY is LiteLLM's publicly known example key"),
+        ("sk-short", "LITELLM_MASTER_KEY is too short (8 characters; at least 16)"),
+        ("sk-" + "x" * 40, None),
+    ],
+)
 def test_master_key_problem(value: str | None, problem: str | None) -> None:
     assert master_key_problem(value) == problem
 
@@ -103,11 +115,14 @@ def test_mm_litellm_proxy_says_in_one_line_what_the_master_key_needs(tmp_path: P
     assert result.stderr.strip().splitlines() == [
         "mm-litellm: the proxy cannot start: LITELLM_MASTER_KEY is LiteLLM's publicly known example key; "
         "set it to a long random secret, e.g. export LITELLM_MASTER_KEY=\"sk-$(python3 -c 'import secrets; "
-        "print(secrets.token_urlsafe(32))')\""]
+        "print(secrets.token_urlsafe(32))')\""
+    ]
 
 
-@pytest.mark.skipif(not missing_proxy_requirements(),
-                    reason="the proxy extra is installed here (the base install in CI runs this test)")
+@pytest.mark.skipif(
+    not missing_proxy_requirements(),
+    reason="the proxy extra is installed here (the base install in CI runs this test)",
+)
 def test_without_the_proxy_extra_mm_litellm_proxy_says_what_to_install(tmp_path: Path) -> None:
     env = dict(os.environ, LITELLM_MASTER_KEY="sk-" + "x" * 40)
     config = str(ROOT / "config" / "proxy.yaml")

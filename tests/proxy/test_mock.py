@@ -30,7 +30,10 @@ def test_every_deployment_points_at_the_upstream_and_keeps_its_price(tmp_path: P
             assert params == {"model": f"openai/{name}", "api_base": BASE, "api_key": MOCK_API_KEY}
         before, after = facts.price(original.models[name]), facts.price(spec)
         assert (after.input_per_mtok, after.output_per_mtok, after.context_window) == (
-            before.input_per_mtok, before.output_per_mtok, before.context_window), name
+            before.input_per_mtok,
+            before.output_per_mtok,
+            before.context_window,
+        ), name
     assert Path(mocked.proxy.keys_file or "").is_absolute()
     assert Path(mocked.prompts.dir).is_absolute() and (Path(mocked.prompts.dir) / "extraction.yaml").exists()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -39,27 +39,41 @@ proxy:
 
 @pytest.fixture
 def policy(tmp_path: Path, mm_policy: Any) -> None:
-    (tmp_path / "keys.yaml").write_text(f"keys:\n  bob: {{hash: '{hash_key(BOB)}', user: bob, models: [strict]}}\n")
+    (tmp_path / "keys.yaml").write_text(
+        f"keys:\n  bob: {{hash: '{hash_key(BOB)}', user: bob, models: [strict]}}\n"
+    )
     (tmp_path / "policy.yaml").write_text(POLICY)
     mm_policy(tmp_path / "policy.yaml")
 
 
-def http_request(method: str = "POST", path: str = "/v1/chat/completions", body: Any = None,
-                 client: str = "10.0.0.1") -> Any:
+def http_request(
+    method: str = "POST", path: str = "/v1/chat/completions", body: Any = None, client: str = "10.0.0.1"
+) -> Any:
     """The Starlette request LiteLLM hands the custom auth, with the body LiteLLM parsed and cached."""
     from starlette.requests import Request
 
     body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]} if body is None else body
-    scope = {"type": "http", "method": method, "path": path, "root_path": "", "query_string": b"",
-             "headers": [], "client": (client, 1234), "parsed_body": (tuple(body), body)}
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "client": (client, 1234),
+        "parsed_body": (tuple(body), body),
+    }
     return Request(scope)
 
 
 def request(model: str = "auto", **metadata: Any) -> dict[str, Any]:
     """A request dict as LiteLLM's proxy hands it to the hook: body metadata copied to requester_metadata."""
     body_meta = dict(metadata)
-    return {"model": model, "messages": [{"role": "user", "content": "hi"}],
-            "metadata": {**body_meta, "requester_metadata": dict(body_meta)}}
+    return {
+        "model": model,
+        "messages": [{"role": "user", "content": "hi"}],
+        "metadata": {**body_meta, "requester_metadata": dict(body_meta)},
+    }
 
 
 async def test_auth_returns_the_declared_owner(policy: None) -> None:
@@ -67,8 +81,15 @@ async def test_auth_returns_the_declared_owner(policy: None) -> None:
     assert (auth.user_id, auth.team_id, auth.key_alias, auth.rpm_limit) == ("alice", "support", "alice", 5)
     assert ALICE not in repr(auth.model_dump())  # only the hash is kept
     who = identity_of(auth)
-    assert who.as_dict() == {"key": "alice", "user": "alice", "team": "support", "tags": ["web"],
-                             "limits": {"rpm": 5}, "source": "mm_litellm", "end_user": None}
+    assert who.as_dict() == {
+        "key": "alice",
+        "user": "alice",
+        "team": "support",
+        "tags": ["web"],
+        "limits": {"rpm": 5},
+        "source": "mm_litellm",
+        "end_user": None,
+    }
     assert identity_of(await user_api_key_auth(http_request(), BOB)).user == "bob"  # from the keys file
 
 
@@ -92,11 +113,23 @@ async def test_master_key_is_the_operator(policy: None, monkeypatch: pytest.Monk
 def test_litellm_virtual_key_identity_is_used_as_is() -> None:
     from litellm.proxy._types import UserAPIKeyAuth
 
-    auth = UserAPIKeyAuth(api_key="sk-litellm-virtual", key_alias="ci-bot", user_id="u1", team_id="t1",
-                          metadata={"tags": ["batch"]}, max_budget=3.0)
-    assert identity_of(auth).as_dict() == {"key": "ci-bot", "user": "u1", "team": "t1", "tags": ["batch"],
-                                           "limits": {"max_budget_usd": 3.0}, "source": "litellm",
-                                           "end_user": None}
+    auth = UserAPIKeyAuth(
+        api_key="sk-litellm-virtual",
+        key_alias="ci-bot",
+        user_id="u1",
+        team_id="t1",
+        metadata={"tags": ["batch"]},
+        max_budget=3.0,
+    )
+    assert identity_of(auth).as_dict() == {
+        "key": "ci-bot",
+        "user": "u1",
+        "team": "t1",
+        "tags": ["batch"],
+        "limits": {"max_budget_usd": 3.0},
+        "source": "litellm",
+        "end_user": None,
+    }
 
 
 async def test_forged_body_identity_is_replaced(policy: None) -> None:
@@ -118,7 +151,11 @@ async def test_route_rewrites_model_and_sets_fallbacks(policy: None) -> None:
     assert data["model"] == "small" and data["fallbacks"] == [{"small": ["big"]}]
     ctx = data["metadata"]["mm_litellm"]
     assert {k: ctx[k] for k in ("requested_model", "route", "rule", "model")} == {
-        "requested_model": "auto", "route": "auto", "rule": None, "model": "small"}
+        "requested_model": "auto",
+        "route": "auto",
+        "rule": None,
+        "model": "small",
+    }
 
 
 async def test_body_may_only_narrow(policy: None) -> None:
@@ -150,18 +187,38 @@ async def test_unrouted_calls_keep_their_model_but_carry_identity(policy: None) 
 
 def test_headers_from_context_and_response() -> None:
     class Response:
-        _hidden_params = {"response_cost": 0.00012, "model_id": "big#0",
-                          "additional_headers": {"x-litellm-attempted-fallbacks": 1}}
+        _hidden_params: ClassVar[dict[str, Any]] = {
+            "response_cost": 0.00012,
+            "model_id": "big#0",
+            "additional_headers": {"x-litellm-attempted-fallbacks": 1},
+        }
 
-    data = {"model": "small", "metadata": {"mm_litellm": {
-        "identity": {}, "requested_model": "auto", "route": "auto", "rule": "vip", "model": "small"}}}
+    data = {
+        "model": "small",
+        "metadata": {
+            "mm_litellm": {
+                "identity": {},
+                "requested_model": "auto",
+                "route": "auto",
+                "rule": "vip",
+                "model": "small",
+            }
+        },
+    }
     assert decision_headers(data, Response()) == {
-        "x-mm-route": "auto", "x-mm-rule": "vip", "x-mm-model": "big", "x-mm-cost": "0.00012", "x-mm-fallbacks": "1"}
+        "x-mm-route": "auto",
+        "x-mm-rule": "vip",
+        "x-mm-model": "big",
+        "x-mm-cost": "0.00012",
+        "x-mm-fallbacks": "1",
+    }
     assert decision_headers(data, None) == {"x-mm-route": "auto", "x-mm-rule": "vip", "x-mm-model": "small"}
     assert decision_headers({"metadata": {"mm_litellm": {"route": "forged"}}}, None) is None
 
 
-async def test_a_policy_that_does_not_load_refuses_with_500(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_policy_that_does_not_load_refuses_with_500(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from litellm.proxy._types import ProxyException
 
     from mm_litellm import runtime
@@ -178,14 +235,17 @@ async def test_a_policy_that_does_not_load_refuses_with_500(tmp_path: Path, monk
     assert exc.value.code == "500"
 
 
-async def test_keys_file_named_by_the_environment(policy: None, tmp_path: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_keys_file_named_by_the_environment(
+    policy: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     extra = new_key()
     path = tmp_path / "more-keys.yaml"
     path.write_text(f"keys:\n  ops: {{hash: '{hash_key(extra)}', user: ops, team: platform}}\n")
     monkeypatch.setenv("MM_LITELLM_KEYS", str(path))
     assert identity_of(await user_api_key_auth(http_request(), extra)).as_dict()["team"] == "platform"
-    assert identity_of(await user_api_key_auth(http_request(), ALICE)).user == "alice"  # the policy's keys still work
+    assert (
+        identity_of(await user_api_key_auth(http_request(), ALICE)).user == "alice"
+    )  # the policy's keys still work
 
 
 async def test_auth_refuses_admin_routes_and_bad_bodies_for_user_keys(policy: None) -> None:
@@ -203,8 +263,9 @@ async def test_auth_refuses_admin_routes_and_bad_bodies_for_user_keys(policy: No
     assert (await user_api_key_auth(http_request("GET", "/v1/models"), ALICE)).user_id == "alice"
 
 
-async def test_repeated_failures_from_one_address_are_throttled(policy: None,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_repeated_failures_from_one_address_are_throttled(
+    policy: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from litellm.proxy._types import ProxyException
 
     from mm_litellm.proxy import auth
@@ -220,8 +281,9 @@ async def test_repeated_failures_from_one_address_are_throttled(policy: None,
     assert (await user_api_key_auth(http_request(), ALICE)).user_id == "alice"  # a known key is not slowed
 
 
-async def test_scrypt_guesses_are_bounded_across_addresses(policy: None,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_scrypt_guesses_are_bounded_across_addresses(
+    policy: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from litellm.proxy._types import ProxyException
 
     from mm_litellm.policy.proxy import KeySpec

@@ -24,7 +24,9 @@ def upstream_models(proxy: Any, since: int) -> list[str]:
 def test_routed_request_rewrites_model_and_reports_the_decision(proxy: Any) -> None:
     proxy.upstream.script("fake-small", reply="small says hi", prompt_tokens=100, completion_tokens=10)
     before = len(proxy.upstream.requests)
-    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(model="auto", messages=HI)
+    raw = proxy.client(proxy.keys["alice"]).chat.completions.with_raw_response.create(
+        model="auto", messages=HI
+    )
     response = raw.parse()
     assert response.choices[0].message.content == "small says hi"
     assert upstream_models(proxy, before) == ["fake-small"]
@@ -37,18 +39,21 @@ def test_routed_request_rewrites_model_and_reports_the_decision(proxy: Any) -> N
 
 
 def test_client_hint_selects_a_rule(proxy: Any) -> None:
-    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(
-        model="auto", messages=HI, extra_body={"metadata": {"priority": "high"}})
+    raw = proxy.client(proxy.keys["alice"]).chat.completions.with_raw_response.create(
+        model="auto", messages=HI, extra_body={"metadata": {"priority": "high"}}
+    )
     assert mm_headers(raw)["x-mm-rule"] == "vip"
     assert mm_headers(raw)["x-mm-model"] == "big"
 
 
 def test_policy_alias_and_plain_model_names(proxy: Any) -> None:
     before = len(proxy.upstream.requests)
-    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(model="legacy-gpt", messages=HI)
+    raw = proxy.client(proxy.keys["alice"]).chat.completions.with_raw_response.create(
+        model="legacy-gpt", messages=HI
+    )
     assert mm_headers(raw)["x-mm-model"] == "big"
     assert "x-mm-route" not in mm_headers(raw)
-    proxy.client(proxy.keys['alice']).chat.completions.create(model="small", messages=HI)
+    proxy.client(proxy.keys["alice"]).chat.completions.create(model="small", messages=HI)
     assert upstream_models(proxy, before) == ["fake-big", "fake-small"]
 
 
@@ -56,8 +61,9 @@ def test_fallback_after_upstream_429(proxy: Any) -> None:
     proxy.upstream.script("fake-flaky", fault="429")
     proxy.upstream.script("fake-backup", reply="backup answered")
     before = len(proxy.upstream.requests)
-    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(
-        model="auto", messages=HI, extra_body={"metadata": {"path": "flaky"}})
+    raw = proxy.client(proxy.keys["alice"]).chat.completions.with_raw_response.create(
+        model="auto", messages=HI, extra_body={"metadata": {"path": "flaky"}}
+    )
     assert raw.parse().choices[0].message.content == "backup answered"
     assert upstream_models(proxy, before) == ["fake-flaky", "fake-backup"]
     headers = mm_headers(raw)
@@ -68,8 +74,11 @@ def test_fallback_after_upstream_429(proxy: Any) -> None:
 
 def test_streaming_through_a_route(proxy: Any) -> None:
     proxy.upstream.script("fake-big", reply="streamed from the big model")
-    with proxy.client(proxy.keys['alice']).chat.completions.with_streaming_response.create(
-        model="auto", messages=HI, stream=True, extra_body={"metadata": {"priority": "high"}},
+    with proxy.client(proxy.keys["alice"]).chat.completions.with_streaming_response.create(
+        model="auto",
+        messages=HI,
+        stream=True,
+        extra_body={"metadata": {"priority": "high"}},
     ) as raw:
         headers = mm_headers(raw)
         text = "".join(chunk.choices[0].delta.content or "" for chunk in raw.parse() if chunk.choices)
@@ -96,21 +105,27 @@ def test_master_key_still_works(proxy: Any) -> None:
 
 def test_identity_comes_from_the_key_not_the_body(proxy: Any) -> None:
     # Bob's key (scrypt-hashed in the keys file) is routed by the 'user: bob' rule ...
-    raw = proxy.client(proxy.keys['bob']).chat.completions.with_raw_response.create(model="auto", messages=HI)
+    raw = proxy.client(proxy.keys["bob"]).chat.completions.with_raw_response.create(model="auto", messages=HI)
     assert mm_headers(raw)["x-mm-rule"] == "bobs-route"
     # ... Alice claiming to be Bob (body user, metadata, a forged mm_litellm identity) is not.
-    forged = {"user": "bob",
-              "metadata": {"user": "bob", "team": "research",
-                           "mm_litellm": {"identity": {"key": "bob", "user": "bob", "team": "research"}}}}
-    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(
-        model="auto", messages=HI, user="bob", extra_body={"metadata": forged["metadata"]})
+    forged = {
+        "user": "bob",
+        "metadata": {
+            "user": "bob",
+            "team": "research",
+            "mm_litellm": {"identity": {"key": "bob", "user": "bob", "team": "research"}},
+        },
+    }
+    raw = proxy.client(proxy.keys["alice"]).chat.completions.with_raw_response.create(
+        model="auto", messages=HI, user="bob", extra_body={"metadata": forged["metadata"]}
+    )
     assert mm_headers(raw)["x-mm-rule"] == "default"
     assert mm_headers(raw)["x-mm-model"] == "small"
 
 
 def test_routing_error_is_400_with_the_reason(proxy: Any) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        proxy.client(proxy.keys['alice']).chat.completions.create(model="strict", messages=HI)
+        proxy.client(proxy.keys["alice"]).chat.completions.create(model="strict", messages=HI)
     body = info.value.body
     assert isinstance(body, dict)
     assert "route 'strict': no rule matched" in body["message"]
@@ -120,15 +135,16 @@ def test_routing_error_is_400_with_the_reason(proxy: Any) -> None:
 
 def test_key_model_allowlist_is_enforced_on_the_requested_name(proxy: Any) -> None:
     with pytest.raises(openai.PermissionDeniedError) as info:
-        proxy.client(proxy.keys['narrow']).chat.completions.create(model="auto", messages=HI)
+        proxy.client(proxy.keys["narrow"]).chat.completions.create(model="auto", messages=HI)
     assert "may not use model 'auto'" in str(info.value)
-    raw = proxy.client(proxy.keys['narrow']).chat.completions.with_raw_response.create(
-        model="strict", messages=HI, extra_body={"metadata": {"priority": "high"}})
+    raw = proxy.client(proxy.keys["narrow"]).chat.completions.with_raw_response.create(
+        model="strict", messages=HI, extra_body={"metadata": {"priority": "high"}}
+    )
     assert mm_headers(raw)["x-mm-model"] == "big"
 
 
 def test_models_endpoint_lists_routes_and_models(proxy: Any) -> None:
-    names = {m.id for m in proxy.client(proxy.keys['alice']).models.list()}
+    names = {m.id for m in proxy.client(proxy.keys["alice"]).models.list()}
     assert {"auto", "strict", "legacy-gpt", "small", "big", "backup", "flaky"} <= names
 
 
@@ -136,8 +152,9 @@ def test_ensemble_through_a_route(proxy: Any) -> None:
     for model, reply in (("fake-small", "Paris."), ("fake-big", "paris"), ("fake-backup", "Lyon")):
         proxy.upstream.script(model, reply=reply, prompt_tokens=100, completion_tokens=10)
     before = len(proxy.upstream.requests)
-    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(
-        model="auto", messages=HI, extra_body={"metadata": {"vote": True}})
+    raw = proxy.client(proxy.keys["alice"]).chat.completions.with_raw_response.create(
+        model="auto", messages=HI, extra_body={"metadata": {"vote": True}}
+    )
     assert raw.parse().choices[0].message.content.lower().startswith("paris")
     assert sorted(upstream_models(proxy, before)) == ["fake-backup", "fake-big", "fake-small"]
     headers = mm_headers(raw)
@@ -152,8 +169,10 @@ def test_ensemble_through_a_route(proxy: Any) -> None:
 def test_ensemble_streams(proxy: Any) -> None:
     for model in ("fake-small", "fake-big", "fake-backup"):
         proxy.upstream.script(model, reply="Rome")
-    with proxy.client(proxy.keys['alice']).chat.completions.with_streaming_response.create(
-        model="ensemble/trio", messages=HI, stream=True,
+    with proxy.client(proxy.keys["alice"]).chat.completions.with_streaming_response.create(
+        model="ensemble/trio",
+        messages=HI,
+        stream=True,
     ) as raw:
         headers = mm_headers(raw)
         text = "".join(chunk.choices[0].delta.content or "" for chunk in raw.parse() if chunk.choices)
@@ -164,42 +183,58 @@ def test_ensemble_streams(proxy: Any) -> None:
 def test_prompt_id_renders_before_routing(proxy: Any) -> None:
     proxy.upstream.script("fake-small", reply="short summary")
     proxy.upstream.script("fake-big", reply="long summary")
-    client = proxy.client(proxy.keys['alice'])
+    client = proxy.client(proxy.keys["alice"])
     before = len(proxy.upstream.requests)
     raw = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[], extra_body={"prompt_id": "summarise", "prompt_variables": {"text": "a cat sat"}})
+        model="auto",
+        messages=[],
+        extra_body={"prompt_id": "summarise", "prompt_variables": {"text": "a cat sat"}},
+    )
     assert raw.parse().choices[0].message.content == "short summary"
     sent = proxy.upstream.requests[before]
     assert sent["model"] == "fake-small"
-    assert sent["body"]["messages"] == [{"role": "system", "content": "You summarise."},
-                                        {"role": "user", "content": "Summarise: a cat sat"}]
+    assert sent["body"]["messages"] == [
+        {"role": "system", "content": "You summarise."},
+        {"role": "user", "content": "Summarise: a cat sat"},
+    ]
     assert sent["body"]["max_tokens"] == 50  # the template's parameters are applied
     assert "prompt_id" not in sent["body"]
     # the rendered request is what the rules see: a long variable makes it a long input
     raw = client.chat.completions.with_raw_response.create(
-        model="auto", messages=[], extra_body={"prompt_id": "summarise", "prompt_variables": {"text": "word " * 800}})
+        model="auto",
+        messages=[],
+        extra_body={"prompt_id": "summarise", "prompt_variables": {"text": "word " * 800}},
+    )
     assert (mm_headers(raw)["x-mm-rule"], mm_headers(raw)["x-mm-model"]) == ("long-input", "big")
 
 
 def test_unknown_prompt_is_400(proxy: Any) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        proxy.client(proxy.keys['alice']).chat.completions.create(
-            model="auto", messages=[], extra_body={"prompt_id": "no-such-prompt"})
+        proxy.client(proxy.keys["alice"]).chat.completions.create(
+            model="auto", messages=[], extra_body={"prompt_id": "no-such-prompt"}
+        )
     assert "no-such-prompt" in info.value.body["message"]
     assert info.value.body["param"] == "prompt_id"
 
 
 def test_unsure_answer_escalates_along_the_chain(proxy: Any) -> None:
-    sure = ("The capital of France is definitely Paris, as every atlas, encyclopedia and official "
-            "government source clearly states; it has been the seat of government for centuries.")
-    proxy.upstream.script("fake-small", reply="I'm not sure, it might be Lyon.", prompt_tokens=100, completion_tokens=10)
+    sure = (
+        "The capital of France is definitely Paris, as every atlas, encyclopedia and official "
+        "government source clearly states; it has been the seat of government for centuries."
+    )
+    proxy.upstream.script(
+        "fake-small", reply="I'm not sure, it might be Lyon.", prompt_tokens=100, completion_tokens=10
+    )
     proxy.upstream.script("fake-big", reply=sure, prompt_tokens=100, completion_tokens=10)
     before = len(proxy.upstream.requests)
-    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(
-        model="careful", messages=HI, temperature=0.3)
+    raw = proxy.client(proxy.keys["alice"]).chat.completions.with_raw_response.create(
+        model="careful", messages=HI, temperature=0.3
+    )
     assert raw.parse().choices[0].message.content == sure
     assert upstream_models(proxy, before) == ["fake-small", "fake-big"]
-    assert proxy.upstream.requests[-1]["body"]["temperature"] == 0.3  # the hop repeats the request's parameters
+    assert (
+        proxy.upstream.requests[-1]["body"]["temperature"] == 0.3
+    )  # the hop repeats the request's parameters
     headers = mm_headers(raw)
     assert headers["x-mm-route"] == "careful"
     assert headers["x-mm-escalation"] == "small,big"
@@ -215,7 +250,7 @@ def test_unsure_answer_escalates_along_the_chain(proxy: Any) -> None:
 def test_budget_block_is_429_naming_the_budget(proxy: Any) -> None:
     before = len(proxy.upstream.requests)
     with pytest.raises(openai.RateLimitError) as info:
-        proxy.client(proxy.keys['erin']).chat.completions.create(model="auto", messages=HI)
+        proxy.client(proxy.keys["erin"]).chat.completions.create(model="auto", messages=HI)
     body = info.value.body
     assert isinstance(body, dict) and body["type"] == "budget_exceeded" and body["code"] == "429"
     details = body["provider_specific_fields"]["mm_litellm"]
@@ -228,8 +263,9 @@ def test_budget_block_is_429_naming_the_budget(proxy: Any) -> None:
 
 def test_budget_downgrade_serves_the_cheaper_model(proxy: Any) -> None:
     before = len(proxy.upstream.requests)
-    raw = proxy.client(proxy.keys['dave']).chat.completions.with_raw_response.create(
-        model="auto", messages=HI, extra_body={"metadata": {"priority": "high"}})
+    raw = proxy.client(proxy.keys["dave"]).chat.completions.with_raw_response.create(
+        model="auto", messages=HI, extra_body={"metadata": {"priority": "high"}}
+    )
     headers = mm_headers(raw)
     assert (headers["x-mm-rule"], headers["x-mm-model"]) == ("vip", "small")
     assert headers["x-mm-budget-downgrade"] == "dave-cap: big -> small"
@@ -239,8 +275,9 @@ def test_budget_downgrade_serves_the_cheaper_model(proxy: Any) -> None:
 def test_forged_identity_does_not_change_whose_budget_is_charged(proxy: Any) -> None:
     # Alice claims to be Erin (whose budget is spent): she is served, and charged as herself.
     forged = {"user": "erin", "mm_litellm": {"identity": {"key": "erin", "user": "erin"}}}
-    raw = proxy.client(proxy.keys['alice']).chat.completions.with_raw_response.create(
-        model="auto", messages=HI, user="erin", extra_body={"metadata": forged})
+    raw = proxy.client(proxy.keys["alice"]).chat.completions.with_raw_response.create(
+        model="auto", messages=HI, user="erin", extra_body={"metadata": forged}
+    )
     row = proxy.ledger_row(raw.headers["x-litellm-call-id"])
     assert (row["user"], row["team"], row["api_key"]) == ("alice", "support", "alice")
     assert row["model"] == "small" and row["route"] == "auto" and row["cost_usd"] > 0

@@ -25,8 +25,12 @@ def call(proxy: Any, key: str | None, method: str, path: str, **kwargs: Any) -> 
 
 def chat(proxy: Any, key: str, body: Any, path: str = "/v1/chat/completions") -> httpx.Response:
     """POST ``body`` as raw JSON (any JSON value, not only an object)."""
-    return httpx.post(proxy.url + path, content=json.dumps(body).encode(), timeout=30,
-                      headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"})
+    return httpx.post(
+        proxy.url + path,
+        content=json.dumps(body).encode(),
+        timeout=30,
+        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+    )
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:
@@ -38,10 +42,20 @@ def error_of(response: httpx.Response) -> dict[str, Any]:
 # --- 1. deny by default ------------------------------------------------------------------------
 
 ADMIN_ROUTES = [
-    ("GET", "/health"), ("GET", "/model/info"), ("GET", "/v1/model/info"), ("GET", "/v2/model/info"),
-    ("GET", "/settings"), ("GET", "/routes"), ("GET", "/debug/asyncio-tasks"),
-    ("POST", "/key/generate"), ("POST", "/user/new"), ("POST", "/model/new"), ("GET", "/key/list"),
-    ("GET", "/global/spend/models"), ("POST", "/team/new"), ("GET", "/v1/responses/resp_123"),
+    ("GET", "/health"),
+    ("GET", "/model/info"),
+    ("GET", "/v1/model/info"),
+    ("GET", "/v2/model/info"),
+    ("GET", "/settings"),
+    ("GET", "/routes"),
+    ("GET", "/debug/asyncio-tasks"),
+    ("POST", "/key/generate"),
+    ("POST", "/user/new"),
+    ("POST", "/model/new"),
+    ("GET", "/key/list"),
+    ("GET", "/global/spend/models"),
+    ("POST", "/team/new"),
+    ("GET", "/v1/responses/resp_123"),
     ("POST", "/v1/messages/count_tokens"),
 ]
 
@@ -127,8 +141,9 @@ BAD_BODIES = [
 ]
 
 
-@pytest.mark.parametrize(("body", "field"), BAD_BODIES,
-                         ids=[f"{f}-{i}" for i, (_, f) in enumerate(BAD_BODIES)])
+@pytest.mark.parametrize(
+    ("body", "field"), BAD_BODIES, ids=[f"{f}-{i}" for i, (_, f) in enumerate(BAD_BODIES)]
+)
 def test_bad_request_gets_a_4xx_naming_the_field(proxy: Any, body: Any, field: str) -> None:
     before = len(proxy.upstream.requests)
     response = chat(proxy, proxy.keys["alice"], body)
@@ -140,16 +155,23 @@ def test_bad_request_gets_a_4xx_naming_the_field(proxy: Any, body: Any, field: s
 
 
 def test_bad_anthropic_messages_body_is_a_4xx(proxy: Any) -> None:
-    response = chat(proxy, proxy.keys["alice"], {"model": "small", "max_tokens": "ten", "messages": HI},
-                    path="/v1/messages")
+    response = chat(
+        proxy,
+        proxy.keys["alice"],
+        {"model": "small", "max_tokens": "ten", "messages": HI},
+        path="/v1/messages",
+    )
     assert response.status_code == 400, response.text[:300]
     assert error_of(response)["param"] == "max_tokens"
 
 
 OVERRIDES = [
-    ("api_base", "http://127.0.0.1:9/v1"), ("base_url", "http://127.0.0.1:9/v1"), ("api_key", "sk-mine"),
+    ("api_base", "http://127.0.0.1:9/v1"),
+    ("base_url", "http://127.0.0.1:9/v1"),
+    ("api_key", "sk-mine"),
     ("model_list", [{"model_name": "x", "litellm_params": {"model": "openai/x"}}]),
-    ("fallbacks", [{"small": ["big"]}]), ("mock_response", "free answer"),
+    ("fallbacks", [{"small": ["big"]}]),
+    ("mock_response", "free answer"),
 ]
 
 
@@ -178,8 +200,9 @@ def test_upstream_url_never_reaches_a_user_key(proxy: Any) -> None:
     for stream in (False, True):
         response = chat(proxy, proxy.keys["alice"], {"model": "auto", "messages": HI, "stream": stream})
         assert response.status_code == 200
-        leaked = {k: v for k, v in response.headers.items()
-                  if host in v or "api-base" in k or "api_base" in k}
+        leaked = {
+            k: v for k, v in response.headers.items() if host in v or "api-base" in k or "api_base" in k
+        }
         assert not leaked, leaked
         assert host not in response.text
         assert "sk-fake" not in response.text and not any("sk-fake" in v for v in response.headers.values())
@@ -210,51 +233,124 @@ def test_client_errors_do_not_cool_down_a_shared_deployment(proxy: Any, fault: s
 
 # LiteLLM's own pages that answer without any key (the custom auth never runs for them). Pinned, so a
 # LiteLLM upgrade that adds one fails here and someone decides whether it may stay open.
-LITELLM_PUBLIC_PATHS = frozenset({
-    "/", "/openapi.json", "/docs/oauth2-redirect", "/redoc", "/fallback/login", "/onboarding/get_token",
-    "/onboarding/claim_token", "/get_logo_url", "/get_image", "/get_favicon", "/login", "/v2/login",
-    "/v3/login", "/v3/login/exchange", "", "/public/model_hub", "/public/agent_hub", "/public/mcp_hub",
-    "/public/skill_hub", "/public/model_hub/info", "/public/providers", "/public/providers/fields",
-    "/public/complexity_router/scorer_defaults", "/public/complexity_router/fuse_presets",
-    "/public/litellm_model_cost_map", "/public/litellm_blog_posts", "/public/autorouter_presets",
-    "/public/endpoints", "/public/agents/fields", "/v1/traces", "/v1/logs", "/health/readiness",
-    "/health/drain", "/health/liveness", "/health/liveliness", "/sso/cli/start",
-    "/sso/cli/complete/{login_id}", "/sso/key/generate", "/sso/callback", "/sso/saml/login",
-    "/sso/saml/metadata", "/sso/saml/callback", "/sso/cli/poll/{key_id}", "/sso/debug/login",
-    "/sso/debug/callback", "/get/ui_theme_settings", "/get/ui_settings", "/moyai/connect/exchange",
-    "/lens/internal/ingestion-credentials", "/lens/worker/claim",
-    "/lens/worker/{lens_id}/{job_id}/progress", "/lens/worker/{lens_id}/{job_id}/reviews",
-    "/lens/worker/{lens_id}/{job_id}/sample", "/lens/worker/{lens_id}/{job_id}/content",
-    "/lens/worker/{lens_id}/{job_id}/model", "/lens/worker/{lens_id}/{job_id}/result",
-    "/lens/worker/{lens_id}/{job_id}/heartbeat", "/liteadmin/slack/connect/{token}", "/robots.txt",
-    "/litellm/.well-known/litellm-ui-config", "/.well-known/litellm-ui-config",
-    "/.well-known/skills/index.json", "/.well-known/agent-skills/index.json",
-    "/v1/skills/{skill_id}/archive", "/mcp/proxy", "/mcp", "/toolset/{toolset_name}/mcp",
-    "/{mcp_server_name}/mcp",
-    # feature routers LiteLLM loads on first use: OAuth/MCP discovery, and pass-through endpoints that
-    # authenticate inside their handler (through LiteLLM's auth, so ours: see ADMIN_ROUTES)
-    "/.well-known/jwks.json", "/.well-known/litellm-cli-auth", "/.well-known/oauth-authorization-server",
-    "/.well-known/oauth-authorization-server/mcp",
-    "/.well-known/oauth-authorization-server/mcp/{mcp_server_name}",
-    "/.well-known/oauth-authorization-server/v1/mcp/oauth",
-    "/.well-known/oauth-authorization-server/{mcp_server_name}",
-    "/.well-known/oauth-authorization-server/{mcp_server_name}/mcp",
-    "/.well-known/oauth-authorization-server/{root_path:path}/v1/mcp/oauth",
-    "/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp",
-    "/.well-known/oauth-protected-resource/mcp/{mcp_server_name}",
-    "/.well-known/oauth-protected-resource/{mcp_server_name}/mcp", "/.well-known/openid-configuration",
-    "/api/event_logging/batch", "/authorize", "/authorize/complete", "/authorize/flow",
-    "/authorize/mcp-session", "/callback", "/claude-code/marketplace.json",
-    "/claude_code_gateway/.well-known/oauth-authorization-server",
-    "/claude_code_gateway/oauth/device_authorization", "/claude_code_gateway/oauth/revoke",
-    "/claude_code_gateway/oauth/token", "/gemini/{endpoint:path}", "/langfuse/{endpoint:path}",
-    "/oauth/client-metadata.json", "/openai/v1/realtime/calls", "/realtime/calls", "/register",
-    "/revoke", "/token", "/v1/mcp/oauth/authorize", "/v1/mcp/oauth/protected-resource",
-    "/v1/mcp/oauth/token", "/v1/mcp/registry.json", "/v1/mcp/server/oauth/{server_id}/authorize",
-    "/v1/mcp/server/oauth/{server_id}/token", "/v1/realtime/calls",
-    "/vertex_ai/discovery/{endpoint:path}", "/{mcp_server_name}/authorize",
-    "/{mcp_server_name}/register", "/{mcp_server_name}/token",
-})
+LITELLM_PUBLIC_PATHS = frozenset(
+    {
+        "/",
+        "/openapi.json",
+        "/docs/oauth2-redirect",
+        "/redoc",
+        "/fallback/login",
+        "/onboarding/get_token",
+        "/onboarding/claim_token",
+        "/get_logo_url",
+        "/get_image",
+        "/get_favicon",
+        "/login",
+        "/v2/login",
+        "/v3/login",
+        "/v3/login/exchange",
+        "",
+        "/public/model_hub",
+        "/public/agent_hub",
+        "/public/mcp_hub",
+        "/public/skill_hub",
+        "/public/model_hub/info",
+        "/public/providers",
+        "/public/providers/fields",
+        "/public/complexity_router/scorer_defaults",
+        "/public/complexity_router/fuse_presets",
+        "/public/litellm_model_cost_map",
+        "/public/litellm_blog_posts",
+        "/public/autorouter_presets",
+        "/public/endpoints",
+        "/public/agents/fields",
+        "/v1/traces",
+        "/v1/logs",
+        "/health/readiness",
+        "/health/drain",
+        "/health/liveness",
+        "/health/liveliness",
+        "/sso/cli/start",
+        "/sso/cli/complete/{login_id}",
+        "/sso/key/generate",
+        "/sso/callback",
+        "/sso/saml/login",
+        "/sso/saml/metadata",
+        "/sso/saml/callback",
+        "/sso/cli/poll/{key_id}",
+        "/sso/debug/login",
+        "/sso/debug/callback",
+        "/get/ui_theme_settings",
+        "/get/ui_settings",
+        "/moyai/connect/exchange",
+        "/lens/internal/ingestion-credentials",
+        "/lens/worker/claim",
+        "/lens/worker/{lens_id}/{job_id}/progress",
+        "/lens/worker/{lens_id}/{job_id}/reviews",
+        "/lens/worker/{lens_id}/{job_id}/sample",
+        "/lens/worker/{lens_id}/{job_id}/content",
+        "/lens/worker/{lens_id}/{job_id}/model",
+        "/lens/worker/{lens_id}/{job_id}/result",
+        "/lens/worker/{lens_id}/{job_id}/heartbeat",
+        "/liteadmin/slack/connect/{token}",
+        "/robots.txt",
+        "/litellm/.well-known/litellm-ui-config",
+        "/.well-known/litellm-ui-config",
+        "/.well-known/skills/index.json",
+        "/.well-known/agent-skills/index.json",
+        "/v1/skills/{skill_id}/archive",
+        "/mcp/proxy",
+        "/mcp",
+        "/toolset/{toolset_name}/mcp",
+        "/{mcp_server_name}/mcp",
+        # feature routers LiteLLM loads on first use: OAuth/MCP discovery, and pass-through endpoints that
+        # authenticate inside their handler (through LiteLLM's auth, so ours: see ADMIN_ROUTES)
+        "/.well-known/jwks.json",
+        "/.well-known/litellm-cli-auth",
+        "/.well-known/oauth-authorization-server",
+        "/.well-known/oauth-authorization-server/mcp",
+        "/.well-known/oauth-authorization-server/mcp/{mcp_server_name}",
+        "/.well-known/oauth-authorization-server/v1/mcp/oauth",
+        "/.well-known/oauth-authorization-server/{mcp_server_name}",
+        "/.well-known/oauth-authorization-server/{mcp_server_name}/mcp",
+        "/.well-known/oauth-authorization-server/{root_path:path}/v1/mcp/oauth",
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource/mcp/{mcp_server_name}",
+        "/.well-known/oauth-protected-resource/{mcp_server_name}/mcp",
+        "/.well-known/openid-configuration",
+        "/api/event_logging/batch",
+        "/authorize",
+        "/authorize/complete",
+        "/authorize/flow",
+        "/authorize/mcp-session",
+        "/callback",
+        "/claude-code/marketplace.json",
+        "/claude_code_gateway/.well-known/oauth-authorization-server",
+        "/claude_code_gateway/oauth/device_authorization",
+        "/claude_code_gateway/oauth/revoke",
+        "/claude_code_gateway/oauth/token",
+        "/gemini/{endpoint:path}",
+        "/langfuse/{endpoint:path}",
+        "/oauth/client-metadata.json",
+        "/openai/v1/realtime/calls",
+        "/realtime/calls",
+        "/register",
+        "/revoke",
+        "/token",
+        "/v1/mcp/oauth/authorize",
+        "/v1/mcp/oauth/protected-resource",
+        "/v1/mcp/oauth/token",
+        "/v1/mcp/registry.json",
+        "/v1/mcp/server/oauth/{server_id}/authorize",
+        "/v1/mcp/server/oauth/{server_id}/token",
+        "/v1/realtime/calls",
+        "/vertex_ai/discovery/{endpoint:path}",
+        "/{mcp_server_name}/authorize",
+        "/{mcp_server_name}/register",
+        "/{mcp_server_name}/token",
+    }
+)
 
 
 def test_every_route_including_lazy_features_is_classified() -> None:
@@ -265,10 +361,17 @@ def test_every_route_including_lazy_features_is_classified() -> None:
     table = routes.proxy_app_routes(load_lazy=True)
     unexpected_public = sorted({r.path for r in table if not r.authenticated} - LITELLM_PUBLIC_PATHS)
     assert not unexpected_public, f"routes without auth that nobody reviewed: {unexpected_public}"
-    user_routes = sorted({(m, r.path) for r in table for m in r.methods
-                          if r.authenticated and routes.user_may_call(m, _concrete(r.path))})
+    user_routes = sorted(
+        {
+            (m, r.path)
+            for r in table
+            for m in r.methods
+            if r.authenticated and routes.user_may_call(m, _concrete(r.path))
+        }
+    )
     assert {path for _, path in user_routes} <= {path for _, path in routes.USER_ROUTES} | {
-        p.replace("{model}", "{model:path}") for _, p in routes.USER_ROUTES}, user_routes
+        p.replace("{model}", "{model:path}") for _, p in routes.USER_ROUTES
+    }, user_routes
 
 
 # --- 2. strangers cost nothing ------------------------------------------------------------------------
@@ -284,12 +387,18 @@ def test_strangers_are_refused_before_litellm_and_slowed(proxy: Any) -> None:
     with httpx.Client(base_url=proxy.url, transport=transport, timeout=30) as stranger:
         for _ in range(15):
             token = f"sk-mm.nobody{secrets.token_hex(3)}.{secrets.token_urlsafe(32)}"
-            r = stranger.post("/v1/chat/completions", json={"model": "small", "messages": HI},
-                              headers={"Authorization": f"Bearer {token}"})
+            r = stranger.post(
+                "/v1/chat/completions",
+                json={"model": "small", "messages": HI},
+                headers={"Authorization": f"Bearer {token}"},
+            )
             codes.append(r.status_code)
         assert error_of(r)["param"] == "api_key"
         assert int(r.headers["retry-after"]) >= 1
-        ok = stranger.post("/v1/chat/completions", json={"model": "small", "messages": HI},
-                           headers={"Authorization": f"Bearer {proxy.keys['alice']}"})
+        ok = stranger.post(
+            "/v1/chat/completions",
+            json={"model": "small", "messages": HI},
+            headers={"Authorization": f"Bearer {proxy.keys['alice']}"},
+        )
     assert codes[:10] == [401] * 10 and set(codes[10:]) == {429}, codes
     assert ok.status_code == 200, ok.text[:200]  # same address, a verified key

@@ -47,13 +47,14 @@ proxy:
 
 
 @pytest.fixture(scope="module")
-def two_proxies(tmp_path_factory: pytest.TempPathFactory, pg_server: Any) -> Iterator[tuple[Any, ...]]:
+def two_proxies(tmp_path_factory: pytest.TempPathFactory, pg_server: Any) -> Iterator[tuple[Any, ...]]:  # noqa: F811
     workdir = tmp_path_factory.mktemp("shared")
     master = "sk-master-" + secrets.token_urlsafe(32)
     db = pg_server.create_database()
     with FakeUpstream(prompt_tokens=1, completion_tokens=10) as upstream:
-        (workdir / "policy.yaml").write_text(POLICY.format(db=db, base=upstream.base_url, limit=LIMIT,
-                                                           key_hash=hash_key(KEY)))
+        (workdir / "policy.yaml").write_text(
+            POLICY.format(db=db, base=upstream.base_url, limit=LIMIT, key_hash=hash_key(KEY))
+        )
         (workdir / "proxy.yaml").write_text(BASE_CONFIG.read_text())
         env = {"LITELLM_MASTER_KEY": master}
         litellm = str(Path(sys.executable).with_name("litellm"))
@@ -63,8 +64,11 @@ def two_proxies(tmp_path_factory: pytest.TempPathFactory, pg_server: Any) -> Ite
         try:
             wait_ready(a)
             wait_ready(b)
-            yield (RunningProxy(a[1], master, upstream, a[2], {"tester": KEY}),
-                   RunningProxy(b[1], master, upstream, b[2], {"tester": KEY}), db)
+            yield (
+                RunningProxy(a[1], master, upstream, a[2], {"tester": KEY}),
+                RunningProxy(b[1], master, upstream, b[2], {"tester": KEY}),
+                db,
+            )
         finally:
             stop_proxy(b[0])
             stop_proxy(a[0])
@@ -108,7 +112,10 @@ def test_what_one_proxy_spends_the_other_refuses(two_proxies: tuple[Any, ...]) -
             settled_refusal = False
         except openai.RateLimitError as exc:
             body = exc.body
-            assert isinstance(body, dict) and body["provider_specific_fields"]["mm_litellm"]["budget"] == "shared-cap"
+            assert (
+                isinstance(body, dict)
+                and body["provider_specific_fields"]["mm_litellm"]["budget"] == "shared-cap"
+            )
             if settled_refusal:
                 break
             # Calls in flight are held at their estimate, an upper bound of their real cost: once

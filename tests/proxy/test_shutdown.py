@@ -35,9 +35,14 @@ def test_sigterm_right_after_the_answers_keeps_every_row(tmp_path: Path) -> None
         (tmp_path / "policy.yaml").write_text(POLICY.format(base=upstream.base_url), encoding="utf-8")
         proc, url, log = start_proxy(tmp_path, {"LITELLM_MASTER_KEY": master})
         try:
+
             def call(_: int) -> int:
-                r = httpx.post(url + "/v1/chat/completions", headers={"Authorization": f"Bearer {master}"},
-                               json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]}, timeout=30)
+                r = httpx.post(
+                    url + "/v1/chat/completions",
+                    headers={"Authorization": f"Bearer {master}"},
+                    json={"model": "auto", "messages": [{"role": "user", "content": "hi"}]},
+                    timeout=30,
+                )
                 return r.status_code
 
             with ThreadPoolExecutor(8) as pool:

@@ -11,18 +11,21 @@ from mm_litellm.routing.engine import RoutingEngine
 from tests.conftest import TEST_POLICY
 
 
-@pytest.mark.parametrize(("text", "task", "tier"), [
-    ("What is the capital of France?", "general", "basic"),
-    ("Write a Python function that adds two numbers", "code", "basic"),
-    ("Summarize this article in three sentences", "summarization", "intermediate"),
-    ("Extract the price from this HTML: <b>$4</b>", "extraction", "basic"),
-    ("Classify the sentiment of this review", "classification", "basic"),
-    ("Prove that the square root of 2 is irrational", "math", "expert"),
-    ("Design a distributed cache and explain why it scales", "reasoning", "advanced"),
-    ("Write a poem about autumn", "creative", "basic"),
-    ("Please do comprehensive research on battery chemistry", "general", "expert"),
-    ("hello", "general", "basic"),
-])
+@pytest.mark.parametrize(
+    ("text", "task", "tier"),
+    [
+        ("What is the capital of France?", "general", "basic"),
+        ("Write a Python function that adds two numbers", "code", "basic"),
+        ("Summarize this article in three sentences", "summarization", "intermediate"),
+        ("Extract the price from this HTML: <b>$4</b>", "extraction", "basic"),
+        ("Classify the sentiment of this review", "classification", "basic"),
+        ("Prove that the square root of 2 is irrational", "math", "expert"),
+        ("Design a distributed cache and explain why it scales", "reasoning", "advanced"),
+        ("Write a poem about autumn", "creative", "basic"),
+        ("Please do comprehensive research on battery chemistry", "general", "expert"),
+        ("hello", "general", "basic"),
+    ],
+)
 def test_default_patterns(text: str, task: str, tier: str) -> None:
     c = Classifier()
     assert (c.task(text), c.tier(text)) == (task, tier)
@@ -72,9 +75,14 @@ def test_request_text_reads_last_user_message() -> None:
 
 
 def test_rules_test_task_and_tier() -> None:
-    policy = parse_policy(TEST_POLICY.replace("      - {name: vip,", """      - {name: coder, when: {task: code}, use: claude}
+    policy = parse_policy(
+        TEST_POLICY.replace(
+            "      - {name: vip,",
+            """      - {name: coder, when: {task: code}, use: claude}
       - {name: hard, when: {tier: {in: [advanced, expert]}}, use: big}
-      - {name: vip,"""))
+      - {name: vip,""",
+        )
+    )
     engine = RoutingEngine(policy)
     ask = lambda text: engine.plan("auto", [{"role": "user", "content": text}])  # noqa: E731
     assert (ask("Fix this Python traceback").rule, ask("Design a database schema").rule) == ("coder", "hard")

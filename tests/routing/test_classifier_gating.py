@@ -43,7 +43,12 @@ def plain(c: Classifier, text: str) -> tuple[str, str]:
         ClassifierSettings(
             tasks={
                 "custom": (
-                    r"[A-Z]{3}\d", r"(?<!no )\bapi\b", r"\d{4}-\d\d", r"Ünïcode", r"\bfoo|bar\b", r"^hello"
+                    r"[A-Z]{3}\d",
+                    r"(?<!no )\bapi\b",
+                    r"\d{4}-\d\d",
+                    r"Ünïcode",
+                    r"\bfoo|bar\b",
+                    r"^hello",
                 ),
                 "math": (r"\d+ ?%", r"\b(sum|total)s?\b.*\d"),
             },

@@ -36,8 +36,15 @@ def test_declared_model_and_alias(engine: RoutingEngine) -> None:
 
 
 def test_first_matching_rule_wins(engine: RoutingEngine) -> None:
-    image = [{"role": "user", "content": [{"type": "text", "text": "what is it"},
-                                          {"type": "image_url", "image_url": {"url": "data:x"}}]}]
+    image = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "what is it"},
+                {"type": "image_url", "image_url": {"url": "data:x"}},
+            ],
+        }
+    ]
     plan = engine.plan("auto", image, {"metadata": {"priority": "high"}})
     assert (plan.target, plan.rule) == ("big", "vision")
     plan = engine.plan("auto", USER, {"metadata": {"priority": "high"}})
@@ -49,19 +56,25 @@ def test_default_and_route_fallbacks(engine: RoutingEngine) -> None:
     plan = engine.plan("auto", USER)
     assert (plan.target, plan.rule, plan.fallbacks) == ("small", None, ("claude",))
     assert plan.trace() == {
-        "requested_model": "auto", "route": "auto", "rule": None, "model": "small",
-        "fallbacks": ["claude"], "reason": "route 'auto': no rule matched, default",
+        "requested_model": "auto",
+        "route": "auto",
+        "rule": None,
+        "model": "small",
+        "fallbacks": ["claude"],
+        "reason": "route 'auto': no rule matched, default",
     }
 
 
 def test_nested_routes_rule_fallbacks_and_explain() -> None:
-    policy = parse_policy(with_routes("""
+    policy = parse_policy(
+        with_routes("""
   front:
     rules:
       - {name: to-auto, when: {metadata.team: x}, use: auto}
       - {name: wide, when: {input_tokens: {gt: 1000}}, use: wide, fallbacks: [big]}
     default: gpt-4
-"""))
+""")
+    )
     engine = RoutingEngine(policy)
     plan = engine.plan("front", USER, {"metadata": {"team": "x"}})
     assert (plan.target, plan.route, plan.rule) == ("small", "front > auto", None)
@@ -75,7 +88,9 @@ def test_nested_routes_rule_fallbacks_and_explain() -> None:
 
 
 def test_no_match_and_no_default_is_a_routing_error() -> None:
-    engine = RoutingEngine(parse_policy(with_routes("  strict:\n    rules: [{name: r, when: {user: x}, use: small}]\n")))
+    engine = RoutingEngine(
+        parse_policy(with_routes("  strict:\n    rules: [{name: r, when: {user: x}, use: small}]\n"))
+    )
     with pytest.raises(RoutingError) as info:
         engine.plan("strict", USER)
     assert str(info.value) == "route 'strict': no rule matched this request and the route has no 'default'"

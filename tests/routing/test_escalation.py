@@ -13,8 +13,10 @@ from mm_litellm import ConfigurationError, decision_of
 from mm_litellm.policy.routing import EscalationSettings
 from mm_litellm.routing.confidence import SCORERS, Confidence, HeuristicScorer, register_scorer, scorer_for
 
-SURE = ("The capital of France is definitely Paris, which has been the seat of the French government "
-        "for centuries and is clearly its largest city by population.")
+SURE = (
+    "The capital of France is definitely Paris, which has been the seat of the French government "
+    "for centuries and is clearly its largest city by population."
+)
 UNSURE = "I'm not sure, it might be Lyon or possibly Paris; I would need to check a few more sources first."
 
 POLICY = """
@@ -39,9 +41,13 @@ def test_heuristic_scorer_signals() -> None:
     assert unsure.reasons[:3] == ("hedging: 'not sure'", "hedging: 'might be'", "hedging: 'possibly'")
     assert s.score("").reasons == ("empty answer",) and s.score("  ").score == 0.0
     assert s.score("Paris.").reasons == ("short answer (1 words < 20)",)
-    refusal = s.score("I'm sorry, but I can't help with that request because it is outside what I may discuss here today.")
+    refusal = s.score(
+        "I'm sorry, but I can't help with that request because it is outside what I may discuss here today."
+    )
     assert refusal.score == 0.2 and refusal.reasons[-1] == "refusal: 'I can't help'"
-    assert HeuristicScorer(EscalationSettings(short_answer_words=0)).score("Paris.").score == pytest.approx(0.8)
+    assert HeuristicScorer(EscalationSettings(short_answer_words=0)).score("Paris.").score == pytest.approx(
+        0.8
+    )
 
 
 def test_logprobs_are_averaged_in() -> None:
@@ -128,7 +134,7 @@ def test_async_escalation(mm_policy, mm_mock) -> None:
     mm_mock.script("b", SURE)
     response = asyncio.run(mm_litellm.acompletion(model="careful", messages=ASK))
     esc = decision_of(response)["escalation"]
-    assert [(h["model"], h["reasons"]) for h in esc["hops"]][0] == ("a", ["empty answer"])
+    assert (esc["hops"][0]["model"], esc["hops"][0]["reasons"]) == ("a", ["empty answer"])
     assert response.choices[0].message.content == SURE
 
 
@@ -160,8 +166,9 @@ def test_hops_are_recorded_under_the_first_call(mm_policy, mm_mock, tmp_path, mo
     first, *hops = sorted(rows, key=lambda r: -1 if r.escalation_hop is None else r.escalation_hop)
     assert (first.model, first.parent_id, first.escalation_hop) == ("a", None, None)
     assert [(r.model, r.parent_id, r.escalation_hop) for r in hops] == [
-        ("b", first.call_id, 1), ("c", first.call_id, 2)]
+        ("b", first.call_id, 1),
+        ("c", first.call_id, 2),
+    ]
     with service.store.engine.connect() as c:  # spent once per call, nothing left held
         spent, held = c.execute(text("SELECT spent_usd, reserved_usd FROM mm_budget_counter")).one()
     assert spent > 0 and held == pytest.approx(0.0, abs=1e-12)
-

@@ -17,18 +17,32 @@ ASK = [{"role": "user", "content": "Explain why the sky is blue"}]
 def test_explain_lists_features_every_rule_and_the_plan() -> None:
     e = mm_litellm.explain("auto", ASK, policy=EXAMPLE_POLICY, metadata={"budget_mode": True})
     assert isinstance(e, mm_litellm.Explanation) and e.kind == "route"
-    assert (e.features["task"], e.features["tier"], e.features["budget_mode"]) == ("reasoning", "advanced", True)
+    assert (e.features["task"], e.features["tier"], e.features["budget_mode"]) == (
+        "reasoning",
+        "advanced",
+        True,
+    )
     assert e.classifier["task_matches"] == {"reasoning": "Explain"}
     assert [(t.rule, t.matched) for t in e.trials] == [
-        ("vision", False), ("web-search", False), ("huge-context", False), ("long-context", False),
-        ("high-priority", False), ("reasoning-budget", True),
+        ("vision", False),
+        ("web-search", False),
+        ("huge-context", False),
+        ("long-context", False),
+        ("high-priority", False),
+        ("reasoning-budget", True),
     ]
-    assert e.trials[-1].checks == ("task='reasoning' == 'reasoning' -> yes", "budget_mode=True == True -> yes")
+    assert e.trials[-1].checks == (
+        "task='reasoning' == 'reasoning' -> yes",
+        "budget_mode=True == True -> yes",
+    )
     assert e.plan is not None and e.plan.target == "gemini-flash"
     assert list(e.costs) == ["gemini-flash", "claude-haiku"]
     assert e.costs["gemini-flash"] == pytest.approx((e.features["input_tokens"] * 0.30 + 500 * 2.50) / 1e6)
     text = e.render()
-    assert "[x] auto/reasoning-budget: task='reasoning' == 'reasoning' -> yes; budget_mode=True == True -> yes" in text
+    assert (
+        "[x] auto/reasoning-budget: task='reasoning' == 'reasoning' -> yes; budget_mode=True == True -> yes"
+        in text
+    )
     assert "decision: gemini-flash  (route 'auto' rule 'reasoning-budget' matched)" in text
     json.dumps(e.to_dict(), default=str)
 
@@ -42,7 +56,9 @@ def test_explain_strategy_candidates_and_escalation() -> None:
     careful = mm_litellm.explain("careful", prompt="hi", policy=EXAMPLE_POLICY)
     assert careful.plan.escalation == ("claude-haiku", "claude-sonnet", "gpt-4o", "claude-opus")
     assert list(careful.costs)[1:] == ["claude-haiku", "claude-sonnet", "gpt-4o", "claude-opus"]
-    assert "escalation (on unsure answers): claude-haiku, claude-sonnet, gpt-4o, claude-opus" in careful.render()
+    assert (
+        "escalation (on unsure answers): claude-haiku, claude-sonnet, gpt-4o, claude-opus" in careful.render()
+    )
 
 
 def test_explain_estimates_an_ensemble_as_the_sum_of_its_members() -> None:

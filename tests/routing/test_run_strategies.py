@@ -9,8 +9,10 @@ import pytest
 from mm_litellm.cli.main import main
 from tests.conftest import EXAMPLE_POLICY
 
-SURE = ("Botanically a tomato is definitely a fruit: it develops from the flower's ovary and contains "
-        "the seeds, although cooks treat it as a vegetable.")
+SURE = (
+    "Botanically a tomato is definitely a fruit: it develops from the flower's ovary and contains "
+    "the seeds, although cooks treat it as a vegetable."
+)
 
 
 def run_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
@@ -24,14 +26,33 @@ def test_cheapest_uses_the_policys_cost_optimized_route(capsys: pytest.CaptureFi
     assert record["metadata"]["decision"]["strategy"] == "cost_optimized"
     assert record["confidence"] == pytest.approx(0.5)  # seed 003: a 1-word answer is unsure
     with pytest.raises(SystemExit):  # an advanced request: every advanced model costs more than $0.004
-        main(["run", "Design a cache", "--policy", str(EXAMPLE_POLICY), "--strategy", "cheapest",
-              "--mock", "--max-cost", "0.004"])
+        main(
+            [
+                "run",
+                "Design a cache",
+                "--policy",
+                str(EXAMPLE_POLICY),
+                "--strategy",
+                "cheapest",
+                "--mock",
+                "--max-cost",
+                "0.004",
+            ]
+        )
     assert "gemini-pro: estimated $0.005009 > max_cost $0.004" in capsys.readouterr().err
 
 
 def test_fallback_escalates_along_a_chain(capsys: pytest.CaptureFixture[str]) -> None:
-    record = run_json(capsys, "Is a tomato a fruit?", "--strategy", "fallback", "--chain", "gpt-4o-mini,gpt-4o",
-                      "--mock", "I am not sure, it might be a vegetable.")
+    record = run_json(
+        capsys,
+        "Is a tomato a fruit?",
+        "--strategy",
+        "fallback",
+        "--chain",
+        "gpt-4o-mini,gpt-4o",
+        "--mock",
+        "I am not sure, it might be a vegetable.",
+    )
     esc = record["metadata"]["decision"]["escalation"]
     assert [h["model"] for h in esc["hops"]] == ["gpt-4o-mini", "gpt-4o"]
     assert esc["stopped"] == "chain exhausted"
@@ -39,8 +60,18 @@ def test_fallback_escalates_along_a_chain(capsys: pytest.CaptureFixture[str]) ->
     assert record["confidence"] == esc["hops"][esc["chosen_hop"]]["confidence"]
     sure = run_json(capsys, "Is a tomato a fruit?", "--strategy", "fallback", "--mock", SURE)
     assert [h["model"] for h in sure["metadata"]["decision"]["escalation"]["hops"]] == ["gpt-4o-mini"]
-    capped = run_json(capsys, "Is a tomato a fruit?", "--strategy", "fallback", "--chain", "anthropic",
-                      "--max-cost", "0.0001", "--mock", "Maybe.")
+    capped = run_json(
+        capsys,
+        "Is a tomato a fruit?",
+        "--strategy",
+        "fallback",
+        "--chain",
+        "anthropic",
+        "--max-cost",
+        "0.0001",
+        "--mock",
+        "Maybe.",
+    )
     assert capped["metadata"]["decision"]["escalation"]["stopped"].startswith("cost cap: spent $")
 
 

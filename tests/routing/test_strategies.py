@@ -50,7 +50,9 @@ def test_cost_optimized_picks_cheapest_model_covering_the_tier(engine: RoutingEn
     assert plan.fallbacks == ("mid", "strong")  # next-best candidates become LiteLLM fallbacks
     assert plan.reason.startswith("route 'thrifty' cost_optimized: 'cheap' (basic, est. $0.000")
     assert {c.model: c.rejected for c in plan.candidates}["mystery"] == ("filtered",)  # no detail per request
-    hard = engine.plan("thrifty", ask("Design a sharded queue"), explain=True)  # advanced: only 'strong' covers it
+    hard = engine.plan(
+        "thrifty", ask("Design a sharded queue"), explain=True
+    )  # advanced: only 'strong' covers it
     assert (hard.target, hard.features.tier) == ("strong", "advanced")
     rejected = {c.model: c.rejected for c in hard.candidates}
     assert rejected["cheap"] == ("tier basic below the needed advanced",)
@@ -79,7 +81,11 @@ def test_seed_004_price_cap_and_min_tier(engine: RoutingEngine) -> None:
 def test_speed_optimized_prefers_observed_latency_over_hints(engine: RoutingEngine) -> None:
     plan = engine.plan("fast", ask("hi"))
     assert plan.target == "mid"
-    assert {c.model: c.latency_source for c in plan.candidates} == {"cheap": "hint", "mid": "hint", "strong": "hint"}
+    assert {c.model: c.latency_source for c in plan.candidates} == {
+        "cheap": "hint",
+        "mid": "hint",
+        "strong": "hint",
+    }
     engine.latency.observe("strong", 50)
     plan = engine.plan("fast", ask("hi"))
     assert plan.target == "strong"
@@ -117,12 +123,15 @@ routes:
 
 def test_policy_errors_for_strategy_fields() -> None:
     with pytest.raises(PolicyError) as info:
-        parse_policy("""
+        parse_policy(
+            """
 models: {a: {litellm_params: {model: openai/x}}}
 chains: {c: [a, nope]}
 routes:
   r: {candidates: [zzz], escalate: missing, default: a}
-""", source="p.yaml")
+""",
+            source="p.yaml",
+        )
     assert str(info.value).splitlines() == [
         "p.yaml:3 chains.c[1]: unknown model 'nope'; known: a",
         "p.yaml:5 routes.r.candidates[0]: unknown model 'zzz'; known: a",

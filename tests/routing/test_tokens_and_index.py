@@ -9,7 +9,10 @@ from mm_litellm import parse_policy
 from mm_litellm.routing.engine import RoutingEngine
 from tests.conftest import TEST_POLICY
 
-LONG = TEST_POLICY.replace("      - {name: vip,", "      - {name: long, when: {input_tokens: {gt: 1000}}, use: wide}\n      - {name: vip,")
+LONG = TEST_POLICY.replace(
+    "      - {name: vip,",
+    "      - {name: long, when: {input_tokens: {gt: 1000}}, use: wide}\n      - {name: vip,",
+)
 
 
 class CountingCounter:
@@ -44,7 +47,8 @@ def test_litellm_token_counter_is_the_default_counter() -> None:
     import litellm
 
     assert plan.features.input_tokens == litellm.token_counter(
-        model="gpt-4o", messages=[{"role": "user", "content": "hello world " * 330}])
+        model="gpt-4o", messages=[{"role": "user", "content": "hello world " * 330}]
+    )
 
 
 def many_rules(n: int) -> str:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
 import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +44,9 @@ def test_nothing_reaches_stdout_from_calls_that_warn(tmp_path: Path) -> None:
     script = SCRIPT.format(budget_dir=str(ROOT / "tests" / "budget"), db=tmp_path / "ledger.db")
     env = dict(os.environ, LITELLM_LOCAL_MODEL_COST_MAP="True", PYTHONPATH=str(ROOT))
     env.pop("MM_LITELLM_DATABASE_URL", None)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout == ""
     assert "budget.downgrade" in done.stderr  # the warning went through logging, to the host's handler

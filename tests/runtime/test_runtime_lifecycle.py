@@ -38,8 +38,13 @@ def _policy(path: Path, db: Path, name: str) -> Path:
 def _mm_callbacks() -> list[Any]:
     import litellm
 
-    every = [*litellm.callbacks, *litellm.success_callback, *litellm._async_success_callback,
-             *litellm.failure_callback, *litellm._async_failure_callback]
+    every = [
+        *litellm.callbacks,
+        *litellm.success_callback,
+        *litellm._async_success_callback,
+        *litellm.failure_callback,
+        *litellm._async_failure_callback,
+    ]
     unique = {id(cb): cb for cb in every if type(cb).__module__.startswith("mm_litellm")}
     return list(unique.values())
 
@@ -68,7 +73,9 @@ def test_reconfigure_charges_the_new_policys_budget(tmp_path: Path) -> None:
     assert _rows(policy2) == 8
     per_call = _spent(mm_litellm.load_policy(p1), "old_budget") / 3
     assert per_call > 0
-    assert _spent(policy2, "new_budget") == pytest.approx(per_call * 5)  # charged under the policy that admitted it
+    assert _spent(policy2, "new_budget") == pytest.approx(
+        per_call * 5
+    )  # charged under the policy that admitted it
     assert len(_mm_callbacks()) == 1  # one mm_litellm callback, however many policies were loaded
 
 
@@ -123,6 +130,7 @@ def test_two_gateways_side_by_side_charge_their_own_ledgers(tmp_path: Path) -> N
     try:
         for _ in range(2):
             a.completion(model="auto", messages=MESSAGES, mock_response="hi")
+
         async def three() -> None:
             from mm_litellm.integrations.callbacks_drain import drain_callbacks
 

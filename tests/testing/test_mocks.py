@@ -48,9 +48,9 @@ async def test_delay_does_not_block_the_event_loop() -> None:
     mock = MockLLM().script("*", "slow", delay=0.2)
     with mock.installed():
         started = time.perf_counter()
-        results = await asyncio.gather(*[
-            litellm.acompletion(model="openai/gpt-4o-mini", messages=USER) for _ in range(5)
-        ])
+        results = await asyncio.gather(
+            *[litellm.acompletion(model="openai/gpt-4o-mini", messages=USER) for _ in range(5)]
+        )
         elapsed = time.perf_counter() - started
     assert [r.choices[0].message.content for r in results] == ["slow"] * 5
     assert elapsed < 5 * 0.2  # concurrent, not one after the other
@@ -66,8 +66,9 @@ def test_uninstall_restores_litellm() -> None:
 def test_streaming_mock_counts_real_tokens() -> None:
     mock = MockLLM().script("*", "one two three")
     with mock.installed():
-        stream = litellm.completion(model="openai/gpt-4o-mini", messages=USER, stream=True,
-                                    stream_options={"include_usage": True})
+        stream = litellm.completion(
+            model="openai/gpt-4o-mini", messages=USER, stream=True, stream_options={"include_usage": True}
+        )
         text = "".join(c.choices[0].delta.content or "" for c in stream if c.choices)
     assert text == "one two three"
 
@@ -78,9 +79,10 @@ def test_pytest_fixtures_are_registered(pytestconfig: pytest.Config) -> None:
 
 def test_router_retries_under_a_mock_happen_without_backoff_sleeps() -> None:
     """A scripted error is retried as with a real provider, but LiteLLM's backoff is not slept."""
-    router = litellm.Router(model_list=[{"model_name": "m", "litellm_params": {"model": "openai/gpt-4o-mini",
-                                                                                "api_key": "k"}}],
-                            num_retries=2)
+    router = litellm.Router(
+        model_list=[{"model_name": "m", "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": "k"}}],
+        num_retries=2,
+    )
     mock = MockLLM().script("m", "ok").script("m", error="rate_limit", times=2)
     original = getattr(litellm, "calculate_retry_after", None)
     with mock.installed():

@@ -32,9 +32,16 @@ from mm_litellm.testing.upstream import FakeUpstream
 
 NO_RETRY: dict[str, Any] = {"num_retries": 0, "max_retries": 0}
 MESSAGES = [{"role": "user", "content": "x" * 40}]  # 40 chars -> 10 prompt tokens by default
-TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
+]
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +60,16 @@ def up(server: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> FakeUpstream:
 
 def call(up: FakeUpstream, model: str = "fake-model", **kwargs: Any) -> Any:
     kwargs.setdefault("messages", MESSAGES)
-    return litellm.completion(model=f"openai/{model}", api_base=up.base_url, api_key="sk-fake",
-                              **NO_RETRY, **kwargs)
+    return litellm.completion(
+        model=f"openai/{model}", api_base=up.base_url, api_key="sk-fake", **NO_RETRY, **kwargs
+    )
 
 
 async def acall(up: FakeUpstream, model: str = "fake-model", **kwargs: Any) -> Any:
     kwargs.setdefault("messages", MESSAGES)
-    return await litellm.acompletion(model=f"openai/{model}", api_base=up.base_url,
-                                     api_key="sk-fake", **NO_RETRY, **kwargs)
+    return await litellm.acompletion(
+        model=f"openai/{model}", api_base=up.base_url, api_key="sk-fake", **NO_RETRY, **kwargs
+    )
 
 
 def raw_chat(up: FakeUpstream, **body: Any) -> httpx.Response:
@@ -71,6 +80,7 @@ def raw_chat(up: FakeUpstream, **body: Any) -> httpx.Response:
 
 # -- happy paths through LiteLLM ---------------------------------------------------------
 
+
 def test_completion_returns_scripted_reply_and_counted_usage(up: FakeUpstream) -> None:
     up.script("fake-model", reply="Scripted answer.")  # 16 chars -> 4 completion tokens
 
@@ -79,8 +89,11 @@ def test_completion_returns_scripted_reply_and_counted_usage(up: FakeUpstream) -
     assert response.choices[0].message.content == "Scripted answer."
     assert response.choices[0].finish_reason == "stop"
     assert response.model == "fake-model"
-    assert (response.usage.prompt_tokens, response.usage.completion_tokens,
-            response.usage.total_tokens) == (10, 4, 14)
+    assert (response.usage.prompt_tokens, response.usage.completion_tokens, response.usage.total_tokens) == (
+        10,
+        4,
+        14,
+    )
     [record] = up.requests
     assert record["path"] == "/v1/chat/completions"
     assert record["model"] == "fake-model"
@@ -128,7 +141,7 @@ def test_raw_stream_is_openai_sse(up: FakeUpstream) -> None:
     response = raw_chat(up, stream=True, stream_options={"include_usage": True}, n=2)
 
     assert response.headers["content-type"].startswith("text/event-stream")
-    events = [line[len("data: "):] for line in response.text.splitlines() if line]
+    events = [line[len("data: ") :] for line in response.text.splitlines() if line]
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]
     assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
@@ -165,12 +178,14 @@ def test_callable_reply_echoes_last_user_message(up: FakeUpstream) -> None:
 
 
 def test_embeddings_are_deterministic_float_and_base64(up: FakeUpstream) -> None:
-    first = litellm.embedding(model="openai/emb", api_base=up.base_url, api_key="sk-fake",
-                              input=["alpha", "beta"])
-    again = litellm.embedding(model="openai/emb", api_base=up.base_url, api_key="sk-fake",
-                              input=["alpha"])
-    raw = httpx.post(up.base_url + "/embeddings", json={
-        "model": "emb", "input": "alpha", "encoding_format": "base64", "dimensions": 8}).json()
+    first = litellm.embedding(
+        model="openai/emb", api_base=up.base_url, api_key="sk-fake", input=["alpha", "beta"]
+    )
+    again = litellm.embedding(model="openai/emb", api_base=up.base_url, api_key="sk-fake", input=["alpha"])
+    raw = httpx.post(
+        up.base_url + "/embeddings",
+        json={"model": "emb", "input": "alpha", "encoding_format": "base64", "dimensions": 8},
+    ).json()
 
     vectors = [item["embedding"] for item in first.data]
     assert len(vectors) == 2 and len(vectors[0]) == 8 and vectors[0] != vectors[1]
@@ -181,6 +196,7 @@ def test_embeddings_are_deterministic_float_and_base64(up: FakeUpstream) -> None
 
 
 # -- faults ---------------------------------------------------------------------------------
+
 
 def test_429_raises_rate_limit_error_with_openai_body(up: FakeUpstream) -> None:
     up.script("fake-model", fault="429")
@@ -265,8 +281,12 @@ def test_reset_midstream_sends_200_then_closes_halfway(up: FakeUpstream) -> None
     up.script("fake-model", fault="reset_midstream", reply="one two three four five six seven")
     with pytest.raises(httpx.RemoteProtocolError):
         raw_chat(up, model="fake-model")
-    with httpx.stream("POST", up.base_url + "/chat/completions", timeout=10,
-                      json={"model": "fake-model", "messages": MESSAGES, "stream": True}) as reply:
+    with httpx.stream(
+        "POST",
+        up.base_url + "/chat/completions",
+        timeout=10,
+        json={"model": "fake-model", "messages": MESSAGES, "stream": True},
+    ) as reply:
         assert reply.status_code == 200
         with pytest.raises(httpx.RemoteProtocolError):
             body = b"".join(reply.iter_raw())
@@ -289,7 +309,8 @@ async def test_timeout_raises_quickly_without_blocking_others(up: FakeUpstream) 
             return exc, time.perf_counter() - start
 
     (stuck, stuck_s), (fast, fast_s) = await asyncio.gather(
-        timed(acall(up, "stuck-model", timeout=0.5)), timed(acall(up, "fast-model", timeout=5)))
+        timed(acall(up, "stuck-model", timeout=0.5)), timed(acall(up, "fast-model", timeout=5))
+    )
 
     assert type(stuck) is litellm.Timeout
     assert 0.4 <= stuck_s < 5
@@ -326,7 +347,7 @@ def test_times_one_then_previous_behaviour_returns(up: FakeUpstream) -> None:
 def test_temporary_scripts_apply_in_order_and_layer_over_defaults(up: FakeUpstream) -> None:
     up.script(reply="default reply", prompt_tokens=9)
     up.script("m", fault="500", times=1)
-    up.script(fault="503", times=1)      # any model
+    up.script(fault="503", times=1)  # any model
     up.script("m", reply="second", times=2)
 
     codes = [raw_chat(up, model="m").status_code for _ in range(2)]
@@ -358,6 +379,7 @@ def test_script_rejects_bad_arguments(up: FakeUpstream) -> None:
 
 # -- concurrency, other clients, endpoints ---------------------------------------------------
 
+
 @pytest.mark.asyncio
 async def test_concurrent_requests_overlap(up: FakeUpstream) -> None:
     await acall(up)  # warm LiteLLM's client for this event loop outside the timing
@@ -380,8 +402,11 @@ def test_official_openai_client(up: FakeUpstream) -> None:
     up.script("gpt-fake", reply="from openai sdk")
     with openai.OpenAI(base_url=up.base_url, api_key="sk-fake", max_retries=0) as client:
         completion = client.chat.completions.create(model="gpt-fake", messages=MESSAGES)
-        chunks = list(client.chat.completions.create(
-            model="gpt-fake", messages=MESSAGES, stream=True, stream_options={"include_usage": True}))
+        chunks = list(
+            client.chat.completions.create(
+                model="gpt-fake", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+            )
+        )
         embedding = client.embeddings.create(model="emb", input="alpha")  # base64 on the wire
         up.script("gpt-fake", fault="429", times=1)
         with pytest.raises(openai.RateLimitError):
@@ -441,6 +466,7 @@ def test_reset_clears_scripts_requests_and_stats(up: FakeUpstream) -> None:
 
 # -- lifecycle ------------------------------------------------------------------------------
 
+
 def test_start_is_quick_and_stop_frees_port_and_thread() -> None:
     threads_before = threading.active_count()
     upstream = FakeUpstream(latency=0.01)
@@ -489,9 +515,16 @@ def test_start_fails_loudly_when_port_is_taken() -> None:
 
 
 def test_import_starts_nothing_and_does_not_import_litellm() -> None:
-    code = ("import sys, threading; import mm_litellm.testing.upstream as u; u.FakeUpstream(); "
-            "assert 'litellm' not in sys.modules, 'litellm imported'; "
-            "assert threading.active_count() == 1, threading.enumerate()")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    code = (
+        "import sys, threading; import mm_litellm.testing.upstream as u; u.FakeUpstream(); "
+        "assert 'litellm' not in sys.modules, 'litellm imported'; "
+        "assert threading.active_count() == 1, threading.enumerate()"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
     assert result.returncode == 0, result.stderr
