@@ -22,7 +22,6 @@ Learners (measured on ``shared/data/routing``, test split, seed 0: see docs/rout
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from mm_litellm.evaluation.errors import EvaluationError
 from mm_litellm.evaluation.metrics import aiq
 from mm_litellm.evaluation.prices import load_pinned_prices
 from mm_litellm.evaluation.table import OutcomeTable, build_table, select_split
+from mm_litellm.learned import learners
 from mm_litellm.learned.artifact import CostModel, Router, id_hash, load_router, save_router
 from mm_litellm.learned.decide import choose_many, lambda_grid
 from mm_litellm.learned.text import SHAPE_FEATURES, FeatureSettings, Vocabulary, build_vocabulary
@@ -45,15 +45,6 @@ from mm_litellm.routing.classifier import request_text
 from mm_litellm.routing.features import estimate_tokens
 
 __all__ = ["TrainOptions", "TrainResult", "heldout_report", "train_router"]
-
-C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
-K_GRID = (10, 20, 50, 100)
-CV_ROWS = 3000
-"""Cross-validation (choosing C or k) uses at most this many train rows (a seeded sample)."""
-_CV_NOTE = (
-    f"3-fold cross-validation on at most {CV_ROWS} train rows (seeded), Brier score [mean, standard "
-    "error]; the simplest setting within one standard error of the best"
-)
 
 
 def _require_sklearn() -> Any:
@@ -141,129 +132,6 @@ def _texts(table: OutcomeTable) -> tuple[list[str], np.ndarray]:
         texts.append(request_text(chat))
         tokens.append(estimate_tokens(chat)[0])
     return texts, np.array(tokens, dtype=np.float64)
-
-
-def _matrix(vocab: Vocabulary, texts: Sequence[str], sparse: Any) -> Any:
-    indices, data, indptr = [], [], [0]
-    for text in texts:
-        i, v = vocab.vector(text)
-        indices.append(i)
-        data.append(v)
-        indptr.append(indptr[-1] + len(i))
-    return sparse.csr_matrix(
-        (
-            np.concatenate(data) if data else np.empty(0, np.float32),
-            np.concatenate(indices) if indices else np.empty(0, np.int64),
-            np.array(indptr),
-        ),
-        shape=(len(texts), vocab.n_features),
-        dtype=np.float64,
-    )
-
-
-def _fit_logistic(X: Any, y: np.ndarray, C: float, sparse: Any) -> tuple[np.ndarray, float]:
-    """Weights and intercept of a logistic regression on fractional labels ``y`` in [0, 1]."""
-    from sklearn.linear_model import LogisticRegression
-
-    mean = float(y.mean()) if len(y) else 0.5
-    if np.all(y == y[0]) if len(y) else True:  # one outcome only: a constant
-        p = min(max(mean, 1e-3), 1 - 1e-3)
-        return np.zeros(X.shape[1]), math.log(p / (1 - p))
-    pos, neg = y > 0, y < 1
-    Xs = sparse.vstack([X[pos], X[neg]]).tocsr()
-    labels = np.r_[np.ones(pos.sum()), np.zeros(neg.sum())]
-    weights = np.r_[y[pos], 1 - y[neg]]
-    model = LogisticRegression(C=C, solver="liblinear", dual=True, max_iter=1000)
-    model.fit(Xs, labels, sample_weight=weights)
-    return model.coef_[0].astype(np.float64), float(model.intercept_[0])
-
-
-def _predict_logistic(X: Any, coef: np.ndarray, intercept: np.ndarray) -> np.ndarray:
-    return np.asarray(1.0 / (1.0 + np.exp(-(X @ coef + intercept))))
-
-
-def _knn_predict(Xq: Any, Xt: Any, S: np.ndarray, k: int, n_sparse: int) -> np.ndarray:
-    sims = np.asarray((Xq[:, :n_sparse] @ Xt[:, :n_sparse].T).todense())
-    norms = np.sqrt(np.asarray(Xq[:, :n_sparse].multiply(Xq[:, :n_sparse]).sum(axis=1))).ravel()
-    norms[norms == 0] = 1.0
-    sims /= norms[:, None]
-    k = min(k, Xt.shape[0])
-    top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    return np.stack([S[top, j].mean(axis=1) for j in range(S.shape[1])], axis=1)
-
-
-def _folds(n: int, seed: int, k: int = 3) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(the rows cross-validation uses, at most CV_ROWS of them; k folds of positions in it)."""
-    rng = np.random.default_rng(seed)
-    rows = np.sort(rng.permutation(n)[:CV_ROWS])
-    order = rng.permutation(len(rows))
-    return rows, [order[i::k] for i in range(k)]
-
-
-def _cv_logistic(
-    X: Any, S: np.ndarray, columns: Sequence[int], seed: int, sparse: Any
-) -> dict[float, tuple[float, float]]:
-    """Per C: (mean Brier score over 3 folds and the given columns, its standard error)."""
-    rows, folds = _folds(X.shape[0], seed)
-    X, S = X[rows], S[rows]
-    out = {}
-    for C in C_GRID:
-        errors = np.zeros(X.shape[0])
-        for f in folds:
-            train = np.setdiff1d(np.arange(X.shape[0]), f)
-            for j in columns:
-                coef, b = _fit_logistic(X[train], S[train, j], C, sparse)
-                errors[f] += (_predict_logistic(X[f], coef, np.array(b)) - S[f, j]) ** 2 / len(columns)
-        out[C] = (float(errors.mean()), float(errors.std() / np.sqrt(len(errors))))
-    return out
-
-
-def _cv_knn(X: Any, S: np.ndarray, seed: int, n_sparse: int) -> dict[int, tuple[float, float]]:
-    rows, folds = _folds(X.shape[0], seed)
-    X, S = X[rows], S[rows]
-    out = {}
-    for k in K_GRID:
-        errors = np.zeros(X.shape[0])
-        for f in folds:
-            train = np.setdiff1d(np.arange(X.shape[0]), f)
-            errors[f] = ((_knn_predict(X[f], X[train], S[train], k, n_sparse) - S[f]) ** 2).mean(axis=1)
-        out[k] = (float(errors.mean()), float(errors.std() / np.sqrt(len(errors))))
-    return out
-
-
-def _one_standard_error(scores: Mapping[Any, tuple[float, float]], simplest: Sequence[Any]) -> Any:
-    """The simplest setting whose error is within one standard error of the best (a common rule
-    against fitting the noise of a small train split); ``simplest`` lists settings simplest first."""
-    best = min(scores, key=lambda v: scores[v][0])
-    limit = scores[best][0] + scores[best][1]
-    return next(v for v in simplest if scores[v][0] <= limit)
-
-
-def _oof_logistic(
-    X: Any, S: np.ndarray, distinct: Mapping[str, list[int]], C: float, seed: int, sparse: Any
-) -> np.ndarray:
-    """Out-of-fold predictions for every train row (3 folds over all of them)."""
-    n = X.shape[0]
-    out = np.zeros(S.shape)
-    order = np.random.default_rng(seed + 1).permutation(n)
-    for f in (order[i::3] for i in range(3)):
-        train = np.setdiff1d(np.arange(n), f)
-        for js in distinct.values():
-            coef, b = _fit_logistic(X[train], S[train, js[0]], C, sparse)
-            p = _predict_logistic(X[f], coef, np.array(b))
-            for j in js:
-                out[f, j] = p
-    return out
-
-
-def _oof_knn(X: Any, S: np.ndarray, k: int, seed: int, n_sparse: int) -> np.ndarray:
-    n = X.shape[0]
-    out = np.zeros(S.shape)
-    order = np.random.default_rng(seed + 1).permutation(n)
-    for f in (order[i::3] for i in range(3)):
-        train = np.setdiff1d(np.arange(n), f)
-        out[f] = _knn_predict(X[f], X[train], S[train], k, n_sparse)
-    return out
 
 
 def _cost_models(table: OutcomeTable, tokens: np.ndarray) -> dict[str, CostModel]:
@@ -488,7 +356,7 @@ def train_router(
     test_texts, test_tokens = _texts(test)
     S = np.array([train.score[m] for m in models]).T
     vocab = build_vocabulary(texts, options.features)
-    X = _matrix(vocab, texts, sparse)
+    X = learners.matrix(vocab, texts, sparse)
     # models that stand in for the same recorded model share one fit
     distinct: dict[str, list[int]] = {}
     for j, m in enumerate(models):
@@ -500,25 +368,27 @@ def train_router(
     if options.learner == "logistic":
         C = options.C
         if C is None:
-            scores = _cv_logistic(X, S, columns, options.seed, sparse)
-            C = _one_standard_error(scores, sorted(scores))  # smallest C: the most regularised
-            selection = {"by": _CV_NOTE, "scores": scores}
+            scores = learners.cv_logistic(X, S, columns, options.seed, sparse)
+            C = learners.one_standard_error(scores, sorted(scores))  # smallest C: the most regularised
+            selection = {"by": learners.CV_NOTE, "scores": scores}
         coef = np.zeros((vocab.n_features, len(models)))
         intercept = np.zeros(len(models))
         for js in distinct.values():
-            w, b = _fit_logistic(X, S[:, js[0]], C, sparse)
+            w, b = learners.fit_logistic(X, S[:, js[0]], C, sparse)
             for j in js:
                 coef[:, j], intercept[j] = w, b
         learner["C"] = C
         arrays = {"coef": coef.astype(np.float32), "intercept": intercept.astype(np.float32)}
         terms = _terms(vocab, texts, coef, list(models), best_column=int(S.mean(axis=0).argmax()))
-        oof = _oof_logistic(X, S, distinct, C, options.seed, sparse)
+        oof = learners.oof_logistic(X, S, distinct, C, options.seed, sparse)
     else:
         k = options.k
         if k is None:
-            scores_k = _cv_knn(X, S, options.seed, vocab.n_sparse)
-            k = _one_standard_error(scores_k, sorted(scores_k, reverse=True))  # largest k: the smoothest
-            selection = {"by": _CV_NOTE, "scores": scores_k}
+            scores_k = learners.cv_knn(X, S, options.seed, vocab.n_sparse)
+            k = learners.one_standard_error(
+                scores_k, sorted(scores_k, reverse=True)
+            )  # largest k: the smoothest
+            selection = {"by": learners.CV_NOTE, "scores": scores_k}
         Xs = X[:, : vocab.n_sparse].tocsr()
         learner["k"] = int(k)
         arrays = {
@@ -528,7 +398,7 @@ def train_router(
             "train_scores": S.astype(np.float32),
         }
         terms = {}
-        oof = _oof_knn(X, S, int(k), options.seed, vocab.n_sparse)
+        oof = learners.oof_knn(X, S, int(k), options.seed, vocab.n_sparse)
     learner["selection"] = selection
     hashed = id_hash([r.id for r in train.rows], sort=False)
     order = np.argsort(hashed, kind="stable")
