@@ -29,6 +29,9 @@ RECENTLY_CLOSED = 16
 
 _attached: weakref.WeakValueDictionary[str, Runtime] = weakref.WeakValueDictionary()
 """Runtimes events go to; one nobody holds any more (a dropped Router's) leaves on its own."""
+_ambient: dict[str, Runtime] = {}
+"""Ambient runtimes are held until closed: ``register_callbacks(policy)`` records even when its
+caller does not keep what it returned."""
 _recent: collections.deque[Runtime] = collections.deque(maxlen=RECENTLY_CLOSED)
 _lock = threading.RLock()  # re-entered when a dropped runtime is finalized while attaching
 _dispatcher: Any = None
@@ -74,6 +77,8 @@ def attach(runtime: Runtime) -> None:
         if runtime.id not in _attached:
             weakref.finalize(runtime, _dropped, runtime.id)
         _attached[runtime.id] = runtime
+        if runtime.ambient:
+            _ambient[runtime.id] = runtime
         callbacks = litellm().callbacks
         if handler not in callbacks:  # also after a test reset LiteLLM's callbacks
             callbacks.append(handler)
@@ -82,6 +87,7 @@ def attach(runtime: Runtime) -> None:
 def detach(runtime: Runtime) -> None:
     """Stop routing new events to ``runtime``; the last one out unregisters the dispatcher."""
     with _lock:
+        _ambient.pop(runtime.id, None)
         if _attached.pop(runtime.id, None) is not None:
             _recent.append(runtime)
         if not _attached and _dispatcher is not None:

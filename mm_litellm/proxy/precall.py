@@ -29,10 +29,6 @@ __all__ = ["CONTEXT_KEY", "ROUTED_CALL_TYPES", "RequestRefused", "context_of", "
 ROUTED_CALL_TYPES = frozenset({"completion", "acompletion", "text_completion", "atext_completion"})
 """LiteLLM call types whose ``model`` the policy may rewrite (chat and text completions)."""
 
-NARROWING_FLAGS = ("budget_mode",)
-"""Body metadata a caller may set to make its own request cheaper; nothing in the body can
-raise a limit or change whose budget is charged."""
-
 
 class RequestRefused(MMLiteLLMError):
     """The policy refuses this request: HTTP ``status`` with an OpenAI-style error body."""
@@ -85,9 +81,10 @@ async def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> di
     if isinstance(body_user, str) and body_user and identity.end_user is None:
         identity = dataclasses.replace(identity, end_user=body_user)
     ctx: RequestContext = {"identity": identity.as_dict()}
-    for flag in NARROWING_FLAGS:
-        if requester.get(flag) is True:
-            ctx["budget_mode"] = True
+    # the one body flag kept: it can only make the request cheaper; nothing in the body can raise
+    # a limit or change whose budget is charged
+    if requester.get("budget_mode") is True:
+        ctx["budget_mode"] = True
     metadata[CONTEXT_KEY] = ctx
     model = data.get("model")
     if not isinstance(model, str):

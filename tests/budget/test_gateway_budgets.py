@@ -429,3 +429,32 @@ budgets:
     assert svc.writer_healthy()
     _call()
     assert len(_rows(svc, "SELECT call_id FROM mm_ledger WHERE status = 'success'")) == 2  # nothing lost
+
+
+def test_register_callbacks_keeps_recording_when_its_result_is_dropped(tmp_path: Any) -> None:
+    """``register_callbacks(policy)`` as a statement (result not kept) records until closed."""
+    import gc
+
+    import litellm
+    from sqlalchemy import create_engine
+
+    from mm_litellm.integrations.callbacks import register_callbacks
+    from mm_litellm.storage import make_engine
+
+    policy = mm_litellm.parse_policy("version: 1\nbudgets: {limits: [{name: g, limit_usd: 10}]}\n")
+    register_callbacks(policy, engine=make_engine(f"sqlite:///{tmp_path / 'kept.db'}"))
+    gc.collect()
+    litellm.completion(model="openai/gpt-4o-mini", messages=MESSAGES, mock_response="hi", api_key="x")
+    reader = create_engine(f"sqlite:///{tmp_path / 'kept.db'}")
+    for _ in range(200):
+        with reader.connect() as c:
+            if c.execute(text("SELECT COUNT(*) FROM mm_ledger")).scalar():
+                break
+        threading.Event().wait(0.02)
+    with reader.connect() as c:
+        assert c.execute(text("SELECT COUNT(*) FROM mm_ledger")).scalar() == 1
+    from mm_litellm import runtime
+
+    for rt in runtime.live_runtimes():  # close what the test registered
+        if rt.ambient and rt is not runtime.current():
+            rt.close(5)
