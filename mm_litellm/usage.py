@@ -5,6 +5,7 @@ Their imports are lazy, so that ``import mm_litellm`` stays free of SQLAlchemy.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -15,7 +16,7 @@ from mm_litellm.policy.schema import Policy
 if TYPE_CHECKING:
     from mm_litellm.budget.report import UsageReport
 
-__all__ = ["flush", "flush_call", "usage_report"]
+__all__ = ["flush", "flush_call", "flush_calls", "usage_report"]
 
 
 def usage_report(
@@ -61,19 +62,28 @@ def flush_call(call_id: str, timeout: float = 30.0) -> bool:
     for it to appear in one of this process's ledgers, then for its write. True when written;
     also True when no ledger is kept in this process (nothing to wait for); False on timeout.
     """
+    return not flush_calls([call_id], timeout)
+
+
+def flush_calls(call_ids: Iterable[str], timeout: float = 30.0) -> list[str]:
+    """:func:`flush_call` for many calls at once, in one wait: the ids whose rows are still not
+    written at ``timeout`` (empty when all are, or when no ledger is kept in this process)."""
     import time
 
     deadline = time.monotonic() + timeout
-    while True:
+    pending = list(dict.fromkeys(call_ids))
+    while pending:
         services = [rt.budget for rt in runtime.live_runtimes() if rt.keeps_ledger and rt.budget is not None]
         if not services:
-            return True
-        for service in services:
-            state = service.writer.state(call_id)
-            if state == "written":
-                return True
-            if state == "queued":
-                return service.writer.flush_call(call_id, max(0.0, deadline - time.monotonic()))
-        if time.monotonic() >= deadline:
-            return False
-        time.sleep(0.005)
+            return []
+        states = {cid: {service.writer.state(cid) for service in services} for cid in pending}
+        pending = [cid for cid in pending if "written" not in states[cid]]
+        queued = [s for s in services if any(s.writer.state(cid) == "queued" for cid in pending)]
+        if not pending or time.monotonic() >= deadline:
+            break
+        if queued:  # write everything queued so far (one transaction for all of them), then look again
+            for service in queued:
+                service.writer.flush(max(0.0, deadline - time.monotonic()))
+        else:  # not reported by LiteLLM yet
+            time.sleep(0.005)
+    return pending

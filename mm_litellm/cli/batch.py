@@ -210,7 +210,7 @@ async def _run(
     from mm_litellm.batch import BatchItem, abatch
     from mm_litellm.batch.journal import InputRow, read_rows
     from mm_litellm.batch.requests import Unrunnable
-    from mm_litellm.usage import flush_call
+    from mm_litellm.batch.results import LedgeredOutput
 
     sent: list[InputRow] = []
 
@@ -221,7 +221,9 @@ async def _run(
             sent.append(row)
             yield Unrunnable(row.problem, row.id) if row.problem else row.request
 
-    async def record(item: BatchItem) -> None:
+    output = LedgeredOutput(journal, ledger_wait_s=LEDGER_WAIT_S)
+
+    def record(item: BatchItem) -> None:  # returns at once: the worker takes its next row
         if item.status == "skipped" or item.blocked:  # refused by a budget before any call:
             return  # not written, so a rerun (after the budget resets or is raised) sends it
         row = sent[item.index]
@@ -229,14 +231,8 @@ async def _run(
         call_id = _call_id(item)
         if call_id is not None:  # the ledger row first, durably: a crash never leaves a result unbilled
             extra["call_id"] = call_id
-            if not await asyncio.to_thread(flush_call, call_id, LEDGER_WAIT_S):
-                print(
-                    f"mm-litellm: the ledger row of call {call_id} (row {row.index}) is not written after "
-                    f"{LEDGER_WAIT_S:.0f} s; writing its result anyway",
-                    file=sys.stderr,
-                )
-        journal.write(item.to_dict() | extra)
-        progress.update(item.ok, item.result.cost if item.result is not None else None)
+        cost = item.result.cost if item.result is not None else None
+        output.add(item.to_dict() | extra, lambda: progress.update(item.ok, cost))
 
     defaults: dict[str, Any] = {"strategy": args.strategy}
     for key, value in (
@@ -262,6 +258,7 @@ async def _run(
             defaults=defaults,
         )
     except asyncio.CancelledError:
+        await output.close(5.0)  # rows that finished before the signal are paid for: keep them
         await _drain_quietly(5.0)
         progress.show(final=True)
         print(
@@ -273,6 +270,9 @@ async def _run(
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+    unwritten = await output.close(LEDGER_WAIT_S + 5.0)
+    if unwritten:
+        print(f"mm-litellm: {unwritten} finished rows could not be written; rerun to resume", file=sys.stderr)
     await _drain_quietly(10.0)
     progress.show(final=True)
     print(report.summary())
