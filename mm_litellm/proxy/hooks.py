@@ -45,6 +45,17 @@ class ProxyHandler(CustomLogger):
     async def async_post_call_success_hook(
         self, data: dict[str, Any], user_api_key_dict: Any, response: Any
     ) -> Any:
+        if response is None:  # LiteLLM answered nothing (its drop_params retry of a 422 ends so)
+            release(data)
+            raise proxy_exception(
+                RequestRefused(
+                    422,
+                    "the upstream refused the request as unprocessable (422), also after LiteLLM "
+                    "dropped the parameters it could; check the request's parameters against the model",
+                    kind="invalid_request_error",
+                    code="unprocessable_entity",
+                )
+            )
         return await escalate_response(data, response)
 
     async def async_post_call_failure_hook(

@@ -217,11 +217,10 @@ def test_streamed_response_has_no_cost_header(proxy: Any) -> None:
 # --- 3. client errors do not cool a shared deployment down -----------------------------------------
 
 
-# 413 and 422 are left out: LiteLLM 1.106.12's OpenAI handler retries them once and then answers the
-# client 200 with a null body (a LiteLLM bug, reported separately); they never cooled a deployment.
-@pytest.mark.parametrize("fault", ["404", "400"])
+@pytest.mark.parametrize("fault", ["404", "400", "413", "422"])
 def test_client_errors_do_not_cool_down_a_shared_deployment(proxy: Any, fault: str) -> None:
-    proxy.upstream.script("fake-backup", fault=fault, times=6)
+    sends = 2 if fault == "422" else 1  # LiteLLM sends a request that got a 422 again (drop_params)
+    proxy.upstream.script("fake-backup", fault=fault, times=6 * sends)
     for _ in range(6):  # user A: requests the upstream refuses
         bad = chat(proxy, proxy.keys["alice"], {"model": "backup", "messages": HI})
         assert 400 <= bad.status_code < 500 and bad.status_code != 429, (bad.status_code, bad.text[:300])
@@ -402,3 +401,12 @@ def test_strangers_are_refused_before_litellm_and_slowed(proxy: Any) -> None:
         )
     assert codes[:10] == [401] * 10 and set(codes[10:]) == {429}, codes
     assert ok.status_code == 200, ok.text[:200]  # same address, a verified key
+
+
+@pytest.mark.parametrize("fault", ["413", "422"])
+def test_an_upstream_413_or_422_is_an_error_not_an_empty_200(proxy: Any, fault: str) -> None:
+    sends = 2 if fault == "422" else 1  # LiteLLM sends a request that got a 422 again (drop_params)
+    proxy.upstream.script("fake-backup", fault=fault, times=sends)
+    bad = chat(proxy, proxy.keys["alice"], {"model": "backup", "messages": HI})
+    assert bad.status_code == int(fault), (bad.status_code, bad.text[:300])
+    assert bad.json()["error"]["message"], bad.text[:300]  # LiteLLM 1.106 answered a 422 with 200 "null"
