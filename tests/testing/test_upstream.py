@@ -212,7 +212,9 @@ def test_scripted_embedding_gives_texts_chosen_vectors(up: FakeUpstream) -> None
     ]
     assert other.data[0]["embedding"] != [0, 0, 1, 0, 0, 0, 0, 0]  # other models keep the hash
     with pytest.raises(litellm.InternalServerError, match="scripted embedding returned 1 values"):
-        litellm.embedding(model="openai/short", api_base=up.base_url, api_key="sk-fake", input="x", **NO_RETRY)
+        litellm.embedding(
+            model="openai/short", api_base=up.base_url, api_key="sk-fake", input="x", **NO_RETRY
+        )
 
 
 # -- faults ---------------------------------------------------------------------------------
