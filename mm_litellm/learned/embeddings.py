@@ -131,6 +131,11 @@ def _check(spec: EmbeddingSpec, raw: Any, n: int) -> np.ndarray:
             f"{spec.model} returned vectors of {vectors.shape[1]} values; the router was trained on "
             f"{spec.dimension} (another model or setting behind the same name?)"
         )
+    if spec.dimensions and vectors.shape[1] != spec.dimensions:
+        raise EmbeddingUnavailable(
+            f"{spec.model} returned vectors of {vectors.shape[1]} values for dimensions={spec.dimensions}: "
+            "the model does not shorten its vectors; drop --embedding-dimensions"
+        )
     if not np.isfinite(vectors).all():
         raise EmbeddingUnavailable(f"{spec.model} returned NaN or infinite values")
     return vectors

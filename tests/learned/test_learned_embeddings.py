@@ -525,3 +525,67 @@ def test_a_provider_returning_another_dimension_is_unavailable() -> None:
         EmbeddingUnavailable, match="returned vectors of 4 values; the router was trained on 8"
     ):
         lookup.vector("x", fake_fetch([]))
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+
+def test_the_command_line_trains_with_embeddings_and_shows_them(
+    emb: dict[str, Any], up: FakeUpstream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
+) -> None:
+    from mm_litellm.cli.main import main
+
+    monkeypatch.setenv("MY_EMBEDDING_KEY", "sk-fake")
+    out = tmp_path / "cli-router"
+    code = main(
+        [
+            "router",
+            "train",
+            "--data",
+            str(emb["data"]),
+            *[f"--map={k}={v}" for k, v in MAPPING.items()],
+            "--out",
+            str(out),
+            "--embeddings",
+            f"openai/{EMBED_MODEL}",
+            "--embedding-api-base",
+            up.base_url,
+            "--embedding-api-key-env",
+            "MY_EMBEDDING_KEY",
+            "--embedding-cache",
+            str(emb["cache"]),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert f"openai/{EMBED_MODEL} embeddings (8 values): 0 prompts fetched in 0 calls" in printed
+    assert f"600 from the cache {emb['cache']}" in printed
+    assert main(["router", "show", str(out)]) == 0
+    assert (
+        f"embeddings: openai/{EMBED_MODEL} (8 values, weight 1, api_base {up.base_url})"
+        in capsys.readouterr().out
+    )
+    assert main(["router", "show", str(emb["root"] / "text")]) == 0
+    assert "embeddings: not used" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--embedding-cache", "c.sqlite3"], "--embedding-cache needs --embeddings MODEL"),
+        (["--embeddings", "openai/m", "--learner", "knn"], "logistic learner only"),
+        (["--embeddings", "openai/m", "--embedding-api-key-env", "NOT_SET_ANYWHERE"], "is not set"),
+        (["--embeddings", "openai/m", "--embedding-weight", "0"], "--embedding-weight must be a positive"),
+        (["--embeddings", "openai/m", "--embedding-batch", "0"], "--embedding-batch must be at least 1"),
+    ],
+)
+def test_the_command_line_refuses_bad_embedding_options(
+    emb: dict[str, Any], tmp_path: Path, capsys: Any, extra: list[str], message: str
+) -> None:
+    from mm_litellm.cli.main import main
+
+    with pytest.raises(SystemExit) as exited:
+        main(["router", "train", "--data", str(emb["data"]), "--out", str(tmp_path / "r"), *extra])
+    assert exited.value.code == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
