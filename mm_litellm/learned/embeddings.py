@@ -239,6 +239,8 @@ class EmbeddingLookup:
         :class:`EmbeddingUnavailable` when the vector is nowhere else.
         """
         spec = self.spec
+        if not text.strip():
+            raise EmbeddingUnavailable("the request has no prompt text to embed")
         key = spec.key(text)
         with self._lock:
             hit = self._memory.get(key)

@@ -436,8 +436,8 @@ def test_a_timeout_falls_back_within_the_decision_timeout(
             took = time.monotonic() - started
     finally:
         up.script(EMBED_MODEL, fault="none")
-    assert plan.target == "strong" and "failed (" in plan.reason
-    assert took < 5
+    assert plan.target == "strong" and "failed (TimeoutError: no answer within 0.5 s" in plan.reason
+    assert took < 2  # the whole wait is bounded, whatever the provider SDK retries
 
 
 def test_without_a_default_the_first_candidate_serves(policy_path: Path, up: FakeUpstream) -> None:
@@ -589,3 +589,42 @@ def test_the_command_line_refuses_bad_embedding_options(
     assert exited.value.code == 1
     assert message in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_a_process_killed_mid_write_leaves_a_readable_cache(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    path = tmp_path / "c.sqlite3"
+    code = (
+        "import itertools, numpy as np\n"
+        "from mm_litellm.learned.embedding_cache import EmbeddingCache\n"
+        f"cache = EmbeddingCache({str(path)!r})\n"
+        "for b in itertools.count():\n"
+        "    cache.put_many('m', [(f'{b}-{i}', np.full(256, b, np.float32)) for i in range(50)])\n"
+    )
+    root = str(Path(__file__).resolve().parents[2])
+    child = subprocess.Popen([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": root})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not path.exists() or path.stat().st_size < 400_000):
+            time.sleep(0.05)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    with sqlite3.connect(path) as conn:
+        keys = [k for (k,) in conn.execute("SELECT key FROM embeddings")]
+    assert keys and len(keys) % 50 == 0  # whole batches only
+    found = EmbeddingCache(path).get_many(keys)
+    assert len(found) == len(keys)
+    assert all(float(v[0]) == float(k.split("-")[0]) for k, v in found.items())
+
+
+def test_a_prompt_without_text_is_not_sent_to_the_provider() -> None:
+    from mm_litellm.learned.embeddings import EmbeddingLookup
+
+    calls: list[int] = []
+    lookup = EmbeddingLookup(EmbeddingSpec("m", dimension=4), cache_path=Path("/nonexistent/c.sqlite3"))
+    with pytest.raises(EmbeddingUnavailable, match="no prompt text"):
+        lookup.vector("  ", fake_fetch(calls))
+    assert calls == []
