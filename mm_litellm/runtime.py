@@ -76,6 +76,13 @@ def find(runtime_id: object) -> Runtime | None:
     return _live.get(runtime_id) if isinstance(runtime_id, str) else None
 
 
+def _embed(spec: Any, texts: Any) -> Any:
+    """A learned route's prompt embedding for a live request, through LiteLLM (imported on use)."""
+    from mm_litellm.integrations.embeddings import decision_fetch
+
+    return decision_fetch(spec, texts)
+
+
 class Runtime:
     """Everything built for one policy; thread-safe; close it when done (or use ``with``)."""
 
@@ -88,7 +95,7 @@ class Runtime:
         self.ambient = ambient
         """Also records LiteLLM calls that carry no mm_litellm context (plain ``litellm`` calls)."""
         self.latency = LatencyTracker()
-        self.engine = RoutingEngine(policy, latency=self.latency, facts=LiteLLMFacts())
+        self.engine = RoutingEngine(policy, latency=self.latency, facts=LiteLLMFacts(), embed=_embed)
         self.secrets = SecretCheck(policy)
         self._ledger_engine = ledger_engine
         self._router: Any = None

@@ -72,6 +72,46 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--char-ngrams", metavar="LO,HI", help="also byte n-grams, e.g. 3,5 (default: words and bigrams only)"
     )
     t.add_argument("--min-df", type=int, help="keep n-grams seen in at least N train prompts (default 2)")
+    e = t.add_argument_group(
+        "embedding features (off by default)",
+        "Also read each prompt's embedding, fetched through LiteLLM (paid per token; cached on disk, so "
+        "retraining on the same prompts pays nothing). A policy using the router then fetches the "
+        "embedding of every new prompt at decision time. Logistic learner only.",
+    )
+    e.add_argument(
+        "--embeddings",
+        metavar="MODEL",
+        help="a LiteLLM embedding model, e.g. openai/text-embedding-3-small (its key: the provider's usual "
+        "environment variable, e.g. OPENAI_API_KEY)",
+    )
+    e.add_argument(
+        "--embedding-api-base", metavar="URL", help="where MODEL is served (recorded in the manifest)"
+    )
+    e.add_argument(
+        "--embedding-api-key-env",
+        metavar="VAR",
+        help="read MODEL's key from this environment variable (never recorded)",
+    )
+    e.add_argument(
+        "--embedding-dimensions",
+        type=int,
+        metavar="N",
+        help="ask MODEL for N-value vectors (models that can)",
+    )
+    e.add_argument(
+        "--embedding-weight",
+        type=float,
+        default=1.0,
+        metavar="W",
+        help="length of the embedding block beside the word block's 1 (default 1)",
+    )
+    e.add_argument(
+        "--embedding-cache",
+        metavar="FILE",
+        help="the SQLite cache (default: $MM_LITELLM_EMBEDDING_CACHE, else "
+        "~/.cache/mm-litellm/embeddings.sqlite3)",
+    )
+    e.add_argument("--embedding-batch", type=int, default=64, metavar="N", help="texts per call (default 64)")
     t.add_argument(
         "--compare",
         action="store_true",
@@ -117,6 +157,7 @@ def _options(args: argparse.Namespace) -> Any:
         features.check()
     except ValueError as exc:
         fail(str(exc))
+    embedding = _embedding_options(args)
     test_fraction = args.test_fraction if args.test_fraction is not None else config.test_fraction
     if not 0 < test_fraction < 1:
         fail("--test-fraction must be between 0 and 1")
@@ -136,7 +177,52 @@ def _options(args: argparse.Namespace) -> Any:
         C=args.C,
         k=args.k,
         name=args.name,
+        **embedding,
     )
+
+
+def _embedding_options(args: argparse.Namespace) -> dict[str, Any]:
+    import math
+    import os
+
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in ("embedding_api_base", "embedding_api_key_env", "embedding_dimensions", "embedding_cache")
+        if getattr(args, name) is not None
+    ]
+    if not args.embeddings:
+        if given:
+            fail(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} --embeddings MODEL")
+        return {}
+    from mm_litellm.learned.embeddings import EmbeddingSpec
+
+    if args.learner != "logistic":
+        fail("--embeddings works with the logistic learner only (knn compares the text vectors)")
+    if args.embedding_dimensions is not None and not 1 <= args.embedding_dimensions <= 65536:
+        fail("--embedding-dimensions must be between 1 and 65536")
+    if not math.isfinite(args.embedding_weight) or args.embedding_weight <= 0:
+        fail("--embedding-weight must be a positive number")
+    if args.embedding_batch < 1:
+        fail("--embedding-batch must be at least 1")
+    key = None
+    if args.embedding_api_key_env:
+        key = os.environ.get(args.embedding_api_key_env)
+        if not key:
+            fail(
+                f"--embedding-api-key-env {args.embedding_api_key_env}: that environment variable is not set"
+            )
+    spec = EmbeddingSpec(
+        args.embeddings,
+        api_base=args.embedding_api_base,
+        dimensions=args.embedding_dimensions,
+        weight=args.embedding_weight,
+    )
+    return {
+        "embeddings": spec,
+        "embedding_api_key": key,
+        "embedding_cache": args.embedding_cache,
+        "embedding_batch": args.embedding_batch,
+    }
 
 
 def _pct(value: float | None) -> str:
@@ -153,7 +239,8 @@ def render_report(report: dict[str, Any]) -> str:
         f"trained {report['artifact']}: {learner['kind']} {knob}{how} on {report['train_rows']:,} train rows "
         f"in {report['seconds']['total']:.1f} s",
         f"models:   {mapping}",
-        f"features: {report['features']['kept']:,} n-gram buckets kept + shape counts",
+        f"features: {report['features']['kept']:,} n-gram buckets kept + shape counts"
+        + _embedding_line(report.get("embeddings")),
         f"held-out test split ({t['rows']:,} rows; decisions from the router's predictions and cost model):",
         f"  AIQ {t['aiq']:.4f}   random {t['aiq_random']:.4f}, best single-model mix "
         f"{t['aiq_single_models']:.4f}, oracle {t['aiq_oracle']:.4f}",
@@ -191,6 +278,16 @@ def render_report(report: dict[str, Any]) -> str:
             f"    {m:<28} {t['mean_predicted'][m]:.3f} / {t['mean_recorded'][m]:.3f}   {t['brier'][m]:.4f}"
         )
     return "\n".join(lines)
+
+
+def _embedding_line(e: dict[str, Any] | None) -> str:
+    if not e:
+        return ""
+    cost = "cost unknown (unpriced in LiteLLM's table)" if e["cost_usd"] is None else f"${e['cost_usd']:.4f}"
+    return (
+        f" + {e['model']} embeddings ({e['dimension']} values): {e['fetched']:,} prompts fetched in "
+        f"{e['calls']} calls ({cost}), {e['cached']:,} from the cache {e['cache']}"
+    )
 
 
 def handle_train(args: argparse.Namespace) -> int:
@@ -235,6 +332,16 @@ def handle_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _embedding_summary(spec: Any) -> str:
+    if spec is None:
+        return "not used"
+    where = f", api_base {spec.api_base}" if spec.api_base else ""
+    return (
+        f"{spec.model} ({spec.dimension} values, weight {spec.weight:g}{where}): fetched through LiteLLM "
+        "for every new prompt a live request brings"
+    )
+
+
 def handle_show(args: argparse.Namespace) -> int:
     from mm_litellm.learned.artifact import VOCABULARY, ArtifactError, load_router
 
@@ -253,6 +360,7 @@ def handle_show(args: argparse.Namespace) -> int:
         f"models:   {', '.join(router.models)}",
         f"learner:  {router.learner} {json.dumps({k: v for k, v in m['learner'].items() if k in 'Ck'})}",
         f"features: {json.dumps(m['features'])}",
+        f"embeddings: {_embedding_summary(router.embedding)}",
         "data:     " + ", ".join(f.get("path", "?") for f in data.get("files", [])),
         f"split:    seed {split.get('seed')}, test fraction {split.get('test_fraction')}, resplit "
         f"{split.get('resplit')}: {data.get('train_rows')} train / {data.get('test_rows')} test rows",

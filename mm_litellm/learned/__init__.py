@@ -5,7 +5,9 @@
 - :func:`mm_litellm.learned.artifact.load_router` reads one safely (JSON + ``.npz``, no pickle);
 - a policy route with ``strategy: learned`` uses it (:mod:`mm_litellm.learned.strategy`).
 
-Deciding needs numpy only. Docs: ``docs/routing.md`` ("Learned routing").
+Deciding needs numpy only; a router trained with embeddings (``--embeddings MODEL``, off by
+default) also reads each prompt's embedding (:mod:`mm_litellm.learned.embeddings`), fetched
+through LiteLLM for a live request. Docs: ``docs/routing.md`` ("Learned routing").
 """
 
 from __future__ import annotations

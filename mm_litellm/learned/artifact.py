@@ -1,8 +1,9 @@
 """A trained router on disk: a JSON manifest, numpy arrays (``.npz``) and a JSON vocabulary.
 
     config/routers/NAME/
-      manifest.json      format and version, models, feature settings, learner, cost model,
-                         training data (files, hashes, split), held-out metrics, file checksums
+      manifest.json      format and version, models, feature settings, embeddings (used or not:
+                         model, dimension), learner, cost model, training data (files, hashes,
+                         split), held-out metrics, file checksums
       weights.npz        the arrays: kept buckets, IDF, shape scaling, the learner's weights
       vocabulary.json    for people: the n-grams that weigh most for each model (not read to decide)
 
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from mm_litellm.errors import MMLiteLLMError
+from mm_litellm.learned.embeddings import EmbeddingSpec
 from mm_litellm.learned.text import SHAPE_FEATURES, FeatureSettings, Vocabulary
 
 __all__ = [
@@ -109,10 +111,16 @@ class Router:
         )
         learner = manifest["learner"]
         self.learner: str = learner["kind"]
+        self.embedding = EmbeddingSpec.from_manifest(manifest.get("embeddings"))
+        """The embedding the router reads besides the text (None: text features only)."""
         self._n_sparse = len(arrays["buckets"])
         if self.learner == "logistic":
             self._coef = np.ascontiguousarray(arrays["coef"], dtype=np.float32)
-            self._shape_coef = self._coef[self._n_sparse :].astype(np.float64)
+            dense = self._coef[self._n_sparse :].astype(np.float64)
+            self._shape_coef, self._embedding_coef = (
+                dense[: len(SHAPE_FEATURES)],
+                dense[len(SHAPE_FEATURES) :],
+            )
             self._intercept = arrays["intercept"].astype(np.float64)
         else:
             self._k = int(learner["k"])
@@ -143,16 +151,29 @@ class Router:
     def column(self, model: str) -> int:
         return self._column[model]
 
-    def predict(self, text: str) -> np.ndarray:
-        """Expected quality of every model (in :attr:`models` order) for a prompt's text."""
+    def predict(self, text: str, embedding: np.ndarray | None = None) -> np.ndarray:
+        """Expected quality of every model (in :attr:`models` order) for a prompt's text.
+
+        ``embedding``: the prompt's scaled vector (:func:`mm_litellm.learned.embeddings.scale`),
+        required when the router was trained with embeddings and ignored otherwise.
+        """
         index, values, shape = self.vocabulary.encode(text)
         if self.learner == "logistic":
             z = values @ np.take(self._coef, index, axis=0) + shape @ self._shape_coef + self._intercept
+            if self.embedding is not None:
+                if embedding is None or embedding.shape != (self.embedding.dimension,):
+                    got = "none" if embedding is None else f"shape {embedding.shape}"
+                    raise ValueError(
+                        f"{self.path}: this router needs the prompt's {self.embedding.model} embedding "
+                        f"({self.embedding.dimension} values), got {got}"
+                    )
+                z = z + embedding @ self._embedding_coef
             return 1.0 / (1.0 + np.exp(-z))
         return self._knn(index, values)
 
-    def predict_many(self, texts: Sequence[str]) -> np.ndarray:
-        return np.array([self.predict(t) for t in texts]).reshape(len(texts), len(self.models))
+    def predict_many(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> np.ndarray:
+        rows = [self.predict(t, None if embeddings is None else embeddings[i]) for i, t in enumerate(texts)]
+        return np.array(rows).reshape(len(texts), len(self.models))
 
     def _knn(self, index: np.ndarray, values: np.ndarray) -> np.ndarray:
         query = np.zeros(self._n_sparse, dtype=np.float32)
@@ -388,6 +409,14 @@ def _check_manifest(root: Path, manifest: Mapping[str, Any]) -> None:
         )
     if learner["kind"] == "knn" and not (isinstance(learner.get("k"), int) and learner["k"] > 0):
         raise _fail(root, f"{MANIFEST}: a knn learner needs a positive integer 'k'")
+    try:
+        embedding = EmbeddingSpec.from_manifest(manifest.get("embeddings"))
+    except ValueError as exc:
+        raise _fail(root, f"{MANIFEST}: {exc}") from None
+    if embedding is not None and learner["kind"] != "logistic":
+        raise _fail(
+            root, f"{MANIFEST}: embeddings are read by the logistic learner only, not {learner['kind']}"
+        )
     missing = [m for m in models if not isinstance(manifest["cost_model"].get(m), dict)]
     if missing:
         raise _fail(root, f"{MANIFEST}: no cost model for {', '.join(missing)}")
@@ -448,11 +477,14 @@ def _check_arrays(root: Path, manifest: Mapping[str, Any], arrays: Mapping[str, 
     if np.any(arrays["shape_scale"] <= 0):
         raise _fail(root, f"{WEIGHTS}: 'shape_scale' must be positive")
     if kind == "logistic":
-        if arrays["coef"].shape != (n + shape_n, m) or arrays["intercept"].shape != (m,):
+        embedding = EmbeddingSpec.from_manifest(manifest.get("embeddings"))
+        dim = embedding.dimension if embedding is not None else 0
+        if arrays["coef"].shape != (n + shape_n + dim, m) or arrays["intercept"].shape != (m,):
             raise _fail(
                 root,
-                f"{WEIGHTS}: 'coef' must be ({n + shape_n}, {m}) and 'intercept' ({m},) for "
-                f"{n} features and {m} models",
+                f"{WEIGHTS}: 'coef' must be ({n + shape_n + dim}, {m}) and 'intercept' ({m},) for "
+                f"{n} n-gram features, {shape_n} shape counts, {dim} embedding dimensions (manifest) and "
+                f"{m} models; 'coef' is {arrays['coef'].shape}: the manifest and the weights disagree",
             )
     else:
         indptr, indices = arrays["train_indptr"], arrays["train_indices"]

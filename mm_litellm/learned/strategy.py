@@ -9,12 +9,21 @@ The router is loaded with the policy (:func:`attach_routers`), so a policy reloa
 hot reload, picks up a retrained artifact, and a broken artifact is refused like a broken
 policy. Deciding needs numpy only, calls no provider and, with ``prices: recorded`` (the
 default), reads no price table: a replay (``policy evaluate``) never imports LiteLLM for it.
+
+A router trained with embeddings also needs the prompt's vector: from memory, the persistent
+cache, or, for a live request only, the engine's ``embed`` (a runtime's engine has LiteLLM's).
+When it cannot be had (explain and replays call no provider; the provider failed), the route
+serves its ``default`` (else its first candidate) and the reason says why; a request never fails
+for it.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import time
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +34,7 @@ import numpy as np
 from mm_litellm.errors import RoutingError
 from mm_litellm.learned.artifact import ArtifactError, Router, load_router
 from mm_litellm.learned.decide import choose_lists
+from mm_litellm.learned.embeddings import EmbeddingLookup, EmbeddingUnavailable, Fetch
 from mm_litellm.policy.routing import LearnedSettings
 from mm_litellm.policy.schema import Policy, Route
 from mm_litellm.routing.features import RequestFeatures
@@ -33,6 +43,10 @@ from mm_litellm.routing.strategies import CHOOSERS, Candidate, Choice
 __all__ = ["LearnedCandidate", "LearnedRoute", "artifact_path", "attach_routers", "choose_learned"]
 
 Loc = tuple[str | int, ...]
+log = logging.getLogger("mm_litellm.routing")
+_LOOKUPS: weakref.WeakKeyDictionary[Router, EmbeddingLookup] = weakref.WeakKeyDictionary()
+_WARN_EVERY = 60.0
+_warned: dict[str, float] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,16 +94,54 @@ class LearnedRoute:
         self._base = np.array([cost[router.models[c]].base_usd for c in self.columns])
         self._slope = np.array([cost[router.models[c]].per_token_usd for c in self.columns])
         self._completion = tuple(cost[router.models[c]].completion_tokens for c in self.columns)
+        self.lookup: EmbeddingLookup | None = None
+        if router.embedding is not None:  # one memory per loaded router, shared by its routes
+            self.lookup = _LOOKUPS.get(router)
+            if self.lookup is None:
+                self.lookup = _LOOKUPS[router] = EmbeddingLookup(router.embedding)
 
-    def predict(self, features: RequestFeatures) -> np.ndarray:
-        """Predicted quality of each candidate (cached on the request's features)."""
+    def predict(self, features: RequestFeatures, fetch: Fetch | None = None) -> np.ndarray:
+        """Predicted quality of each candidate (cached on the request's features).
+
+        ``fetch``: how to get the prompt's embedding when it is not in memory or the cache (None:
+        not fetched); raises :class:`EmbeddingUnavailable` when the router needs one it cannot have.
+        """
         memo = features.memo
         if memo is None:
             memo = features.memo = {}
         q = memo.get(self.memo_key)
         if q is None:
-            q = memo[self.memo_key] = self.router.predict(features.text)
+            vector = self.embedding(features, fetch)[0] if self.lookup is not None else None
+            q = memo[self.memo_key] = self.router.predict(features.text, vector)
         return np.asarray(q[self.columns])
+
+    def embedding(self, features: RequestFeatures, fetch: Fetch | None) -> tuple[np.ndarray, str]:
+        """(the prompt's scaled vector, where it came from); a failure is remembered per request."""
+        assert self.lookup is not None
+        memo = features.memo if features.memo is not None else {}
+        features.memo = memo
+        key = self._embedding_key(fetch)
+        found = memo.get(key)
+        if found is None:
+            try:
+                found = self.lookup.vector(self.router.vocabulary.featurizer.window(features.text), fetch)
+            except EmbeddingUnavailable as exc:
+                found = exc
+            memo[key] = found
+        if isinstance(found, EmbeddingUnavailable):
+            raise found
+        return found
+
+    def _embedding_key(self, fetch: Fetch | None) -> tuple[object, ...]:
+        assert self.lookup is not None
+        return ("embedding", self.lookup.spec.model, self.lookup.spec.dimensions, fetch is not None)
+
+    def embedding_source(self, features: RequestFeatures, fetch: Fetch | None) -> str | None:
+        """Where this request's embedding came from (None: not read, e.g. an out-of-fold prediction)."""
+        found = (features.memo or {}).get(self._embedding_key(fetch))
+        if not isinstance(found, tuple):
+            return None
+        return {"memory": "memory", "cache": "the embedding cache"}.get(found[1], str(found[1]))
 
     def costs(self, engine: Any, route: Route, features: RequestFeatures) -> np.ndarray:
         """Expected USD of one call of each candidate (inf where the policy has no price)."""
@@ -160,7 +212,11 @@ def choose_learned(engine: Any, name: str, route: Route, features: RequestFeatur
             "a learned route whose router is not loaded: build the policy with mm_litellm.load_policy "
             "or parse_policy, which load it",
         )
-    q = compiled.predict(features).tolist()
+    fetch = None if explain else getattr(engine, "embed", None)  # explain calls no provider
+    try:
+        q = compiled.predict(features, fetch).tolist()
+    except EmbeddingUnavailable as exc:
+        return _without_embedding(compiled, name, route, exc, explain)
     c = compiled.costs(engine, route, features).tolist()
     best, key, margin = choose_lists(q, c, compiled.lam, compiled.target)
     names = compiled.candidates
@@ -177,6 +233,9 @@ def choose_learned(engine: Any, name: str, route: Route, features: RequestFeatur
         f"route '{name}' learned ({knob}): '{names[best]}' predicted quality {q[best]:.3f} "
         f"at an expected ${c[best] * 1000:.4f} per 1k{against}"
     )
+    source = compiled.embedding_source(features, fetch) if compiled.lookup is not None else None
+    if source is not None:
+        why += f"; prompt embedding from {source}"
     candidates: tuple[Candidate, ...] = ()
     if explain:  # the per-request path builds none: they are for explain output
         candidates = tuple(
@@ -193,6 +252,23 @@ def choose_learned(engine: Any, name: str, route: Route, features: RequestFeatur
             for i, m in enumerate(names)
         )
     return names[best], why, fallbacks, candidates
+
+
+def _without_embedding(
+    compiled: LearnedRoute, name: str, route: Route, exc: EmbeddingUnavailable, explain: bool
+) -> Choice:
+    """The route's ``default`` (else its first candidate), with the reason: the request goes on."""
+    names = compiled.candidates
+    target = route.default or names[0]
+    which = "its default" if route.default else "its first candidate (no 'default' set)"
+    fallbacks = route.fallbacks or tuple(m for m in names if m != target)[:2]
+    why = f"route '{name}' learned: {exc.reason}; served by {which} '{target}' without the router"
+    if not explain:
+        now = time.monotonic()
+        if now - _warned.get(name, -_WARN_EVERY) >= _WARN_EVERY:  # at most one a minute per route
+            _warned[name] = now
+            log.warning("learned route %r decided without its router: %s", name, exc.reason)
+    return target, why, fallbacks, ()
 
 
 def _note(i: int, best: int, q: list[float], c: list[float], key: list[float]) -> str:

@@ -14,6 +14,8 @@ Learners (measured on ``shared/data/routing``, test split, seed 0: see docs/rout
   1-2-grams and shape counts, with fractional labels for judged 0..1 scores (a row weighs
   ``score`` as a success and ``1 - score`` as a failure). ``C`` is chosen by 3-fold
   cross-validation on the train split (Brier score) unless given.
+- embeddings (optional, ``embeddings=EmbeddingSpec(model)``; logistic only): a provider's vector
+  of each prompt (through LiteLLM, cached on disk) appended to the text features.
 - ``knn``: the mean score of the ``k`` most similar train prompts (cosine on the same TF-IDF).
   As good on MMLU, no better elsewhere, and 20-50x slower per decision with a much larger
   artifact (it keeps every train vector), so it is an option, not the default.
@@ -31,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from mm_litellm.errors import MMLiteLLMError
 from mm_litellm.evaluation.baselines import compute_baselines
 from mm_litellm.evaluation.dataset import OutcomeRow, load_dataset
 from mm_litellm.evaluation.errors import EvaluationError
@@ -40,6 +43,7 @@ from mm_litellm.evaluation.table import OutcomeTable, build_table, select_split
 from mm_litellm.learned import learners
 from mm_litellm.learned.artifact import CostModel, Router, id_hash, load_router, save_router
 from mm_litellm.learned.decide import choose_many, lambda_grid
+from mm_litellm.learned.embeddings import EmbeddingSpec, EmbeddingUnavailable, embed_texts, scale
 from mm_litellm.learned.text import SHAPE_FEATURES, FeatureSettings, Vocabulary, build_vocabulary
 from mm_litellm.routing.classifier import request_text
 from mm_litellm.routing.features import estimate_tokens
@@ -77,6 +81,13 @@ class TrainOptions:
     k: int | None = None
     """Neighbours of the knn learner; None: chosen by cross-validation."""
     name: str | None = None
+    embeddings: EmbeddingSpec | None = None
+    """Also read each prompt's embedding from this model (through LiteLLM); None: text only."""
+    embedding_api_key: str | None = None
+    """Key for the embedding model (default: the provider's environment variable); never recorded."""
+    embedding_cache: str | None = None
+    """The persistent cache (default: ``$MM_LITELLM_EMBEDDING_CACHE`` or the user cache folder)."""
+    embedding_batch: int = 64
 
 
 @dataclass
@@ -222,12 +233,56 @@ def _terms(
     return out
 
 
+def _embeddings(
+    options: TrainOptions, vocab: Vocabulary, texts: Sequence[str]
+) -> tuple[np.ndarray, EmbeddingSpec, dict[str, Any]]:
+    """Raw vectors of ``texts`` (cache first, then LiteLLM in batches), the spec, what it cost."""
+    from mm_litellm.integrations.embeddings import fetch_embeddings
+    from mm_litellm.learned.embedding_cache import EmbeddingCache, default_cache_path
+
+    spec = options.embeddings
+    assert spec is not None
+    costs: list[float | None] = []
+
+    def fetch(s: EmbeddingSpec, batch: Sequence[str]) -> np.ndarray:
+        vectors, usd = fetch_embeddings(
+            s, batch, api_key=options.embedding_api_key, timeout=120, num_retries=2
+        )
+        costs.append(usd)
+        return vectors
+
+    cache = EmbeddingCache(options.embedding_cache or default_cache_path())
+    try:
+        window = vocab.featurizer.window
+        raw, spec, stats = embed_texts(
+            spec, [window(t) for t in texts], fetch, cache, options.embedding_batch
+        )
+    except EmbeddingUnavailable as exc:
+        raise EvaluationError(f"--embeddings {spec.model}: {exc.reason}") from None
+    except MMLiteLLMError:
+        raise
+    except Exception as exc:  # the provider's error, as LiteLLM raised it
+        raise EvaluationError(
+            f"--embeddings {spec.model}: the embedding call failed ({type(exc).__name__}: {exc}); the "
+            f"vectors fetched before it are kept in {cache.path}, so a rerun continues from there"
+        ) from None
+    finally:
+        cache.close()
+    priced = [c for c in costs if c is not None]
+    cost = sum(priced) if len(priced) == len(costs) else None
+    return raw, spec, {**spec.as_manifest(), **stats.as_dict(), "cost_usd": cost}
+
+
 def _predict_table(
-    router: Router, table: OutcomeTable, texts: Sequence[str], tokens: np.ndarray
+    router: Router,
+    table: OutcomeTable,
+    texts: Sequence[str],
+    tokens: np.ndarray,
+    embeddings: np.ndarray | None = None,
 ) -> tuple[np.ndarray, ...]:
     models = list(table.models)
     cols = [router.column(m) for m in models]
-    Q = router.predict_many(texts)[:, cols]
+    Q = router.predict_many(texts, embeddings)[:, cols]
     C_hat = np.stack([router.expected_costs(t)[cols] for t in tokens])
     S = np.array([table.score[m] for m in models]).T
     C = np.array([table.cost[m] for m in models]).T
@@ -259,14 +314,16 @@ def heldout_report(
     texts: Sequence[str],
     tokens: np.ndarray,
     train: tuple[np.ndarray, ...] | None = None,
+    embeddings: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Routing figures of ``router`` on ``table``: the lambda curve beside the baselines.
 
     ``train``: (out-of-fold predictions, expected costs, scores, costs) on the train split; lambda
     is then also fitted there for two targets and reported on ``table``, as ``policy calibrate`` does.
+    ``embeddings``: the rows' scaled vectors, for a router trained with embeddings.
     """
     models = list(table.models)
-    Q, C_hat, S, C = _predict_table(router, table, texts, tokens)
+    Q, C_hat, S, C = _predict_table(router, table, texts, tokens, embeddings)
     base = compute_baselines(table)
     cw, cs = base.cheapest.cost_per_1k, base.strongest.cost_per_1k
     qs = base.strongest.quality
@@ -340,6 +397,11 @@ def train_router(
     options = options or TrainOptions()
     if options.learner not in ("logistic", "knn"):
         raise EvaluationError(f"unknown learner '{options.learner}'; allowed: logistic, knn")
+    if options.embeddings is not None and options.learner != "logistic":
+        raise EvaluationError(
+            "--embeddings works with the logistic learner only (knn compares the text vectors); "
+            "drop --learner knn or --embeddings"
+        )
     started = time.perf_counter()
     files = [data] if isinstance(data, str) else list(data)
     rows: list[OutcomeRow] = []
@@ -357,6 +419,12 @@ def train_router(
     S = np.array([train.score[m] for m in models]).T
     vocab = build_vocabulary(texts, options.features)
     X = learners.matrix(vocab, texts, sparse)
+    spec, embedded, test_embeddings = None, None, None
+    if options.embeddings is not None:
+        raw, spec, embedded = _embeddings(options, vocab, [*texts, *test_texts])
+        vectors = scale(raw, spec.weight)
+        test_embeddings = vectors[len(texts) :]
+        X = sparse.hstack([X, sparse.csr_matrix(vectors[: len(texts)].astype(np.float64))]).tocsr()
     # models that stand in for the same recorded model share one fit
     distinct: dict[str, list[int]] = {}
     for j, m in enumerate(models):
@@ -371,7 +439,7 @@ def train_router(
             scores = learners.cv_logistic(X, S, columns, options.seed, sparse)
             C = learners.one_standard_error(scores, sorted(scores))  # smallest C: the most regularised
             selection = {"by": learners.CV_NOTE, "scores": scores}
-        coef = np.zeros((vocab.n_features, len(models)))
+        coef = np.zeros((X.shape[1], len(models)))
         intercept = np.zeros(len(models))
         for js in distinct.values():
             w, b = learners.fit_logistic(X, S[:, js[0]], C, sparse)
@@ -428,6 +496,7 @@ def train_router(
             ).hexdigest(),
         },
         "input": "the last user message (as the task classifier reads it); no labels or metadata",
+        "embeddings": spec.as_manifest() if spec is not None else {"used": False},
         "out_of_fold": "train_oof: 3-fold out-of-fold predictions for the train rows (train_ids), so "
         "that an evaluation or calibration on the train split sees predictions made without each row",
     }
@@ -448,6 +517,7 @@ def train_router(
         "mapping": mapping,
         "learner": learner,
         "features": {"settings": vocab.settings.as_dict(), "kept": vocab.n_sparse},
+        "embeddings": embedded,
         "train_rows": len(train),
         "test_rows": len(test),
         "cost_model": {m: c.as_dict() for m, c in cost.items()},
@@ -457,6 +527,7 @@ def train_router(
             test_texts,
             test_tokens,
             train=_train_view(router, train, tokens, arrays["train_oof"], order),
+            embeddings=test_embeddings,
         ),
         "seconds": {"fit": round(fitted, 2), "total": 0.0},
     }

@@ -122,9 +122,14 @@ class RoutingEngine:
         latency: LatencyTracker | None = None,
         counter: Callable[[Sequence[Any]], int] | None = None,
         facts: ModelFacts | None = None,
+        embed: Callable[[Any, Sequence[str]], Any] | None = None,
     ) -> None:
         self.policy = policy
         self._facts = facts
+        self.embed = embed
+        """How a learned route with embedding features fetches a prompt's vector (a runtime gives
+        LiteLLM's, ``integrations.embeddings.decision_fetch``); None: never fetched (only memory and
+        the persistent cache are read; explain never fetches)."""
         self.classifier = Classifier(policy.classifier)
         self.latency = latency if latency is not None else LATENCY
         self._catalog = catalog

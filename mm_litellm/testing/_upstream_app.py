@@ -339,7 +339,8 @@ class UpstreamApp:
     async def _embeddings(
         self, request: web.BaseRequest, body: dict[str, Any], model: str, behaviour: Behaviour
     ) -> web.StreamResponse:
-        """``/v1/embeddings``: deterministic unit vectors (float or base64 encoded)."""
+        """``/v1/embeddings``: deterministic unit vectors, or the scripted ``embedding``'s (float or
+        base64 encoded)."""
         raw = body.get("input", "")
         items = [raw] if isinstance(raw, str) or (raw and isinstance(raw[0], int)) else list(raw)
         texts = [item if isinstance(item, str) else json.dumps(item) for item in items]
@@ -347,6 +348,15 @@ class UpstreamApp:
         data = []
         for i, text in enumerate(texts):
             vector: Any = _vector(text, dimensions)
+            if behaviour.embedding is not None:
+                vector = [float(v) for v in behaviour.embedding(text, dimensions)]
+                if len(vector) != dimensions:
+                    return error_response(
+                        500,
+                        f"scripted embedding returned {len(vector)} values for {dimensions} dimensions "
+                        "(FakeUpstream script error)",
+                        "server_error",
+                    )
             if body.get("encoding_format") == "base64":
                 vector = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode()
             data.append({"object": "embedding", "index": i, "embedding": vector})

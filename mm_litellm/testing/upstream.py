@@ -23,7 +23,7 @@ import asyncio
 import contextlib
 import threading
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,9 @@ __all__ = ["FAULTS", "Behaviour", "FakeUpstream", "Reply"]
 ReplyValue = str | dict[str, Any]
 #: What ``reply`` may be: a value or ``callable(request_body) -> value``.
 Reply = ReplyValue | Callable[[dict[str, Any]], ReplyValue]
+
+#: What ``embedding`` may be: ``callable(text, dimensions) -> vector`` (a list of ``dimensions`` floats).
+Embedder = Callable[[str, int], Sequence[float]]
 
 #: Scriptable faults; ``"none"`` explicitly clears a fault inherited from a wider script.
 FAULTS = frozenset(
@@ -51,7 +54,7 @@ FAULTS = frozenset(
         "reset_midstream",
     }
 )
-_FIELDS = ("reply", "latency", "fault", "prompt_tokens", "completion_tokens")
+_FIELDS = ("reply", "latency", "fault", "prompt_tokens", "completion_tokens", "embedding")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Behaviour:
     fault: str | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    embedding: Embedder | None = None
 
 
 @dataclass
@@ -266,6 +270,7 @@ class FakeUpstream:
         times: int | None = None,
         prompt_tokens: int | None = None,
         completion_tokens: int | None = None,
+        embedding: Embedder | None = None,
     ) -> None:
         """Script the behaviour for ``model`` (``None``: every model).
 
@@ -285,6 +290,9 @@ class FakeUpstream:
         after which the previous behaviour returns. ``reply`` is a string, a
         ``{"tool_calls": [...]}`` dict (used when the request has ``tools``) or
         a callable taking the request body and returning either.
+        ``embedding`` replaces the ``/v1/embeddings`` vectors: ``embedding(text, dimensions)``
+        returns each input's vector (``dimensions``: the request's, else 8), so a test can give
+        texts vectors that mean something; without it a vector is a hash of the text.
         """
         if fault is not None:
             fault = str(fault).lower()
@@ -300,6 +308,7 @@ class FakeUpstream:
             "fault": fault,
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
+            "embedding": embedding,
         }
         overrides = {k: v for k, v in given.items() if v is not None}
         with self._lock:

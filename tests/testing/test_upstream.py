@@ -195,6 +195,28 @@ def test_embeddings_are_deterministic_float_and_base64(up: FakeUpstream) -> None
     assert decoded == pytest.approx(vectors[0], abs=1e-6)
 
 
+def test_scripted_embedding_gives_texts_chosen_vectors(up: FakeUpstream) -> None:
+    def axis(text: str, dimensions: int) -> list[float]:
+        return [1.0 if i == len(text) % dimensions else 0.0 for i in range(dimensions)]
+
+    up.script("axes", embedding=axis)
+    scripted = litellm.embedding(
+        model="openai/axes", api_base=up.base_url, api_key="sk-fake", input=["ab", "abc"]
+    )
+    other = litellm.embedding(model="openai/emb", api_base=up.base_url, api_key="sk-fake", input=["ab"])
+    up.script("short", embedding=lambda text, dimensions: [1.0])
+
+    assert [item["embedding"] for item in scripted.data] == [
+        [0, 0, 1, 0, 0, 0, 0, 0],
+        [0, 0, 0, 1, 0, 0, 0, 0],
+    ]
+    assert other.data[0]["embedding"] != [0, 0, 1, 0, 0, 0, 0, 0]  # other models keep the hash
+    with pytest.raises(litellm.InternalServerError, match="scripted embedding returned 1 values"):
+        litellm.embedding(
+            model="openai/short", api_base=up.base_url, api_key="sk-fake", input="x", **NO_RETRY
+        )
+
+
 # -- faults ---------------------------------------------------------------------------------
 
 
