@@ -30,6 +30,7 @@ def test_public_api_is_pinned() -> None:
         "EnsembleError",
         "Explanation",
         "Gateway",
+        "InvalidRequestError",
         "MMLiteLLMError",
         "MissingSecretError",
         "Plan",
