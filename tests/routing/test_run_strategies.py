@@ -120,13 +120,13 @@ def test_the_documented_mock_demos_do_what_routing_md_says(capsys: pytest.Captur
 
 
 def test_the_default_mock_answer_is_confident_for_the_example_policy() -> None:
-    """Without TEXT, --mock (run and batch) answers like a confident model: no route escalates on it."""
+    """Without TEXT, --mock (run, batch, proxy) answers like a confident model: no route escalates on it."""
     from mm_litellm import load_policy
-    from mm_litellm.cli import batch, run
+    from mm_litellm.cli import batch, proxy, run
     from mm_litellm.policy.routing import EscalationSettings
     from mm_litellm.routing.confidence import scorer_for
 
-    assert run.MOCK_ANSWER is batch.MOCK_ANSWER
+    assert run.MOCK_ANSWER is batch.MOCK_ANSWER is proxy.MOCK_REPLY
     for settings in (load_policy(EXAMPLE_POLICY).escalation, EscalationSettings()):
         verdict = scorer_for(settings).score(run.MOCK_ANSWER)
         assert verdict.score >= settings.min_confidence, verdict.reasons
