@@ -280,9 +280,13 @@ def _respond(result: EnsembleResult, model_response: Any, litellm_params: Any = 
     hidden = model_response._hidden_params
     hidden["response_cost"] = result.cost
     ctx = context_of(litellm_params) if isinstance(litellm_params, Mapping) else None
-    if ctx is None or "requested_model" not in ctx:
+    if ctx is None or "requested_model" not in ctx:  # plain LiteLLM: by name, or a Router group's model
         name = ENSEMBLE_PREFIX + result.name
-        ctx = {"requested_model": name, "model": name, "reason": f"ensemble '{result.name}' asked by name"}
+        metadata = litellm_params.get("metadata") if isinstance(litellm_params, Mapping) else None
+        group = metadata.get("model_group") if isinstance(metadata, Mapping) else None
+        asked = group if isinstance(group, str) and group else name
+        how = "asked by name" if asked == name else f"served for the Router group '{asked}'"
+        ctx = {"requested_model": asked, "model": name, "reason": f"ensemble '{result.name}' {how}"}
     trace = hidden.get(TRACE_KEY)
     hidden[TRACE_KEY] = {
         **(trace if isinstance(trace, dict) else {}),

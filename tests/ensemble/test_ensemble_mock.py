@@ -50,6 +50,13 @@ async def test_a_litellm_router_group_served_by_an_ensemble() -> None:
     )
     response = await router.acompletion(model="careful", messages=Q, mock_response="42")
     assert_members_answered_the_mock(response)
+    trace = decision_of(response)
+    assert trace is not None
+    assert (trace["requested_model"], trace["model"], trace["reason"]) == (
+        "careful",
+        "ensemble/vote",
+        "ensemble 'vote' served for the Router group 'careful'",
+    )
 
 
 def test_a_routed_router_sync_and_async_and_through_a_route_rule() -> None:
