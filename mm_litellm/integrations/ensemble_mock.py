@@ -38,6 +38,7 @@ MEMBERS_MOCK = "members_mock"
 """Context key carrying a caller's ``mock_response`` for an ensemble to its members."""
 
 PROVIDER = "ensemble"
+"""The ``custom_provider_map`` name of mm_litellm's ensemble provider (``ensemble/<name>``)."""
 
 _lock = threading.Lock()
 _carrier: Any = None

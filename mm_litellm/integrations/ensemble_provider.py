@@ -32,7 +32,7 @@ from mm_litellm.ensemble.runner import EnsembleResult, run_ensemble
 from mm_litellm.errors import ConfigurationError
 from mm_litellm.integrations import ensemble_mock
 from mm_litellm.integrations._litellm import litellm
-from mm_litellm.integrations.ensemble_mock import MEMBERS_MOCK
+from mm_litellm.integrations.ensemble_mock import MEMBERS_MOCK, PROVIDER
 from mm_litellm.integrations.trace import decision_trace
 from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
 from mm_litellm.policy.types import TIERS
@@ -40,7 +40,6 @@ from mm_litellm.request import prepare
 
 __all__ = ["PROVIDER", "EnsembleProvider", "ensure_registered", "handler", "register"]
 
-PROVIDER = "ensemble"
 
 _ROUTER_KEYS = frozenset(
     {

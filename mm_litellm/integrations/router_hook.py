@@ -75,14 +75,14 @@ def install_routing(router: Any, policy: Policy | Runtime | RoutingEngine) -> Ro
     async def acompletion(*args: Any, **kwargs: Any) -> Any:
         call, ctx = decide(args, kwargs)
         if ctx is None:
-            return await original_async(*args, **call)
+            return await original_async(*args, **kwargs)
         return stamp(await original_async(**call), ctx)
 
     @functools.wraps(original_sync)
     def completion(*args: Any, **kwargs: Any) -> Any:
         call, ctx = decide(args, kwargs)
         if ctx is None:
-            return original_sync(*args, **call)
+            return original_sync(*args, **kwargs)
         return stamp(original_sync(**call), ctx)
 
     router.acompletion = acompletion
