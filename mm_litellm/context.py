@@ -62,6 +62,8 @@ class RequestContext(TypedDict, total=False):
     strategy: str | None
     model: str
     fallbacks: list[str]
+    reason: str
+    """Why the plan chose ``model`` (the decision trace's ``reason``)."""
     escalation_chain: list[str]
     chain: list[str]
     """The SDK caller's own chain (``run(strategy="fallback", chain=[...])``): start at its first

@@ -22,6 +22,7 @@ from mm_litellm.admission import aadmit, admit
 from mm_litellm.context import CONTEXT_KEY
 from mm_litellm.errors import ConfigurationError
 from mm_litellm.integrations._litellm import litellm
+from mm_litellm.integrations.trace import attach, decision_trace
 from mm_litellm.logs import get_logger
 from mm_litellm.policy.loader import load_policy
 from mm_litellm.policy.schema import Policy
@@ -98,7 +99,7 @@ class Gateway:
 
                 complete = functools.partial(rt.router.completion, messages=messages or [])
                 response, escalation = escalate(rt, plan, call, response, complete)
-            return _prompts.settled(prompt, _finish(response, plan, escalation))
+            return _prompts.settled(prompt, _finish(response, call, escalation))
 
     async def acompletion(
         self, model: str | None = None, messages: list[Any] | None = None, **kwargs: Any
@@ -124,7 +125,7 @@ class Gateway:
 
                 complete = functools.partial(rt.router.acompletion, messages=messages or [])
                 response, escalation = await aescalate(rt, plan, call, response, complete)
-            return _prompts.settled(prompt, _finish(response, plan, escalation))
+            return _prompts.settled(prompt, _finish(response, call, escalation))
 
     def explain(
         self, model: str, messages: Sequence[Any] | None = None, *, prompt: str | None = None, **kwargs: Any
@@ -242,22 +243,17 @@ def _plan(
     plan = prepare(rt, call, model, messages)
     rt.secrets.check(plan.target, kwargs)
     if plan.target.startswith("ensemble/") and "mock_response" in call:  # the members answer the mock
-        from mm_litellm.integrations.ensemble_provider import carry_mock_to_members
+        from mm_litellm.integrations.ensemble_mock import carry_mock_to_members
 
         carry_mock_to_members(call)
     return plan, call
 
 
-def _finish(response: Any, plan: Plan, escalation: dict[str, Any] | None = None) -> Any:
-    trace = plan.trace()
+def _finish(response: Any, call: Mapping[str, Any], escalation: dict[str, Any] | None = None) -> Any:
+    """Attach the decision trace (:mod:`mm_litellm.integrations.trace`) to the response."""
+    trace: dict[str, Any] = dict(decision_trace(call["metadata"][CONTEXT_KEY], response))
     if escalation is not None:
         trace["escalation"] = escalation
-    hidden = getattr(response, "_hidden_params", None)
-    if isinstance(hidden, dict):
-        headers = hidden.get("additional_headers") or {}
-        trace["served_model"] = headers.get("x-litellm-model-group", plan.target)
-        trace["attempted_fallbacks"] = headers.get("x-litellm-attempted-fallbacks", 0)
-        earlier = hidden.get(TRACE_KEY)  # e.g. an ensemble's details, set by its provider
-        hidden[TRACE_KEY] = {**earlier, **trace} if isinstance(earlier, Mapping) else trace
+    attach(response, trace)
     log.info("route.decided", **trace)
     return response

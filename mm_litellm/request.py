@@ -66,6 +66,7 @@ def record_plan(ctx: RequestContext, plan: Plan) -> None:
     ctx["rule"] = plan.rule
     ctx["model"] = plan.target
     ctx["fallbacks"] = list(plan.fallbacks)
+    ctx["reason"] = plan.reason
     if plan.strategy is not None:
         ctx["strategy"] = plan.strategy
     if plan.features is not None:

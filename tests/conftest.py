@@ -67,13 +67,15 @@ def _ledger_outside_the_repo(tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 @pytest.fixture(autouse=True)
 def _isolate_litellm_and_runtime() -> Iterator[None]:
-    """No active policy; structlog, LiteLLM callbacks and added price entries reset after."""
+    """No active policy; structlog, LiteLLM callbacks, custom providers (a policy's ensemble
+    provider registered by a test) and added price entries reset after."""
     from mm_litellm import runtime
     from mm_litellm.routing.latency import LATENCY
 
     runtime.configure(None)
     litellm = _loaded_litellm()
     keys = set(litellm.model_cost) if litellm is not None else None
+    providers = list(litellm.custom_provider_map) if litellm is not None else None
     yield
     runtime.configure(None)
     runtime.wait_retired(10)  # the replaced runtimes close (ledger written, callbacks unregistered)
@@ -82,6 +84,9 @@ def _isolate_litellm_and_runtime() -> Iterator[None]:
     litellm = _loaded_litellm()
     if litellm is not None:
         litellm.logging_callback_manager._reset_all_callbacks()
+        if providers is not None and litellm.custom_provider_map != providers:
+            litellm.custom_provider_map = providers
+            litellm.utils.custom_llm_setup()
         if keys is not None:
             for key in set(litellm.model_cost) - keys:
                 del litellm.model_cost[key]

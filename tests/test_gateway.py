@@ -23,9 +23,12 @@ def test_route_default_serves_the_cheap_model(mm_policy, mm_mock) -> None:
         "requested_model": "auto",
         "route": "auto",
         "rule": None,
+        "strategy": None,
         "model": "small",
         "fallbacks": ["claude"],
         "reason": "route 'auto': no rule matched, default",
+        "task": "general",
+        "tier": "basic",
         "served_model": "small",
         "attempted_fallbacks": 0,
     }
@@ -42,6 +45,7 @@ def test_route_default_serves_the_cheap_model(mm_policy, mm_mock) -> None:
         "tier": "basic",
         "model": "small",
         "fallbacks": ["claude"],
+        "reason": "route 'auto': no rule matched, default",
     }
 
 

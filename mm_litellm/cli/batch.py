@@ -16,14 +16,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from mm_litellm.cli.common import add_policy_option, fail, quiet_litellm, resolve_policy
+from mm_litellm.cli.common import MOCK_ANSWER, add_policy_option, fail, quiet_litellm, resolve_policy
 
 __all__ = ["EXIT_FAILED_ROWS", "EXIT_STOPPED", "Progress", "register"]
 
 EXIT_FAILED_ROWS = 3
 EXIT_STOPPED = 4
 EXIT_INTERRUPTED = 130
-MOCK_ANSWER = "[mocked answer] No provider was called."
 BAR_WIDTH = 20
 LEDGER_WAIT_S = 10.0
 """How long a finished row waits for its ledger row to be written before its result line is."""

@@ -17,6 +17,7 @@ from mm_litellm.runtime import POLICY_ENV
 
 __all__ = [
     "DEFAULT_POLICY",
+    "MOCK_ANSWER",
     "add_policy_option",
     "configure_logging",
     "fail",
@@ -25,6 +26,16 @@ __all__ = [
 ]
 
 DEFAULT_POLICY = Path("config/policy.yaml")
+
+MOCK_ANSWER = (
+    "[mocked answer] This text stands in for the model's reply: no provider was called, and the "
+    "routing decision, LiteLLM's Router, the callbacks and the cost calculation ran on it as on a "
+    "real answer. Run without --mock to ask the real model."
+)
+"""``--mock`` without TEXT (``run``, ``batch``). A plain answer of more than 20 words without
+hedging, so confidence escalation reads it as a confident answer (as it would a real model's
+answer to a plain question) and the routed model answers; an unsure ``--mock TEXT`` ("I'm not
+sure...") shows a route escalate."""
 
 
 def add_policy_option(parser: argparse.ArgumentParser) -> None:

@@ -19,14 +19,15 @@ from typing import Any
 
 import yaml
 
-from mm_litellm.cli.common import fail
+from mm_litellm.cli.common import MOCK_ANSWER, fail
 from mm_litellm.errors import ConfigurationError, PolicyError
 from mm_litellm.runtime import POLICY_ENV
 
 __all__ = ["register"]
 
 DEFAULT_CONFIG = Path("config/proxy.yaml")
-MOCK_REPLY = "Hello from the mm_litellm mock upstream: no provider was called."
+MOCK_REPLY = MOCK_ANSWER
+"""``--mock`` without TEXT: the same confident stand-in as ``mm-litellm run --mock``."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -10,12 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mm_litellm.cli.common import add_policy_option, fail, quiet_litellm, resolve_policy
+from mm_litellm.cli.common import MOCK_ANSWER, add_policy_option, fail, quiet_litellm, resolve_policy
 from mm_litellm.errors import ConfigurationError
 
 __all__ = ["MOCK_ANSWER", "register", "result_record"]
-
-MOCK_ANSWER = "[mocked answer] No provider was called; run without --mock to ask the real model."
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -76,7 +74,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="TEXT",
         help="answer offline with TEXT instead of calling a provider (the routing, Router, "
         "callbacks and cost calculation still run; token counts are real; the ledger is a "
-        "scratch database in the temp directory unless MM_LITELLM_DATABASE_URL is set)",
+        "scratch database in the temp directory unless MM_LITELLM_DATABASE_URL is set); without "
+        "TEXT a confident stand-in answer, so escalation stops at the routed model",
     )
     p.add_argument("-o", "--output", metavar="FILE", help="also write the result as JSON to FILE")
     p.add_argument("--json", action="store_true", help="print the JSON result instead of the summary")

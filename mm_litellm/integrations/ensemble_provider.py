@@ -30,14 +30,16 @@ from mm_litellm.context import context_of
 from mm_litellm.ensemble.base import Messages, Reply
 from mm_litellm.ensemble.runner import EnsembleResult, run_ensemble
 from mm_litellm.errors import ConfigurationError
+from mm_litellm.integrations import ensemble_mock
 from mm_litellm.integrations._litellm import litellm
+from mm_litellm.integrations.ensemble_mock import MEMBERS_MOCK, PROVIDER
+from mm_litellm.integrations.trace import decision_trace
 from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
 from mm_litellm.policy.types import TIERS
 from mm_litellm.request import prepare
 
 __all__ = ["PROVIDER", "EnsembleProvider", "ensure_registered", "handler", "register"]
 
-PROVIDER = "ensemble"
 
 _ROUTER_KEYS = frozenset(
     {
@@ -68,22 +70,6 @@ proxy charges the key once, for the ensemble call; mm_litellm's own identity sta
 ``metadata["mm_litellm"]``."""
 
 _DROPPED_PARAMS = frozenset({"stream", "stream_options", "n"})
-MEMBERS_MOCK = "members_mock"
-"""Trace key carrying a caller's ``mock_response`` for an ensemble to its members."""
-
-
-def carry_mock_to_members(call: dict[str, Any]) -> None:
-    """Move ``mock_response`` of an ``ensemble/<name>`` call into its metadata, for the members.
-
-    LiteLLM answers a call with ``mock_response`` itself, before any provider, so the ensemble
-    (its members, strategy, summed cost, ``decision_of(r)["ensemble"]``) would never run. Carried
-    in ``metadata["mm_litellm"]``, the mock reaches each member call instead: one mock meaning,
-    as ``mm-litellm run --ensemble NAME --mock``.
-    """
-    if "mock_response" not in call:
-        return
-    metadata = call["metadata"] = dict(call.get("metadata") or {})
-    metadata[TRACE_KEY] = {**(metadata.get(TRACE_KEY) or {}), MEMBERS_MOCK: call.pop("mock_response")}
 
 
 class EnsembleProvider(CustomLLM):
@@ -103,11 +89,11 @@ class EnsembleProvider(CustomLLM):
 
     def completion(self, *_: Any, **kw: Any) -> Any:
         result = self._run_sync(kw["model"], kw["messages"], kw["optional_params"], kw.get("litellm_params"))
-        return _respond(result, kw["model_response"])
+        return _respond(result, kw["model_response"], kw.get("litellm_params"))
 
     async def acompletion(self, *_: Any, **kw: Any) -> Any:
         result = await self._run(kw["model"], kw["messages"], kw["optional_params"], kw.get("litellm_params"))
-        return _respond(result, kw["model_response"])
+        return _respond(result, kw["model_response"], kw.get("litellm_params"))
 
     def streaming(self, *_: Any, **kw: Any) -> Iterator[dict[str, Any]]:  # type: ignore[override]
         yield from _chunks(
@@ -275,8 +261,13 @@ def _capability(policy: Any, model: str) -> float:
     return TIERS.index(spec.tier) / (len(TIERS) - 1)
 
 
-def _respond(result: EnsembleResult, model_response: Any) -> Any:
-    """Fill LiteLLM's response: the answer, summed usage, summed cost, and the details."""
+def _respond(result: EnsembleResult, model_response: Any, litellm_params: Any = None) -> Any:
+    """Fill LiteLLM's response: the answer, summed usage, summed cost, and the decision trace.
+
+    The trace's decision keys come from the request context a door stamped (``mm_litellm``'s
+    gateway, a routed Router); an ensemble asked by name through plain LiteLLM gets them too
+    (requested and served by name), so ``decision_of`` has the same keys in every door.
+    """
     lt = litellm()
     model_response.choices[0].message.content = result.text
     model_response.choices[0].finish_reason = "stop"
@@ -287,8 +278,20 @@ def _respond(result: EnsembleResult, model_response: Any) -> Any:
     )
     hidden = model_response._hidden_params
     hidden["response_cost"] = result.cost
+    ctx = context_of(litellm_params) if isinstance(litellm_params, Mapping) else None
+    if ctx is None or "requested_model" not in ctx:  # plain LiteLLM: by name, or a Router group's model
+        name = ENSEMBLE_PREFIX + result.name
+        metadata = litellm_params.get("metadata") if isinstance(litellm_params, Mapping) else None
+        group = metadata.get("model_group") if isinstance(metadata, Mapping) else None
+        asked = group if isinstance(group, str) and group else name
+        how = "asked by name" if asked == name else f"served for the Router group '{asked}'"
+        ctx = {"requested_model": asked, "model": name, "reason": f"ensemble '{result.name}' {how}"}
     trace = hidden.get(TRACE_KEY)
-    hidden[TRACE_KEY] = {**(trace if isinstance(trace, dict) else {}), "ensemble": result.details()}
+    hidden[TRACE_KEY] = {
+        **(trace if isinstance(trace, dict) else {}),
+        **decision_trace(ctx, model_response),
+        "ensemble": result.details(),
+    }
     return model_response
 
 
@@ -343,6 +346,7 @@ def register(policy: Any = None) -> EnsembleProvider:
         entries = [e for e in lt.custom_provider_map if e.get("provider") != PROVIDER]
         lt.custom_provider_map = [*entries, {"provider": PROVIDER, "custom_handler": provider}]
         lt.utils.custom_llm_setup()  # the Router checks providers when it is built
+    ensemble_mock.install()  # async calls' mock_response reaches the members
     return provider
 
 
@@ -351,3 +355,5 @@ def ensure_registered() -> None:
     lt = litellm()
     if not any(e.get("provider") == PROVIDER for e in lt.custom_provider_map):
         register(None)
+    else:
+        ensemble_mock.install()

@@ -2,8 +2,9 @@
 
 :func:`install_routing` wraps one Router instance's public ``acompletion`` and ``completion``:
 a request for a route or alias of the policy is sent to the model group the policy's
-:class:`~mm_litellm.routing.engine.RoutingEngine` decides; anything else (a group name, a name
-the policy does not know) reaches the Router unchanged. Build the Router from the same policy
+:class:`~mm_litellm.routing.engine.RoutingEngine` decides; a policy model or ensemble group
+reaches the Router as named, with the decision trace; anything else (a name the policy does not
+know, a group of the Router's own) reaches the Router unchanged. Build the Router from the same policy
 (``build_router(policy)`` or ``model_list(policy)``) so every target is a group.
 
 The public methods are the seam because they are the one surface every supported LiteLLM
@@ -22,6 +23,9 @@ from collections.abc import Callable
 from typing import Any
 
 from mm_litellm.context import CONTEXT_KEY as TRACE_KEY
+from mm_litellm.integrations.ensemble_mock import carry_mock_to_members
+from mm_litellm.integrations.trace import attach, decision_trace
+from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
 from mm_litellm.policy.schema import Policy
 from mm_litellm.request import prepare
 from mm_litellm.routing.engine import RoutingEngine
@@ -47,21 +51,21 @@ def install_routing(router: Any, policy: Policy | Runtime | RoutingEngine) -> Ro
 
     def decide(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
         model = kwargs.get("model", args[0] if args else None)
-        if not isinstance(model, str) or model in groups or not rt.engine.handles(model):
+        if not isinstance(model, str) or not rt.engine.handles(model):
             return kwargs, None
+        if model in groups and model not in rt.policy.models and not model.startswith(ENSEMBLE_PREFIX):
+            return kwargs, None  # a group of the Router's own that the policy names otherwise
         messages = kwargs.get("messages", args[1] if len(args) > 1 else None)
         call = {k: v for k, v in kwargs.items() if k not in ("model", "messages")}
         call["metadata"] = dict(call.get("metadata") or {})  # the caller's dict is never changed
         plan = prepare(rt, call, model, messages, fallbacks=False)
-        trace = plan.trace()
-        if plan.features is not None:
-            trace.update(task=plan.features.task, tier=plan.features.tier)
-        return {**call, "model": plan.target, "messages": messages}, trace
+        if plan.target.startswith(ENSEMBLE_PREFIX):  # its members answer a mock (and this policy serves it)
+            carry_mock_to_members(call)
+        return {**call, "model": plan.target, "messages": messages}, call["metadata"][TRACE_KEY]
 
-    def stamp(response: Any, trace: dict[str, Any] | None) -> Any:
-        hidden = getattr(response, "_hidden_params", None)
-        if trace is not None and isinstance(hidden, dict):
-            hidden[TRACE_KEY] = dict(trace)
+    def stamp(response: Any, ctx: dict[str, Any] | None) -> Any:
+        if ctx is not None:
+            attach(response, decision_trace(ctx, response))
         return response
 
     original_async: Callable[..., Any] = router.acompletion
@@ -69,17 +73,17 @@ def install_routing(router: Any, policy: Policy | Runtime | RoutingEngine) -> Ro
 
     @functools.wraps(original_async)
     async def acompletion(*args: Any, **kwargs: Any) -> Any:
-        call, trace = decide(args, kwargs)
-        if trace is None:
+        call, ctx = decide(args, kwargs)
+        if ctx is None:
             return await original_async(*args, **kwargs)
-        return stamp(await original_async(**call), trace)
+        return stamp(await original_async(**call), ctx)
 
     @functools.wraps(original_sync)
     def completion(*args: Any, **kwargs: Any) -> Any:
-        call, trace = decide(args, kwargs)
-        if trace is None:
+        call, ctx = decide(args, kwargs)
+        if ctx is None:
             return original_sync(*args, **kwargs)
-        return stamp(original_sync(**call), trace)
+        return stamp(original_sync(**call), ctx)
 
     router.acompletion = acompletion
     router.completion = completion

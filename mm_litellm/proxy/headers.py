@@ -7,21 +7,26 @@ each is checked: a value that is not short printable ASCII is left out rather th
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
 from mm_litellm.context import CONTEXT_KEY, context_of
+from mm_litellm.integrations.trace import decision_trace, served_model
 from mm_litellm.policy.ensembles import ENSEMBLE_PREFIX
 
-__all__ = ["decision_headers", "header_value"]
+__all__ = ["DECISION_HEADER", "decision_headers", "header_value"]
 
 MAX_HEADER_VALUE = 512
+MAX_DECISION_HEADER = 4096
+DECISION_HEADER = "x-mm-decision"
+"""The decision trace's keys (``mm_litellm.integrations.trace.DECISION_KEYS``) as compact JSON."""
 
 
-def header_value(value: object) -> str | None:
+def header_value(value: object, limit: int = MAX_HEADER_VALUE) -> str | None:
     """``value`` as a header value, or ``None`` when it is not printable ASCII of sane length."""
     text = str(value)
-    if not text or len(text) > MAX_HEADER_VALUE or not text.isascii() or not text.isprintable():
+    if not text or len(text) > limit or not text.isascii() or not text.isprintable():
         return None
     return text
 
@@ -29,7 +34,8 @@ def header_value(value: object) -> str | None:
 def decision_headers(
     data: Mapping[str, Any], response: Any, call_info: Mapping[str, Any] | None = None
 ) -> dict[str, str] | None:
-    """``x-mm-route``, ``x-mm-rule``, ``x-mm-model``, ``x-mm-cost`` (when known) for one response."""
+    """``x-mm-route``, ``x-mm-rule``, ``x-mm-model``, ``x-mm-cost`` (when known) and the whole
+    decision as ``x-mm-decision`` (the keys of ``mm_litellm.decision_of`` in the SDK) for one response."""
     ctx = context_of(data)
     if ctx is None or "requested_model" not in ctx:
         return None
@@ -37,7 +43,7 @@ def decision_headers(
     if ctx.get("route"):
         headers["x-mm-route"] = str(ctx["route"])
         headers["x-mm-rule"] = str(ctx.get("rule") or "default")
-    served = _served_model(response) or ctx.get("model") or data.get("model")
+    served = served_model(response) or ctx.get("model") or data.get("model")
     if served:
         headers["x-mm-model"] = str(served)
     downgraded = ctx.get("downgraded")
@@ -69,18 +75,9 @@ def decision_headers(
         attempted = (hidden.get("additional_headers") or {}).get("x-litellm-attempted-fallbacks")
         if attempted:
             headers["x-mm-fallbacks"] = str(attempted)
-    return {name: value for name, raw in headers.items() if (value := header_value(raw)) is not None}
-
-
-def _served_model(response: Any) -> str | None:
-    """The Router group that really answered (after fallbacks), from LiteLLM's hidden params."""
-    hidden = getattr(response, "_hidden_params", None)
-    if not isinstance(hidden, Mapping):
-        return None
-    group = (hidden.get("additional_headers") or {}).get("x-litellm-model-group")
-    if isinstance(group, str) and group:
-        return group
-    model_id = hidden.get("model_id")
-    if isinstance(model_id, str) and "#" in model_id:  # our deployment ids are "<alias>#<n>[@<digest>]"
-        return model_id.split("#", 1)[0]
-    return None
+    out = {name: value for name, raw in headers.items() if (value := header_value(raw)) is not None}
+    trace = json.dumps(decision_trace(ctx, response), separators=(",", ":"), ensure_ascii=True)
+    decision = header_value(trace, MAX_DECISION_HEADER)
+    if decision is not None:
+        out[DECISION_HEADER] = decision
+    return out

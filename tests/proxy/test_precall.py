@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -205,14 +206,30 @@ def test_headers_from_context_and_response() -> None:
             }
         },
     }
-    assert decision_headers(data, Response()) == {
+    headers = decision_headers(data, Response())
+    assert headers is not None and json.loads(headers.pop("x-mm-decision")) == {
+        "requested_model": "auto",
+        "route": "auto",
+        "rule": "vip",
+        "strategy": None,
+        "model": "small",
+        "fallbacks": [],
+        "reason": None,
+        "task": None,
+        "tier": None,
+        "served_model": "big",
+        "attempted_fallbacks": 1,
+    }
+    assert headers == {
         "x-mm-route": "auto",
         "x-mm-rule": "vip",
         "x-mm-model": "big",
         "x-mm-cost": "0.00012",
         "x-mm-fallbacks": "1",
     }
-    assert decision_headers(data, None) == {"x-mm-route": "auto", "x-mm-rule": "vip", "x-mm-model": "small"}
+    headers = decision_headers(data, None)
+    assert headers is not None and json.loads(headers.pop("x-mm-decision"))["served_model"] == "small"
+    assert headers == {"x-mm-route": "auto", "x-mm-rule": "vip", "x-mm-model": "small"}
     assert decision_headers({"metadata": {"mm_litellm": {"route": "forged"}}}, None) is None
 
 

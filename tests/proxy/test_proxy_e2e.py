@@ -281,3 +281,32 @@ def test_forged_identity_does_not_change_whose_budget_is_charged(proxy: Any) -> 
     row = proxy.ledger_row(raw.headers["x-litellm-call-id"])
     assert (row["user"], row["team"], row["api_key"]) == ("alice", "support", "alice")
     assert row["model"] == "small" and row["route"] == "auto" and row["cost_usd"] > 0
+
+
+def test_the_decision_trace_has_the_same_keys_in_the_proxy_sdk_and_router(proxy: Any) -> None:
+    """x-mm-decision carries mm_litellm.decision_of's keys (integrations/trace.py), with the same values."""
+    import json
+
+    from mm_litellm import Gateway, decision_of, parse_policy
+    from mm_litellm.integrations.router_hook import routed_router
+    from mm_litellm.integrations.trace import DECISION_KEYS, DETAIL_KEYS
+    from tests.proxy.support import POLICY
+
+    for model in ("fake-small", "fake-big", "fake-backup"):
+        proxy.upstream.script(model, reply="Paris is the capital of France, clearly and definitely.")
+    text = POLICY.format(base=proxy.upstream.base_url)
+    policy = parse_policy(text[: text.index("budgets:")])  # same models and upstream; no ledger here
+    same = ("requested_model", "route", "rule", "strategy", "model", "reason", "served_model")
+    for extra in ({}, {"metadata": {"vote": True}}):
+        raw = proxy.client(proxy.keys["alice"]).chat.completions.with_raw_response.create(
+            model="auto", messages=HI, extra_body=extra
+        )
+        served = json.loads(raw.headers["x-mm-decision"])
+        with Gateway(policy) as gateway:
+            sdk = decision_of(gateway.completion(model="auto", messages=HI, **extra))
+        router = decision_of(routed_router(policy).completion(model="auto", messages=HI, **extra))
+        assert sdk is not None and router is not None
+        assert (
+            set(served) - DETAIL_KEYS == set(sdk) - DETAIL_KEYS == set(router) - DETAIL_KEYS == DECISION_KEYS
+        )
+        assert {k: served[k] for k in same} == {k: sdk[k] for k in same} == {k: router[k] for k in same}

@@ -34,7 +34,12 @@ def test_router_routes_policy_routes_and_aliases_and_passes_groups_through() -> 
         "claude",
         "general",
     )
-    assert decision_of(responses[3]) is None  # a plain group is LiteLLM's business
+    group = decision_of(responses[3])  # a policy model's group: served as named, traced like the SDK
+    assert group is not None and (group["route"], group["model"], group["served_model"]) == (
+        None,
+        "claude",
+        "claude",
+    )
 
 
 def test_the_sync_path_routes_too() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 
 import pytest
 
@@ -84,3 +85,48 @@ def test_strategy_errors(capsys: pytest.CaptureFixture[str]) -> None:
         with pytest.raises(SystemExit):
             main(["run", "hi", "--policy", str(EXAMPLE_POLICY), "--mock", *args])
         assert message in capsys.readouterr().err
+
+
+def documented_mock_runs(doc: str) -> list[list[str]]:
+    """The ``mm-litellm run ... --mock`` lines of ``doc``'s snippets that run offline, as argv."""
+    from tests.conftest import ROOT
+    from tests.docs.snippets import snippets_of
+
+    runs = []
+    for snippet in snippets_of(ROOT / "docs" / doc):
+        if snippet.skip is None:
+            runs += [
+                shlex.split(line, comments=True)[1:]
+                for line in snippet.text.splitlines()
+                if line.startswith("mm-litellm run ") and "--mock" in line
+            ]
+    return runs
+
+
+def test_the_documented_mock_demos_do_what_routing_md_says(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/routing.md section 7: a plain question stays on the routed model; an unsure TEXT escalates."""
+    runs = documented_mock_runs("routing.md")
+    assert len(runs) == 3, runs
+    hops = []
+    for argv in runs:
+        record = run_json(capsys, *argv[1:])
+        escalation = record["metadata"]["decision"]["escalation"]
+        hops.append(([h["model"] for h in escalation["hops"]], escalation["stopped"], record["model_used"]))
+    assert hops == [
+        (["gpt-4o-mini"], "confident", "gpt-4o-mini"),
+        (["gpt-4o-mini"], "confident", "gpt-4o-mini"),
+        (["gpt-4o-mini", "gpt-4o"], "chain exhausted", "gpt-4o"),
+    ]
+
+
+def test_the_default_mock_answer_is_confident_for_the_example_policy() -> None:
+    """Without TEXT, --mock (run, batch, proxy) answers like a confident model: no route escalates on it."""
+    from mm_litellm import load_policy
+    from mm_litellm.cli import batch, proxy, run
+    from mm_litellm.policy.routing import EscalationSettings
+    from mm_litellm.routing.confidence import scorer_for
+
+    assert run.MOCK_ANSWER is batch.MOCK_ANSWER is proxy.MOCK_REPLY
+    for settings in (load_policy(EXAMPLE_POLICY).escalation, EscalationSettings()):
+        verdict = scorer_for(settings).score(run.MOCK_ANSWER)
+        assert verdict.score >= settings.min_confidence, verdict.reasons
