@@ -62,8 +62,10 @@ async def aadmit(rt: Runtime, plan: Plan, messages: Any, call: dict[str, Any]) -
     if rt.budget_built:  # opening the store (first call) is I/O too
         service = rt.budget
         mm = call["metadata"].get(CONTEXT_KEY) or {}
-        if service is None or (call.get("max_cost") is None and mm.get("max_cost") is None):
-            from mm_litellm.budget.service import NeedsStore
+        if service is None:  # no budgets: nothing to reserve, no store to wait for
+            return admit(rt, plan, messages, call, store=False)
+        if call.get("max_cost") is None and mm.get("max_cost") is None:
+            from mm_litellm.budget.service import NeedsStore  # imported with the service: no I/O
 
             try:
                 return admit(rt, plan, messages, call, store=False)

@@ -12,6 +12,7 @@ hot reload) replaces.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 from collections.abc import Mapping, Sequence
@@ -115,7 +116,10 @@ class Gateway:
             if not rt.engine.handles(model):
                 passing = _passing(rt, messages, kwargs)
                 return _prompts.settled(prompt, await litellm().acompletion(model=model, **passing))
-            plan, call = _plan(rt, model, messages, kwargs)
+            if rt.engine.may_block:  # a learned route may ask a provider for the prompt's embedding
+                plan, call = await asyncio.to_thread(_plan, rt, model, messages, kwargs)
+            else:
+                plan, call = _plan(rt, model, messages, kwargs)
             plan, held = await aadmit(rt, plan, messages, call)
             with held:
                 response = await rt.router.acompletion(model=plan.target, messages=messages or [], **call)

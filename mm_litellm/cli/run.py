@@ -101,7 +101,6 @@ def parse_meta(items: list[str]) -> dict[str, Any]:
 
 def handle(args: argparse.Namespace) -> int:
     import mm_litellm
-    from mm_litellm.integrations._litellm import litellm
     from mm_litellm.runtime import configure
 
     if args.mock is not None:

@@ -18,6 +18,7 @@ those (Router-level ``fallbacks`` still apply).
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -73,7 +74,10 @@ def install_routing(router: Any, policy: Policy | Runtime | RoutingEngine) -> Ro
 
     @functools.wraps(original_async)
     async def acompletion(*args: Any, **kwargs: Any) -> Any:
-        call, ctx = decide(args, kwargs)
+        if rt.engine.may_block:  # a learned route may ask a provider for the prompt's embedding
+            call, ctx = await asyncio.to_thread(decide, args, kwargs)
+        else:
+            call, ctx = decide(args, kwargs)
         if ctx is None:
             return await original_async(*args, **kwargs)
         return stamp(await original_async(**call), ctx)

@@ -10,6 +10,7 @@ hook read later.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 from collections.abc import Mapping
@@ -106,9 +107,12 @@ async def prepare_request(auth: Any, data: dict[str, Any], call_type: str) -> di
 
     if rt.engine.handles(model):
         try:
-            plan = prepare(
-                rt, data, model, data.get("messages"), routing_view=_routing_kwargs(data, requester, identity)
-            )
+            view = _routing_kwargs(data, requester, identity)
+            if rt.engine.may_block:  # a learned route may ask a provider for the prompt's embedding
+                messages = data.get("messages")
+                plan = await asyncio.to_thread(prepare, rt, data, model, messages, routing_view=view)
+            else:
+                plan = prepare(rt, data, model, data.get("messages"), routing_view=view)
         except RoutingError as exc:
             raise RequestRefused(
                 400,

@@ -130,6 +130,11 @@ class RoutingEngine:
         """How a learned route with embedding features fetches a prompt's vector (a runtime gives
         LiteLLM's, ``integrations.embeddings.decision_fetch``); None: never fetched (only memory and
         the persistent cache are read; explain never fetches)."""
+        self.may_block = embed is not None and any(
+            getattr(r, "lookup", None) is not None for r in policy.routers.values()
+        )
+        """Whether a decision may wait on a provider (a learned route's prompt embedding): the
+        async doors then decide in a worker thread, not on their event loop."""
         self.classifier = Classifier(policy.classifier)
         self.latency = latency if latency is not None else LATENCY
         self._catalog = catalog

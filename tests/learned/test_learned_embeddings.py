@@ -628,3 +628,51 @@ def test_a_prompt_without_text_is_not_sent_to_the_provider() -> None:
     with pytest.raises(EmbeddingUnavailable, match="no prompt text"):
         lookup.vector("  ", fake_fetch(calls))
     assert calls == []
+
+
+async def test_async_doors_do_not_block_their_event_loop_on_an_embedding(
+    policy_path: Path, up: FakeUpstream
+) -> None:
+    """A cache miss waits for the provider in a worker thread: the loop's other requests go on
+    (the SDK's acompletion and a routed Router's; the proxy's pre-call hook decides the same way)."""
+    import asyncio
+    import time
+
+    import mm_litellm
+    from mm_litellm.integrations.router_hook import routed_router
+
+    gw = mm_litellm.Gateway(policy_path)
+    router = routed_router(load_policy(policy_path))
+    # loading and LiteLLM's first-call imports happen before the clock starts
+    await gw.acompletion(model="weak", messages=chat("warm up"), mock_response="ok")
+    await router.acompletion(model="weak", messages=chat("warm up"), mock_response="ok")
+    stalls: list[float] = []
+    running = True
+
+    async def ticker() -> None:
+        last = time.monotonic()
+        while running:
+            await asyncio.sleep(0.01)
+            now = time.monotonic()
+            stalls.append(now - last)
+            last = now
+
+    up.script(EMBED_MODEL, latency=0.4)
+    try:
+        tick = asyncio.create_task(ticker())
+        sdk = await gw.acompletion(
+            model="smart", messages=chat(fresh_prompts(True, 1, seed=11)[0]), mock_response="ok"
+        )
+        routed = await router.acompletion(
+            model="smart", messages=chat(fresh_prompts(True, 1, seed=12)[0]), mock_response="ok"
+        )
+        running = False
+        await tick
+    finally:
+        up.script(EMBED_MODEL, latency=0.0)
+        gw.close()
+    for response in (sdk, routed):
+        assert mm_litellm.decision_of(response)["reason"].endswith(
+            f"prompt embedding from openai/{EMBED_MODEL}"
+        )
+    assert max(stalls) < 0.3, f"the event loop stalled {max(stalls):.2f} s"
