@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from mm_litellm.evaluation.calibrate import Target, calibrate_groups, calibrate_knob
+from mm_litellm.evaluation.calibrate import Target, calibrate_knob
 from mm_litellm.evaluation.config import EvalConfig
 from mm_litellm.evaluation.dataset import load_dataset
 from mm_litellm.evaluation.diff import bootstrap_mean_ci, diff_policies
 from mm_litellm.evaluation.errors import EvaluationError
+from mm_litellm.evaluation.groups import calibrate_groups
 from mm_litellm.evaluation.knobs import (
     get_knob,
     parse_path,
@@ -156,7 +157,7 @@ def test_calibrate_groups_keeps_existing_rules_first_unless_asked(synthetic: dic
 
 
 def test_greedy_refinement_fills_the_budget_the_convex_frontier_leaves() -> None:
-    from mm_litellm.evaluation.calibrate import _refine
+    from mm_litellm.evaluation.groups import _refine
 
     # group "big": +10 quality for +90 cost (ratio 0.11); "small": +2 for +5 (ratio 0.4), "tiny": +1 for +4.
     sums = {
