@@ -236,7 +236,8 @@ def main() -> None:
             )
             for f in x["below"]:
                 print(
-                    f"    below: ${f['cost_per_1k']:.4f} per 1k: quality {f['quality']:.4f} < mix {f['mix_quality']:.4f}"
+                    f"    below: ${f['cost_per_1k']:.4f} per 1k: quality {f['quality']:.4f} "
+                    f"< mix {f['mix_quality']:.4f}"
                 )
             for label, f in r["fitted_on_train"].items():
                 print(
