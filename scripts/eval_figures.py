@@ -171,20 +171,20 @@ def fig_example_policy() -> list[str]:
 
 CALIBRATIONS: list[tuple[str, str, str, list[str]]] = [  # data, policy, what, options
     ("MMLU", EXAMPLE, "example, `--by metadata.mmlu_domain` (subject as caller metadata), cost <= 50 %",
-     ["--by", "metadata.mmlu_domain", "--meta-label", "mmlu_domain", "--position", "first"]),
+     ["--by", "metadata.mmlu_domain", "--meta-label", "mmlu_domain"]),
     ("MMLU", TWO, "two-model, `--by metadata.mmlu_domain`, quality >= 95 %",
-     ["--by", "metadata.mmlu_domain", "--meta-label", "mmlu_domain", "--position", "first",
+     ["--by", "metadata.mmlu_domain", "--meta-label", "mmlu_domain",
       "--target", "quality", "--min-quality", "0.95"]),
     ("MMLU", EXAMPLE, "example, `--by task` (text classifier), cost <= 50 %",
-     ["--by", "task", "--position", "first"]),
+     ["--by", "task"]),
     ("MMLU", EXAMPLE, "example, `--by task --by tier` (classifier task and tier), cost <= 50 %",
-     ["--by", "task", "--by", "tier", "--position", "first"]),
+     ["--by", "task", "--by", "tier"]),
     ("MMLU", TWO, "two-model, `--knob` prompt-length threshold (fitted: {value} tokens), cost <= 50 %",
      ["--knob", LENGTH, "--values", "0:400:21"]),
-    ("GSM8K", EXAMPLE, "example, `--by task`, cost <= 50 %", ["--by", "task", "--position", "first"]),
+    ("GSM8K", EXAMPLE, "example, `--by task`, cost <= 50 %", ["--by", "task"]),
     ("GSM8K", TWO, "two-model, prompt-length threshold (fitted: {value} tokens), cost <= 50 %",
      ["--knob", LENGTH, "--values", "0:200:21"]),
-    ("arena-bench", EXAMPLE, "example, `--by task`, cost <= 50 %", ["--by", "task", "--position", "first"]),
+    ("arena-bench", EXAMPLE, "example, `--by task`, cost <= 50 %", ["--by", "task"]),
 ]  # fmt: skip
 
 

@@ -68,9 +68,11 @@ def register_calibrate(verbs: argparse._SubParsersAction[argparse.ArgumentParser
     )
     cal.add_argument(
         "--position",
-        choices=("last", "first"),
-        default="last",
-        help="--by: fitted rules after the route's rules (default; they keep precedence) or before them",
+        choices=("first", "last"),
+        default="first",
+        help="--by: fitted rules before the route's own rules (default: every group is fitted on all its "
+        "rows) or after them (the route's rules keep precedence; only rows they leave to the default are "
+        "fitted)",
     )
     cal.add_argument(
         "--min-rows",

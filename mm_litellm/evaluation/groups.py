@@ -9,9 +9,11 @@ becomes readable rules matching all the facts, e.g. ``when: {task: math, tier: {
 expert]}}, use: MODEL``. Every group with at least ``min_rows`` train rows is fitted; smaller
 ones (and rows missing a fact) are left to the route's default.
 
-``position="last"`` appends the rules after the route's own rules and sets the route's default to
-the model chosen for all groups pooled (rules the route already has keep precedence; only rows
-they leave to the default are fitted). ``"first"`` puts them before the route's rules.
+``position="first"`` (the default) puts the rules before the route's own rules, so every group
+is fitted on all its rows, including rows the route's rules decided; a group too small to fit keeps
+the route's decision. ``"last"`` appends them after the route's rules and sets the route's default
+to the model chosen for all groups pooled: the route's rules keep precedence and only the rows they
+leave to the default are fitted.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ def calibrate_groups(
     target: Target,
     route: str | None = None,
     min_rows: int = 10,
-    position: str = "last",
+    position: str = "first",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Learn a model per group of ``facts`` on train; returns (the new document, the fitting record).
 
@@ -109,19 +111,26 @@ def calibrate_groups(
     fixed_q = fixed_c = 0.0
     sums: dict[Key | None, dict[str, list[float]]] = defaultdict(lambda: {m: [0.0, 0.0] for m in models})
     counts: dict[Key | None, int] = defaultdict(int)
+    kept: dict[Key | None, dict[str, list[float]]] = defaultdict(dict)  # "first": small groups, as before
     for i, key in enumerate(keys):
         if not fitted[i]:  # decided as before (an existing rule, or a group too small to fit)
-            fixed_q += table.score[base.targets[i]][i]
-            fixed_c += table.cost[base.targets[i]][i]
+            before = base.targets[i]
+            q, c = table.score[before][i], table.cost[before][i]
+            fixed_q += q
+            fixed_c += c
+            if position == "first":
+                cell = kept[key].setdefault(before, [0, 0.0, 0.0])
+                cell[0], cell[1], cell[2] = cell[0] + 1, cell[1] + q, cell[2] + c
             continue
         counts[key] += 1
         for m in models:
             cell = sums[key][m]
             cell[0] += table.score[m][i]
             cell[1] += table.cost[m][i]
-    if not counts:
+    if not counts and position == "last":
         raise EvaluationError(
-            f"every train row is decided by an existing rule of route '{route_name}'; nothing to fit"
+            f"every train row is decided by an existing rule of route '{route_name}'; nothing to fit "
+            "(--position first fits the groups before those rules)"
         )
     small = {k for k, n in counts.items() if k is None or n < min_rows}
     groups: list[Key] = [k for k in counts if k is not None and k not in small]
@@ -158,21 +167,7 @@ def calibrate_groups(
     new_doc = _with_group_rules(document, route_name, names, chosen, default, position)
     train_q = fixed_q + sum(fit[k][m][0] for k, m in chosen.items()) + rest[default][0]
     train_c = fixed_c + sum(fit[k][m][1] for k, m in chosen.items()) + rest[default][1]
-    detail = []
-    for key, rows in sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0]))):
-        model = chosen.get(key, default) if key is not None else default
-        score, cost = sums[key][model]
-        detail.append(
-            {
-                "group": "(a fact missing)" if key is None else _label(names, key),
-                "values": None if key is None else list(key),
-                "rows": rows,
-                "model": model,
-                "fitted": key in chosen,
-                "train_quality": score / rows,
-                "train_cost_per_1k": cost / rows * 1000,
-            }
-        )
+    detail = _detail(names, counts, sums, chosen, default, kept)
     return new_doc, {
         "method": "groups",
         "fact": " x ".join(names),
@@ -185,13 +180,49 @@ def calibrate_groups(
         "train_quality": train_q / n,
         "train_cost_per_1k": train_c / n * 1000,
         "groups": len(groups),
-        "groups_left_to_default": len(small),
+        "groups_left_to_default": len(small) + len(kept),
         "default": default,
         "assignment": {_label(names, k): m for k, m in sorted(chosen.items(), key=lambda kv: str(kv[0]))},
         "groups_detail": detail,
         "rows_fitted": sum(counts.values()),
         "rows_kept_as_before": n - sum(counts.values()),
     }
+
+
+def _detail(
+    names: Sequence[str],
+    counts: dict[Key | None, int],
+    sums: dict[Key | None, dict[str, list[float]]],
+    chosen: dict[Key, str],
+    default: str,
+    kept: dict[Key | None, dict[str, list[float]]],
+) -> list[dict[str, Any]]:
+    """One entry per group, largest first: fitted ones, ones given the default, ones kept as the route
+    decides them (the model, or models, it used), with the mean train score and cost there."""
+    out = []
+    for key, rows in counts.items():
+        model = chosen.get(key, default) if key is not None else default
+        score, cost = sums[key][model]
+        how = "fitted" if key in chosen else "default"
+        out.append((key, rows, model, how, score, cost))
+    for key, by_model in kept.items():
+        rows = int(sum(cell[0] for cell in by_model.values()))
+        model = "/".join(sorted(by_model))
+        score, cost = sum(cell[1] for cell in by_model.values()), sum(cell[2] for cell in by_model.values())
+        out.append((key, rows, model, "route", score, cost))
+    return [
+        {
+            "group": "(a fact missing)" if key is None else _label(names, key),
+            "values": None if key is None else list(key),
+            "rows": rows,
+            "model": model,
+            "fitted": how == "fitted",
+            "how": how,
+            "train_quality": score / rows,
+            "train_cost_per_1k": cost / rows * 1000,
+        }
+        for key, rows, model, how, score, cost in sorted(out, key=lambda g: (-g[1], str(g[0])))
+    ]
 
 
 def _breakpoints(cells: Sequence[dict[str, list[float]]], models: Sequence[str]) -> list[float]:
@@ -265,11 +296,11 @@ def _with_group_rules(
 ) -> dict[str, Any]:
     """The route's rules with the fitted ones: per model, one rule per value of all facts but the
     last, matching those values and the last fact's value (or values, ``in`` a list)."""
-    by_rule: dict[tuple[str, Key], list[Any]] = defaultdict(list)
-    for key, model in chosen.items():
-        if model != default or position == "first":
-            by_rule[(model, key[:-1])].append(key[-1])
     existing = list(document["routes"][route].get("rules") or [])
+    by_rule: dict[tuple[str, Key], list[Any]] = defaultdict(list)
+    for key, model in chosen.items():  # the default's groups need a rule only ahead of the route's rules
+        if model != default or (position == "first" and existing):
+            by_rule[(model, key[:-1])].append(key[-1])
     taken = {r.get("name") for r in existing if isinstance(r, dict)}
     fitted_rules = []
     for (model, prefix), values in sorted(by_rule.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):

@@ -61,21 +61,20 @@ def test_two_facts_fit_their_cross_product_as_rules_matching_both(synthetic: dic
             "group": "metadata.category=C, metadata.size=l",
             "values": ["C", "l"],
             "rows": 3,
-            "model": "weak",
+            "model": "weak",  # as the route decides it: its default
             "fitted": False,
+            "how": "route",
             "train_quality": 1.0,
             "train_cost_per_1k": pytest.approx(1.0),
         }
     ]
-    assert doc["routes"]["auto"]["rules"] == [
-        {
-            "name": "calibrated-strong-B",
-            "when": {"metadata.category": "B", "metadata.size": "l"},
-            "use": "strong",
-            "description": "fitted by mm-litellm policy calibrate: 1 value(s) of metadata.size "
-            "where metadata.category=B",
-        }
+    rules = doc["routes"]["auto"]["rules"]  # the route has no rules: its default serves the other groups
+    assert [(r["name"], r["when"], r["use"]) for r in rules] == [
+        ("calibrated-strong-B", {"metadata.category": "B", "metadata.size": "l"}, "strong"),
     ]
+    assert rules[0]["description"] == (
+        "fitted by mm-litellm policy calibrate: 1 value(s) of metadata.size where metadata.category=B"
+    )
     calibrated = policy_from_document(doc, "calibrated.yaml")
     result = test.run(calibrated).result
     assert result.share == pytest.approx({"weak": 33 / 43, "strong": 10 / 43})  # (B, l) rows only
@@ -93,13 +92,15 @@ def test_cli_prints_every_group_on_its_own_line(
     args += ["--by", "metadata.category", "--meta-label", "category", "--out", str(out)]
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert "45 groups fitted, 1 left to the default 'weak' (under 10 train rows or a fact missing)" in text
+    assert (
+        "45 groups fitted, 1 left as the route decides them (under 10 train rows or a fact missing)" in text
+    )
     lines = [line.split() for line in text.splitlines()]
     shown = {cells[0]: cells[1:] for cells in lines if cells and re.fullmatch(r"c\d\d", cells[0])}
     assert len(shown) == 45
     assert shown["c07"] == ["12", "strong", "1.0000", "10.0000"]
     assert shown["c08"] == ["12", "weak", "1.0000", "1.0000"]
-    assert ["tiny", "2", "(weak:", "default)", "1.0000", "1.0000"] in lines
+    assert ["tiny", "2", "(weak:", "route)", "1.0000", "1.0000"] in lines
     rules = load_policy(out).routes["auto"].rules
     assert [(r.name, r.use) for r in rules] == [("calibrated-strong", "strong")]
 

@@ -126,11 +126,13 @@ def test_calibrate_groups_learns_the_oracle_assignment(synthetic: dict[str, Path
     assert result.cost_per_1k == pytest.approx(test.baselines.oracle.cost_per_1k)
 
 
-def test_calibrate_groups_keeps_existing_rules_first_unless_asked(synthetic: dict[str, Path]) -> None:
+def test_calibrate_groups_fits_every_group_unless_asked_to_keep_the_rules_first(
+    synthetic: dict[str, Path],
+) -> None:
     policy = load_policy(synthetic["policy"])
     config = EvalConfig(metadata_labels=("category",))
     train = Evaluation(load_dataset(synthetic["data"]), policy, config, split="all")
-    _doc, fit = calibrate_groups(
+    first, fit = calibrate_groups(
         train,
         read_document(synthetic["policy"]),
         policy,
@@ -138,22 +140,24 @@ def test_calibrate_groups_keeps_existing_rules_first_unless_asked(synthetic: dic
         Target("cost", 0.5),
         min_rows=3,
     )
-    assert fit["rows_kept_as_before"] == 40  # the 'long' rule still decides the hard rows
-    first, fit_first = calibrate_groups(
-        train,
-        read_document(synthetic["policy"]),
-        policy,
-        "metadata.category",
-        Target("cost", 0.5),
-        min_rows=3,
-        position="first",
-    )
+    # by default every group is fitted, B too although the route's 'long' rule decides all its rows
+    assert fit["position"] == "first" and fit["groups"] == 2 and fit["rows_kept_as_before"] == 0
     assert [r["name"] for r in first["routes"]["auto"]["rules"]] == [
         "calibrated-strong",
         "calibrated-weak",
         "long",
     ]
-    assert fit_first["rows_kept_as_before"] == 0
+    _doc, fit_last = calibrate_groups(
+        train,
+        read_document(synthetic["policy"]),
+        policy,
+        "metadata.category",
+        Target("cost", 0.5),
+        min_rows=3,
+        position="last",
+    )
+    assert fit_last["rows_kept_as_before"] == 40  # the 'long' rule still decides the hard rows
+    assert fit_last["groups"] == 1 and fit_last["assignment"] == {"A": "weak"}
 
 
 def test_greedy_refinement_fills_the_budget_the_convex_frontier_leaves() -> None:
