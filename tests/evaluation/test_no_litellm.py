@@ -118,12 +118,19 @@ def test_policy_evaluate_does_not_import_litellm(files: dict[str, Path], route: 
     assert "evaluated 40 rows" in done.stdout
 
 
-def test_the_replay_counts_near_the_threshold_as_litellm_does(files: dict[str, Path]) -> None:
+def test_the_replay_counts_near_the_threshold_as_litellm_does(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delitem(
+        sys.modules, "litellm", raising=False
+    )  # as in a fresh process (other tests import it)
     policy = load_policy(files["policy"])
     rows = load_dataset(files["data"])
     config = EvalConfig(models={"small": "a", "large": "b"})
     ev = Evaluation(rows, policy, config, split="all")
     features = ev.replayer.features(policy, "auto")
+    assert "litellm" not in sys.modules
+    monkeypatch.undo()
     exact = [f for f in features if f.input_tokens_exact]
     assert len(exact) >= 10 and ev.replayer.counter.by_litellm == 0  # counted, and without LiteLLM
     for row, f in zip(ev.table.rows, features, strict=True):
