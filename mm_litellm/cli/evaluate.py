@@ -1,8 +1,8 @@
 """``mm-litellm policy evaluate | diff | export-outcomes``: measure a policy on recorded outcomes, offline.
 
-Registered into ``mm-litellm policy`` by one call from ``policy_cmd.py`` (with ``calibrate``, from
-``cli/calibrate.py``). No provider is called:
-the routing engine decides every recorded row and the recorded scores and costs are read back.
+Registered into ``mm-litellm policy`` by one call from ``policy_cmd.py``, with ``calibrate`` (from
+``cli/calibrate.py``). No provider is called: the routing engine decides every recorded row and the
+recorded scores and costs are read back.
 """
 
 from __future__ import annotations
