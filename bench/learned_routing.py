@@ -4,7 +4,10 @@ For each dataset: train a router on its train split (``mm-litellm router train``
 fraction 0.3, prompt text only), put it in a ``strategy: learned`` route, and replay the held-out
 test split with the real routing engine (``policy evaluate``): the lambda curve's AIQ beside
 random, the best mix of single models, the best rule policy and the oracle, and the points where
-lambda is fitted on the train split (out-of-fold predictions) for a cost or quality target.
+lambda is fitted on the train split (out-of-fold predictions) for a cost or quality target. Each
+data set also gets the acceptance check of issue 17: every point of the lambda curve on or above the
+single-model mix at its cost, within one test row's score (``mix_tolerance``); points under it are
+printed.
 
 "Rule policies" are every configuration the rule-based tools reach on the same rows: the
 two-model policy's prompt-length threshold swept over 0-500 tokens, the example policy's
