@@ -4,7 +4,10 @@ For each dataset: train a router on its train split (``mm-litellm router train``
 fraction 0.3, prompt text only), put it in a ``strategy: learned`` route, and replay the held-out
 test split with the real routing engine (``policy evaluate``): the lambda curve's AIQ beside
 random, the best mix of single models, the best rule policy and the oracle, and the points where
-lambda is fitted on the train split (out-of-fold predictions) for a cost or quality target.
+lambda is fitted on the train split (out-of-fold predictions) for a cost or quality target. Each
+data set also gets the acceptance check of issue 17: every point of the lambda curve on or above the
+single-model mix at its cost, within one test row's score (``mix_tolerance``); points under it are
+printed.
 
 "Rule policies" are every configuration the rule-based tools reach on the same rows: the
 two-model policy's prompt-length threshold swept over 0-500 tokens, the example policy's
@@ -33,6 +36,7 @@ import yaml
 
 from mm_litellm import load_policy
 from mm_litellm.evaluation import EvalConfig, Evaluation, load_dataset, load_eval_config
+from mm_litellm.evaluation.baselines import check_above_single_mix
 from mm_litellm.evaluation.calibrate import Target, calibrate_knob
 from mm_litellm.evaluation.knobs import policy_from_document, read_document
 from mm_litellm.evaluation.metrics import aiq
@@ -48,6 +52,16 @@ SETS: dict[str, dict[str, Any]] = {
     "arena-bench": {"file": "arena_bench_v1_15models_judged.jsonl.gz", "completion": None, "resplit": False},
 }
 LENGTHS = [0, 20, 40, 60, 80, 100, 120, 160, 200, 300, 500, 100000]
+
+
+def mix_tolerance(rows: int) -> float:
+    """How far under the single-model mix a curve point may lie: one row's score (1/rows).
+
+    The mix is an in-sample reference: it knows each model's mean quality on the test rows
+    themselves, while the router was fitted on the train split. A point within one row's score of
+    it would be on or above it had one more test row been answered right.
+    """
+    return 1.0 / rows
 
 
 def learned_policy(models: dict[str, str], artifact: Path, lam: float) -> str:
@@ -145,6 +159,8 @@ def run(name: str, data_dir: Path, work: Path) -> dict[str, Any]:
     curve = test.curve(document, str(policy_path), knob, auto_values(test, policy, knob))
     m = curve["metrics"]
     b = test.baselines
+    tolerance = mix_tolerance(len(test.table))
+    mix = check_above_single_mix([(p.cost_per_1k, p.quality) for p in curve["_points"]], b, tolerance)
     cw, cs = b.cheapest.cost_per_1k, b.strongest.cost_per_1k
     rules = rule_points(name, spec, rows, data)
     fitted = {}
@@ -174,6 +190,14 @@ def run(name: str, data_dir: Path, work: Path) -> dict[str, Any]:
         "aiq_single_models": m["aiq_single_models"],
         "aiq_best_rules": aiq([(c, q) for c, q, _ in rules], cw, cs),
         "aiq_oracle": m["aiq_oracle"],
+        "above_single_mix": {
+            "ok": mix.ok,
+            "tolerance": tolerance,
+            "points": len(mix.gaps),
+            "skipped_below_cheapest_model": mix.skipped,
+            "worst_gap": mix.worst,
+            "below": [{"cost_per_1k": c, "quality": q, "mix_quality": mq} for c, q, mq, _ in mix.below],
+        },
         "rule_points": [{"what": w, "cost_per_1k": c, "quality": q} for c, q, w in rules],
         "fitted_on_train": fitted,
         "strongest": b.strongest.as_dict(),
@@ -202,6 +226,22 @@ def main() -> None:
                 f"{r['aiq_random']:.4f}, single-model mix {r['aiq_single_models']:.4f}, best rule policies "
                 f"{r['aiq_best_rules']:.4f}, oracle {r['aiq_oracle']:.4f} (trained in {r['train_seconds']} s)"
             )
+            x = r["above_single_mix"]
+            print(
+                f"  curve on or above the single-model mix (tolerance {x['tolerance']:.4f}): "
+                f"{'yes' if x['ok'] else 'NO'}, {x['points']} points, worst gap {x['worst_gap']:+.4f}"
+                + (f", {len(x['below'])} below" if x["below"] else "")
+                + (
+                    f", {x['skipped_below_cheapest_model']} cheaper than every model"
+                    if x["skipped_below_cheapest_model"]
+                    else ""
+                )
+            )
+            for f in x["below"]:
+                print(
+                    f"    below: ${f['cost_per_1k']:.4f} per 1k: quality {f['quality']:.4f} "
+                    f"< mix {f['mix_quality']:.4f}"
+                )
             for label, f in r["fitted_on_train"].items():
                 print(
                     f"  lambda fitted on train for {label}: {f['lambda']:g} -> quality {f['quality']:.4f} "

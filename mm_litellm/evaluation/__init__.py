@@ -8,12 +8,13 @@ Docs: ``docs/evaluation.md``.
 
 from __future__ import annotations
 
-from mm_litellm.evaluation.calibrate import Target, calibrate_groups, calibrate_knob
+from mm_litellm.evaluation.calibrate import Target, calibrate_knob
 from mm_litellm.evaluation.config import EvalConfig, load_eval_config
 from mm_litellm.evaluation.dataset import Outcome, OutcomeRow, load_dataset, write_dataset
 from mm_litellm.evaluation.diff import diff_policies
 from mm_litellm.evaluation.errors import EvaluationError
 from mm_litellm.evaluation.export import LedgerCall, export_rows
+from mm_litellm.evaluation.groups import calibrate_groups
 from mm_litellm.evaluation.metrics import aiq, apgr, cpt, pgr
 from mm_litellm.evaluation.session import Evaluation
 

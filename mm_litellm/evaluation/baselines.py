@@ -16,6 +16,7 @@ averages do not already say.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 from mm_litellm.evaluation.metrics import nondecreasing_hull
 from mm_litellm.evaluation.table import OutcomeTable
 
-__all__ = ["Baselines", "Point", "compute_baselines", "random_at_cost"]
+__all__ = ["Baselines", "MixCheck", "Point", "check_above_single_mix", "compute_baselines", "random_at_cost"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,3 +142,44 @@ def random_at_cost(weak: Point, strong: Point, cost_per_1k: float) -> Point:
         weak.cost_per_1k + p * span,
         f"p(strong)={p:.3f}",
     )
+
+
+@dataclass(frozen=True, slots=True)
+class MixCheck:
+    """Whether a curve lies on or above the single-model mix, point by point.
+
+    ``gaps``: per point (cost per 1k, quality, the mix's quality at that cost, quality - mix); a
+    point cheaper than every single model has no mix to compare with and is counted in ``skipped``.
+    """
+
+    tolerance: float
+    gaps: list[tuple[float, float, float, float]]
+    skipped: int
+
+    @property
+    def worst(self) -> float | None:
+        return min((g[3] for g in self.gaps), default=None)
+
+    @property
+    def below(self) -> list[tuple[float, float, float, float]]:
+        """The points under the mix by more than the tolerance."""
+        return [g for g in self.gaps if g[3] < -self.tolerance]
+
+    @property
+    def ok(self) -> bool:
+        return not self.below
+
+
+def check_above_single_mix(
+    points: Sequence[tuple[float, float]], baselines: Baselines, tolerance: float
+) -> MixCheck:
+    """Each (cost per 1k, quality) point against the single-model mix at its cost (interpolated on
+    the mix's upper hull), allowing ``tolerance`` below it."""
+    gaps, skipped = [], 0
+    for cost, quality in points:
+        mix = baselines.single_mix_at(cost)
+        if mix is None:
+            skipped += 1
+            continue
+        gaps.append((cost, quality, mix.quality, quality - mix.quality))
+    return MixCheck(tolerance, gaps, skipped)

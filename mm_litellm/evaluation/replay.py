@@ -16,6 +16,7 @@ from typing import Any
 from mm_litellm.errors import RoutingError
 from mm_litellm.evaluation.errors import EvaluationError
 from mm_litellm.evaluation.table import OutcomeTable
+from mm_litellm.evaluation.tokens import TokenCounter
 from mm_litellm.policy.schema import Policy
 from mm_litellm.routing.engine import RoutingEngine
 from mm_litellm.routing.features import RequestFeatures
@@ -80,20 +81,28 @@ class Replayer:
             self._requests.append((row.chat(), {"metadata": metadata}))
         self._features: dict[tuple[Any, ...], list[RequestFeatures]] = {}
         self._counts: dict[int, int] = {}
+        self.counter = TokenCounter()
+        self._facts: Any = None
         self._hashed_ids: Any = None
 
     def count_tokens(self, messages: Any) -> int:
-        """LiteLLM's exact count, once per row: the engine asks only for rows near a threshold."""
+        """LiteLLM's exact count, once per row: the engine asks only for rows near a threshold.
+
+        Plain chat messages are counted without importing LiteLLM (:mod:`.tokens`).
+        """
         key = id(messages)
         count = self._counts.get(key)
         if count is None:
-            from mm_litellm.integrations.tokens import count_tokens
-
-            count = self._counts[key] = count_tokens(messages)
+            count = self._counts[key] = self.counter(messages)
         return count
 
     def engine(self, policy: Policy) -> RoutingEngine:
-        return RoutingEngine(policy, counter=self.count_tokens)
+        """The policy's engine; prices from LiteLLM's bundled table unless LiteLLM is imported."""
+        if self._facts is None:
+            from mm_litellm.integrations.bundled_prices import facts_for_commands
+
+            self._facts = facts_for_commands()
+        return RoutingEngine(policy, counter=self.count_tokens, facts=self._facts)
 
     def features(
         self, policy: Policy, route: str, engine: RoutingEngine | None = None

@@ -160,16 +160,7 @@ def render_calibration(r: dict[str, Any]) -> str:
     if fit["method"] == "knob":
         lines.append(f"fitted on train ({r['train_rows']:,} rows): {fit['knob']} = {fit['value']}")
     else:
-        lines.append(
-            f"fitted on train ({r['train_rows']:,} rows): a model per value of {fit['fact']} "
-            f"({fit['groups']} groups, {fit['groups_left_to_default']} left to the default "
-            f"'{fit['default']}')"
-        )
-    if fit["method"] == "groups" and fit.get("assignment"):
-        items = list(fit["assignment"].items())
-        shown = ", ".join(f"{group} -> {model}" for group, model in items[:40])
-        more = f", ... ({len(items) - 40} more in --json)" if len(items) > 40 else ""
-        lines.append(f"  fitted choice per group: {shown}{more}")
+        lines += _groups(fit, r["train_rows"])
     met = "met" if fit["met_on_train"] else "NOT met (closest configuration kept)"
     lines.append(f"target: {r['target']} on train: {met}\n\ntest split:")
     lines += _table(r["test"], "original policy", r["test"]["result"])
@@ -193,3 +184,27 @@ def render_calibration(r: dict[str, Any]) -> str:
     )
     lines.append(f"wrote {r['output']}")
     return "\n".join(lines)
+
+
+def _groups(fit: dict[str, Any], train_rows: int) -> list[str]:
+    """One line per group: its facts' values, train rows, the model it gets, train quality and cost."""
+    kept = fit["rows_kept_as_before"]
+    if fit["position"] == "first":
+        left = "left as the route decides them"
+        before = f"; the fitted rules come before the route's own rules (default '{fit['default']}')"
+    else:
+        left = f"left to the default '{fit['default']}'"
+        before = f"; {kept:,} rows decided by the route's own rules as before" if kept else ""
+    lines = [
+        f"fitted on train ({train_rows:,} rows): a model per value of {fit['fact']}: {fit['groups']} groups "
+        f"fitted, {fit['groups_left_to_default']} {left} (under {fit['min_rows']} train rows or a fact "
+        f"missing){before}",
+        f"  {'group':<40} {'rows':>6}  {'model':<24} {'quality':>8} {'$/1k req':>10}",
+    ]
+    for g in fit["groups_detail"]:
+        model = g["model"] if g["fitted"] else f"({g['model']}: {g.get('how', 'default')})"
+        lines.append(
+            f"  {g['group'][:40]:<40} {g['rows']:>6,}  {model[:24]:<24} {g['train_quality']:>8.4f} "
+            f"{g['train_cost_per_1k']:>10.4f}"
+        )
+    return lines

@@ -319,7 +319,11 @@ def _beside(data_source: str, name: str) -> str | None:
 
 
 def _policy_price(policy: Policy) -> Any:
-    """Price of a policy model from its pricing override or LiteLLM's table (lazy LiteLLM import)."""
+    """Price of a policy model from its pricing override or LiteLLM's table.
+
+    LiteLLM's table is read from the file its wheel bundles, without importing LiteLLM (its live
+    table when something already imported it).
+    """
 
     def lookup(model: str) -> TokenPrice | None:
         spec = policy.models.get(model)
@@ -327,9 +331,9 @@ def _policy_price(policy: Policy) -> Any:
             return None
         if spec.pricing is not None:
             return TokenPrice(spec.pricing.input_per_mtok, spec.pricing.output_per_mtok, "policy pricing")
-        from mm_litellm.integrations.prices import price_of
+        from mm_litellm.integrations.bundled_prices import facts_for_commands
 
-        price = price_of(spec)
+        price = facts_for_commands().price(spec)
         if price.input_per_mtok is None:
             return None
         return TokenPrice(

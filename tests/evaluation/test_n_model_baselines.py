@@ -35,6 +35,18 @@ def test_best_single_and_mix_at_a_cost() -> None:
     assert "single_models" in b.as_dict()
 
 
+def test_a_curve_is_checked_against_the_mix_point_by_point() -> None:
+    from mm_litellm.evaluation.baselines import check_above_single_mix
+
+    b = compute_baselines(table())
+    # the mix at $6: 0.85 (mid and strong half and half); at $1.5: 0.5; under $1 there is no mix
+    points = [(6.0, 0.84), (1.5, 0.5), (20.0, 0.95), (0.5, 0.1)]
+    check = check_above_single_mix(points, b, tolerance=0.02)
+    assert check.ok and check.skipped == 1 and check.worst == pytest.approx(-0.01)
+    strict = check_above_single_mix(points, b, tolerance=0.005)
+    assert not strict.ok and strict.below == [(6.0, 0.84, pytest.approx(0.85), pytest.approx(-0.01))]
+
+
 def test_duplicate_ids_are_counted_and_dedupe_keeps_the_first(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from mm_litellm.evaluation.dataset import load_dataset
     from mm_litellm.evaluation.errors import EvaluationError

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from mm_litellm.evaluation.calibrate import Target, calibrate_groups, calibrate_knob
+from mm_litellm.evaluation.calibrate import Target, calibrate_knob
 from mm_litellm.evaluation.config import EvalConfig
 from mm_litellm.evaluation.dataset import load_dataset
 from mm_litellm.evaluation.diff import bootstrap_mean_ci, diff_policies
 from mm_litellm.evaluation.errors import EvaluationError
+from mm_litellm.evaluation.groups import calibrate_groups
 from mm_litellm.evaluation.knobs import (
     get_knob,
     parse_path,
@@ -125,11 +126,13 @@ def test_calibrate_groups_learns_the_oracle_assignment(synthetic: dict[str, Path
     assert result.cost_per_1k == pytest.approx(test.baselines.oracle.cost_per_1k)
 
 
-def test_calibrate_groups_keeps_existing_rules_first_unless_asked(synthetic: dict[str, Path]) -> None:
+def test_calibrate_groups_fits_every_group_unless_asked_to_keep_the_rules_first(
+    synthetic: dict[str, Path],
+) -> None:
     policy = load_policy(synthetic["policy"])
     config = EvalConfig(metadata_labels=("category",))
     train = Evaluation(load_dataset(synthetic["data"]), policy, config, split="all")
-    _doc, fit = calibrate_groups(
+    first, fit = calibrate_groups(
         train,
         read_document(synthetic["policy"]),
         policy,
@@ -137,26 +140,28 @@ def test_calibrate_groups_keeps_existing_rules_first_unless_asked(synthetic: dic
         Target("cost", 0.5),
         min_rows=3,
     )
-    assert fit["rows_kept_as_before"] == 40  # the 'long' rule still decides the hard rows
-    first, fit_first = calibrate_groups(
-        train,
-        read_document(synthetic["policy"]),
-        policy,
-        "metadata.category",
-        Target("cost", 0.5),
-        min_rows=3,
-        position="first",
-    )
+    # by default every group is fitted, B too although the route's 'long' rule decides all its rows
+    assert fit["position"] == "first" and fit["groups"] == 2 and fit["rows_kept_as_before"] == 0
     assert [r["name"] for r in first["routes"]["auto"]["rules"]] == [
         "calibrated-strong",
         "calibrated-weak",
         "long",
     ]
-    assert fit_first["rows_kept_as_before"] == 0
+    _doc, fit_last = calibrate_groups(
+        train,
+        read_document(synthetic["policy"]),
+        policy,
+        "metadata.category",
+        Target("cost", 0.5),
+        min_rows=3,
+        position="last",
+    )
+    assert fit_last["rows_kept_as_before"] == 40  # the 'long' rule still decides the hard rows
+    assert fit_last["groups"] == 1 and fit_last["assignment"] == {"A": "weak"}
 
 
 def test_greedy_refinement_fills_the_budget_the_convex_frontier_leaves() -> None:
-    from mm_litellm.evaluation.calibrate import _refine
+    from mm_litellm.evaluation.groups import _refine
 
     # group "big": +10 quality for +90 cost (ratio 0.11); "small": +2 for +5 (ratio 0.4), "tiny": +1 for +4.
     sums = {
