@@ -16,7 +16,7 @@ from typing import Any
 from mm_litellm.errors import RoutingError
 from mm_litellm.evaluation.errors import EvaluationError
 from mm_litellm.evaluation.table import OutcomeTable
-from mm_litellm.evaluation.tokens import TokenCounter
+from mm_litellm.integrations.bundled_tokens import TokenCounter
 from mm_litellm.policy.schema import Policy
 from mm_litellm.routing.engine import RoutingEngine
 from mm_litellm.routing.features import RequestFeatures

@@ -8,8 +8,10 @@ it with ``importlib.util.find_spec`` (which locates the package without running 
 models up the way ``litellm.get_model_info`` does for a provider-prefixed name: the full name,
 then the name without the provider prefix when that entry belongs to the provider.
 
-An exact token count (asked only near a threshold a rule or context window uses) still needs
-LiteLLM's tokenizer: :meth:`BundledFacts.count_tokens` imports LiteLLM then, and only then.
+An exact token count (asked only near a threshold a rule or context window uses) of plain chat
+messages is LiteLLM's arithmetic over the tokenizer file its wheel bundles
+(:mod:`mm_litellm.integrations.bundled_tokens`); anything else (content parts, tool calls) is
+counted by LiteLLM, imported then and only then.
 """
 
 from __future__ import annotations
@@ -66,9 +68,9 @@ class BundledFacts:
         return price_from_entry(spec, bundled_entry(spec.litellm_model))
 
     def count_tokens(self, messages: Sequence[Any]) -> int:
-        from mm_litellm.integrations.tokens import count_tokens
+        from mm_litellm.integrations.bundled_tokens import TokenCounter
 
-        return count_tokens(messages)
+        return TokenCounter()(messages)  # plain chat messages without LiteLLM, the rest with it
 
 
 def facts_for_commands() -> Any:

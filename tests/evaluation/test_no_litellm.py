@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from mm_litellm.evaluation import EvalConfig, Evaluation, load_dataset
-from mm_litellm.evaluation.tokens import TokenCounter, litellm_count, plain_count
+from mm_litellm.integrations.bundled_tokens import TokenCounter, litellm_count, plain_count
 from mm_litellm.policy import load_policy
 from tests.evaluation.conftest import write_jsonl
 

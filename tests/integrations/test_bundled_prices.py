@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -54,6 +55,7 @@ def test_the_engine_prices_through_the_facts_it_is_given() -> None:
 
 CHECK = """
 import sys
+from pathlib import Path
 from mm_litellm.cli.main import main
 try:
     main(sys.argv[1:])
@@ -86,6 +88,39 @@ def test_explain_with_a_policy_file_does_not_import_litellm() -> None:
         "import sys, mm_litellm\n"
         "e = mm_litellm.explain('auto', prompt='hi', policy='config/policy.yaml')\n"
         "assert e.plan.target == 'gpt-4o-mini', e.plan\nassert 'litellm' not in sys.modules"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+NEAR_THRESHOLD_POLICY = """
+version: 1
+models:
+  small: {litellm_params: {model: openai/gpt-4o-mini}}
+  big: {litellm_params: {model: openai/gpt-4o}}
+routes:
+  auto:
+    rules:
+      - {name: long, when: {input_tokens: {gt: 50}}, use: big}
+    default: small
+"""
+
+
+def test_an_exact_count_near_a_threshold_does_not_import_litellm(tmp_path: Path) -> None:
+    """explain counts the prompt exactly (it is near the rule's 50 tokens) from the bundled tokenizer."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(NEAR_THRESHOLD_POLICY)
+    code = (
+        "import sys, mm_litellm\n"
+        f"e = mm_litellm.explain('auto', prompt='word ' * 40, policy={str(policy)!r})\n"
+        "assert e.features['input_tokens_exact'] is True, e.features\n"
+        "assert 'litellm' not in sys.modules, 'LiteLLM imported'\n"
+        "import litellm\n"
+        "exact = litellm.token_counter(model='gpt-4o', messages=[{'role': 'user', 'content': 'word ' * 40}])\n"
+        "assert e.features['input_tokens'] == exact, (e.features['input_tokens'], exact)\n"
+        "assert e.plan.target == ('big' if exact > 50 else 'small'), (exact, e.plan)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
