@@ -343,7 +343,8 @@ def _embedding_summary(spec: Any) -> str:
 
 
 def handle_show(args: argparse.Namespace) -> int:
-    from mm_litellm.learned.artifact import VOCABULARY, ArtifactError, load_router
+    from mm_litellm.learned.artifact import load_router
+    from mm_litellm.learned.manifest import VOCABULARY, ArtifactError
 
     try:
         router = load_router(args.dir)

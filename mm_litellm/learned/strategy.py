@@ -32,9 +32,11 @@ from typing import Any
 import numpy as np
 
 from mm_litellm.errors import RoutingError
-from mm_litellm.learned.artifact import ArtifactError, Router, load_router
+from mm_litellm.learned.artifact import load_router
 from mm_litellm.learned.decide import choose_lists
 from mm_litellm.learned.embeddings import EmbeddingLookup, EmbeddingUnavailable, Fetch
+from mm_litellm.learned.manifest import ArtifactError
+from mm_litellm.learned.router import Router
 from mm_litellm.policy.routing import LearnedSettings
 from mm_litellm.policy.schema import Policy, Route
 from mm_litellm.routing.features import RequestFeatures

@@ -6,7 +6,9 @@ The rows and the train/test split are exactly those of ``mm-litellm policy evalu
 loader, the same seeded split, the same pricing), so the held-out figures printed at the end of
 training are what ``policy evaluate`` reports for a ``strategy: learned`` route over the same
 rows. The trainer then reloads the artifact it wrote and computes those figures with it, so they
-are the figures of what ships, not of an object in memory.
+are the figures of what ships, not of an object in memory. Preparing the rows, prompts and
+embeddings is :mod:`mm_litellm.learned.train_data`; the held-out figures are
+:mod:`mm_litellm.learned.heldout`; this module fits and writes.
 
 Learners (measured on ``shared/data/routing``, test split, seed 0: see docs/routing.md):
 
@@ -33,20 +35,16 @@ from typing import Any
 
 import numpy as np
 
-from mm_litellm.errors import MMLiteLLMError
-from mm_litellm.evaluation.baselines import compute_baselines
-from mm_litellm.evaluation.dataset import OutcomeRow, load_dataset
 from mm_litellm.evaluation.errors import EvaluationError
-from mm_litellm.evaluation.metrics import aiq
-from mm_litellm.evaluation.prices import load_pinned_prices
-from mm_litellm.evaluation.table import OutcomeTable, build_table, select_split
+from mm_litellm.evaluation.table import OutcomeTable
 from mm_litellm.learned import learners
-from mm_litellm.learned.artifact import CostModel, Router, id_hash, load_router, save_router
-from mm_litellm.learned.decide import choose_many, lambda_grid
-from mm_litellm.learned.embeddings import EmbeddingSpec, EmbeddingUnavailable, embed_texts, scale
+from mm_litellm.learned.artifact import load_router, save_router
+from mm_litellm.learned.embeddings import EmbeddingSpec, scale
+from mm_litellm.learned.heldout import heldout_report, train_view
+from mm_litellm.learned.manifest import id_hash
+from mm_litellm.learned.router import CostModel, Router
 from mm_litellm.learned.text import SHAPE_FEATURES, FeatureSettings, Vocabulary, build_vocabulary
-from mm_litellm.routing.classifier import request_text
-from mm_litellm.routing.features import estimate_tokens
+from mm_litellm.learned.train_data import load_rows, prompt_embeddings, prompt_texts, split_tables
 
 __all__ = ["TrainOptions", "TrainResult", "heldout_report", "train_router"]
 
@@ -95,54 +93,6 @@ class TrainResult:
     path: Path
     router: Router
     report: dict[str, Any]
-
-
-def _beside(data: str, name: str) -> str | None:
-    candidate = Path(data).parent / name
-    return str(candidate) if candidate.is_file() else None
-
-
-def _mapping(rows: Sequence[OutcomeRow], explicit: Mapping[str, str]) -> dict[str, str]:
-    if explicit:
-        return dict(explicit)
-    present: dict[str, int] = {}
-    for row in rows:
-        for m in row.outcomes:
-            present[m] = present.get(m, 0) + 1
-    return {m: m for m in present}
-
-
-def _tables(
-    rows: Sequence[OutcomeRow], options: TrainOptions, data: str
-) -> tuple[OutcomeTable, OutcomeTable, dict[str, str], str | None]:
-    mapping = _mapping(rows, options.mapping)
-    prices_path = options.prices or _beside(data, "prices_pinned.json")
-    prices = load_pinned_prices(prices_path) if prices_path else None
-    out = []
-    for split in ("train", "test"):
-        chosen = select_split(
-            rows, split, seed=options.seed, test_fraction=options.test_fraction, resplit=options.resplit
-        )
-        if not chosen:
-            hint = (
-                "" if options.resplit else " (the rows carry their own split; --resplit assigns a seeded one)"
-            )
-            raise EvaluationError(f"no rows in split '{split}' of {data}{hint}")
-        out.append(
-            build_table(
-                chosen, mapping, prices=prices, default_completion_tokens=options.default_completion_tokens
-            )
-        )
-    return out[0], out[1], mapping, prices_path
-
-
-def _texts(table: OutcomeTable) -> tuple[list[str], np.ndarray]:
-    texts, tokens = [], []
-    for row in table.rows:
-        chat = row.chat()
-        texts.append(request_text(chat))
-        tokens.append(estimate_tokens(chat)[0])
-    return texts, np.array(tokens, dtype=np.float64)
 
 
 def _cost_models(table: OutcomeTable, tokens: np.ndarray) -> dict[str, CostModel]:
@@ -233,162 +183,6 @@ def _terms(
     return out
 
 
-def _embeddings(
-    options: TrainOptions, vocab: Vocabulary, texts: Sequence[str]
-) -> tuple[np.ndarray, EmbeddingSpec, dict[str, Any]]:
-    """Raw vectors of ``texts`` (cache first, then LiteLLM in batches), the spec, what it cost."""
-    from mm_litellm.integrations.embeddings import fetch_embeddings
-    from mm_litellm.learned.embedding_cache import EmbeddingCache, default_cache_path
-
-    spec = options.embeddings
-    assert spec is not None
-    costs: list[float | None] = []
-
-    def fetch(s: EmbeddingSpec, batch: Sequence[str]) -> np.ndarray:
-        vectors, usd = fetch_embeddings(
-            s, batch, api_key=options.embedding_api_key, timeout=120, num_retries=2
-        )
-        costs.append(usd)
-        return vectors
-
-    cache = EmbeddingCache(options.embedding_cache or default_cache_path())
-    try:
-        window = vocab.featurizer.window
-        raw, spec, stats = embed_texts(
-            spec, [window(t) for t in texts], fetch, cache, options.embedding_batch
-        )
-    except EmbeddingUnavailable as exc:
-        raise EvaluationError(f"--embeddings {spec.model}: {exc.reason}") from None
-    except MMLiteLLMError:
-        raise
-    except Exception as exc:  # the provider's error, as LiteLLM raised it
-        raise EvaluationError(
-            f"--embeddings {spec.model}: the embedding call failed ({type(exc).__name__}: {exc}); the "
-            f"vectors fetched before it are kept in {cache.path}, so a rerun continues from there"
-        ) from None
-    finally:
-        cache.close()
-    priced = [c for c in costs if c is not None]
-    cost = sum(priced) if len(priced) == len(costs) else None
-    return raw, spec, {**spec.as_manifest(), **stats.as_dict(), "cost_usd": cost}
-
-
-def _predict_table(
-    router: Router,
-    table: OutcomeTable,
-    texts: Sequence[str],
-    tokens: np.ndarray,
-    embeddings: np.ndarray | None = None,
-) -> tuple[np.ndarray, ...]:
-    models = list(table.models)
-    cols = [router.column(m) for m in models]
-    Q = router.predict_many(texts, embeddings)[:, cols]
-    C_hat = np.stack([router.expected_costs(t)[cols] for t in tokens])
-    S = np.array([table.score[m] for m in models]).T
-    C = np.array([table.cost[m] for m in models]).T
-    return Q, C_hat, S, C
-
-
-def _curve(
-    Q: np.ndarray, C_hat: np.ndarray, S: np.ndarray, C: np.ndarray, lambdas: Sequence[float]
-) -> list[tuple[float, float, float]]:
-    rows = np.arange(len(S))
-    points = []
-    for lam in lambdas:
-        pick = choose_many(Q, C_hat, lam, None)
-        points.append((float(C[rows, pick].mean() * 1000), float(S[rows, pick].mean()), float(lam)))
-    return points
-
-
-def _best_quality(points: Sequence[tuple[float, float, float]]) -> tuple[float, float, float]:
-    return max(points, key=lambda p: (p[1], -p[0]))
-
-
-def _lowest_cost(points: Sequence[tuple[float, float, float]]) -> tuple[float, float, float]:
-    return min(points, key=lambda p: (p[0], -p[1]))
-
-
-def heldout_report(
-    router: Router,
-    table: OutcomeTable,
-    texts: Sequence[str],
-    tokens: np.ndarray,
-    train: tuple[np.ndarray, ...] | None = None,
-    embeddings: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """Routing figures of ``router`` on ``table``: the lambda curve beside the baselines.
-
-    ``train``: (out-of-fold predictions, expected costs, scores, costs) on the train split; lambda
-    is then also fitted there for two targets and reported on ``table``, as ``policy calibrate`` does.
-    ``embeddings``: the rows' scaled vectors, for a router trained with embeddings.
-    """
-    models = list(table.models)
-    Q, C_hat, S, C = _predict_table(router, table, texts, tokens, embeddings)
-    base = compute_baselines(table)
-    cw, cs = base.cheapest.cost_per_1k, base.strongest.cost_per_1k
-    qs = base.strongest.quality
-    points = _curve(Q, C_hat, S, C, lambda_grid(Q, C_hat, 80))
-    singles = [(float(C[:, j].mean() * 1000), float(S[:, j].mean())) for j in range(len(models))]
-
-    def point(c: float, q: float, lam: float) -> dict[str, Any]:
-        return {
-            "lambda": lam,
-            "quality": q,
-            "cost_per_1k": c,
-            "quality_vs_strongest": q / qs if qs else None,
-            "cost_vs_strongest": c / cs if cs else None,
-        }
-
-    def best(limit: float) -> dict[str, Any] | None:
-        ok = [p for p in points if p[0] <= limit + 1e-12]
-        return point(*max(ok, key=lambda p: (p[1], -p[0]))) if ok else None
-
-    reach = [p for p in points if p[1] >= 0.95 * qs - 1e-12]
-    mse = {m: float(((Q[:, j] - S[:, j]) ** 2).mean()) for j, m in enumerate(models)}
-    report: dict[str, Any] = {
-        "rows": len(S),
-        "aiq": aiq([(c, q) for c, q, _ in points], cw, cs),
-        "aiq_random": aiq([(cw, base.cheapest.quality), (cs, qs)], cw, cs),
-        "aiq_single_models": aiq(singles, cw, cs),
-        "aiq_oracle": aiq(
-            [(cw, base.cheapest.quality), (base.oracle.cost_per_1k, base.oracle.quality)], cw, cs
-        ),
-        "always_cheapest": {"model": base.cheapest_model, **base.cheapest.as_dict()},
-        "always_strongest": {"model": base.strongest_model, **base.strongest.as_dict()},
-        "oracle": base.oracle.as_dict(),
-        "best_within_50pct_cost": best(0.5 * cs),
-        "best_within_45pct_cost": best(0.45 * cs),
-        "cheapest_95pct_quality": point(*min(reach, key=lambda p: p[0])) if reach else None,
-        "brier": mse,
-        "mean_predicted": {m: float(Q[:, j].mean()) for j, m in enumerate(models)},
-        "mean_recorded": {m: float(S[:, j].mean()) for j, m in enumerate(models)},
-        "curve": [{"lambda": lam, "quality": q, "cost_per_1k": c} for c, q, lam in points],
-    }
-    if train is not None:
-        tQ, tC_hat, tS, tC = train
-        tb_q, tb_c = max((tS[:, j].mean(), -tC[:, j].mean()) for j in range(tS.shape[1]))
-        strong_q, strong_c = float(tb_q), float(-tb_c * 1000)
-        grid = lambda_grid(tQ, tC_hat, 80)
-        train_points = _curve(tQ, tC_hat, tS, tC, grid)
-        fitted: dict[str, Any] = {}
-        targets: list[tuple[str, bool, float]] = [
-            ("cost <= 50%", True, 0.5 * strong_c),
-            ("cost <= 45%", True, 0.45 * strong_c),
-            ("quality >= 95%", False, 0.95 * strong_q),
-        ]
-        for label, by_cost, limit in targets:
-            if by_cost:
-                eligible = [p for p in train_points if p[0] <= limit]
-                chosen = _best_quality(eligible) if eligible else None
-            else:
-                eligible = [p for p in train_points if p[1] >= limit]
-                chosen = _lowest_cost(eligible) if eligible else None
-            if chosen is not None:
-                fitted[label] = point(*_curve(Q, C_hat, S, C, [chosen[2]])[0])
-        report["fitted_on_train"] = fitted
-    return report
-
-
 def train_router(
     data: str | Sequence[str], out: str | Path, options: TrainOptions | None = None
 ) -> TrainResult:
@@ -404,24 +198,33 @@ def train_router(
         )
     started = time.perf_counter()
     files = [data] if isinstance(data, str) else list(data)
-    rows: list[OutcomeRow] = []
-    seen: set[str] = set()
-    for f in files:
-        for row in load_dataset(f):
-            if row.id in seen:
-                raise EvaluationError(f"{f}: row id '{row.id}' appears in more than one data file")
-            seen.add(row.id)
-            rows.append(row)
-    train, test, mapping, prices_path = _tables(rows, options, files[0])
+    rows = load_rows(files)
+    train, test, mapping, prices_path = split_tables(
+        rows,
+        files[0],
+        mapping=options.mapping,
+        seed=options.seed,
+        test_fraction=options.test_fraction,
+        resplit=options.resplit,
+        prices=options.prices,
+        default_completion_tokens=options.default_completion_tokens,
+    )
     models = list(train.models)
-    texts, tokens = _texts(train)
-    test_texts, test_tokens = _texts(test)
+    texts, tokens = prompt_texts(train)
+    test_texts, test_tokens = prompt_texts(test)
     S = np.array([train.score[m] for m in models]).T
     vocab = build_vocabulary(texts, options.features)
     X = learners.matrix(vocab, texts, sparse)
     spec, embedded, test_embeddings = None, None, None
     if options.embeddings is not None:
-        raw, spec, embedded = _embeddings(options, vocab, [*texts, *test_texts])
+        raw, spec, embedded = prompt_embeddings(
+            options.embeddings,
+            vocab,
+            [*texts, *test_texts],
+            api_key=options.embedding_api_key,
+            cache_path=options.embedding_cache,
+            batch_size=options.embedding_batch,
+        )
         vectors = scale(raw, spec.weight)
         test_embeddings = vectors[len(texts) :]
         X = sparse.hstack([X, sparse.csr_matrix(vectors[: len(texts)].astype(np.float64))]).tocsr()
@@ -526,7 +329,7 @@ def train_router(
             test,
             test_texts,
             test_tokens,
-            train=_train_view(router, train, tokens, arrays["train_oof"], order),
+            train=train_view(router, train, tokens, arrays["train_oof"], order),
             embeddings=test_embeddings,
         ),
         "seconds": {"fit": round(fitted, 2), "total": 0.0},
@@ -534,20 +337,6 @@ def train_router(
     report["seconds"]["total"] = round(time.perf_counter() - started, 2)
     _write_metrics(path, report)
     return TrainResult(path, load_router(path), report)
-
-
-def _train_view(
-    router: Router, table: OutcomeTable, tokens: np.ndarray, oof_sorted: np.ndarray, order: np.ndarray
-) -> tuple[np.ndarray, ...]:
-    """Out-of-fold predictions, expected and recorded costs, scores of the train rows (table order)."""
-    oof = np.empty_like(oof_sorted, dtype=np.float64)
-    oof[order] = oof_sorted
-    models = list(table.models)
-    cols = [router.column(m) for m in models]
-    C_hat = np.stack([router.expected_costs(t)[cols] for t in tokens])
-    S = np.array([table.score[m] for m in models]).T
-    C = np.array([table.cost[m] for m in models]).T
-    return oof[:, cols], C_hat, S, C
 
 
 def _write_metrics(path: Path, report: Mapping[str, Any]) -> None:
