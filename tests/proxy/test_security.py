@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 from typing import Any
 
 import httpx
@@ -410,3 +411,26 @@ def test_an_upstream_413_or_422_is_an_error_not_an_empty_200(proxy: Any, fault: 
     bad = chat(proxy, proxy.keys["alice"], {"model": "backup", "messages": HI})
     assert bad.status_code == int(fault), (bad.status_code, bad.text[:300])
     assert bad.json()["error"]["message"], bad.text[:300]  # LiteLLM 1.106 answered a 422 with 200 "null"
+
+
+def test_behind_a_trusted_reverse_proxy_each_forwarded_client_is_throttled_alone(proxy: Any) -> None:
+    """uvicorn trusts X-Forwarded-For from FORWARDED_ALLOW_IPS (127.0.0.1 by default, the test's
+    address): one forwarded client's failed guesses throttle that client, not the others behind it."""
+
+    def guess(forwarded_for: str) -> int:
+        response = httpx.post(
+            proxy.url + "/v1/chat/completions",
+            json={"model": "auto", "messages": HI},
+            headers={
+                "Authorization": f"Bearer sk-mm.nobody.{secrets.token_urlsafe(12)}",
+                "X-Forwarded-For": forwarded_for,
+            },
+            timeout=30,
+        )
+        return response.status_code
+
+    # sk-mm.<id>.<secret> with an id no key has: refused without any scrypt check, so only the
+    # per-address throttle (not the process-wide scrypt bucket) can answer 429
+    attacker = [guess("203.0.113.7") for _ in range(16)]
+    assert attacker[0] == 401 and attacker[-1] == 429, attacker
+    assert guess("203.0.113.8") == 401, "another client behind the same reverse proxy is not throttled"
