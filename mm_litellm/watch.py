@@ -1,10 +1,12 @@
 """Opt-in hot reload: swap in a changed policy file, keep the last good one if it is invalid.
 
 A small polling thread (stat every ``interval`` seconds; no extra dependency) reloads the file
-when its modification time or size changes. A file that fails validation is refused with a
-logged error listing its problems, and the last good policy keeps serving. Requests already
-running finish on the policy they started with: each request takes the active runtime once,
-at its start (:func:`mm_litellm.runtime.current`).
+when its modification time or size changes, or that of a file it names (a learned router's
+artifact, the proxy keys file: a key added with ``mm-litellm keys add`` works without a
+restart). A file that fails validation is refused with a logged error listing its problems,
+and the last good policy keeps serving. Requests already running finish on the policy they
+started with: each request takes the active runtime once, at its start
+(:func:`mm_litellm.runtime.current`).
 """
 
 from __future__ import annotations
@@ -34,12 +36,36 @@ def _signature(path: Path) -> tuple[int, int] | None:
 
 
 def _artifacts(policy: Policy | None) -> tuple[Path, ...]:
-    """The files of the policy's learned routers: retraining one reloads the policy too."""
-    if policy is None or not policy.routers:
+    """Files beside the policy whose change reloads it: its learned routers' artifacts (retrained)
+    and its proxy keys file (a key added or removed)."""
+    if policy is None:
         return ()
-    from mm_litellm.learned.artifact import artifact_files
+    files: list[Path] = []
+    if policy.routers:
+        from mm_litellm.learned.artifact import artifact_files
 
-    return tuple(f for compiled in policy.routers.values() for f in artifact_files(compiled.router.path))
+        files += [f for compiled in policy.routers.values() for f in artifact_files(compiled.router.path)]
+    keys = _keys_file(policy)
+    if keys is not None:
+        files.append(keys)
+    return tuple(files)
+
+
+def _keys_file(policy: Policy) -> Path | None:
+    from mm_litellm.proxy.keys_file import keys_file_of
+
+    return keys_file_of(policy) if policy.proxy.keys_file else None
+
+
+def _load(path: Path) -> Policy:
+    """The policy at ``path``, with its keys file checked too (a broken one refuses the reload)."""
+    policy = load_policy(path)
+    keys = _keys_file(policy)
+    if keys is not None:
+        from mm_litellm.proxy.keys import load_keys_file
+
+        load_keys_file(keys)
+    return policy
 
 
 class PolicyWatcher:
@@ -75,7 +101,7 @@ class PolicyWatcher:
         self._seen = signature
         self._seen_artifacts = artifacts
         try:
-            policy = load_policy(self.path)
+            policy = _load(self.path)
         except PolicyError as exc:
             self.refusals += 1
             log.error(

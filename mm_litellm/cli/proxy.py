@@ -303,7 +303,8 @@ def handle_keys_add(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         fail(f"key not added:\n{exc}")
     print(
-        f"mm-litellm: added key '{args.id}' to {path} (its hash only); the key is printed once, on stdout",
+        f"mm-litellm: added key '{args.id}' to {path} (its hash only); the key is printed once, on stdout.\n"
+        "A running proxy accepts it after a restart, or at once if it watches its policy (MM_LITELLM_WATCH).",
         file=sys.stderr,
     )
     print(secret)

@@ -9,6 +9,7 @@ The proxy itself reads the file through :mod:`mm_litellm.proxy.auth`.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import yaml
@@ -71,7 +72,7 @@ def add_key_entry(path: Path, key_id: str, spec: dict[str, object]) -> None:
 
     The file is checked before and after: an id already there is refused, and if the appended
     text does not load as that entry (``keys:`` is not the file's last section), the file is
-    restored and the error says so.
+    left as it was and the error says so. The new file replaces the old one in one rename.
     """
     from mm_litellm.proxy.keys import load_keys_file
 
@@ -93,21 +94,29 @@ def add_key_entry(path: Path, key_id: str, spec: dict[str, object]) -> None:
     prefix = before if before.endswith("\n") or not before else before + "\n"
     if not isinstance(data, dict) or "keys" not in data:
         prefix += "keys:\n"
-    path.write_text(prefix + entry_text(key_id, spec), encoding="utf-8")
+    # The new file is written beside the old one, checked, then renamed over it: a proxy watching
+    # the file (MM_LITELLM_WATCH) never reads it half written, and a failed check changes nothing.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(prefix + entry_text(key_id, spec), encoding="utf-8")
     try:
-        added = load_keys_file(path)
-    except PolicyError:
-        added = {}
-    if key_id not in added or set(added) != {*existing, key_id}:
-        path.write_text(before, encoding="utf-8")
-        raise PolicyError(
-            [
-                PolicyIssue(
-                    os.fspath(path),
-                    None,
-                    "keys",
-                    "cannot append the entry: 'keys:' is not the last section of this "
-                    "file; add the entry by hand (mm-litellm keys new prints it)",
-                )
-            ]
-        )
+        if path.exists():
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
+        try:
+            added = load_keys_file(tmp)
+        except PolicyError:
+            added = {}
+        if key_id not in added or set(added) != {*existing, key_id}:
+            raise PolicyError(
+                [
+                    PolicyIssue(
+                        os.fspath(path),
+                        None,
+                        "keys",
+                        "cannot append the entry: 'keys:' is not the last section of this "
+                        "file; add the entry by hand (mm-litellm keys new prints it)",
+                    )
+                ]
+            )
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -51,3 +51,29 @@ def test_watch_policy_thread_picks_up_a_change(policy_file) -> None:
     finally:
         watcher.stop()
     assert watcher._thread is None
+
+
+def test_a_key_added_to_the_keys_file_reloads_the_policy(policy_file, tmp_path: Path) -> None:
+    """``mm-litellm keys add`` on a watched proxy: the new key works without a restart; a broken
+    keys file is refused like a broken policy (the last good keys keep serving)."""
+    from mm_litellm.proxy.auth import key_store
+    from mm_litellm.proxy.keys import hash_key
+    from mm_litellm.proxy.keys_file import add_key_entry
+
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(f'keys:\n  alice:\n    hash: "{hash_key("sk-mm.alice.first-secret-0123456789")}"\n')
+    path = policy_file(TEST_POLICY + f"proxy:\n  keys_file: {keys}\n")
+    runtime.configure(path)
+    watcher = PolicyWatcher(path)
+    assert watcher.check() is False
+    assert key_store().quick_lookup("sk-mm.bob.second-secret-0123456789") is None
+    add_key_entry(keys, "bob", {"hash": hash_key("sk-mm.bob.second-secret-0123456789"), "user": "bob"})
+    stat = keys.stat()
+    os.utime(keys, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    assert watcher.check() is True
+    assert key_store().quick_lookup("sk-mm.bob.second-secret-0123456789").key_id == "bob"
+    with capture_logs() as logs:
+        bump(keys, "keys:\n  carol: {hash: plaintext}\n")
+        assert watcher.check() is False
+    assert logs[0]["event"] == "policy.reload_refused"
+    assert key_store().quick_lookup("sk-mm.bob.second-secret-0123456789").key_id == "bob"
