@@ -23,6 +23,7 @@ from mm_litellm.learned.embeddings import EmbeddingSpec
 from mm_litellm.learned.text import SHAPE_FEATURES, FeatureSettings
 
 __all__ = [
+    "CALIBRATION",
     "FORMAT",
     "FORMAT_VERSION",
     "MANIFEST",
@@ -35,7 +36,10 @@ __all__ = [
 ]
 
 FORMAT = "mm-litellm-router"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: predictions are shrunk toward each model's mean (``calibration_mean`` and
+``calibration_factor`` in the weights). Version 1 artifacts still load, without that correction."""
+CALIBRATION = ("calibration_mean", "calibration_factor")
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
 VOCABULARY = "vocabulary.json"
@@ -186,6 +190,15 @@ def check_arrays(root: Path, manifest: Mapping[str, Any], arrays: Mapping[str, n
             raise fail(
                 root, f"{WEIGHTS}: 'train_oof' must be finite, one row per train id and a column per model"
             )
+    if manifest["format_version"] >= 2:
+        for name in CALIBRATION:
+            a = arrays.get(name)
+            if a is None:
+                raise fail(root, f"{WEIGHTS} has no array '{name}' (format version 2 needs it)")
+            if not np.issubdtype(a.dtype, np.floating) or a.shape != (m,) or not np.isfinite(a).all():
+                raise fail(root, f"{WEIGHTS}: '{name}' must be {m} finite numbers, one per model")
+        if np.any(arrays["calibration_factor"] < 0) or np.any(arrays["calibration_factor"] > 1):
+            raise fail(root, f"{WEIGHTS}: 'calibration_factor' must lie in [0, 1]")
     shape_n = len(SHAPE_FEATURES)
     if arrays["shape_mean"].shape != (shape_n,) or arrays["shape_scale"].shape != (shape_n,):
         raise fail(root, f"{WEIGHTS}: shape scaling must have {shape_n} values")
