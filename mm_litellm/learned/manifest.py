@@ -38,7 +38,9 @@ __all__ = [
 FORMAT = "mm-litellm-router"
 FORMAT_VERSION = 2
 """2: predictions are shrunk toward each model's mean (``calibration_mean`` and
-``calibration_factor`` in the weights). Version 1 artifacts still load, without that correction."""
+``calibration_factor`` in the weights) and the manifest records the train split's mean input size
+(``data.mean_input_tokens``, for leaving out dominated candidates). Version 1 artifacts still load,
+without either."""
 CALIBRATION = ("calibration_mean", "calibration_factor")
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
@@ -135,6 +137,11 @@ def _check_manifest(root: Path, manifest: Mapping[str, Any]) -> None:
         raise fail(
             root, f"{MANIFEST}: embeddings are read by the logistic learner only, not {learner['kind']}"
         )
+    if manifest["format_version"] >= 2:
+        data = manifest.get("data")
+        tokens = data.get("mean_input_tokens") if isinstance(data, dict) else None
+        if not isinstance(tokens, int | float) or isinstance(tokens, bool) or not 0 <= tokens < math.inf:
+            raise fail(root, f"{MANIFEST}: data.mean_input_tokens must be a non-negative number (version 2)")
     missing = [m for m in models if not isinstance(manifest["cost_model"].get(m), dict)]
     if missing:
         raise fail(root, f"{MANIFEST}: no cost model for {', '.join(missing)}")

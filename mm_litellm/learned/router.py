@@ -87,6 +87,10 @@ class Router:
         self.trained_ids: np.ndarray = arrays.get("train_ids", np.empty(0, dtype=np.uint64))
         self.out_of_fold: np.ndarray | None = arrays.get("train_oof")
         self._column = {m: i for i, m in enumerate(self.models)}
+        data = manifest.get("data")
+        tokens = data.get("mean_input_tokens") if isinstance(data, dict) else None
+        self.mean_input_tokens: float | None = None if tokens is None else float(tokens)
+        """The train split's mean estimated input tokens (None: a format version 1 artifact)."""
         self.calibration: tuple[np.ndarray, np.ndarray] | None = None
         """Per model (mean, factor): predictions are ``mean + factor x (raw - mean)``; None: raw
         (a format version 1 artifact). See :mod:`mm_litellm.learned.calibration`."""
@@ -148,3 +152,8 @@ class Router:
 
     def expected_costs(self, input_tokens: float) -> np.ndarray:
         return np.array([self.cost_models[m].cost(input_tokens) for m in self.models])
+
+    def mean_costs(self) -> np.ndarray | None:
+        """Each model's expected cost at the train split's mean prompt size: what a candidate costs
+        on average, for leaving out dominated ones (None: not recorded, version 1)."""
+        return None if self.mean_input_tokens is None else self.expected_costs(self.mean_input_tokens)

@@ -307,6 +307,7 @@ def train_router(
             },
             "train_rows": len(train),
             "test_rows": len(test),
+            "mean_input_tokens": float(tokens.mean()) if len(tokens) else 0.0,
             "rows_dropped": {"train": dict(train.dropped), "test": dict(test.dropped)},
             "train_ids_sha256": hashlib.sha256(
                 "\n".join(sorted(r.id for r in train.rows)).encode()
