@@ -145,6 +145,15 @@ def test_calibration_arrays_are_checked(copy: Path) -> None:
         load_router(copy)
 
 
+def test_version_2_needs_the_mean_input_size(copy: Path) -> None:
+    assert load_router(copy).mean_costs() is not None
+    data = _manifest(copy)
+    del data["data"]["mean_input_tokens"]
+    _write_manifest(copy, data)
+    with pytest.raises(ArtifactError, match=r"data\.mean_input_tokens must be a non-negative number"):
+        load_router(copy)
+
+
 def test_a_version_1_artifact_loads_and_predicts_uncorrected(copy: Path) -> None:
     """Version 1 (before calibration) is read: its predictions are the raw ones, as it was trained."""
     text = " ".join(FILLER[:12]).replace("answer", "zebra")
@@ -155,9 +164,10 @@ def test_a_version_1_artifact_loads_and_predicts_uncorrected(copy: Path) -> None
     _rewrite_weights(copy, arrays)
     data = _manifest(copy)
     data["format_version"] = 1
+    del data["data"]["mean_input_tokens"]
     _write_manifest(copy, data)
     old = load_router(copy)
-    assert old.calibration is None
+    assert old.calibration is None and old.mean_costs() is None  # no dominance rule either
     assert np.allclose(mean + factor * (old.predict(text) - mean), calibrated.predict(text))
 
 
