@@ -88,7 +88,7 @@ def auto_values(evaluation: Any, policy: Policy, path: str, points: int = 40) ->
     Q = np.array([compiled.predict(f) for f in feats])
     C = np.array([compiled.costs(engine, route, f) for f in feats])
     if match.group("knob") == "lambda":
-        return lambda_grid(Q, C, points)
+        return lambda_grid(Q, C, points, compiled.mean_costs(engine, route))
     gaps = (Q.max(axis=1, keepdims=True) - Q).ravel()
     gaps = gaps[gaps > 0]
     if not len(gaps):

@@ -38,12 +38,17 @@ def _predict_table(
 
 
 def _curve(
-    Q: np.ndarray, C_hat: np.ndarray, S: np.ndarray, C: np.ndarray, lambdas: Sequence[float]
+    Q: np.ndarray,
+    C_hat: np.ndarray,
+    S: np.ndarray,
+    C: np.ndarray,
+    lambdas: Sequence[float],
+    mean_cost: np.ndarray | None,
 ) -> list[tuple[float, float, float]]:
     rows = np.arange(len(S))
     points = []
     for lam in lambdas:
-        pick = choose_many(Q, C_hat, lam, None)
+        pick = choose_many(Q, C_hat, lam, None, mean_cost)
         points.append((float(C[rows, pick].mean() * 1000), float(S[rows, pick].mean()), float(lam)))
     return points
 
@@ -72,10 +77,12 @@ def heldout_report(
     """
     models = list(table.models)
     Q, C_hat, S, C = _predict_table(router, table, texts, tokens, embeddings)
+    means = router.mean_costs()
+    mean_cost = None if means is None else means[[router.column(m) for m in models]]
     base = compute_baselines(table)
     cw, cs = base.cheapest.cost_per_1k, base.strongest.cost_per_1k
     qs = base.strongest.quality
-    points = _curve(Q, C_hat, S, C, lambda_grid(Q, C_hat, 80))
+    points = _curve(Q, C_hat, S, C, lambda_grid(Q, C_hat, 80, mean_cost), mean_cost)
     singles = [(float(C[:, j].mean() * 1000), float(S[:, j].mean())) for j in range(len(models))]
 
     def point(c: float, q: float, lam: float) -> dict[str, Any]:
@@ -116,8 +123,8 @@ def heldout_report(
         tQ, tC_hat, tS, tC = train
         tb_q, tb_c = max((tS[:, j].mean(), -tC[:, j].mean()) for j in range(tS.shape[1]))
         strong_q, strong_c = float(tb_q), float(-tb_c * 1000)
-        grid = lambda_grid(tQ, tC_hat, 80)
-        train_points = _curve(tQ, tC_hat, tS, tC, grid)
+        grid = lambda_grid(tQ, tC_hat, 80, mean_cost)
+        train_points = _curve(tQ, tC_hat, tS, tC, grid, mean_cost)
         fitted: dict[str, Any] = {}
         targets: list[tuple[str, bool, float]] = [
             ("cost <= 50%", True, 0.5 * strong_c),
@@ -132,7 +139,7 @@ def heldout_report(
                 eligible = [p for p in train_points if p[1] >= limit]
                 chosen = _lowest_cost(eligible) if eligible else None
             if chosen is not None:
-                fitted[label] = point(*_curve(Q, C_hat, S, C, [chosen[2]])[0])
+                fitted[label] = point(*_curve(Q, C_hat, S, C, [chosen[2]], mean_cost)[0])
         report["fitted_on_train"] = fitted
     return report
 

@@ -72,7 +72,8 @@ def fit_logistic(X: Any, y: np.ndarray, C: float, sparse: Any) -> tuple[np.ndarr
     Xs = sparse.vstack([X[pos], X[neg]]).tocsr()
     labels = np.r_[np.ones(pos.sum()), np.zeros(neg.sum())]
     weights = np.r_[y[pos], 1 - y[neg]]
-    model = LogisticRegression(C=C, solver="liblinear", dual=True, max_iter=1000)
+    # liblinear's dual solver visits the rows in a random order: seeded, two trainings are identical
+    model = LogisticRegression(C=C, solver="liblinear", dual=True, max_iter=1000, random_state=0)
     model.fit(Xs, labels, sample_weight=weights)
     return model.coef_[0].astype(np.float64), float(model.intercept_[0])
 

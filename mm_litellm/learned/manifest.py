@@ -23,6 +23,7 @@ from mm_litellm.learned.embeddings import EmbeddingSpec
 from mm_litellm.learned.text import SHAPE_FEATURES, FeatureSettings
 
 __all__ = [
+    "CALIBRATION",
     "FORMAT",
     "FORMAT_VERSION",
     "MANIFEST",
@@ -35,7 +36,12 @@ __all__ = [
 ]
 
 FORMAT = "mm-litellm-router"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2: predictions are shrunk toward each model's mean (``calibration_mean`` and
+``calibration_factor`` in the weights) and the manifest records the train split's mean input size
+(``data.mean_input_tokens``, for leaving out dominated candidates). Version 1 artifacts still load,
+without either."""
+CALIBRATION = ("calibration_mean", "calibration_factor")
 MANIFEST = "manifest.json"
 WEIGHTS = "weights.npz"
 VOCABULARY = "vocabulary.json"
@@ -131,6 +137,11 @@ def _check_manifest(root: Path, manifest: Mapping[str, Any]) -> None:
         raise fail(
             root, f"{MANIFEST}: embeddings are read by the logistic learner only, not {learner['kind']}"
         )
+    if manifest["format_version"] >= 2:
+        data = manifest.get("data")
+        tokens = data.get("mean_input_tokens") if isinstance(data, dict) else None
+        if not isinstance(tokens, int | float) or isinstance(tokens, bool) or not 0 <= tokens < math.inf:
+            raise fail(root, f"{MANIFEST}: data.mean_input_tokens must be a non-negative number (version 2)")
     missing = [m for m in models if not isinstance(manifest["cost_model"].get(m), dict)]
     if missing:
         raise fail(root, f"{MANIFEST}: no cost model for {', '.join(missing)}")
@@ -186,6 +197,15 @@ def check_arrays(root: Path, manifest: Mapping[str, Any], arrays: Mapping[str, n
             raise fail(
                 root, f"{WEIGHTS}: 'train_oof' must be finite, one row per train id and a column per model"
             )
+    if manifest["format_version"] >= 2:
+        for name in CALIBRATION:
+            a = arrays.get(name)
+            if a is None:
+                raise fail(root, f"{WEIGHTS} has no array '{name}' (format version 2 needs it)")
+            if not np.issubdtype(a.dtype, np.floating) or a.shape != (m,) or not np.isfinite(a).all():
+                raise fail(root, f"{WEIGHTS}: '{name}' must be {m} finite numbers, one per model")
+        if np.any(arrays["calibration_factor"] < 0) or np.any(arrays["calibration_factor"] > 1):
+            raise fail(root, f"{WEIGHTS}: 'calibration_factor' must lie in [0, 1]")
     shape_n = len(SHAPE_FEATURES)
     if arrays["shape_mean"].shape != (shape_n,) or arrays["shape_scale"].shape != (shape_n,):
         raise fail(root, f"{WEIGHTS}: shape scaling must have {shape_n} values")

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from mm_litellm.learned.embeddings import EmbeddingSpec
-from mm_litellm.learned.manifest import WEIGHTS
+from mm_litellm.learned.manifest import CALIBRATION, WEIGHTS
 from mm_litellm.learned.text import SHAPE_FEATURES, FeatureSettings, Vocabulary
 
 __all__ = ["CostModel", "Router"]
@@ -87,6 +87,15 @@ class Router:
         self.trained_ids: np.ndarray = arrays.get("train_ids", np.empty(0, dtype=np.uint64))
         self.out_of_fold: np.ndarray | None = arrays.get("train_oof")
         self._column = {m: i for i, m in enumerate(self.models)}
+        data = manifest.get("data")
+        tokens = data.get("mean_input_tokens") if isinstance(data, dict) else None
+        self.mean_input_tokens: float | None = None if tokens is None else float(tokens)
+        """The train split's mean estimated input tokens (None: a format version 1 artifact)."""
+        self.calibration: tuple[np.ndarray, np.ndarray] | None = None
+        """Per model (mean, factor): predictions are ``mean + factor x (raw - mean)``; None: raw
+        (a format version 1 artifact). See :mod:`mm_litellm.learned.calibration`."""
+        if all(name in arrays for name in CALIBRATION):
+            self.calibration = tuple(arrays[name].astype(np.float64) for name in CALIBRATION)  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return f"Router({str(self.path)!r}, models={list(self.models)}, learner={self.learner})"
@@ -104,6 +113,13 @@ class Router:
         ``embedding``: the prompt's scaled vector (:func:`mm_litellm.learned.embeddings.scale`),
         required when the router was trained with embeddings and ignored otherwise.
         """
+        raw = self._raw(text, embedding)
+        if self.calibration is None:
+            return raw
+        mean, factor = self.calibration
+        return mean + factor * (raw - mean)  # type: ignore[no-any-return]
+
+    def _raw(self, text: str, embedding: np.ndarray | None) -> np.ndarray:
         index, values, shape = self.vocabulary.encode(text)
         if self.learner == "logistic":
             z = values @ np.take(self._coef, index, axis=0) + shape @ self._shape_coef + self._intercept
@@ -136,3 +152,8 @@ class Router:
 
     def expected_costs(self, input_tokens: float) -> np.ndarray:
         return np.array([self.cost_models[m].cost(input_tokens) for m in self.models])
+
+    def mean_costs(self) -> np.ndarray | None:
+        """Each model's expected cost at the train split's mean prompt size: what a candidate costs
+        on average, for leaving out dominated ones (None: not recorded, version 1)."""
+        return None if self.mean_input_tokens is None else self.expected_costs(self.mean_input_tokens)

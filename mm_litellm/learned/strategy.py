@@ -33,7 +33,7 @@ import numpy as np
 
 from mm_litellm.errors import RoutingError
 from mm_litellm.learned.artifact import load_router
-from mm_litellm.learned.decide import choose_lists
+from mm_litellm.learned.decide import choose_lists, dominated_lists
 from mm_litellm.learned.embeddings import EmbeddingLookup, EmbeddingUnavailable, Fetch
 from mm_litellm.learned.manifest import ArtifactError
 from mm_litellm.learned.router import Router
@@ -96,6 +96,11 @@ class LearnedRoute:
         self._base = np.array([cost[router.models[c]].base_usd for c in self.columns])
         self._slope = np.array([cost[router.models[c]].per_token_usd for c in self.columns])
         self._completion = tuple(cost[router.models[c]].completion_tokens for c in self.columns)
+        self._mean_tokens = router.mean_input_tokens
+        self._recorded_means: list[float] | None = (
+            None if self._mean_tokens is None else (self._base + self._slope * self._mean_tokens).tolist()
+        )
+        self._policy_means: tuple[int, list[float]] | None = None
         self.lookup: EmbeddingLookup | None = None
         if router.embedding is not None:  # one memory per loaded router, shared by its routes
             self.lookup = _LOOKUPS.get(router)
@@ -147,18 +152,34 @@ class LearnedRoute:
 
     def costs(self, engine: Any, route: Route, features: RequestFeatures) -> np.ndarray:
         """Expected USD of one call of each candidate (inf where the policy has no price)."""
-        tokens = features.input_tokens
         if self.settings.prices == "recorded":
-            return self._base + self._slope * tokens  # type: ignore[no-any-return]
+            return self._base + self._slope * features.input_tokens  # type: ignore[no-any-return]
+        return self._policy_costs(engine, route, features.input_tokens, features.max_tokens)
+
+    def _policy_costs(self, engine: Any, route: Route, tokens: float, max_tokens: int | None) -> np.ndarray:
         catalog = engine.catalog
         out = np.empty(len(self.candidates))
         for i, model in enumerate(self.candidates):
             expected = self._completion[i] or route.expected_output_tokens
-            if features.max_tokens:
-                expected = min(expected, features.max_tokens)
+            if max_tokens:
+                expected = min(expected, max_tokens)
             cost = catalog[model].cost(tokens, round(expected))
             out[i] = math.inf if cost is None else cost
         return out
+
+    def mean_costs(self, engine: Any, route: Route) -> list[float] | None:
+        """Each candidate's expected cost at the train split's mean prompt size, at the route's
+        prices (None: the artifact does not record that size): :func:`decide.dominated_lists`."""
+        if self.settings.prices == "recorded" or self._mean_tokens is None:
+            return self._recorded_means
+        catalog = engine.catalog
+        cached = self._policy_means
+        if cached is None or cached[0] != id(catalog):  # one price table per engine: computed once
+            cached = self._policy_means = (
+                id(catalog),
+                self._policy_costs(engine, route, self._mean_tokens, None).tolist(),
+            )
+        return cached[1]
 
 
 def attach_routers(policy: Policy) -> Iterator[tuple[Loc, str]]:
@@ -220,7 +241,8 @@ def choose_learned(engine: Any, name: str, route: Route, features: RequestFeatur
     except EmbeddingUnavailable as exc:
         return _without_embedding(compiled, name, route, exc, explain)
     c = compiled.costs(engine, route, features).tolist()
-    best, key, margin = choose_lists(q, c, compiled.lam, compiled.target)
+    means = compiled.mean_costs(engine, route)
+    best, key, margin = choose_lists(q, c, compiled.lam, compiled.target, means)
     names = compiled.candidates
     order = sorted(range(len(key)), key=lambda i: -key[i])
     fallbacks = route.fallbacks or tuple(names[i] for i in order[1:3] if key[i] > -math.inf)
@@ -249,7 +271,7 @@ def choose_learned(engine: Any, name: str, route: Route, features: RequestFeatur
                 latency_ms=None,
                 latency_source="unknown",
                 key=key[i],
-                note=_note(i, best, q, c, key),
+                note=_note(i, best, q, c, key, means),
             )
             for i, m in enumerate(names)
         )
@@ -273,9 +295,13 @@ def _without_embedding(
     return target, why, fallbacks, ()
 
 
-def _note(i: int, best: int, q: list[float], c: list[float], key: list[float]) -> str:
+def _note(
+    i: int, best: int, q: list[float], c: list[float], key: list[float], means: list[float] | None
+) -> str:
     if i == best:
         verdict = "chosen"
+    elif dominated_lists(q, means)[i]:
+        verdict = "dominated (another candidate is predicted at least as good and costs no more on average)"
     elif math.isinf(key[i]):
         verdict = "outside the quality target"
     else:

@@ -21,6 +21,10 @@ Learners (measured on ``shared/data/routing``, test split, seed 0: see docs/rout
 - ``knn``: the mean score of the ``k`` most similar train prompts (cosine on the same TF-IDF).
   As good on MMLU, no better elsewhere, and 20-50x slower per decision with a much larger
   artifact (it keeps every train vector), so it is an option, not the default.
+
+Either learner's predictions are then shrunk toward each model's mean score by a factor in [0, 1]
+fitted on its out-of-fold predictions (:mod:`mm_litellm.learned.calibration`): a model the
+features say nothing about gets its mean for every prompt.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from mm_litellm.evaluation.errors import EvaluationError
 from mm_litellm.evaluation.table import OutcomeTable
 from mm_litellm.learned import learners
 from mm_litellm.learned.artifact import load_router, save_router
+from mm_litellm.learned.calibration import CALIBRATION_NOTE, fit_shrinkage, shrink
 from mm_litellm.learned.embeddings import EmbeddingSpec, scale
 from mm_litellm.learned.heldout import heldout_report, train_view
 from mm_litellm.learned.manifest import id_hash
@@ -271,6 +276,15 @@ def train_router(
         terms = {}
         oof = learners.oof_knn(X, S, int(k), options.seed, vocab.n_sparse)
     learner["selection"] = selection
+    # noisy per-prompt predictions are shrunk toward each model's mean, by their measured worth
+    mean, factor = fit_shrinkage(oof, S)
+    oof = shrink(oof, mean, factor)  # stored as the router predicts: corrected
+    arrays["calibration_mean"], arrays["calibration_factor"] = mean, factor
+    learner["calibration"] = {
+        "by": CALIBRATION_NOTE,
+        "mean": {m: round(float(mean[j]), 4) for j, m in enumerate(models)},
+        "factor": {m: round(float(factor[j]), 4) for j, m in enumerate(models)},
+    }
     hashed = id_hash([r.id for r in train.rows], sort=False)
     order = np.argsort(hashed, kind="stable")
     if len(np.unique(hashed)) != len(hashed):
@@ -293,6 +307,7 @@ def train_router(
             },
             "train_rows": len(train),
             "test_rows": len(test),
+            "mean_input_tokens": float(tokens.mean()) if len(tokens) else 0.0,
             "rows_dropped": {"train": dict(train.dropped), "test": dict(test.dropped)},
             "train_ids_sha256": hashlib.sha256(
                 "\n".join(sorted(r.id for r in train.rows)).encode()
@@ -300,8 +315,9 @@ def train_router(
         },
         "input": "the last user message (as the task classifier reads it); no labels or metadata",
         "embeddings": spec.as_manifest() if spec is not None else {"used": False},
-        "out_of_fold": "train_oof: 3-fold out-of-fold predictions for the train rows (train_ids), so "
-        "that an evaluation or calibration on the train split sees predictions made without each row",
+        "out_of_fold": "train_oof: 3-fold out-of-fold predictions for the train rows (train_ids), "
+        "shrunk as the router shrinks its predictions, so that an evaluation or calibration on the "
+        "train split sees predictions made without each row",
     }
     path = save_router(
         out,

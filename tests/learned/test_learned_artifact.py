@@ -37,7 +37,7 @@ def test_round_trip_gives_the_same_predictions(trained: dict[str, Any], copy: Pa
     files = sorted(p.name for p in copy.iterdir())
     assert files == ["manifest.json", "vocabulary.json", "weights.npz"]
     manifest = _manifest(copy)
-    assert manifest["format"] == "mm-litellm-router" and manifest["format_version"] == 1
+    assert manifest["format"] == "mm-litellm-router" and manifest["format_version"] == 2
     assert {"models", "features", "learner", "cost_model", "data", "metrics", "files", "arrays"} <= set(
         manifest
     )
@@ -130,6 +130,45 @@ def test_inconsistent_arrays_are_refused(copy: Path) -> None:
     _rewrite_weights(copy, arrays)
     with pytest.raises(ArtifactError, match="NaN"):
         load_router(copy)
+
+
+def test_calibration_arrays_are_checked(copy: Path) -> None:
+    with np.load(copy / "weights.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["calibration_factor"] = np.array([0.5, 1.5, 0.0])
+    _rewrite_weights(copy, arrays)
+    with pytest.raises(ArtifactError, match=r"'calibration_factor' must lie in \[0, 1\]"):
+        load_router(copy)
+    del arrays["calibration_factor"]
+    _rewrite_weights(copy, arrays)
+    with pytest.raises(ArtifactError, match=r"no array 'calibration_factor' \(format version 2 needs it\)"):
+        load_router(copy)
+
+
+def test_version_2_needs_the_mean_input_size(copy: Path) -> None:
+    assert load_router(copy).mean_costs() is not None
+    data = _manifest(copy)
+    del data["data"]["mean_input_tokens"]
+    _write_manifest(copy, data)
+    with pytest.raises(ArtifactError, match=r"data\.mean_input_tokens must be a non-negative number"):
+        load_router(copy)
+
+
+def test_a_version_1_artifact_loads_and_predicts_uncorrected(copy: Path) -> None:
+    """Version 1 (before calibration) is read: its predictions are the raw ones, as it was trained."""
+    text = " ".join(FILLER[:12]).replace("answer", "zebra")
+    calibrated = load_router(copy)
+    mean, factor = calibrated.calibration  # type: ignore[misc]
+    with np.load(copy / "weights.npz") as npz:
+        arrays = {k: npz[k] for k in npz.files if not k.startswith("calibration_")}
+    _rewrite_weights(copy, arrays)
+    data = _manifest(copy)
+    data["format_version"] = 1
+    del data["data"]["mean_input_tokens"]
+    _write_manifest(copy, data)
+    old = load_router(copy)
+    assert old.calibration is None and old.mean_costs() is None  # no dominance rule either
+    assert np.allclose(mean + factor * (old.predict(text) - mean), calibrated.predict(text))
 
 
 def test_file_names_in_the_manifest_stay_inside(copy: Path) -> None:

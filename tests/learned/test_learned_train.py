@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 from mm_litellm.evaluation.dataset import load_dataset
 from mm_litellm.evaluation.table import select_split
-from tests.learned.conftest import COSTS, FILLER
+from tests.learned.conftest import COSTS, FILLER, MAPPING, make_rows, write_jsonl
 
 
 def test_predictions_follow_the_deciding_word(trained: dict[str, Any]) -> None:
@@ -85,3 +86,18 @@ def test_bad_options_are_refused(trained: dict[str, Any], tmp_path: Any) -> None
         train_router(str(trained["data"]), tmp_path / "x", TrainOptions(learner="forest"))
     with pytest.raises(EvaluationError, match="does not have"):
         train_router(str(trained["data"]), tmp_path / "x", TrainOptions(mapping={"a": "nope"}))
+
+
+def test_two_trainings_are_identical(tmp_path: Path) -> None:
+    """liblinear's solver is seeded: the same data and options give the same weights, bit for bit."""
+    from mm_litellm.learned.train import TrainOptions, train_router
+
+    data = write_jsonl(tmp_path / "data.jsonl", make_rows(n=600, seed=3))
+    arrays = []
+    for name in ("a", "b"):
+        router = train_router(str(data), tmp_path / name, TrainOptions(mapping=MAPPING, C=1.0)).router
+        with np.load(router.path / "weights.npz") as npz:
+            arrays.append({k: npz[k] for k in npz.files})
+    assert arrays[0].keys() == arrays[1].keys()
+    for k in arrays[0]:
+        assert np.array_equal(arrays[0][k], arrays[1][k]), k
