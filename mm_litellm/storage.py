@@ -12,11 +12,12 @@ transaction. See docs/budgets.md ("Schema changes").
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -241,18 +242,49 @@ def sqlite_path(engine: Engine) -> str | None:
     return database
 
 
-def check_ledger_file(engine: Engine) -> None:
+@contextlib.contextmanager
+def creation_lock(path: str) -> Iterator[None]:
+    """Serialise creating a SQLite ledger across processes (an exclusive ``flock`` on ``PATH.init-lock``).
+
+    SQLite creates the file empty and writes the schema a moment later; a second process
+    starting then (two batch workers, two proxy workers) must wait for it rather than take the
+    empty file for an emptied ledger. Not POSIX: no lock (then start one process first).
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(path + ".init-lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _is_empty(path: str) -> bool:
+    wal = path + "-wal"
+    return os.path.getsize(path) == 0 and not (os.path.exists(wal) and os.path.getsize(wal) > 0)
+
+
+def check_ledger_file(engine: Engine, *, locked: bool = False) -> None:
     """Refuse a SQLite ledger file that exists but is empty or not SQLite, before anything opens it.
 
     A new ledger is created only where no file exists (or by ``mm-litellm ledger init``): an
-    emptied or replaced file silently recreated would reset every budget.
+    emptied or replaced file silently recreated would reset every budget. An empty file is
+    looked at again under :func:`creation_lock` (``locked``: the caller holds it), since another
+    process may be creating the ledger right now.
     """
     path = sqlite_path(engine)
     if path is None or not os.path.exists(path):
         return
+    empty = _is_empty(path)
+    if empty and not locked:
+        with creation_lock(path):
+            empty = _is_empty(path)
     size = os.path.getsize(path)
-    wal = path + "-wal"
-    if size == 0 and not (os.path.exists(wal) and os.path.getsize(wal) > 0):
+    if empty:
         raise ConfigurationError(
             f"the ledger {path} is an empty file (0 bytes), not a ledger; recreating it would reset "
             "every budget. Restore it from a backup, or, to start a new ledger there, delete it or run "
@@ -301,7 +333,8 @@ def ensure_schema(engine: Engine) -> int:
     database's version.
 
     Safe to call from several processes at once: the check and every step run under the
-    database's write lock (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock). Each
+    database's write lock (SQLite ``BEGIN IMMEDIATE``, a PostgreSQL advisory lock), and on
+    SQLite under :func:`creation_lock`, so a ledger being created is never seen half made. Each
     engine is checked once per process. A database a newer mm_litellm has upgraded is used as
     it is when every step this code does not know is ``compatible``; otherwise it is refused.
     """
@@ -313,7 +346,16 @@ def ensure_schema(engine: Engine) -> int:
         raise ConfigurationError(
             f"storage.MIGRATIONS must be numbered 1, 2, 3, ... in order; found {versions}"
         )
-    check_ledger_file(engine)
+    path = sqlite_path(engine)
+    with creation_lock(path) if path is not None else contextlib.nullcontext():
+        check_ledger_file(engine, locked=True)
+        current = _migrate(engine, target)
+    _ensured[engine] = target
+    return current
+
+
+def _migrate(engine: Engine, target: int) -> int:
+    """:func:`ensure_schema`'s transaction: the database's version after it."""
     with write_transaction(engine) as conn, conn.begin():
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(715517)"))  # serialises concurrent upgrades
@@ -326,7 +368,6 @@ def ensure_schema(engine: Engine) -> int:
                     f"the database is at schema version {current} and needs mm_litellm to know at "
                     f"least version {required}; this mm_litellm knows {target}: upgrade mm_litellm"
                 )
-            _ensured[engine] = target
             return current
         for migration in MIGRATIONS[current:]:
             migration.apply(conn)
@@ -335,5 +376,4 @@ def ensure_schema(engine: Engine) -> int:
         if _read_required(conn, -1) != required:
             conn.execute(text("DELETE FROM schema_required"))
             conn.execute(text("INSERT INTO schema_required (version) VALUES (:v)"), {"v": required})
-    _ensured[engine] = target
     return target

@@ -75,3 +75,56 @@ def test_ledger_init_creates_or_replaces_an_empty_file_only(tmp_path: Path, caps
     with pytest.raises(SystemExit):
         main(["ledger", "init", "--database", f"sqlite:///{other}"])
     assert "is not a SQLite database" in capsys.readouterr().err
+
+
+def test_a_ledger_another_process_is_creating_is_waited_for_not_refused(tmp_path: Path) -> None:
+    """SQLite leaves a new ledger empty for a moment; a second process starting then (two batch
+    workers, two proxy workers) waits for the creator's lock instead of refusing an 'empty' file."""
+    import shutil
+    import threading
+    import time
+
+    ready = tmp_path / "made" / "ledger.db"
+    ready.parent.mkdir()
+    version = _open(ready)  # what the creator will have written when it lets go
+    path = tmp_path / "ledger.db"
+    result: dict[str, Any] = {}
+
+    def second_process() -> None:
+        try:
+            result["version"] = _open(path)
+        except Exception as exc:  # the test reads it below
+            result["error"] = exc
+
+    with storage.creation_lock(str(path)):  # the creator, mid-way: the file exists, empty
+        path.write_bytes(b"")
+        waiter = threading.Thread(target=second_process)
+        waiter.start()
+        time.sleep(0.3)
+        assert waiter.is_alive(), result  # waiting, not refusing
+        shutil.copyfile(ready, path)  # the creator's schema is in
+    waiter.join(10)
+    assert result == {"version": version}
+
+
+def test_processes_starting_together_on_a_new_ledger_all_open_it(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\nfrom mm_litellm import storage\n"
+        "print(storage.ensure_schema(storage.make_engine('sqlite:///' + sys.argv[1])))"
+    )
+    for attempt in range(3):
+        path = tmp_path / f"ledger-{attempt}.db"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(path)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        outcomes = [p.communicate(timeout=60) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err[-500:] for _, err in outcomes]
