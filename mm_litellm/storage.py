@@ -255,7 +255,11 @@ def creation_lock(path: str) -> Iterator[None]:
     except ImportError:  # pragma: no cover - Windows
         yield
         return
-    fd = os.open(path + ".init-lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path + ".init-lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # a folder we may not write in: reading an existing ledger needs no lock
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -128,3 +128,27 @@ def test_processes_starting_together_on_a_new_ledger_all_open_it(tmp_path: Path)
         ]
         outcomes = [p.communicate(timeout=60) for p in procs]
         assert all(p.returncode == 0 for p in procs), [err[-500:] for _, err in outcomes]
+
+
+def test_where_no_lock_file_can_be_made_the_checks_still_answer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The creation lock is a file beside the ledger; in a folder nobody may write in, a ledger is
+    still read, and an empty file is still refused with its own message (not an OSError)."""
+    import os
+
+    path = tmp_path / "ledger.db"
+    version = _open(path)
+    real_open = os.open
+
+    def no_lock_files(name: Any, flags: int, *args: Any) -> int:
+        if str(name).endswith(".init-lock"):
+            raise PermissionError(13, "Permission denied", str(name))
+        return real_open(name, flags, *args)
+
+    monkeypatch.setattr(storage.os, "open", no_lock_files)
+    assert storage.schema_version(storage.make_engine(f"sqlite:///{path}")) == version
+    empty = tmp_path / "empty.db"
+    empty.write_bytes(b"")
+    with pytest.raises(ConfigurationError, match="is an empty file"):
+        storage.schema_version(storage.make_engine(f"sqlite:///{empty}"))
