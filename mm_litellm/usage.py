@@ -76,9 +76,9 @@ def flush_calls(call_ids: Iterable[str], timeout: float = 30.0) -> list[str]:
         services = [rt.budget for rt in runtime.live_runtimes() if rt.keeps_ledger and rt.budget is not None]
         if not services:
             return []
-        states = {cid: {service.writer.state(cid) for service in services} for cid in pending}
+        states = {cid: [service.writer.state(cid) for service in services] for cid in pending}
         pending = [cid for cid in pending if "written" not in states[cid]]
-        queued = [s for s in services if any(s.writer.state(cid) == "queued" for cid in pending)]
+        queued = [s for i, s in enumerate(services) if any(states[cid][i] == "queued" for cid in pending)]
         if not pending or time.monotonic() >= deadline:
             break
         if queued:  # write everything queued so far (one transaction for all of them), then look again

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from mm_litellm.cli.common import DEFAULT_POLICY, fail
+from mm_litellm.cli.common import add_policy_option, fail
 from mm_litellm.cli.evaluate_options import (
     add_data_options,
     config_from_args,
@@ -21,7 +21,6 @@ from mm_litellm.cli.evaluate_options import (
     knob_values,
     policy_path,
 )
-from mm_litellm.runtime import POLICY_ENV
 
 __all__ = ["handle_calibrate", "register_calibrate"]
 
@@ -36,9 +35,7 @@ def register_calibrate(verbs: argparse._SubParsersAction[argparse.ArgumentParser
         "or --by FACT, repeatable (learn which model serves each group of rows sharing the facts' values, "
         "written as readable rules; several --by: one group per combination of values).",
     )
-    cal.add_argument(
-        "--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else {DEFAULT_POLICY})"
-    )
+    add_policy_option(cal)
     add_data_options(cal)
     cal.add_argument(
         "--target",

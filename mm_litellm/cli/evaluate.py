@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from mm_litellm.cli.calibrate import register_calibrate
-from mm_litellm.cli.common import DEFAULT_POLICY, fail
+from mm_litellm.cli.common import add_policy_option, fail
 from mm_litellm.cli.evaluate_options import (
     add_data_options,
     config_from_args,
@@ -22,7 +22,6 @@ from mm_litellm.cli.evaluate_options import (
     knob_values,
     policy_path,
 )
-from mm_litellm.runtime import POLICY_ENV
 
 __all__ = ["register_policy_verbs"]
 
@@ -37,9 +36,7 @@ def register_policy_verbs(verbs: argparse._SubParsersAction[argparse.ArgumentPar
         "always-strongest, random at matched cost and the oracle. With --sweep/--values: the cost-quality "
         "curve with APGR, CPT(50%/80%) and AIQ; --plot writes it as a PNG. Docs: docs/evaluation.md.",
     )
-    ev.add_argument(
-        "--policy", metavar="FILE", help=f"policy file (default: ${POLICY_ENV}, else {DEFAULT_POLICY})"
-    )
+    add_policy_option(ev)
     add_data_options(ev)
     ev.add_argument(
         "--sweep", metavar="PATH", help="a numeric knob, e.g. routes.auto.rules[long].when.input_tokens.gt"
